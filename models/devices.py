@@ -1,0 +1,270 @@
+"""Device technologies as named, frozen presets.
+
+A device is an axis of the design space, not a class: each preset is one
+:class:`DeviceSpec` instance in :data:`DEVICES`. Every number carries its source key
+from ``REFERENCES.md`` ([A] aihwkit, [C] CrossSim, [M] MLP+NeuroSim, [N] NVMExplorer
+survey, [X] NVMExplorer/Accelergy cells, [NS] NeuroSim, [MN] MNSIM, [J20] Joshi 2020,
+[N20] Nandakumar 2020, [G21] Greenberg-Toledo 2021). Values marked (est.) are our
+estimates from V·I·t, not quoted figures. To add a technology, add one preset here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class DriftLaw(str, Enum):
+    """How conductance relaxes after programming."""
+
+    NONE = "none"
+    POWER = "power"
+    """g(t) = g0·((t+t0)/t0)^(−ν), ν drawn per device [A, J20]."""
+    PCM = "pcm"
+    """Power law with conductance-dependent ν statistics of aihwkit's PCM model [A]."""
+
+
+class ProgNoiseModel(str, Enum):
+    """How programming error depends on the target conductance."""
+
+    NONE = "none"
+    RELATIVE = "relative"
+    """σ = prog_noise · g_max, independent of the target [M]."""
+    PCM_POLY = "pcm_poly"
+    """σ(µS) = c0 + c1·x + c2·x², x = g/g_max, the fit of aihwkit's PCMLikeNoiseModel [A]."""
+
+
+class ReadNoiseModel(str, Enum):
+    """How read (instantaneous) noise behaves."""
+
+    NONE = "none"
+    ADDITIVE = "additive"
+    """σ = read_noise · g_max per read [A]."""
+    PCM_1F = "pcm_1f"
+    """1/f: σ/g = min(0.0088/x^0.65, 0.2)·√ln((t+t_r)/(2 t_r)) [A]."""
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One memory technology's parameters, as the simulator and the cost model need them.
+
+    Conductances are in µS. Energies in pJ, latencies in ns. ``endurance_cycles`` is
+    the number of programming (write/erase) cycles a device tolerates.
+    """
+
+    name: str
+    """Registry key, e.g. ``"pcm"``."""
+    description: str
+    """One line for ``dse devices``."""
+    levels: int
+    """Distinct programmable conductance levels per cell (2 for a binary cell)."""
+    g_min_us: float
+    """Lowest programmable conductance, µS."""
+    g_max_us: float
+    """Highest programmable conductance, µS."""
+    prog_noise_model: ProgNoiseModel
+    """Shape of programming noise."""
+    prog_noise: float
+    """RELATIVE: σ as a fraction of g_max. PCM_POLY: unused (coefficients below)."""
+    read_noise_model: ReadNoiseModel
+    """Shape of read noise."""
+    read_noise: float
+    """ADDITIVE: σ per read as a fraction of g_max."""
+    drift_law: DriftLaw
+    """Drift law."""
+    drift_nu_mean: float
+    """POWER: mean drift exponent ν."""
+    drift_nu_std: float
+    """POWER: device-to-device std of ν."""
+    drift_t0_s: float
+    """Time after programming at which drift is referenced (t0), s."""
+    write_energy_pj: float
+    """Energy of one programming pulse, pJ."""
+    write_latency_ns: float
+    """Duration of one programming pulse, ns."""
+    endurance_cycles: float
+    """Write/erase cycles before wear-out; ``inf`` for SRAM."""
+    dw_min: float
+    """Pulsed update: nominal step as a fraction of the weight range [A]."""
+    up_down_asymmetry: float
+    """Pulsed update: relative difference of up and down steps [A]."""
+    step_c2c: float
+    """Pulsed update: cycle-to-cycle step noise, as a fraction of dw_min [A]."""
+    step_d2d: float
+    """Pulsed update: device-to-device spread of dw_min, relative [A]."""
+    cell_area_f2: float
+    """Cell area in F² (feature size squared) for the area model [X, NS]."""
+    analog: bool = True
+    """False for the digital SRAM baseline: exact arithmetic, no conversion noise."""
+
+    @property
+    def bits_per_cell(self) -> float:
+        """Information stored per cell, log2(levels)."""
+        import math
+
+        return math.log2(self.levels)
+
+    @property
+    def on_off_ratio(self) -> float:
+        """g_max / g_min."""
+        return self.g_max_us / self.g_min_us if self.g_min_us > 0 else float("inf")
+
+
+# PCM programming-noise polynomial (µS) over x = g/g_max, from aihwkit PCMLikeNoiseModel [A].
+PCM_PROG_POLY_US: tuple[float, float, float] = (0.26348, 1.9650, -1.1731)
+# PCM 1/f read-noise constants [A]: σ/g = min(Q/x^0.65, 0.2)·√ln((t+t_r)/(2t_r)).
+PCM_READ_Q: float = 0.0088
+PCM_READ_EXP: float = 0.65
+PCM_READ_MAX: float = 0.2
+PCM_READ_TR_S: float = 250e-9
+PCM_READ_T_INFER_S: float = 1.0  # duration of inference reads, as aihwkit's t_inference default [A]
+
+DEVICES: dict[str, DeviceSpec] = {
+    "pcm": DeviceSpec(
+        name="pcm",
+        description="Phase-change memory, analog multi-level, drifting (IBM-style)",
+        levels=100,  # ~100–200 usable analog states [A, M]
+        g_min_us=0.25,  # 0.25–25 µS, on/off 100 [A, C]
+        g_max_us=25.0,  # g_max 25 µS [A]
+        prog_noise_model=ProgNoiseModel.PCM_POLY,  # 0.26348 + 1.9650x − 1.1731x² µS [A]
+        prog_noise=0.0,
+        read_noise_model=ReadNoiseModel.PCM_1F,  # 1/f accumulated read noise [A]
+        read_noise=0.0,
+        drift_law=DriftLaw.PCM,  # ν ~ N(μ(x), σ(x)), clipped fits [A, J20]
+        drift_nu_mean=0.0,
+        drift_nu_std=0.0,
+        drift_t0_s=20.0,  # t0 = 20 s [A]
+        write_energy_pj=17.5,  # ~12–23 pJ per pulse (est.) [X, N]
+        write_latency_ns=100.0,  # SET ~100 ns [N]
+        endurance_cycles=1e8,  # 1e5–2e11, median 1e8 [N]
+        dw_min=0.01,  # one-directional SET, dw_min 0.01 [A, N20]
+        up_down_asymmetry=1.0,  # SET only: the down step is realised by the partner device [A, N20]
+        step_c2c=0.6,  # c2c 0.6 [A]
+        step_d2d=0.2,  # d2d 0.2 [A]
+        cell_area_f2=25.0,  # 1T1R PCM cell ~25 F² (est.) [X]
+    ),
+    "rram": DeviceSpec(
+        name="rram",
+        description="Resistive RAM (HfOx), few-level, ExpStep pulsed updates",
+        levels=16,  # 4–128 states; array fits ~4–21 steps [A, M, N]
+        g_min_us=4.0,  # on/off 10 [NS] with g_max 40 µS [A]
+        g_max_us=40.0,  # 40 µS [A]
+        prog_noise_model=ProgNoiseModel.RELATIVE,
+        prog_noise=0.037,  # c2c ≈ 3.7 % [M]
+        read_noise_model=ReadNoiseModel.ADDITIVE,
+        read_noise=0.01,  # ~1 % read noise [A]
+        drift_law=DriftLaw.POWER,  # log-time relaxation, small [A]
+        drift_nu_mean=0.005,  # small relaxation; exposed as a parameter (est.) [A]
+        drift_nu_std=0.002,  # (est.) [A]
+        drift_t0_s=20.0,
+        write_energy_pj=1.0,  # 0.6–1.3 pJ (est.) [X, M]
+        write_latency_ns=50.0,  # 10–100 ns [X, N]
+        endurance_cycles=1e6,  # 1e3–1e9, median 1e6 [N]
+        dw_min=0.00135,  # ExpStep dw_min [A, Gong 2018]
+        up_down_asymmetry=0.259,  # up/down asymmetry [A]
+        step_c2c=5.0,  # c2c 5.0·dw_min [A]
+        step_d2d=0.1,  # (est.) [A]
+        cell_area_f2=12.0,  # 1T1R RRAM ~12 F² [X, NS]
+    ),
+    "stt_mram": DeviceSpec(
+        name="stt_mram",
+        description="Spin-transfer-torque MRAM, binary, stochastic switching",
+        levels=2,  # 1 bit [M]
+        g_min_us=20.0,  # on/off ≈ 2–2.3 [M, X]
+        g_max_us=45.0,
+        prog_noise_model=ProgNoiseModel.NONE,  # write error rate, not analog [M]
+        prog_noise=0.0,
+        read_noise_model=ReadNoiseModel.NONE,
+        read_noise=0.0,
+        drift_law=DriftLaw.NONE,  # no drift [M]
+        drift_nu_mean=0.0,
+        drift_nu_std=0.0,
+        drift_t0_s=20.0,
+        write_energy_pj=1.0,  # ~1 pJ (0.6–4.5) [X, N]
+        write_latency_ns=10.0,  # 2–200 ns [N]
+        endurance_cycles=1e12,  # 1e6–1e15 [N]
+        dw_min=1.0,  # binary: a switch spans the whole range [G21]
+        up_down_asymmetry=0.0,
+        step_c2c=0.0,
+        step_d2d=0.0,
+        cell_area_f2=40.0,  # 1T1MTJ ~40 F² [X]
+    ),
+    "fefet": DeviceSpec(
+        name="fefet",
+        description="Ferroelectric FET, 5-bit multi-level",
+        levels=32,  # 32 states (5 b) [M]
+        g_min_us=0.5,  # on/off 45–100 [M, NS]
+        g_max_us=25.0,
+        prog_noise_model=ProgNoiseModel.RELATIVE,
+        prog_noise=0.005,  # c2c < 0.5 % [M]
+        read_noise_model=ReadNoiseModel.NONE,
+        read_noise=0.0,
+        drift_law=DriftLaw.POWER,  # small [M]
+        drift_nu_mean=0.003,  # small, exposed as a parameter (est.)
+        drift_nu_std=0.001,  # (est.)
+        drift_t0_s=20.0,
+        write_energy_pj=0.003,  # ~3 fJ [X]
+        write_latency_ns=50.0,  # ~27–75 ns [N, M]
+        endurance_cycles=1e7,  # 1e4–1e11 [N]
+        dw_min=1.0 / 31.0,  # one of 32 states per pulse [M]
+        up_down_asymmetry=0.1,  # (est.)
+        step_c2c=0.1,  # (est.)
+        step_d2d=0.05,  # (est.)
+        cell_area_f2=15.0,  # 1FeFET ~15 F² [X]
+    ),
+    "ecram": DeviceSpec(
+        name="ecram",
+        description="Electrochemical RAM, many symmetric steps",
+        levels=1000,  # ~500–3,500 steps (dw_min 0.002 over a range of 2) [A]
+        g_min_us=0.5,  # parameter (est.)
+        g_max_us=25.0,  # parameter (est.)
+        prog_noise_model=ProgNoiseModel.RELATIVE,
+        prog_noise=0.0006,  # c2c 0.3 × dw_min [A, Tang 2018]
+        read_noise_model=ReadNoiseModel.NONE,
+        read_noise=0.0,
+        drift_law=DriftLaw.POWER,  # volatile retention, small; parameter [A]
+        drift_nu_mean=0.002,  # (est.)
+        drift_nu_std=0.001,  # (est.)
+        drift_t0_s=20.0,
+        write_energy_pj=1.0,  # parameter (est.)
+        write_latency_ns=100.0,  # parameter (est.)
+        endurance_cycles=1e9,  # parameter (large) (est.)
+        dw_min=0.002,  # [A, Tang 2018]
+        up_down_asymmetry=0.0,  # symmetric [A]
+        step_c2c=0.3,  # 0.3·dw_min [A]
+        step_d2d=0.05,  # (est.)
+        cell_area_f2=30.0,  # 3-terminal cell (est.)
+    ),
+    "sram": DeviceSpec(
+        name="sram",
+        description="Digital SRAM baseline: exact 8-bit weights, unlimited endurance",
+        levels=256,  # an 8-bit signed word per weight (8 SRAM cells) [NS]
+        g_min_us=0.0,
+        g_max_us=1.0,  # digital: conductance units are nominal
+        prog_noise_model=ProgNoiseModel.NONE,  # exact [NS]
+        prog_noise=0.0,
+        read_noise_model=ReadNoiseModel.NONE,
+        read_noise=0.0,
+        drift_law=DriftLaw.NONE,
+        drift_nu_mean=0.0,
+        drift_nu_std=0.0,
+        drift_t0_s=20.0,
+        write_energy_pj=0.0016,  # 1.6 fJ/bit [MN]
+        write_latency_ns=1.0,  # ~1 ns
+        endurance_cycles=float("inf"),  # unlimited
+        dw_min=1.0 / 255.0,  # one LSB of the 8-bit word
+        up_down_asymmetry=0.0,
+        step_c2c=0.0,
+        step_d2d=0.0,
+        cell_area_f2=150.0,  # 6T SRAM ~150 F² per bit [NS]
+        analog=False,
+    ),
+}
+
+
+def get_device(name: str) -> DeviceSpec:
+    """Look a preset up by name, with an error that lists the allowed names."""
+    try:
+        return DEVICES[name]
+    except KeyError:
+        raise KeyError(f"unknown device {name!r}; allowed: {', '.join(sorted(DEVICES))}") from None
