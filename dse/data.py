@@ -36,8 +36,9 @@ class Dataset:
         return int(np.prod(self.in_shape))
 
 
-def split(name: str, x: np.ndarray, y: np.ndarray, in_shape: tuple[int, ...], test_fraction: float,
-          seed: int) -> Dataset:
+def split(
+    name: str, x: np.ndarray, y: np.ndarray, in_shape: tuple[int, ...], test_fraction: float, seed: int
+) -> Dataset:
     """Stratified, seeded train/test split of one array pair."""
     rng = np.random.default_rng(seed)
     test_idx: list[np.ndarray] = []
@@ -60,7 +61,118 @@ def load_digits(path: Path | None = None, seed: int = 0) -> Dataset:
     return split("digits", x, bunch.target.astype(np.int64), (64,), 0.25, seed)
 
 
-LOADERS: dict[str, Callable[[Path | None, int], Dataset]] = {"digits": load_digits}
+IDX_DTYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+"""IDX type codes (third magic byte) → big-endian numpy dtypes (LeCun's IDX format)."""
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path:
+    """The first of ``names`` present in ``folder``, or a DataError naming what is missing."""
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    also = f" (or {', '.join(repr(n) for n in names[1:])})" if len(names) > 1 else ""
+    raise DataError(f"missing file {names[0]!r}{also} in {str(folder)!r}")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed): magic ``0 0 type ndim``, big-endian
+    uint32 sizes, then the data."""
+    import gzip
+
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise DataError(f"{str(path)!r} is not an IDX file (bad magic number)")
+    ndim = raw[3]
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    count = int(np.prod(dims)) if dims else 0
+    if len(raw) - 4 - 4 * ndim < count * dtype.itemsize:
+        raise DataError(f"{str(path)!r} is truncated: header says {dims}")
+    return np.frombuffer(raw, dtype, count=count, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _load_idx_dataset(name: str, folder: Path | None) -> Dataset:
+    if folder is None:
+        raise DataError(f"dataset {name!r} needs a folder with the IDX files (nothing is downloaded)")
+    arrays = []
+    for split_name in ("train", "t10k"):
+        for kind, dims in (("images", "idx3"), ("labels", "idx1")):
+            base, dotted = f"{split_name}-{kind}-{dims}-ubyte", f"{split_name}-{kind}.{dims}-ubyte"
+            arrays.append(read_idx(_find(folder, (base, base + ".gz", dotted, dotted + ".gz"))))
+    x_train, y_train, x_test, y_test = arrays
+    if x_train.ndim != 3 or len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise DataError(f"IDX files in {str(folder)!r} have inconsistent shapes")
+    shape = (1, *x_train.shape[1:])
+
+    def images(a: np.ndarray) -> np.ndarray:
+        return (a.astype(np.float32) / 255.0).reshape(-1, *shape)
+
+    y_all = np.concatenate([y_train, y_test]).astype(np.int64)
+    return Dataset(
+        name,
+        images(x_train),
+        y_train.astype(np.int64),
+        images(x_test),
+        y_test.astype(np.int64),
+        shape,
+        int(y_all.max()) + 1,
+    )
+
+
+def load_mnist(path: Path | None = None, seed: int = 0) -> Dataset:
+    """MNIST from a local folder of IDX files (``train-images-idx3-ubyte[.gz]`` …), official split."""
+    return _load_idx_dataset("mnist", path)
+
+
+def load_fashion_mnist(path: Path | None = None, seed: int = 0) -> Dataset:
+    """Fashion-MNIST: same IDX files and layout as MNIST."""
+    return _load_idx_dataset("fashion_mnist", path)
+
+
+CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST = "test_batch"
+
+
+def load_cifar10(path: Path | None = None, seed: int = 0) -> Dataset:
+    """CIFAR-10 from its python pickle batches (``data_batch_1..5``, ``test_batch``) in
+    ``path`` or ``path/cifar-10-batches-py``; inputs (3, 32, 32) in [0, 1], official split."""
+    import pickle
+
+    if path is None:
+        raise DataError("dataset 'cifar10' needs a folder with the python batches (nothing is downloaded)")
+    folder = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
+
+    def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
+        with _find(folder, (name,)).open("rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        try:
+            data, labels = d[b"data"], d[b"labels"]
+        except (KeyError, TypeError):
+            raise DataError(f"{str(folder / name)!r} is not a CIFAR-10 python batch") from None
+        x = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
+        return x, np.asarray(labels, dtype=np.int64)
+
+    parts = [batch(n) for n in CIFAR10_TRAIN]
+    x_test, y_test = batch(CIFAR10_TEST)
+    return Dataset(
+        "cifar10",
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        x_test,
+        y_test,
+        (3, 32, 32),
+        10,
+    )
+
+
+LOADERS: dict[str, Callable[[Path | None, int], Dataset]] = {
+    "digits": load_digits,
+    "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
+    "cifar10": load_cifar10,
+}
 """Dataset name → loader(path, seed)."""
 
 

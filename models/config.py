@@ -7,10 +7,10 @@ They live here rather than in ``dse/`` because ``models/`` must not import the e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class AdcRange(str, Enum):
+class AdcRange(StrEnum):
     """How the ADC's full-scale range is chosen."""
 
     CALIBRATED = "calibrated"
@@ -19,7 +19,27 @@ class AdcRange(str, Enum):
     """Full scale: rows × w_max × x_max; makes tile size and drift matter."""
 
 
-class TrainMode(str, Enum):
+class RangeScope(StrEnum):
+    """Which outputs share one ADC range."""
+
+    TILE = "tile"
+    """One range per crossbar tile (per row tile × column tile)."""
+    LAYER = "layer"
+    """One range for the whole layer (the largest tile range)."""
+
+
+class Mapping(StrEnum):
+    """How a signed weight becomes device conductances (two devices per slice either way)."""
+
+    SIGN_PAIR = "sign_pair"
+    """One device per sign: the device of the weight's sign carries |w|, its partner stays
+    at g_min (aihwkit's default mapping [A]); 2L-1 weight levels per slice."""
+    DIFFERENTIAL = "differential"
+    """Both devices programmed symmetrically about mid-span, g± = g_mid ± w/2 (L weight
+    levels); drift of the common mode shows up as a ν mismatch."""
+
+
+class TrainMode(StrEnum):
     """Training algorithm (the search axis ``mode``)."""
 
     HWA = "hwa"
@@ -50,6 +70,35 @@ class AnalogConfig:
     """Multiplier on the device's read noise (0 turns it off)."""
     drift: bool = True
     """Apply the device's drift law at evaluation read times."""
+    adc_scope: RangeScope = RangeScope.TILE
+    """ADC range per tile or per layer."""
+    dac_range: AdcRange = AdcRange.CALIBRATED
+    """Calibrated (percentile of |inputs|) or fixed (``dac_full_scale``) DAC range."""
+    dac_percentile: float = 100.0
+    """Percentile of |inputs| that sets a calibrated DAC range (100: the maximum)."""
+    dac_full_scale: float = 1.0
+    """Fixed DAC range: the input magnitude mapped to the largest code."""
+    mapping: Mapping = Mapping.SIGN_PAIR
+    """Weight → conductance mapping of each slice."""
+    binary_devices: int = 0
+    """Bit slicing [HIC]: binary (2-level) device pairs holding the most significant part."""
+    multilevel_devices: int = 1
+    """Bit slicing [HIC]: multi-level device pairs holding the least significant part."""
+    slice_levels: int | None = None
+    """Levels of each multi-level slice device; ``None``: the device's own ``levels``."""
+    slice_base: float | None = None
+    """Significance ratio of consecutive slices; ``None``: positional (each slice's
+    significance is the number of values all slices below it can hold)."""
+    read_time_s: float = 1.0
+    """Read time after programming used by ``evaluate_hardware`` (the ``accuracy`` column)."""
+    gdc: bool = True
+    """Global drift compensation per tile at evaluation [A, J20]."""
+    stuck_off_fraction: float = 0.0
+    """Fraction of devices stuck at g_min (stuck-at faults, drawn per programming)."""
+    stuck_on_fraction: float = 0.0
+    """Fraction of devices stuck at g_max."""
+    ir_drop: float = 0.0
+    """First-order IR drop: wire resistance per cell × g_max (dimensionless); 0 turns it off."""
 
     def __post_init__(self) -> None:
         for field, value in (("adc_bits", self.adc_bits), ("dac_bits", self.dac_bits)):
@@ -57,6 +106,35 @@ class AnalogConfig:
                 raise ValueError(f"{field} must be None or an integer in 1..16, got {value!r}")
         if self.tile_rows < 1 or self.tile_cols < 1:
             raise ValueError("tile_rows and tile_cols must be positive")
+        if self.binary_devices < 0 or self.multilevel_devices < 0 or self.slices < 1:
+            raise ValueError("binary_devices and multilevel_devices must be ≥ 0 with at least one slice")
+        if self.slices > 1 and self.mapping is not Mapping.SIGN_PAIR:
+            raise ValueError("bit slicing needs mapping='sign_pair'")
+        if self.slice_levels is not None and self.slice_levels < 2:
+            raise ValueError(f"slice_levels must be None or ≥ 2, got {self.slice_levels!r}")
+        if self.slice_base is not None and self.slice_base <= 1.0:
+            raise ValueError(f"slice_base must be None or > 1, got {self.slice_base!r}")
+        for field, value in (
+            ("stuck_off_fraction", self.stuck_off_fraction),
+            ("stuck_on_fraction", self.stuck_on_fraction),
+        ):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{field} must be in [0, 1], got {value!r}")
+        if self.stuck_off_fraction + self.stuck_on_fraction > 1.0:
+            raise ValueError("stuck_off_fraction + stuck_on_fraction must be ≤ 1")
+        for field, value in (
+            ("adc_percentile", self.adc_percentile),
+            ("dac_percentile", self.dac_percentile),
+        ):
+            if not 0.0 < value <= 100.0:
+                raise ValueError(f"{field} must be in (0, 100], got {value!r}")
+        if self.ir_drop < 0 or self.read_time_s < 0 or self.dac_full_scale <= 0:
+            raise ValueError("ir_drop and read_time_s must be ≥ 0 and dac_full_scale > 0")
+
+    @property
+    def slices(self) -> int:
+        """Device pairs per weight (1 without bit slicing)."""
+        return self.binary_devices + self.multilevel_devices
 
 
 @dataclass(frozen=True)

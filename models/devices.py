@@ -11,10 +11,10 @@ estimates from V·I·t, not quoted figures. To add a technology, add one preset 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class DriftLaw(str, Enum):
+class DriftLaw(StrEnum):
     """How conductance relaxes after programming."""
 
     NONE = "none"
@@ -24,7 +24,7 @@ class DriftLaw(str, Enum):
     """Power law with conductance-dependent ν statistics of aihwkit's PCM model [A]."""
 
 
-class ProgNoiseModel(str, Enum):
+class ProgNoiseModel(StrEnum):
     """How programming error depends on the target conductance."""
 
     NONE = "none"
@@ -34,7 +34,7 @@ class ProgNoiseModel(str, Enum):
     """σ(µS) = c0 + c1·x + c2·x², x = g/g_max, the fit of aihwkit's PCMLikeNoiseModel [A]."""
 
 
-class ReadNoiseModel(str, Enum):
+class ReadNoiseModel(StrEnum):
     """How read (instantaneous) noise behaves."""
 
     NONE = "none"
@@ -94,6 +94,12 @@ class DeviceSpec:
     """Pulsed update: device-to-device spread of dw_min, relative [A]."""
     cell_area_f2: float
     """Cell area in F² (feature size squared) for the area model [X, NS]."""
+    w_bound_min: float = -1.0
+    """Pulsed update: lower bound of the normalized device weight [A]."""
+    w_bound_max: float = 1.0
+    """Pulsed update: upper bound of the normalized device weight [A]."""
+    bound_d2d: float = 0.0
+    """Pulsed update: device-to-device spread of the bounds, relative [A]."""
     analog: bool = True
     """False for the digital SRAM baseline: exact arithmetic, no conversion noise."""
 
@@ -118,6 +124,11 @@ PCM_READ_EXP: float = 0.65
 PCM_READ_MAX: float = 0.2
 PCM_READ_TR_S: float = 250e-9
 PCM_READ_T_INFER_S: float = 1.0  # duration of inference reads, as aihwkit's t_inference default [A]
+# PCM drift-exponent statistics over x = g/g_max [A, J20]:
+# μ = clip(a_μ·ln x + b_μ, lo_μ, hi_μ), σ = clip(a_σ·ln x + b_σ, lo_σ, hi_σ), ν = |μ + σ·z|.
+PCM_NU_MEAN: tuple[float, float, float, float] = (-0.0155, 0.0244, 0.049, 0.1)
+PCM_NU_STD: tuple[float, float, float, float] = (-0.0125, -0.0059, 0.008, 0.045)
+PCM_X_MIN: float = 1e-7  # clip of x before ln x, as aihwkit's _ZERO_CLIP [A]
 
 DEVICES: dict[str, DeviceSpec] = {
     "pcm": DeviceSpec(
@@ -142,6 +153,9 @@ DEVICES: dict[str, DeviceSpec] = {
         step_c2c=0.6,  # c2c 0.6 [A]
         step_d2d=0.2,  # d2d 0.2 [A]
         cell_area_f2=25.0,  # 1T1R PCM cell ~25 F² (est.) [X]
+        w_bound_min=0.0,  # one-directional device, w ∈ [0, 2] [A, N20]
+        w_bound_max=2.0,
+        bound_d2d=0.0,  # not given in [A, N20]; a parameter
     ),
     "rram": DeviceSpec(
         name="rram",
@@ -161,10 +175,13 @@ DEVICES: dict[str, DeviceSpec] = {
         write_latency_ns=50.0,  # 10–100 ns [X, N]
         endurance_cycles=1e6,  # 1e3–1e9, median 1e6 [N]
         dw_min=0.00135,  # ExpStep dw_min [A, Gong 2018]
-        up_down_asymmetry=0.259,  # up/down asymmetry [A]
-        step_c2c=5.0,  # c2c 5.0·dw_min [A]
-        step_d2d=0.1,  # (est.) [A]
+        up_down_asymmetry=0.259359,  # ReRamESPresetDevice up_down [A, Gong 2018]
+        step_c2c=5.0,  # dw_min_std 5.0·dw_min [A]
+        step_d2d=0.2,  # dw_min_dtod 0.2 [A]
         cell_area_f2=12.0,  # 1T1R RRAM ~12 F² [X, NS]
+        w_bound_min=-1.0,  # ReRamESPresetDevice w_min −1 [A]
+        w_bound_max=1.0,  # w_max 1 [A]
+        bound_d2d=0.3,  # w_max_dtod = w_min_dtod = 0.3 [A]
     ),
     "stt_mram": DeviceSpec(
         name="stt_mram",
@@ -188,6 +205,8 @@ DEVICES: dict[str, DeviceSpec] = {
         step_c2c=0.0,
         step_d2d=0.0,
         cell_area_f2=40.0,  # 1T1MTJ ~40 F² [X]
+        w_bound_min=-1.0,  # binary: the two states ±1 [G21]
+        w_bound_max=1.0,
     ),
     "fefet": DeviceSpec(
         name="fefet",
@@ -211,11 +230,14 @@ DEVICES: dict[str, DeviceSpec] = {
         step_c2c=0.1,  # (est.)
         step_d2d=0.05,  # (est.)
         cell_area_f2=15.0,  # 1FeFET ~15 F² [X]
+        w_bound_min=-1.0,  # normalized range (est.)
+        w_bound_max=1.0,
+        bound_d2d=0.05,  # (est.)
     ),
     "ecram": DeviceSpec(
         name="ecram",
         description="Electrochemical RAM, many symmetric steps",
-        levels=1000,  # ~500–3,500 steps (dw_min 0.002 over a range of 2) [A]
+        levels=1000,  # ~1,000 steps: dw_min 0.002 over a range of 2 [A]
         g_min_us=0.5,  # parameter (est.)
         g_max_us=25.0,  # parameter (est.)
         prog_noise_model=ProgNoiseModel.RELATIVE,
@@ -232,8 +254,11 @@ DEVICES: dict[str, DeviceSpec] = {
         dw_min=0.002,  # [A, Tang 2018]
         up_down_asymmetry=0.0,  # symmetric [A]
         step_c2c=0.3,  # 0.3·dw_min [A]
-        step_d2d=0.05,  # (est.)
+        step_d2d=0.1,  # dw_min_dtod 0.1 [A]
         cell_area_f2=30.0,  # 3-terminal cell (est.)
+        w_bound_min=-0.8276,  # EcRamPresetDevice w_min [A, Tang 2018]
+        w_bound_max=1.1724,  # w_max [A, Tang 2018]
+        bound_d2d=0.05,  # w_max_dtod = w_min_dtod = 0.05 [A]
     ),
     "sram": DeviceSpec(
         name="sram",
@@ -257,6 +282,8 @@ DEVICES: dict[str, DeviceSpec] = {
         step_c2c=0.0,
         step_d2d=0.0,
         cell_area_f2=150.0,  # 6T SRAM ~150 F² per bit [NS]
+        w_bound_min=-1.0,  # signed word, exact
+        w_bound_max=1.0,
         analog=False,
     ),
 }

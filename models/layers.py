@@ -1,14 +1,19 @@
-"""Analog layers: small ``nn.Module``s that compose the pure functions of ``crossbar.py``.
+"""Analog layers: small ``nn.Module``s that compose the pure functions of ``crossbar.py``
+and ``drift.py``.
 
-An :class:`AnalogLinear` stores its weight as an ``(in, out)`` matrix so that tiles of
-``tile_rows`` rows are views of it; all full tiles run in one batched matmul. The
-forward pass is DAC → per-tile analog partial sums → per-tile ADC → digital sum.
+Every analog layer is a matrix ``(rows, out)`` on crossbar tiles: :class:`AnalogLinear`
+feeds it its inputs, :class:`AnalogConv2d` the im2col patches of its input (rows =
+in_ch·kh·kw, one MVM per output pixel). The weight is stored as that matrix so that
+tiles of ``tile_rows`` rows are views of it; all full tiles run in one batched matmul,
+the remainder tile in a second. The forward pass is DAC → per-tile analog partial sums
+→ per-tile ADC (→ GDC scale) → digital sum.
 
-Three states:
+States:
 - training (``module.training``): floating-point weights, hardware-aware noise
-  injected at the tile outputs (see :meth:`AnalogLinear.forward`), dynamic ranges;
-- programmed (after :meth:`AnalogLinear.program`): the weights read back from the
-  noisy programmed conductances, with calibrated or fixed converter ranges;
+  injected at the tile outputs (:func:`output_noise`), dynamic converter ranges;
+- programmed (after :meth:`AnalogMatrix.program`): the weights read back from the noisy
+  programmed conductances at the current read time (:meth:`AnalogMatrix.set_read_time`),
+  calibrated or fixed converter ranges, per-read additive noise, GDC if ``gdc``;
 - ideal eval (neither): the floating-point weights, the same converters.
 """
 
@@ -17,35 +22,239 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models import crossbar
-from models.config import AdcRange, AnalogConfig
+from models import crossbar, drift
+from models.config import AdcRange, AnalogConfig, RangeScope
 from models.devices import DeviceSpec, get_device
 
 
-class AnalogLinear(nn.Module):
-    """A fully connected layer mapped onto crossbar tiles of one device technology."""
+def output_noise(
+    x_tile: Tensor, part: Tensor, sigma: Tensor | float, generator: torch.Generator | None
+) -> Tensor:
+    """Output-referred equivalent of independent per-weight noise N(0, σ²), per sample.
 
-    def __init__(self, in_features: int, out_features: int, config: AnalogConfig, bias: bool = True) -> None:
+    A weight perturbation n_ij adds Σ_i n_ij x_i to output j, which is N(0, σ²·Σ_i x_i²)
+    over the tile's rows. Drawing that directly costs batch×out normals instead of
+    in×out, and is a fresh read per sample. This is the hardware-aware training
+    regularizer chosen here (noise per MVM, like a read), and the model of additive
+    per-read noise at evaluation.
+    """
+    z = torch.randn(part.shape, generator=generator, dtype=part.dtype, device=part.device)
+    return z.mul_(x_tile.detach().norm(dim=2, keepdim=True)).mul_(sigma)
+
+
+class AnalogMatrix(nn.Module):
+    """A weight matrix ``(rows, out)`` mapped onto crossbar tiles of one device technology."""
+
+    def __init__(self, rows: int, out: int, config: AnalogConfig, bias: bool = True) -> None:
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
         self.config = config
         self.device_spec: DeviceSpec = get_device(config.device)
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))
-        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
-        bound = 1.0 / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.empty(rows, out))
+        self.bias = nn.Parameter(torch.zeros(out)) if bias else None
+        bound = 1.0 / math.sqrt(rows)
         nn.init.uniform_(self.weight, -bound, bound)
-        self.row_sizes = crossbar.tile_row_sizes(in_features, config.tile_rows)
+        self.row_sizes = crossbar.tile_row_sizes(rows, config.tile_rows)
         self.register_buffer("dac_range", torch.zeros(()))
-        self.register_buffer("adc_range", torch.zeros(len(self.row_sizes), 1, out_features))
+        self.register_buffer("adc_range", torch.zeros(len(self.row_sizes), 1, out))
         self.programmed: Tensor | None = None
+        """Effective weights read from the programmed devices at the current read time."""
         self.calibrating = False
         self.noise_std = 0.0
         """Relative hwa noise (η_train); set by the trainer, used only while training."""
         self.analog = True
         """False evaluates the layer as a plain floating-point matmul (the software baseline)."""
+        self.gdc = config.gdc
+        """Apply global drift compensation to programmed reads."""
+        self.read_time_s = 0.0
+        self._g: Tensor | None = None
+        self._nu: Tensor | None = None
+        self._faults: Tensor | None = None
+        self._w_max_prog = torch.ones(())
+        self._gdc_ref: Tensor | None = None
+        self._gdc_scale: Tensor | None = None
+        self._read_sigma = 0.0
+        self._read_gen: torch.Generator | None = None
+        self._calibrated = False
+
+    # ------------------------------------------------------------ mapping facts
+
+    @property
+    def tiles(self) -> int:
+        """Crossbar tiles this layer occupies (row tiles × column tiles)."""
+        return len(self.row_sizes) * crossbar.tile_count(self.weight.shape[1], self.config.tile_cols)
+
+    def w_max(self) -> Tensor:
+        """Largest |weight|: the weight that maps to the full conductance span."""
+        lo, hi = torch.aminmax(self.weight.detach())
+        return torch.maximum(hi, -lo).clamp_min(1e-12)
+
+    # ------------------------------------------------------------ programming and time
+
+    @torch.no_grad()
+    def program(self, generator: torch.Generator) -> None:
+        """Program the current weights once: quantized levels, programming noise, stuck-at
+        faults, a device-to-device draw of drift exponents; then read at t = 0."""
+        dev, cfg = self.device_spec, self.config
+        w_max = self.w_max()
+        g = crossbar.program(
+            crossbar.weight_to_slices(self.weight, w_max, dev, cfg), dev, generator, cfg.prog_noise_scale
+        )
+        self._faults = None
+        if dev.analog and cfg.stuck_off_fraction + cfg.stuck_on_fraction > 0:
+            self._faults = crossbar.stuck_mask(
+                g.shape, cfg.stuck_off_fraction, cfg.stuck_on_fraction, generator
+            )
+            g = crossbar.apply_stuck(g, self._faults, dev)
+        self._g, self._w_max_prog = g, w_max
+        self._nu = drift.drift_exponents(g, dev, generator) if dev.analog else torch.zeros_like(g)
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        self._read_gen = torch.Generator().manual_seed(seed)
+        self._read_sigma = self._read_noise_weight_std(w_max) if dev.analog else 0.0
+        self._gdc_ref = None
+        self.set_read_time(0.0, self._read_gen)
+
+    def _read_noise_weight_std(self, w_max: Tensor) -> float:
+        """Std of one weight's additive read noise: both devices of every slice, in weight units."""
+        sigma_us = drift.additive_read_std_us(self.device_spec, self.config.read_noise_scale)
+        if sigma_us == 0:
+            return 0.0
+        s = self.config.slices
+        unit = torch.zeros(s, 2, s, 1)
+        unit[torch.arange(s), 0, torch.arange(s), 0] = 1.0
+        coef = crossbar.slices_to_weight(unit, float(w_max), self.device_spec, self.config)
+        return sigma_us * math.sqrt(2.0 * float((coef**2).sum()))
+
+    @torch.no_grad()
+    def set_read_time(self, t_s: float, generator: torch.Generator) -> None:
+        """Read the programmed devices ``t_s`` seconds after programming: drift, accumulated
+        read noise (drawn from ``generator``), stuck devices, IR drop; update the GDC factors."""
+        if self._g is None or self._nu is None:
+            raise RuntimeError("program() the layer before setting a read time")
+        dev, cfg = self.device_spec, self.config
+        g = drift.read_at(self._g, self._nu, t_s, dev, generator, cfg.drift, cfg.read_noise_scale)
+        if self._faults is not None:
+            g = crossbar.apply_stuck(g, self._faults, dev)
+        w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
+        sums = crossbar.tile_abs_sums(w, cfg.tile_rows, cfg.tile_cols)
+        if self._gdc_ref is None:
+            self._gdc_ref = sums
+        scale = drift.gdc_scale(self._gdc_ref, sums)
+        self._gdc_scale = crossbar.expand_column_tiles(scale, cfg.tile_cols, w.shape[1])
+        if cfg.ir_drop > 0:
+            g = g * crossbar.ir_drop_factor(g, dev, cfg.tile_rows, cfg.ir_drop)
+            w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
+        self.programmed = w
+        self.read_time_s = t_s
+
+    def unprogram(self) -> None:
+        """Forget the programmed state (back to the floating-point weights)."""
+        self.programmed = self._g = self._nu = self._faults = None
+        self._gdc_ref = self._gdc_scale = None
+        self._read_sigma = 0.0
+
+    # ------------------------------------------------------------ converters
+
+    def _dac(self, x: Tensor) -> tuple[Tensor, Tensor | float]:
+        cfg = self.config
+        if cfg.dac_range is AdcRange.FIXED:
+            r: Tensor | float = cfg.dac_full_scale
+            signed = True
+        else:
+            lo, hi = torch.aminmax(x.detach())
+            signed = bool(lo < 0)
+            if self.calibrating:
+                flat = x.detach().abs().reshape(1, -1)
+                self.dac_range.copy_(crossbar.percentile(flat, cfg.dac_percentile, dim=1)[0])
+            if self.training or self.calibrating or self.dac_range <= 0:
+                r = torch.maximum(hi, -lo) if signed else hi
+            else:
+                r = self.dac_range
+        if cfg.dac_bits is None:
+            return x, r
+        return crossbar.fake_quant(x, cfg.dac_bits, r, signed), r
+
+    def _adc_ranges(self, parts: list[Tensor], w_max: Tensor, x_range: Tensor | float) -> Tensor:
+        """Per-tile ADC ranges ``(tiles, 1, out)``: fixed full scale, dynamic, or calibrated."""
+        cfg = self.config
+        if cfg.adc_range is AdcRange.FIXED:
+            rows = torch.tensor(self.row_sizes, dtype=parts[0].dtype)
+            r = (rows * w_max * x_range).view(-1, 1, 1).expand(-1, 1, parts[0].shape[-1])
+            return r.amax().expand_as(r) if cfg.adc_scope is RangeScope.LAYER else r
+        if not (self.training or self.calibrating) and self._calibrated:
+            return self.adc_range
+        if self.calibrating:
+            per_col = torch.cat(
+                [crossbar.percentile(p.detach().abs(), cfg.adc_percentile, dim=1) for p in parts]
+            )
+        else:
+            per_col = torch.cat([_abs_max(p.detach(), dim=1) for p in parts])
+        r = crossbar.column_tile_max(per_col, cfg.tile_cols)
+        if cfg.adc_scope is RangeScope.LAYER:
+            r = r.amax().expand_as(r)
+        if self.calibrating:
+            self.adc_range.copy_(r)
+            self._calibrated = True
+        return r
+
+    # ------------------------------------------------------------ forward
+
+    def current_weight(self) -> Tensor:
+        """The weight a forward pass uses: programmed (at the read time) in eval, else the float one."""
+        return self.programmed if self.programmed is not None and not self.training else self.weight
+
+    @property
+    def digital(self) -> bool:
+        """True when the forward pass is a plain matmul: software baseline or digital SRAM."""
+        return not self.analog or not self.device_spec.analog
+
+    def _mvm(self, x: Tensor) -> Tensor:
+        """``x @ W`` for 2-D ``x (N, rows)`` through DAC, tiles, noise, ADC and GDC (no bias)."""
+        programmed = self.programmed is not None and not self.training
+        w = self.current_weight()
+        if self.digital:
+            return x @ w  # software baseline, or the exact digital SRAM word
+        cfg = self.config
+        w_max = self._w_max_prog if programmed else self.w_max()
+        x_q, x_range = self._dac(x)
+        x_tiles = crossbar.row_tiles(x_q, cfg.tile_rows)
+        w_tiles = crossbar.weight_tiles(w, cfg.tile_rows)
+        parts = [torch.bmm(xt, wt) for xt, wt in zip(x_tiles, w_tiles, strict=True)]
+        if self.training and self.noise_std > 0:
+            step = crossbar.weight_step(1.0, self.device_spec, cfg)
+            sigma = w_max * math.sqrt(self.noise_std**2 + step * step / 12.0)
+            parts = [p + output_noise(xt, p, sigma, None) for xt, p in zip(x_tiles, parts, strict=True)]
+        elif programmed and self._read_sigma > 0:
+            parts = [
+                p + output_noise(xt, p, self._read_sigma, self._read_gen)
+                for xt, p in zip(x_tiles, parts, strict=True)
+            ]
+        scale = self._gdc_scale if programmed and self.gdc else None
+        if cfg.adc_bits is None and scale is None:
+            return sum(p.sum(dim=0) for p in parts)  # type: ignore[return-value]
+        ranges = self._adc_ranges(parts, w_max, x_range) if cfg.adc_bits is not None else None
+        y: Tensor | None = None
+        start = 0
+        for p in parts:
+            stop = start + p.shape[0]
+            if ranges is not None:
+                p = crossbar.fake_quant(p, cfg.adc_bits, ranges[start:stop], signed=True)  # type: ignore[arg-type]
+            if scale is not None:
+                p = p * scale[start:stop]
+            y = p.sum(dim=0) if y is None else y + p.sum(dim=0)
+            start = stop
+        return y  # type: ignore[return-value]
+
+
+class AnalogLinear(AnalogMatrix):
+    """A fully connected layer; ``weight`` is ``(in, out)``."""
+
+    def __init__(self, in_features: int, out_features: int, config: AnalogConfig, bias: bool = True) -> None:
+        super().__init__(in_features, out_features, config, bias)
+        self.in_features = in_features
+        self.out_features = out_features
 
     @classmethod
     def from_linear(cls, layer: nn.Linear, config: AnalogConfig) -> AnalogLinear:
@@ -57,93 +266,83 @@ class AnalogLinear(nn.Module):
                 new.bias.copy_(layer.bias)
         return new
 
-    # ------------------------------------------------------------ mapping facts
+    def forward(self, x: Tensor) -> Tensor:
+        """DAC → tiled analog MVM (+ noise) → ADC → digital sum (+ bias)."""
+        lead = x.shape[:-1]
+        y = self._mvm(x.reshape(-1, self.in_features))
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*lead, self.out_features)
 
-    @property
-    def tiles(self) -> int:
-        """Crossbar tiles this layer occupies (row tiles × column tiles)."""
-        return len(self.row_sizes) * crossbar.tile_count(self.out_features, self.config.tile_cols)
 
-    def w_max(self) -> Tensor:
-        """Largest |weight|: the weight that maps to the full conductance span."""
-        return self.weight.detach().abs().amax().clamp_min(1e-12)
+class AnalogConv2d(AnalogMatrix):
+    """A 2-D convolution on the same tiles: im2col patches ``(in_ch·kh·kw)`` are the rows.
 
-    # ------------------------------------------------------------ programming
+    ``weight`` is ``(in_ch·kh·kw, out_ch)`` in ``F.unfold``'s (channel, kh, kw) order.
+    """
 
-    def program(self, generator: torch.Generator) -> None:
-        """Program the current weights into devices once (quantized levels + programming noise)."""
-        dev = self.device_spec
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        config: AnalogConfig,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        bias: bool = True,
+    ) -> None:
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        super().__init__(in_channels * kh * kw, out_channels, config, bias)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = (kh, kw)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, config: AnalogConfig) -> AnalogConv2d:
+        """Convert a digital ``nn.Conv2d`` (groups = 1, zero padding)."""
+        if conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError("AnalogConv2d supports groups=1, numeric zero padding only")
+        new = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            config,  # type: ignore[arg-type]
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            bias=conv.bias is not None,
+        )  # type: ignore[arg-type]
         with torch.no_grad():
-            w_max = self.w_max()
-            g_pos, g_neg = crossbar.weight_to_conductance(self.weight, w_max, dev)
-            scale = self.config.prog_noise_scale
-            g_pos = crossbar.program(g_pos, dev, generator, scale)
-            g_neg = crossbar.program(g_neg, dev, generator, scale)
-            self.programmed = crossbar.conductance_to_weight(g_pos, g_neg, w_max, dev)
-
-    def unprogram(self) -> None:
-        """Forget the programmed state (back to the floating-point weights)."""
-        self.programmed = None
-
-    # ------------------------------------------------------------ forward
-
-    def _dac(self, x: Tensor) -> tuple[Tensor, Tensor, bool]:
-        lo, hi = torch.aminmax(x.detach())
-        signed = bool(lo < 0)
-        if self.training or self.calibrating or self.dac_range <= 0:
-            r = torch.maximum(hi, -lo) if signed else hi
-            if self.calibrating:
-                self.dac_range.copy_(r)
-        else:
-            r = self.dac_range
-        bits = self.config.dac_bits
-        x_q = x if bits is None or not self.device_spec.analog else crossbar.fake_quant(x, bits, r, signed)
-        return x_q, r, signed
-
-    def _adc(self, parts: list[Tensor], w_max: Tensor, x_range: Tensor) -> Tensor:
-        bits = self.config.adc_bits
-        stacked = parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
-        if bits is None or not self.device_spec.analog:
-            return stacked.sum(dim=0)
-        cfg = self.config
-        if cfg.adc_range is AdcRange.FIXED:
-            rows = torch.tensor(self.row_sizes, dtype=stacked.dtype, device=stacked.device)
-            r = (rows * w_max * x_range).view(-1, 1, 1)
-        elif self.training:
-            r = crossbar.column_tile_max(stacked.detach().abs().amax(dim=1), cfg.tile_cols)
-        else:
-            if self.calibrating:
-                q = torch.quantile(stacked.detach().abs().transpose(0, 1).reshape(stacked.shape[1], -1).float(),
-                                   cfg.adc_percentile / 100.0, dim=0).view(stacked.shape[0], -1)
-                self.adc_range.copy_(crossbar.column_tile_max(q, cfg.tile_cols))
-            r = self.adc_range
-        return crossbar.fake_quant(stacked, bits, r, signed=True).sum(dim=0)
+            new.weight.copy_(conv.weight.reshape(conv.out_channels, -1).t())
+            if conv.bias is not None and new.bias is not None:
+                new.bias.copy_(conv.bias)
+        return new
 
     def forward(self, x: Tensor) -> Tensor:
-        """DAC → tiled analog MVM (+ hwa noise while training) → ADC → digital sum (+ bias)."""
-        if not self.analog:
-            y = x @ self.weight
-            return y if self.bias is None else y + self.bias
-        w = self.programmed if (self.programmed is not None and not self.training) else self.weight
-        w_max = self.w_max()
-        x_q, x_range, _ = self._dac(x)
-        x_tiles = crossbar.row_tiles(x_q, self.config.tile_rows)
-        w_tiles = crossbar.weight_tiles(w, self.config.tile_rows)
-        parts = [torch.bmm(xt, wt) for xt, wt in zip(x_tiles, w_tiles, strict=True)]
-        if self.training and self.noise_std > 0:
-            parts = [p + self._output_noise(xt, p, w_max) for xt, p in zip(x_tiles, parts, strict=True)]
-        y = self._adc(parts, w_max, x_range)
-        return y if self.bias is None else y + self.bias
+        """im2col → the tiled MVM of :class:`AnalogMatrix` per output pixel → feature map."""
+        b, _, h, w_in = x.shape
+        kh, kw = self.kernel_size
+        sh, sw = _pair(self.stride)
+        ph, pw = _pair(self.padding)
+        dh, dw = _pair(self.dilation)
+        ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        wo = (w_in + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        if self.digital:
+            weight = self.current_weight().t().reshape(self.out_channels, self.in_channels, kh, kw)
+            return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation)
+        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+        y = self._mvm(cols.transpose(1, 2).reshape(b * ho * wo, -1))
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(b, ho * wo, self.out_channels).transpose(1, 2).reshape(b, self.out_channels, ho, wo)
 
-    def _output_noise(self, x_tile: Tensor, part: Tensor, w_max: Tensor) -> Tensor:
-        """Output-referred equivalent of independent per-weight noise for each sample.
 
-        A weight perturbation n_ij ~ N(0, σ²) adds Σ_i n_ij x_i to output j, which is
-        N(0, σ²·Σ_i x_i²) over the tile's rows. Drawing that directly costs B×out
-        normals instead of in×out, and is a fresh read per sample. σ² combines the
-        injected noise (η·w_max)² and the device's level quantization Δ²/12.
-        """
-        step = crossbar.weight_step(1.0, self.device_spec)
-        sigma = w_max * math.sqrt(self.noise_std**2 + step * step / 12.0)
-        norms = x_tile.detach().norm(dim=2, keepdim=True)
-        return sigma * norms * torch.randn_like(part)
+def _abs_max(x: Tensor, dim: int) -> Tensor:
+    """max |x| along ``dim`` in one pass (aminmax), without materializing |x|."""
+    lo, hi = torch.aminmax(x, dim=dim)
+    return torch.maximum(hi, -lo)
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (v[0], v[1])

@@ -68,7 +68,9 @@ def quantize_update(delta: Tensor, bits: int, generator: torch.Generator) -> Ten
 
 def one_programming(model: nn.Module) -> WriteCounts:
     """Writes of programming every device once (off-chip training, then deployment)."""
-    devices = sum(devices_per_weight(layer.device_spec) * layer.weight.numel() for layer in analog_layers(model))
+    devices = sum(
+        devices_per_weight(layer.device_spec) * layer.weight.numel() for layer in analog_layers(model)
+    )
     return WriteCounts(max_per_device=1.0, mean_per_device=1.0, total=float(devices))
 
 

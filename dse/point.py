@@ -1,0 +1,205 @@
+"""A design point: one fully specified configuration of hardware, network and training.
+
+:class:`DesignPoint` is the single registry of search parameters. Each field's metadata
+gives its allowed values and its group (``hardware`` or ``training``), so the TOML loader
+validates against it, the store derives Parquet columns from it, and the training cache
+(train once, evaluate many) hashes only the training group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.config import AdcRange, AnalogConfig, NetworkConfig, TrainConfig, TrainMode
+from models.devices import DEVICES
+from models.networks import NETWORKS
+
+HARDWARE = "hardware"
+TRAINING = "training"
+FLOAT_UPDATE_BITS = 32
+"""``update_bits`` of 32 or more means floating-point updates."""
+
+
+def _choices(values: Callable[[], list[str]]) -> dict[str, Any]:
+    return {"choices": values}
+
+
+def _param(
+    default: Any,
+    group: str,
+    doc: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: Callable[[], list[str]] | None = None,
+    lo_open: bool = False,
+) -> Any:
+    meta: dict[str, Any] = {"group": group, "doc": doc, "lo": lo, "hi": hi, "lo_open": lo_open}
+    if choices is not None:
+        meta["choices"] = choices
+    return field(default=default, metadata=meta)
+
+
+def _datasets() -> list[str]:
+    from dse.data import LOADERS
+
+    return sorted(LOADERS)
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """Every searchable parameter, with defaults. Unknown names are rejected by the loader."""
+
+    device: str = _param("pcm", HARDWARE, "device technology", choices=lambda: sorted(DEVICES))
+    tile_size: int = _param(256, HARDWARE, "crossbar rows and columns per tile", lo=8, hi=4096)
+    tile_rows: int = _param(0, HARDWARE, "rows per tile; 0 = tile_size", lo=0, hi=4096)
+    tile_cols: int = _param(0, HARDWARE, "columns per tile; 0 = tile_size", lo=0, hi=4096)
+    adc_bits: int = _param(8, HARDWARE, "ADC resolution (bits)", lo=1, hi=16)
+    dac_bits: int = _param(8, HARDWARE, "DAC resolution (bits)", lo=1, hi=16)
+    adc_range: str = _param("calibrated", HARDWARE, "ADC range", choices=lambda: [r.value for r in AdcRange])
+    prog_noise_scale: float = _param(1.0, HARDWARE, "multiplier on programming noise", lo=0.0, hi=10.0)
+    read_noise_scale: float = _param(1.0, HARDWARE, "multiplier on read noise", lo=0.0, hi=10.0)
+    hardware_seeds: int = _param(3, HARDWARE, "independently programmed chips averaged", lo=1, hi=1000)
+    mode: str = _param("hwa", TRAINING, "training mode", choices=lambda: [m.value for m in TrainMode])
+    model: str = _param("mlp", TRAINING, "network architecture", choices=lambda: sorted(NETWORKS))
+    dataset: str = _param("digits", TRAINING, "dataset", choices=_datasets)
+    data_path: str = _param("", TRAINING, "folder of a local dataset (MNIST/CIFAR-10); '' for bundled")
+    width_mult: float = _param(
+        1.0, TRAINING, "width multiplier of hidden layers", lo=0.0, hi=16.0, lo_open=True
+    )
+    hidden: tuple[int, ...] = _param((128, 128), TRAINING, "MLP hidden widths at width_mult 1")
+    update_bits: int = _param(
+        FLOAT_UPDATE_BITS, TRAINING, "weight-update precision (bits; 32 = float)", lo=1, hi=64
+    )
+    epochs: int = _param(10, TRAINING, "training epochs", lo=1, hi=10_000)
+    batch_size: int = _param(64, TRAINING, "mini-batch size", lo=1, hi=65_536)
+    lr: float = _param(0.05, TRAINING, "learning rate", lo=0.0, hi=10.0, lo_open=True)
+    momentum: float = _param(0.9, TRAINING, "SGD momentum", lo=0.0, hi=0.999)
+    eta_train: float = _param(0.04, TRAINING, "hwa injected weight noise (fraction of w_max)", lo=0.0, hi=1.0)
+    seed: int = _param(0, TRAINING, "training seed (the study seed unless set)", lo=0, hi=2**31 - 1)
+
+    # ------------------------------------------------------------ derived configs
+
+    @property
+    def rows(self) -> int:
+        """Effective tile rows."""
+        return self.tile_rows or self.tile_size
+
+    @property
+    def cols(self) -> int:
+        """Effective tile columns."""
+        return self.tile_cols or self.tile_size
+
+    def analog_config(self) -> AnalogConfig:
+        """The hardware mapping of this point."""
+        return AnalogConfig(
+            device=self.device,
+            tile_rows=self.rows,
+            tile_cols=self.cols,
+            adc_bits=self.adc_bits,
+            dac_bits=self.dac_bits,
+            adc_range=AdcRange(self.adc_range),
+            prog_noise_scale=self.prog_noise_scale,
+            read_noise_scale=self.read_noise_scale,
+        )
+
+    def network_config(self, in_shape: tuple[int, ...], classes: int) -> NetworkConfig:
+        """The network of this point for a dataset of the given input shape and classes."""
+        in_features = 1
+        for d in in_shape:
+            in_features *= d
+        return NetworkConfig(
+            model=self.model,
+            width_mult=self.width_mult,
+            hidden=tuple(self.hidden),
+            in_features=in_features,
+            in_shape=in_shape,
+            classes=classes,
+        )
+
+    def train_config(self) -> TrainConfig:
+        """The training run of this point."""
+        bits = None if self.update_bits >= FLOAT_UPDATE_BITS else self.update_bits
+        return TrainConfig(
+            mode=TrainMode(self.mode),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            momentum=self.momentum,
+            eta_train=self.eta_train,
+            update_bits=bits,
+            seed=self.seed,
+        )
+
+    def hardware_seeds_list(self) -> list[int]:
+        """Seeds of the independently programmed chips (derived from the training seed)."""
+        return [self.seed * 1000 + 1 + i for i in range(self.hardware_seeds)]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Field name → value, tuples as lists."""
+        return {
+            f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+            for f in dataclasses.fields(self)
+        }
+
+    def training_key(self) -> str:
+        """Stable hash of the fields in the training group (for train-once-evaluate-many)."""
+        part = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["group"] == TRAINING
+        }
+        blob = json.dumps(part, sort_keys=True, default=list).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> DesignPoint:
+        """Build from a flat mapping (Optuna params plus fixed values); lists become tuples."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise KeyError(f"unknown parameter(s) {unknown}; allowed: {', '.join(sorted(names))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+
+PARAMETERS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(DesignPoint)}
+"""Parameter name → dataclass field (its metadata holds group, doc and allowed values)."""
+
+
+def allowed_text(name: str) -> str:
+    """Human-readable allowed values of a parameter, for error messages."""
+    meta = PARAMETERS[name].metadata
+    if "choices" in meta:
+        return ", ".join(repr(c) for c in meta["choices"]())
+    kind = PARAMETERS[name].type
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is None:
+        return f"a value of type {kind}"
+    left = "(" if meta["lo_open"] else "["
+    noun = "integers" if kind == "int" else "numbers"
+    return f"{noun} in {left}{lo}, {hi}]"
+
+
+def check_value(name: str, value: Any) -> str | None:
+    """Why ``value`` is not allowed for parameter ``name``, or None if it is."""
+    f = PARAMETERS[name]
+    meta = f.metadata
+    kind = f.type
+    if "choices" in meta:
+        return None if value in meta["choices"]() else f"{value!r} is not allowed"
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        return f"{value!r} is not an integer"
+    if kind == "float" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return f"{value!r} is not a number"
+    if kind == "str" and not isinstance(value, str):
+        return f"{value!r} is not a string"
+    if kind == "tuple[int, ...]":
+        ok = isinstance(value, list | tuple) and value and all(isinstance(v, int) and v > 0 for v in value)
+        return None if ok else f"{value!r} is not a non-empty list of positive integers"
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is not None and (value < lo or value > hi or (meta["lo_open"] and value == lo)):
+        return f"{value!r} is out of range"
+    return None

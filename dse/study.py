@@ -1,0 +1,273 @@
+"""The driver: an Optuna multi-objective study run by ask/tell over an executor.
+
+The driver is the only writer of Optuna storage and of the Parquet store. For each
+finished trial it writes the Parquet row first and then tells Optuna, so after a crash
+a trial left RUNNING either has its row (and is told from it) or is failed and its
+parameters enqueued again. The budget counts trials with a recorded row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from dse.executor import Executor
+from dse.pareto import Direction
+from dse.point import DesignPoint
+from dse.space import DomainKind, SearchSpace
+from dse.store import ResultStore, TrialRecord
+from dse.trial import TrialContext
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+JOURNAL_FILE = "optuna.journal"
+STUDY_FILE = "study.json"
+
+
+class StudyMismatch(ValueError):
+    """An existing study cannot be continued with this search space."""
+
+
+def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """The sampler named by the space, seeded, with its options."""
+    opts = dict(space.sampler_options)
+    s = space.seed
+    factories: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=s, **opts),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=s, **opts),
+        "random": lambda: optuna.samplers.RandomSampler(seed=s, **opts),
+        "gp": lambda: optuna.samplers.GPSampler(seed=s, **opts),
+        "grid": lambda: optuna.samplers.GridSampler(space.grid(), seed=s, **opts),
+    }
+    try:
+        return factories[space.sampler]()
+    except TypeError as exc:
+        raise ValueError(f"[sampler] options {opts} do not fit sampler {space.sampler!r}: {exc}") from None
+
+
+def open_storage(out: Path, storage: str | None) -> optuna.storages.BaseStorage | str:
+    """The journal file under ``out`` by default, else any Optuna storage URL."""
+    if storage:
+        return storage
+    out.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(out / JOURNAL_FILE)))
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape results, for provenance."""
+    out = {"python": platform.python_version()}
+    for pkg in ("optuna", "ray", "torch", "numpy", "pyarrow", "analog-dse"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def open_study(
+    space: SearchSpace, out: Path, storage: str | None, *, must_exist: bool = False
+) -> optuna.Study:
+    """Create the study, or load it to continue; check that it matches the space."""
+    store = open_storage(out, storage)
+    names = optuna.study.get_all_study_names(store)
+    if must_exist and space.name not in names:
+        raise StudyMismatch(f"--resume: no study named {space.name!r} in {storage or out / JOURNAL_FILE}")
+    directions = ["maximize" if o.direction is Direction.MAXIMIZE else "minimize" for o in space.objectives]
+    study = optuna.create_study(
+        storage=store,
+        sampler=make_sampler(space),
+        study_name=space.name,
+        directions=directions,
+        load_if_exists=True,
+    )
+    existing = [d.name.lower() for d in study.directions]
+    if existing != directions:
+        raise StudyMismatch(
+            f"study {space.name!r} exists with directions {existing}, the space asks {directions}"
+        )
+    if study.metric_names is None:
+        study.set_metric_names([o.name for o in space.objectives])
+        study.set_user_attr(
+            "sampler", {"name": space.sampler, "seed": space.seed, **dict(space.sampler_options)}
+        )
+        study.set_user_attr("versions", package_versions())
+        study.set_user_attr("space_file", space.source)
+        study.set_user_attr("constraints", [f"{c.column} {c.op} {c.bound}" for c in space.constraints])
+    elif study.metric_names != [o.name for o in space.objectives]:
+        raise StudyMismatch(
+            f"study {space.name!r} has objectives {study.metric_names}, the space asks "
+            f"{[o.name for o in space.objectives]}"
+        )
+    return study
+
+
+def write_study_file(space: SearchSpace, out: Path, storage: str | None) -> None:
+    """``study.json``: what ``dse status`` and ``dse pareto`` need to read the folder alone."""
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "study": space.name,
+        "space_file": space.source,
+        "sampler": space.sampler,
+        "trials": space.trials,
+        "objectives": [
+            f"{o.name}:{'max' if o.direction is Direction.MAXIMIZE else 'min'}" for o in space.objectives
+        ],
+        "storage": storage,
+        "journal": None if storage else JOURNAL_FILE,
+    }
+    tmp = out / f".{STUDY_FILE}.tmp"
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(out / STUDY_FILE)
+
+
+def read_study_file(out: Path) -> dict[str, Any]:
+    """The study metadata of a results folder."""
+    path = out / STUDY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{out} is not a results folder (no {STUDY_FILE}); run `dse run` first")
+    return json.loads(path.read_text())
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> DesignPoint:
+    """Ask Optuna for each searched parameter and merge the fixed ones into a point."""
+    params: dict[str, Any] = dict(space.fixed_params())
+    for d in space.searched:
+        if d.kind is DomainKind.CATEGORICAL:
+            labels = [json.dumps(list(c)) if isinstance(c, tuple) else c for c in d.choices]
+            value = trial.suggest_categorical(d.name, labels)
+            params[d.name] = d.choices[labels.index(value)]
+        elif d.kind is DomainKind.INT:
+            params[d.name] = trial.suggest_int(
+                d.name, int(d.low), int(d.high), step=int(d.step or 1), log=d.log
+            )
+        else:
+            params[d.name] = trial.suggest_float(d.name, d.low, d.high, step=d.step, log=d.log)
+    return DesignPoint.from_params(params)
+
+
+@dataclass
+class Progress:
+    """Counts the driver reports as it goes."""
+
+    total: int
+    complete: int = 0
+    failed: int = 0
+    recovered: int = 0
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial | int, space: SearchSpace, row: dict[str, Any]) -> bool:
+    """Tell Optuna a recorded outcome. Returns True if the trial completed."""
+    if row.get("status") == "complete":
+        values = [row.get(o.name) for o in space.objectives]
+        if all(_finite(v) for v in values):
+            if isinstance(trial, optuna.Trial):
+                for c in space.constraints:
+                    trial.set_constraint(c.column, c.violation(float(row[c.column])))
+            study.tell(trial, [float(v) for v in values])
+            return True
+    study.tell(trial, state=TrialState.FAIL)
+    return False
+
+
+def recover(study: optuna.Study, space: SearchSpace, store: ResultStore) -> int:
+    """Settle trials left RUNNING by a dead driver: tell from their row, or fail and re-enqueue."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not stale:
+        return 0
+    rows = {int(r["trial_number"]): r for r in store.read().to_dict("records")}
+    for t in stale:
+        if t.number in rows:
+            _tell(study, t.number, space, rows[t.number])
+        else:
+            study.tell(t.number, state=TrialState.FAIL)
+            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
+    return len(stale)
+
+
+def run_study(
+    space: SearchSpace,
+    executor: Executor,
+    out: Path,
+    storage: str | None = None,
+    *,
+    resume: bool = False,
+    workers: int = 2,
+    on_progress: Callable[[Progress, TrialRecord | None], None] | None = None,
+) -> Progress:
+    """Run ``space.trials`` recorded trials (counting earlier runs of the same study)."""
+    study = open_study(space, out, storage, must_exist=resume)
+    write_study_file(space, out, storage)
+    store = ResultStore(out)
+    progress = Progress(total=space.trials)
+    progress.recovered = recover(study, space, store)
+    done = store.read()
+    progress.complete = int((done["status"] == "complete").sum())
+    progress.failed = int((done["status"] == "failed").sum())
+    remaining = space.trials - len(done)
+    live: dict[int, optuna.Trial] = {}
+    if on_progress:
+        on_progress(progress, None)
+    try:
+        while remaining > 0 or live:
+            while remaining > 0 and len(live) < workers:
+                trial = study.ask()
+                try:
+                    point = suggest(trial, space)
+                except (KeyError, TypeError, ValueError) as exc:
+                    from dse.executor import failed_record
+
+                    rec = failed_record(
+                        DesignPoint(), TrialContext(space.name, trial.number), f"invalid point: {exc}"
+                    )
+                    _finish(study, space, store, trial, rec, progress, on_progress)
+                    remaining -= 1
+                    continue
+                live[trial.number] = trial
+                executor.submit(point, TrialContext(space.name, trial.number))
+                remaining -= 1
+            if not live:
+                break
+            for rec in executor.wait():
+                _finish(study, space, store, live.pop(rec.trial_number), rec, progress, on_progress)
+    finally:
+        executor.close()
+    return progress
+
+
+def _finish(
+    study: optuna.Study,
+    space: SearchSpace,
+    store: ResultStore,
+    trial: optuna.Trial,
+    rec: TrialRecord,
+    progress: Progress,
+    on_progress: Callable[[Progress, TrialRecord | None], None] | None,
+) -> None:
+    if rec.status == "complete":
+        bad = [o.name for o in space.objectives if not _finite(rec.metrics.get(o.name))]
+        if bad:
+            rec = replace(rec, status="failed", error=f"objective(s) {bad} are missing or not finite")
+    store.append([rec])
+    if _tell(study, trial, space, rec.to_row()):
+        progress.complete += 1
+    else:
+        progress.failed += 1
+    if on_progress:
+        on_progress(progress, rec)

@@ -1,0 +1,128 @@
+"""One trial, end to end: build, train, program, evaluate and cost a design point.
+
+:func:`run_trial` is pure with respect to the engine: it does not know whether it runs
+in-process or in a Ray task, and it never touches storage. Application errors become a
+failed :class:`TrialRecord` with the reason; only errors in :data:`TRANSIENT_ERRORS`
+propagate, so the executor can retry them.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import statistics
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import torch
+
+from dse.data import Dataset
+from dse.point import DesignPoint
+from dse.store import TrialRecord
+from models import inference
+from models.cost import LayerShape, hardware_cost
+from models.networks import analog_layers, build_network
+from models.training import train_hwa
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+"""Errors worth retrying (infrastructure, not the design point). Everything else fails the trial."""
+
+CALIBRATION_SAMPLES = 256
+"""Training samples used to calibrate converter ranges after programming."""
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Where a trial sits in its study."""
+
+    study: str
+    trial_number: int
+    attempt: int = 0
+    worker_node: str | None = None
+
+
+def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:
+    """Run one design point and return its record, complete or failed."""
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    status, error, metrics = "complete", None, {}
+    try:
+        metrics = evaluate_point(point, data)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        status = "failed"
+        error = f"{type(exc).__name__}: {exc}"
+        tb = traceback.extract_tb(exc.__traceback__)
+        if tb:
+            error += f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})"
+    return TrialRecord(
+        study=ctx.study,
+        trial_number=ctx.trial_number,
+        status=status,
+        point=point,
+        metrics=metrics,
+        error=error,
+        attempt=ctx.attempt,
+        datetime_start=started,
+        datetime_complete=datetime.now(UTC),
+        worker_node=ctx.worker_node or socket.gethostname(),
+        wall_seconds=time.perf_counter() - t0,
+    )
+
+
+def evaluate_point(point: DesignPoint, data: Dataset) -> dict[str, Any]:
+    """Train, program on ``hardware_seeds`` chips, evaluate and cost one point."""
+    torch.manual_seed(point.seed)
+    x_train = torch.from_numpy(data.x_train).reshape(-1, *data.in_shape)
+    y_train = torch.from_numpy(data.y_train)
+    x_test = torch.from_numpy(data.x_test).reshape(-1, *data.in_shape)
+    y_test = torch.from_numpy(data.y_test)
+    model = build_network(point.network_config(data.in_shape, data.classes), point.analog_config())
+    trained = train_hwa(model, x_train, y_train, point.train_config())
+
+    t_eval = time.perf_counter()
+    inference.set_analog(model, False)
+    acc_fp = inference.accuracy(model, x_test, y_test)
+    inference.set_analog(model, True)
+    accs = inference.evaluate_hardware(
+        model, x_train[:CALIBRATION_SAMPLES], x_test, y_test, point.hardware_seeds_list()
+    )
+    eval_seconds = time.perf_counter() - t_eval
+
+    layers = analog_layers(model)
+    shapes = [LayerShape(rows=layer.in_features, cols=layer.out_features) for layer in layers]
+    g_fraction = _mean_conductance_fraction(model)
+    cost = hardware_cost(
+        point.analog_config(),
+        layers[0].device_spec,
+        shapes,
+        trained.writes.max_per_device,
+        trained.writes.mean_per_device,
+        mean_g_fraction=g_fraction,
+    )
+    return {
+        "accuracy": statistics.fmean(accs),
+        "accuracy_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
+        "accuracy_fp": acc_fp,
+        "train_seconds": trained.seconds,
+        "eval_seconds": eval_seconds,
+        "cache_hit": False,
+        **{
+            k: (float(v) if isinstance(v, float) and not math.isnan(v) else v)
+            for k, v in asdict(cost).items()
+        },
+    }
+
+
+def _mean_conductance_fraction(model: torch.nn.Module) -> float:
+    """Mean |w|/w_max over all weights: the mean programmed conductance above g_min."""
+    total, count = 0.0, 0
+    for layer in analog_layers(model):
+        w = layer.weight.detach()
+        total += float((w.abs() / layer.w_max()).sum())
+        count += w.numel()
+    return total / max(1, count)

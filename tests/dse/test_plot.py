@@ -1,0 +1,139 @@
+"""Figures: every plot writes real PNG/PDF/HTML files; the data behind them is checked directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dse import plot
+from dse.pareto import Direction, Objective, pareto_front
+
+ACC = Objective("accuracy", Direction.MAXIMIZE)
+ENERGY = Objective("energy_per_inference_pj", Direction.MINIMIZE)
+SIZE = Objective("model_size_bits", Direction.MINIMIZE)
+WRITES = Objective("max_writes_per_device", Direction.MINIMIZE)
+
+
+@pytest.fixture(autouse=True)
+def small_html(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Link plotly.js instead of embedding 4.8 MB per file: same figure JSON, much faster tests."""
+    monkeypatch.setattr(plot, "PLOTLY_JS", "cdn")
+
+
+@pytest.fixture(scope="module")
+def results() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    n = 120
+    adc = rng.integers(2, 9, n)
+    tile = 2 ** rng.integers(6, 10, n)
+    acc = np.clip(0.5 + 0.05 * adc - 0.02 * np.log2(tile) + rng.normal(0, 0.03, n), 0, 1)
+    start = pd.Timestamp("2025-03-01T12:00:00Z") + pd.to_timedelta(np.arange(n) * 30, unit="s")
+    df = pd.DataFrame(
+        {
+            "trial_number": np.arange(n),
+            "status": "complete",
+            "device": rng.choice(["pcm", "rram", "ecram", "stt_mram"], n),
+            "adc_bits": adc,
+            "tile_rows": tile,
+            "accuracy": acc,
+            "energy_per_inference_pj": 10 ** rng.uniform(1, 5, n) * adc,
+            "model_size_bits": rng.integers(1, 100, n) * 1024,
+            "max_writes_per_device": rng.integers(1, 10_000, n),
+            "datetime_start": start,
+            "datetime_complete": start + pd.to_timedelta(rng.uniform(20, 90, n), unit="s"),
+            "wall_seconds": rng.uniform(20, 90, n),
+        }
+    )
+    for key, drop in {"1s": 0.0, "1h": 0.02, "1d": 0.04, "1y": 0.08}.items():
+        df[f"accuracy_t_{key}"] = df["accuracy"] - drop * 2
+        df[f"accuracy_t_{key}_gdc"] = df["accuracy"] - drop / 2
+    df.loc[5, "accuracy"] = np.nan
+    return df
+
+
+def assert_real_files(paths: list[Path], stem: Path) -> None:
+    assert sorted(p.suffix for p in paths) == [".html", ".pdf", ".png"]
+    for path in paths:
+        assert path.parent == stem.parent and path.stem == stem.stem
+        data = path.read_bytes()
+        assert len(data) > 1000, path
+        if path.suffix == ".png":
+            assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        elif path.suffix == ".pdf":
+            assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+        else:
+            text = data.decode("utf-8")
+            assert "<html" in text and "plotly" in text.lower() and "Plotly.newPlot" in text
+
+
+def test_pareto_2d(results: pd.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "fig" / "front"
+    assert_real_files(plot.plot_pareto_2d(results, (ENERGY, ACC), out, color_by="device"), out)
+    front, dominated = plot.front_2d(results, (ENERGY, ACC))
+    assert front["energy_per_inference_pj"].is_monotonic_increasing
+    assert front["accuracy"].is_monotonic_increasing  # a trade-off: more energy buys accuracy
+    assert len(front) + len(dominated) == results["accuracy"].notna().sum()
+    assert set(front.index) == set(pareto_front(results, (ENERGY, ACC)).index)
+    with pytest.raises(ValueError, match="exactly two"):
+        plot.front_2d(results, (ENERGY, ACC, SIZE))
+
+
+def test_parallel_coordinates(results: pd.DataFrame, tmp_path: Path) -> None:
+    objectives = (ACC, ENERGY, SIZE, WRITES)
+    out = tmp_path / "parallel.png"  # any suffix is replaced per format
+    assert_real_files(plot.plot_parallel_coordinates(results, objectives, out), out)
+    front = pareto_front(results, objectives)
+    scaled = plot.parallel_coordinates_data(front, objectives)
+    assert ((scaled >= 0) & (scaled <= 1)).all().all()
+    assert scaled.loc[front["accuracy"].idxmax(), "accuracy"] == 1.0  # up is better
+    assert scaled.loc[front["energy_per_inference_pj"].idxmin(), "energy_per_inference_pj"] == 1.0
+
+
+def test_hypervolume_history(results: pd.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "hv"
+    paths = plot.plot_hypervolume_history(results, (ACC, ENERGY), out)
+    assert_real_files(paths, out)
+    elapsed, meaning = plot.elapsed_seconds(results)  # type: ignore[misc]
+    assert meaning == "Wall time"
+    assert elapsed.min() >= 20 and elapsed.max() <= 30 * 119 + 90  # from the first start, in seconds
+    no_time = results.drop(columns=["datetime_start", "datetime_complete"])
+    cumulative, meaning = plot.elapsed_seconds(no_time)  # type: ignore[misc]
+    assert meaning == "Cumulative trial time"
+    assert cumulative.iloc[-1] == pytest.approx(results["wall_seconds"].sum())
+    only_trials = no_time.drop(columns=["wall_seconds"])
+    assert plot.elapsed_seconds(only_trials) is None
+    assert_real_files(
+        plot.plot_hypervolume_history(only_trials, (ACC, ENERGY), tmp_path / "hv2"), tmp_path / "hv2"
+    )
+
+
+def test_accuracy_vs_read_time(results: pd.DataFrame, tmp_path: Path) -> None:
+    designs = pareto_front(results, (ACC, ENERGY)).head(4)
+    out = tmp_path / "drift"
+    assert_real_files(plot.plot_accuracy_vs_read_time(designs, out), out)
+    without_gdc = designs.drop(columns=[c for c in designs.columns if c.endswith("_gdc")])
+    assert len(plot.plot_accuracy_vs_read_time(without_gdc, out, formats=("png",))) == 1
+    with pytest.raises(ValueError, match="accuracy_t_"):
+        plot.plot_accuracy_vs_read_time(designs[["device", "accuracy"]], out)
+
+
+def test_accuracy_vs_hardware(results: pd.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "hardware"
+    assert_real_files(plot.plot_accuracy_vs_hardware(results, out), out)
+    best = plot.best_by(results, "adc_bits", "device")
+    pcm4 = results[(results["device"] == "pcm") & (results["adc_bits"] == 4)]["accuracy"].max()
+    assert best.set_index(["device", "adc_bits"]).loc[("pcm", 4), "accuracy"] == pytest.approx(pcm4)
+
+
+def test_style_is_stable_and_formats_checked(tmp_path: Path) -> None:
+    styles = plot.style_for(["rram", "pcm", "rram"])
+    assert list(styles) == ["pcm", "rram"] and styles["pcm"][0] == plot.OKABE_ITO[0]
+    with pytest.raises(ValueError, match="unknown figure format"):
+        plot.plot_accuracy_vs_hardware(
+            pd.DataFrame({"device": ["pcm"], "adc_bits": [4], "accuracy": [0.9]}),
+            tmp_path / "x",
+            formats=("svg",),  # type: ignore[arg-type]
+        )

@@ -1,0 +1,77 @@
+"""The Parquet store: atomic parts, explicit schema, readable by pandas, pyarrow and DuckDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from dse.point import DesignPoint
+from dse.store import SCHEMA_VERSION, ResultStore, TrialRecord, schema
+
+
+def record(n: int, status: str = "complete", **metrics: float) -> TrialRecord:
+    now = datetime.now(UTC)
+    return TrialRecord(study="s", trial_number=n, status=status, point=DesignPoint(device="rram", adc_bits=4),
+                       metrics={"accuracy": 0.5 + n / 100, "energy_per_inference_pj": 10.0 * n, **metrics},
+                       error=None if status == "complete" else "ValueError: boom",
+                       datetime_start=now, datetime_complete=now, wall_seconds=1.0)
+
+
+def test_round_trip_keeps_values_types_and_failed_rows(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.append([record(0), record(1, "failed"), record(2)])
+    df = store.read()
+    assert list(df["trial_number"]) == [0, 1, 2]
+    assert list(df["status"]) == ["complete", "failed", "complete"]
+    assert df.loc[1, "error"] == "ValueError: boom"
+    assert df.loc[2, "accuracy"] == pytest.approx(0.52)
+    assert set(df["schema_version"]) == {SCHEMA_VERSION}
+    assert df.loc[0, "device"] == "rram" and df.loc[0, "tile_rows"] == 256 and df.loc[0, "hidden"] == "[128, 128]"
+    assert list(df.columns) == schema().names
+
+
+def test_parts_are_whole_files_and_temp_names_never_match_parquet_globs(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    (tmp_path / "trials").mkdir()
+    (tmp_path / "trials" / ".tmp-deadbeef.partial").write_bytes(b"half a file")  # a writer killed mid-write
+    paths = store.append([record(0)])
+    assert all(p.suffix == ".parquet" and pq.read_table(p).num_rows == 1 for p in paths)
+    assert len(store.read()) == 1
+    glob = str(tmp_path / "trials" / "*.parquet")
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', union_by_name=true)").fetchall() == [(1,)]
+
+
+def test_pandas_pyarrow_and_duckdb_read_the_same_rows(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.append([record(n) for n in range(5)])
+    by_pandas = store.read()
+    by_arrow = ds.dataset(str(tmp_path / "trials"), format="parquet", schema=schema()).to_table().to_pandas()
+    glob = str(tmp_path / "trials" / "*.parquet")
+    by_duck = duckdb.sql(f"SELECT * FROM read_parquet('{glob}', union_by_name=true) ORDER BY trial_number").df()
+    for other in (by_arrow.sort_values("trial_number").reset_index(drop=True), by_duck):
+        assert list(other["trial_number"]) == list(by_pandas["trial_number"])
+        assert list(other["accuracy"]) == pytest.approx(list(by_pandas["accuracy"]))
+
+
+def test_older_parts_without_new_columns_still_read(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.parts.mkdir(parents=True)
+    old = pa.table({"schema_version": pa.array([0], pa.int32()), "study": ["s"], "trial_number": [7],
+                    "status": ["complete"], "accuracy": [0.9]})
+    pq.write_table(old, store.parts / "trial-0000007-a0-old.parquet")
+    store.append([record(8)])
+    df = store.read()
+    assert list(df["trial_number"]) == [7, 8]
+    assert df.loc[0, "accuracy"] == pytest.approx(0.9)
+    assert df["energy_per_inference_pj"].isna().tolist() == [True, False]
+
+
+def test_unknown_columns_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="outside the schema"):
+        ResultStore(tmp_path).append([record(0, bogus_metric=1.0)])

@@ -1,0 +1,68 @@
+"""End to end through the real CLI on real local Ray, journal storage and Parquet."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pyarrow.parquet as pq
+
+from dse.store import ResultStore
+from dse.study import JOURNAL_FILE, open_storage
+
+
+def dse(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dse", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_status_pareto_and_resume_on_local_ray(tiny_space, tmp_path: Path) -> None:
+    space, out = tiny_space(trials=4), tmp_path / "out"
+    proc = dse("run", str(space), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "Pareto front of tiny" in proc.stdout
+
+    store = ResultStore(out)
+    df = store.read()
+    assert sorted(df["trial_number"]) == [0, 1, 2, 3]
+    assert set(df["status"]) <= {"complete", "failed"} and (df["status"] == "complete").sum() >= 3
+    done = df[df["status"] == "complete"]
+    assert done["accuracy"].between(0.3, 1.0).all() and (done["energy_per_inference_pj"] > 0).all()
+    assert (done["model_size_bits"] > 0).all() and (done["max_writes_per_device"] >= 1).all()
+    assert done["worker_node"].notna().all()
+
+    study = optuna.load_study(study_name="tiny", storage=open_storage(out, None))
+    assert study.metric_names == ["accuracy", "energy_per_inference_pj"]
+    assert study.user_attrs["sampler"]["name"] == "random" and "torch" in study.user_attrs["versions"]
+    assert (out / JOURNAL_FILE).is_file()
+
+    first_parts = {p.name: p.stat().st_mtime_ns for p in store.files()}
+    proc = dse("run", str(space), "--out", str(out), "--trials", "6", "--resume", "--executor", "local")
+    assert proc.returncode == 0, proc.stderr
+    df = store.read()
+    assert sorted(df["trial_number"]) == [0, 1, 2, 3, 4, 5]  # no duplicate, none lost
+    assert {p.name: p.stat().st_mtime_ns for p in store.files() if p.name in first_parts} == first_parts
+    assert all(pq.read_table(p).num_rows == 1 for p in store.files())
+
+    status = dse("status", str(out))
+    assert status.returncode == 0, status.stderr
+    assert "complete" in status.stdout and "hypervolume" in status.stdout and "reference point" in status.stdout
+
+    for fmt, marker in (("csv", "accuracy"), ("markdown", "|"), ("latex", "\\toprule")):
+        target = tmp_path / f"front.{fmt}"
+        proc = dse("pareto", str(out), "--objectives", "accuracy:max,energy_per_inference_pj:min",
+                   "--format", fmt, "--output", str(target))
+        assert proc.returncode == 0, proc.stderr
+        assert marker in target.read_text() and "tiny" in target.read_text()  # provenance names the study
+
+
+def test_resume_without_a_study_is_bad_input(tiny_space, tmp_path: Path) -> None:
+    proc = dse("run", str(tiny_space()), "--out", str(tmp_path / "none"), "--resume", "--executor", "local")
+    assert proc.returncode == 2
+    assert "--resume" in proc.stderr
+
+
+def test_status_of_a_folder_that_is_not_a_study_is_bad_input(tmp_path: Path) -> None:
+    proc = dse("status", str(tmp_path))
+    assert proc.returncode == 2 and "not a results folder" in proc.stderr

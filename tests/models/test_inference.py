@@ -1,0 +1,52 @@
+"""Evaluation over read times: one programming per seed, reused for every t, GDC off and on."""
+
+from __future__ import annotations
+
+import torch
+
+from models import inference
+from models.config import AnalogConfig, NetworkConfig, TrainConfig
+from models.networks import analog_layers, build_network
+from models.training import train_hwa
+
+
+def _data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(4, 16, generator=torch.Generator().manual_seed(99)) * 2
+    y = torch.randint(0, 4, (n,), generator=g)
+    return centers[y] + 0.5 * torch.randn(n, 16, generator=g), y
+
+
+def _trained(device: str) -> torch.nn.Module:
+    x, y = _data(512, 0)
+    net = build_network(
+        NetworkConfig(hidden=(32,), in_features=16, in_shape=(16,), classes=4),
+        AnalogConfig(device=device, tile_rows=8, tile_cols=16),
+    )
+    train_hwa(net, x, y, TrainConfig(epochs=3, lr=0.05, eta_train=0.05))
+    return net
+
+
+def test_evaluate_read_times_keys_reuse_and_restore() -> None:
+    net = _trained("pcm")
+    weights = [m.weight.detach().clone() for m in analog_layers(net)]
+    x, y = _data(256, 1)
+    t_eval = (1.0, 86400.0, 365 * 86400.0)
+    res = inference.evaluate_read_times(net, x[:64], x, y, [0, 1, 2], t_eval)
+    assert set(res) == {(t, g) for t in t_eval for g in (False, True)}
+    assert all(len(v) == 3 and all(0.0 <= a <= 1.0 for a in v) for v in res.values())
+    assert min(res[(1.0, True)]) > 0.9  # the task is easy: hardware at 1 s keeps the accuracy
+    mean = {k: sum(v) / len(v) for k, v in res.items()}
+    assert mean[(365 * 86400.0, True)] >= mean[(365 * 86400.0, False)] - 0.05
+    assert res == inference.evaluate_read_times(net, x[:64], x, y, [0, 1, 2], t_eval)  # reproducible
+    for m, w in zip(analog_layers(net), weights, strict=True):  # trained weights untouched, chip forgotten
+        assert torch.equal(m.weight, w) and m.programmed is None
+
+
+def test_digital_baseline_does_not_change_over_time() -> None:
+    net = _trained("sram")
+    x, y = _data(128, 2)
+    res = inference.evaluate_read_times(net, x[:32], x, y, [0, 1])
+    values = {a for v in res.values() for a in v}
+    assert len(values) == 1
+    assert inference.evaluate_hardware(net, x[:32], x, y, [5]) == [values.pop()]

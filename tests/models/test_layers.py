@@ -1,0 +1,142 @@
+"""Analog layers: tiling equivalence, the exact SRAM baseline, noise, and a contract for every preset."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models import crossbar
+from models.config import AdcRange, AnalogConfig, RangeScope
+from models.devices import DEVICES
+from models.layers import AnalogConv2d, AnalogLinear, output_noise
+
+IDEAL = {"adc_bits": None, "dac_bits": None, "prog_noise_scale": 0.0, "read_noise_scale": 0.0}
+
+
+def test_linear_larger_than_a_tile_equals_untiled_layer() -> None:
+    torch.manual_seed(0)
+    lin = nn.Linear(300, 70)
+    x = torch.randn(16, 300)
+    tiled = AnalogLinear.from_linear(lin, AnalogConfig(tile_rows=64, tile_cols=32, **IDEAL)).eval()
+    untiled = AnalogLinear.from_linear(lin, AnalogConfig(tile_rows=4096, tile_cols=4096, **IDEAL)).eval()
+    assert tiled.tiles == 5 * 3 and untiled.tiles == 1
+    assert torch.allclose(tiled(x), lin(x), atol=1e-5)
+    assert torch.allclose(tiled(x), untiled(x), atol=1e-5)
+    tiled.train()
+    assert torch.allclose(tiled(x), lin(x), atol=1e-5)  # noise_std 0: training forward is the same
+
+
+def test_conv_larger_than_a_tile_equals_conv2d() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(6, 20, 3, stride=2, padding=1)
+    x = torch.randn(3, 6, 11, 9)
+    layer = AnalogConv2d.from_conv(conv, AnalogConfig(tile_rows=16, tile_cols=8, **IDEAL)).eval()
+    assert layer.weight.shape == (54, 20) and layer.row_sizes == [16, 16, 16, 6]
+    assert torch.allclose(layer(x), conv(x), atol=1e-5)
+    layer.analog = False
+    assert torch.allclose(layer(x), conv(x), atol=1e-5)
+
+
+def test_sram_gives_exactly_the_digital_result() -> None:
+    torch.manual_seed(1)
+    cfg = AnalogConfig(device="sram", tile_rows=32, tile_cols=16)
+    lin = nn.Linear(100, 12)
+    layer = AnalogLinear.from_linear(lin, cfg).eval()
+    x = torch.randn(8, 100)
+    for seed in (0, 1):
+        layer.program(torch.Generator().manual_seed(seed))
+        layer.set_read_time(365 * 86400.0, torch.Generator().manual_seed(seed))
+        w_q = crossbar.quantize_uniform(layer.weight.detach(), 8, layer.w_max(), signed=True)
+        assert torch.equal(layer(x), x @ w_q + layer.bias)
+    conv = AnalogConv2d.from_conv(nn.Conv2d(3, 5, 3, padding=1), cfg).eval()
+    conv.program(torch.Generator().manual_seed(0))
+    w_q = crossbar.quantize_uniform(conv.weight.detach(), 8, conv.w_max(), signed=True)
+    xi = torch.randn(2, 3, 6, 6)
+    assert torch.equal(conv(xi), F.conv2d(xi, w_q.t().reshape(5, 3, 3, 3), conv.bias, padding=1))
+
+
+def test_output_noise_has_per_weight_equivalent_variance() -> None:
+    x = torch.rand(1, 4, 50, dtype=torch.float64)  # (tiles, batch, rows)
+    part = torch.zeros(1, 4, 20000, dtype=torch.float64)
+    noise = output_noise(x, part, 0.3, torch.Generator().manual_seed(0))
+    expected = 0.3 * x.norm(dim=2)  # σ·sqrt(Σ x_i²), the std of Σ_i n_ij x_i
+    assert torch.allclose(noise.std(dim=2), expected, rtol=4 / math.sqrt(2 * 20000))
+
+
+def test_hwa_noise_only_while_training() -> None:
+    layer = AnalogLinear(64, 16, AnalogConfig(tile_rows=32, adc_bits=None, dac_bits=None))
+    layer.noise_std = 0.05
+    x = torch.rand(32, 64)
+    layer.train()
+    assert not torch.allclose(layer(x), layer(x))
+    layer.eval()
+    assert torch.equal(layer(x), layer(x))
+
+
+def test_calibrated_and_fixed_adc_ranges() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(64, 96)
+    for scope in RangeScope:
+        layer = AnalogLinear(
+            96, 40, AnalogConfig(tile_rows=32, tile_cols=16, adc_bits=4, adc_scope=scope)
+        ).eval()
+        layer.calibrating = True
+        layer(x)
+        layer.calibrating = False
+        r = layer.adc_range
+        assert r.shape == (3, 1, 40) and torch.all(r > 0)
+        if scope is RangeScope.LAYER:
+            assert torch.all(r == r.max())
+        else:  # one range per tile: constant inside each 16-column tile
+            assert torch.all(r[:, :, :16] == r[:, :, :1]) and not torch.all(r == r.max())
+    fixed = AnalogLinear(96, 40, AnalogConfig(tile_rows=32, adc_bits=3, adc_range=AdcRange.FIXED)).eval()
+    y = fixed(x)
+    assert torch.isfinite(y).all() and y.unique().numel() > 1
+
+
+def test_programming_is_reproducible_per_seed() -> None:
+    layer = AnalogLinear(40, 10, AnalogConfig(device="pcm"))
+    outs = []
+    for seed in (0, 0, 1):
+        layer.program(torch.Generator().manual_seed(seed))
+        outs.append(layer.programmed.clone())
+    assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
+    layer.unprogram()
+    assert layer.programmed is None
+
+
+@pytest.mark.parametrize("name", sorted(DEVICES))
+def test_device_preset_contract(name: str) -> None:
+    dev = DEVICES[name]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dev.levels = 3  # type: ignore[misc]
+    assert dev.name == name and dev.levels >= 2 and dev.g_max_us > dev.g_min_us >= 0
+    assert dev.write_energy_pj > 0 and dev.write_latency_ns > 0 and dev.endurance_cycles > 0
+    assert 0 < dev.dw_min <= 1 and dev.w_bound_min < dev.w_bound_max
+    assert min(dev.step_c2c, dev.step_d2d, dev.bound_d2d, dev.prog_noise, dev.read_noise) >= 0
+    if not dev.analog:  # the digital baseline: exact, unlimited endurance
+        assert math.isinf(dev.endurance_cycles) and dev.prog_noise == 0 and dev.drift_nu_mean == 0
+    cfg = AnalogConfig(device=name, tile_rows=32, tile_cols=16, stuck_off_fraction=0.01)
+    torch.manual_seed(0)
+    lin, conv = AnalogLinear(70, 20, cfg), AnalogConv2d(2, 4, 3, cfg, padding=1)
+    for layer, x in ((lin, torch.randn(8, 70)), (conv, torch.randn(2, 2, 5, 5))):
+        layer.train()
+        layer.noise_std = 0.04
+        layer(x).square().sum().backward()
+        assert layer.weight.grad is not None and torch.isfinite(layer.weight.grad).all()
+        layer.eval()
+        layer.program(torch.Generator().manual_seed(0))
+        layer.calibrating = True
+        layer(x)
+        layer.calibrating = False
+        for t in (1.0, 365 * 86400.0):
+            layer.set_read_time(t, torch.Generator().manual_seed(1))
+            assert torch.isfinite(layer(x)).all()
+            w_max = float(layer.w_max())
+            assert float(layer.programmed.abs().max()) <= w_max * (1 + 0.5)  # noise, no blow-up
+    assert crossbar.devices_per_weight(dev, cfg) >= 1 and crossbar.weight_levels(dev, cfg) >= 2
