@@ -19,6 +19,11 @@ from models.devices import PCM_PROG_POLY_US, DeviceSpec, ProgNoiseModel
 # ---------------------------------------------------------------- quantization
 
 
+RANGE_FLOOR = 1e-30
+"""Smallest converter range. Not ``finfo.tiny``: ``n / r`` must stay finite, or an all-zero tile
+(range 0, e.g. dead ReLUs) gives 0·inf = NaN."""
+
+
 def quantize_uniform(x: Tensor, bits: int, x_range: Tensor | float, signed: bool) -> Tensor:
     """Round ``x`` onto a uniform grid of at most ``2**bits`` codes, clipping at the range.
 
@@ -27,12 +32,21 @@ def quantize_uniform(x: Tensor, bits: int, x_range: Tensor | float, signed: bool
     ``0 … 2^b-1`` times ``Δ = r/(2^b-1)``. The error inside the range is at most Δ/2.
     No gradient trick here; see :func:`fake_quant` for the straight-through version.
     """
-    r = torch.as_tensor(x_range, dtype=x.dtype, device=x.device).clamp_min(torch.finfo(x.dtype).tiny)
+    r = torch.as_tensor(x_range, dtype=x.dtype, device=x.device).clamp_min(RANGE_FLOOR)
     if signed and bits == 1:
         return torch.where(x >= 0, r, -r).expand_as(x)
     n = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
     # round(clip(x/r)·n) == clip(round(x·n/r)) for integer n; the second is fewer passes.
     return torch.round(x * (n / r)).clamp_(-n if signed else 0, n).mul_(r / n)
+
+
+def quantize_uniform_(x: Tensor, bits: int, x_range: Tensor | float) -> Tensor:
+    """In-place signed :func:`quantize_uniform` for tensors outside autograd (4 passes, no copies)."""
+    r = torch.as_tensor(x_range, dtype=x.dtype, device=x.device).clamp_min(RANGE_FLOOR)
+    if bits == 1:
+        return x.copy_(torch.where(x >= 0, r, -r).expand_as(x))
+    n = 2 ** (bits - 1) - 1
+    return x.mul_(n / r).round_().clamp_(-n, n).mul_(r / n)
 
 
 class _StraightThrough(torch.autograd.Function):
