@@ -62,8 +62,10 @@ def compare(name: str, net_cfg: NetworkConfig, analog: AnalogConfig, batch: int,
         # interleave to share any drift of the machine's speed between both
         t_plain = min(median_time(step_fn(plain, x, y), steps), median_time(step_fn(plain, x, y), steps))
         t_analog = min(median_time(step_fn(model, x, y), steps), median_time(step_fn(model, x, y), steps))
-        print(f"{name:<38} threads={threads}  plain {t_plain * 1e3:7.2f} ms  analog {t_analog * 1e3:7.2f} ms  "
-              f"ratio {t_analog / t_plain:5.2f}x")
+        print(
+            f"{name:<38} threads={threads}  plain {t_plain * 1e3:7.2f} ms  analog {t_analog * 1e3:7.2f} ms  "
+            f"ratio {t_analog / t_plain:5.2f}x"
+        )
 
 
 def evaluation(quick: bool) -> None:
@@ -83,10 +85,12 @@ def evaluation(quick: bool) -> None:
     res = inference.evaluate_read_times(model, x_test[:256], x_test, y_test, seeds)
     t_eval = time.perf_counter() - t0
     passes = len(res) * len(seeds)
-    print(f"{'evaluate_read_times MLP, 2000 samples':<38} {len(inference.READ_TIMES_S)} read times × "
-          f"{len(seeds)} seeds × GDC off/on = {passes} accuracy passes: {t_eval:.2f} s "
-          f"({t_eval / passes * 1e3:.1f} ms per pass; one float pass {t_fp * 1e3:.1f} ms; "
-          f"ratio per pass {t_eval / passes / t_fp:.2f}x)")
+    print(
+        f"{'evaluate_read_times MLP, 2000 samples':<38} {len(inference.READ_TIMES_S)} read times × "
+        f"{len(seeds)} seeds × GDC off/on = {passes} accuracy passes: {t_eval:.2f} s "
+        f"({t_eval / passes * 1e3:.1f} ms per pass; one float pass {t_fp * 1e3:.1f} ms; "
+        f"ratio per pass {t_eval / passes / t_fp:.2f}x)"
+    )
 
 
 def main() -> None:
@@ -97,9 +101,19 @@ def main() -> None:
     mlp = NetworkConfig(model="mlp", hidden=(512, 512), in_features=784, in_shape=(784,), classes=10)
     analog = AnalogConfig(device="pcm", tile_rows=256, tile_cols=256, adc_bits=8, dac_bits=8)
     compare("hwa step MLP 784-512-512-10, b64", mlp, analog, 64, steps)
-    resnet = NetworkConfig(model="resnet20", width_mult=1.0, in_features=3072, in_shape=(3, 32, 32), classes=10)
-    every = AnalogConfig(device="pcm", tile_rows=256, tile_cols=256, adc_bits=8, dac_bits=8, ir_drop=1e-6,
-                         stuck_off_fraction=0.01, stuck_on_fraction=0.01)
+    resnet = NetworkConfig(
+        model="resnet20", width_mult=1.0, in_features=3072, in_shape=(3, 32, 32), classes=10
+    )
+    every = AnalogConfig(
+        device="pcm",
+        tile_rows=256,
+        tile_cols=256,
+        adc_bits=8,
+        dac_bits=8,
+        ir_drop=1e-6,
+        stuck_off_fraction=0.01,
+        stuck_on_fraction=0.01,
+    )
     compare("hwa step ResNet-20 w1, all effects, b32", resnet, every, 32, max(3, steps // 5))
     evaluation(args.quick)
 

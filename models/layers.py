@@ -22,12 +22,38 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models import crossbar, drift
 from models.config import AdcRange, AnalogConfig, RangeScope
 from models.devices import DeviceSpec, get_device
+
+_NOISE_TABLE: dict[torch.dtype, Tensor] = {}
+NOISE_TABLE_SIZE = 1 << 22
+"""Standard normals kept for training noise (16 MiB in float32)."""
+
+
+def normals(
+    shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator: torch.Generator | None
+) -> Tensor:
+    """Standard normal noise of ``shape``: fresh draws from ``generator`` if one is given (seeded
+    evaluation reads), else a window at a random offset into a fixed table of normals.
+
+    The table is the noise-table trick of evolution strategies (Salimans et al. 2017): each
+    window is i.i.d. N(0, 1) inside, windows of different steps are random shifts of one
+    sequence. Drawing fresh normals cost ~40 % of a ResNet training step on the CPU; as a
+    training regularizer the shifted windows are equivalent. Read-only: never write to it.
+    """
+    n = math.prod(shape)
+    if generator is not None or n > NOISE_TABLE_SIZE // 2:
+        return torch.randn(shape, generator=generator, dtype=dtype)
+    table = _NOISE_TABLE.get(dtype)
+    if table is None:
+        table = _NOISE_TABLE[dtype] = torch.randn(
+            NOISE_TABLE_SIZE, generator=torch.Generator().manual_seed(0), dtype=dtype
+        )
+    start = int(torch.randint(0, NOISE_TABLE_SIZE - n + 1, (1,)))
+    return table[start : start + n].view(shape)
 
 
 def output_noise(
@@ -41,22 +67,26 @@ def output_noise(
     regularizer chosen here (noise per MVM, like a read), and the model of additive
     per-read noise at evaluation.
     """
-    z = torch.randn(part.shape, generator=generator, dtype=part.dtype, device=part.device)
-    return z.mul_(x_tile.detach().norm(dim=2, keepdim=True)).mul_(sigma)
+    z = normals(part.shape, part.dtype, generator)
+    return z * (x_tile.detach().norm(dim=2, keepdim=True) * sigma)
 
 
 class AnalogMatrix(nn.Module):
     """A weight matrix ``(rows, out)`` mapped onto crossbar tiles of one device technology."""
 
-    def __init__(self, rows: int, out: int, config: AnalogConfig, bias: bool = True) -> None:
+    def __init__(
+        self, rows: int, out: int, config: AnalogConfig, bias: bool = True, tile_rows: int | None = None
+    ) -> None:
         super().__init__()
+        self.tile_rows = tile_rows or config.tile_rows
+        """Rows used per full tile (a conv packs whole kernels: fewer than ``config.tile_rows``)."""
         self.config = config
         self.device_spec: DeviceSpec = get_device(config.device)
         self.weight = nn.Parameter(torch.empty(rows, out))
         self.bias = nn.Parameter(torch.zeros(out)) if bias else None
         bound = 1.0 / math.sqrt(rows)
         nn.init.uniform_(self.weight, -bound, bound)
-        self.row_sizes = crossbar.tile_row_sizes(rows, config.tile_rows)
+        self.row_sizes = crossbar.tile_row_sizes(rows, self.tile_rows)
         self.register_buffer("dac_range", torch.zeros(()))
         self.register_buffer("adc_range", torch.zeros(len(self.row_sizes), 1, out))
         self.programmed: Tensor | None = None
@@ -138,13 +168,13 @@ class AnalogMatrix(nn.Module):
         if self._faults is not None:
             g = crossbar.apply_stuck(g, self._faults, dev)
         w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
-        sums = crossbar.tile_abs_sums(w, cfg.tile_rows, cfg.tile_cols)
+        sums = crossbar.tile_abs_sums(w, self.tile_rows, cfg.tile_cols)
         if self._gdc_ref is None:
             self._gdc_ref = sums
         scale = drift.gdc_scale(self._gdc_ref, sums)
         self._gdc_scale = crossbar.expand_column_tiles(scale, cfg.tile_cols, w.shape[1])
         if cfg.ir_drop > 0:
-            g = g * crossbar.ir_drop_factor(g, dev, cfg.tile_rows, cfg.ir_drop)
+            g = g * crossbar.ir_drop_factor(g, dev, self.tile_rows, cfg.ir_drop)
             w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
         self.programmed = w
         self.read_time_s = t_s
@@ -230,8 +260,8 @@ class AnalogMatrix(nn.Module):
         programmed = self.programmed is not None and not self.training
         w_max = self._w_max_prog if programmed else self.w_max()
         x_q, x_range = self._dac(x)
-        x_tiles = crossbar.row_tiles(x_q, cfg.tile_rows)
-        w_tiles = crossbar.weight_tiles(w, cfg.tile_rows)
+        x_tiles = crossbar.row_tiles(x_q, self.tile_rows)
+        w_tiles = crossbar.weight_tiles(w, self.tile_rows)
         parts = [torch.bmm(xt, wt) for xt, wt in zip(x_tiles, w_tiles, strict=True)]
         if programmed and self._read_sigma > 0:
             for xt, p in zip(x_tiles, parts, strict=True):
@@ -250,8 +280,9 @@ class AnalogMatrix(nn.Module):
             start = stop
         assert y is not None
         if self.training and self.noise_std > 0:
-            step = crossbar.weight_step(1.0, self.device_spec, cfg)
-            sigma = w_max * math.sqrt(self.noise_std**2 + step * step / 12.0)
+            # η_train alone, as in [J20]; the level quantization happens once, at programming.
+            # Folding its Δ²/12 in here made binary devices (Δ = w_max) untrainable.
+            sigma = w_max * self.noise_std
             y.add_(output_noise(x_q.unsqueeze(0), y.unsqueeze(0), sigma, None)[0])
         return y, x_q
 
@@ -310,69 +341,6 @@ class AnalogLinear(AnalogMatrix):
         return y.reshape(*lead, self.out_features)
 
 
-class AnalogConv2d(AnalogMatrix):
-    """A 2-D convolution on the same tiles: im2col patches ``(in_ch·kh·kw)`` are the rows.
-
-    ``weight`` is ``(in_ch·kh·kw, out_ch)`` in ``F.unfold``'s (channel, kh, kw) order.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        config: AnalogConfig,
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
-        dilation: int | tuple[int, int] = 1,
-        bias: bool = True,
-    ) -> None:
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-        super().__init__(in_channels * kh * kw, out_channels, config, bias)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = (kh, kw)
-        self.stride, self.padding, self.dilation = stride, padding, dilation
-
-    @classmethod
-    def from_conv(cls, conv: nn.Conv2d, config: AnalogConfig) -> AnalogConv2d:
-        """Convert a digital ``nn.Conv2d`` (groups = 1, zero padding)."""
-        if conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-            raise ValueError("AnalogConv2d supports groups=1, numeric zero padding only")
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            config,  # type: ignore[arg-type]
-            conv.stride,
-            conv.padding,
-            conv.dilation,
-            bias=conv.bias is not None,
-        )  # type: ignore[arg-type]
-        with torch.no_grad():
-            new.weight.copy_(conv.weight.reshape(conv.out_channels, -1).t())
-            if conv.bias is not None and new.bias is not None:
-                new.bias.copy_(conv.bias)
-        return new
-
-    def forward(self, x: Tensor) -> Tensor:
-        """im2col → the tiled MVM of :class:`AnalogMatrix` per output pixel → feature map."""
-        b, _, h, w_in = x.shape
-        kh, kw = self.kernel_size
-        sh, sw = _pair(self.stride)
-        ph, pw = _pair(self.padding)
-        dh, dw = _pair(self.dilation)
-        ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        wo = (w_in + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        if self.digital:
-            weight = self.current_weight().t().reshape(self.out_channels, self.in_channels, kh, kw)
-            return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation)
-        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
-        y = self._mvm(cols.transpose(1, 2).reshape(b * ho * wo, -1))
-        if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(b, ho * wo, self.out_channels).transpose(1, 2).reshape(b, self.out_channels, ho, wo)
-
-
 def _abs_max(x: Tensor, dim: int) -> Tensor:
     """max |x| along ``dim`` without materializing |x| (amax and amin are vectorized; aminmax
     along a middle dimension is ~10× slower on the CPU)."""
@@ -381,3 +349,6 @@ def _abs_max(x: Tensor, dim: int) -> Tensor:
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
+__all__ = ["AnalogLinear", "AnalogMatrix", "normals", "output_noise"]

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.config import AnalogConfig, NetworkConfig
+from models.conv import AnalogConv2d
 from models.cost import LayerShape
-from models.layers import AnalogConv2d, AnalogLinear, AnalogMatrix
+from models.layers import AnalogLinear, AnalogMatrix
 
 
 def scaled(width: int, width_mult: float) -> int:

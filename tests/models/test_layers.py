@@ -12,8 +12,9 @@ from torch import nn
 
 from models import crossbar
 from models.config import AdcRange, AnalogConfig, RangeScope
+from models.conv import AnalogConv2d
 from models.devices import DEVICES
-from models.layers import AnalogConv2d, AnalogLinear, output_noise
+from models.layers import AnalogLinear, output_noise
 
 IDEAL = {"adc_bits": None, "dac_bits": None, "prog_noise_scale": 0.0, "read_noise_scale": 0.0}
 
@@ -31,15 +32,30 @@ def test_linear_larger_than_a_tile_equals_untiled_layer() -> None:
     assert torch.allclose(tiled(x), lin(x), atol=1e-5)  # noise_std 0: training forward is the same
 
 
-def test_conv_larger_than_a_tile_equals_conv2d() -> None:
+@pytest.mark.parametrize(("tile_rows", "row_sizes"), [(16, [9] * 6), (40, [27, 27]), (8, [8] * 6 + [6])])
+def test_conv_larger_than_a_tile_equals_conv2d(tile_rows: int, row_sizes: list[int]) -> None:
     torch.manual_seed(0)
     conv = nn.Conv2d(6, 20, 3, stride=2, padding=1)
-    x = torch.randn(3, 6, 11, 9)
-    layer = AnalogConv2d.from_conv(conv, AnalogConfig(tile_rows=16, tile_cols=8, **IDEAL)).eval()
-    assert layer.weight.shape == (54, 20) and layer.row_sizes == [16, 16, 16, 6]
+    x = torch.randn(3, 6, 11, 9, requires_grad=True)
+    layer = AnalogConv2d.from_conv(conv, AnalogConfig(tile_rows=tile_rows, tile_cols=8, **IDEAL)).eval()
+    assert layer.weight.shape == (54, 20) and layer.row_sizes == row_sizes  # whole kernels per tile
     assert torch.allclose(layer(x), conv(x), atol=1e-5)
+    layer.train()  # training forward and the plain convolution's gradient
+    (g_analog,) = torch.autograd.grad(layer(x).square().sum(), x)
+    (g_plain,) = torch.autograd.grad(conv(x).square().sum(), x)
+    assert torch.allclose(g_analog, g_plain, atol=1e-4)
     layer.analog = False
     assert torch.allclose(layer(x), conv(x), atol=1e-5)
+
+
+def test_linear_gradient_is_the_plain_matmul_gradient() -> None:
+    torch.manual_seed(0)
+    lin = nn.Linear(100, 30)
+    layer = AnalogLinear.from_linear(lin, AnalogConfig(tile_rows=32, tile_cols=16, **IDEAL)).train()
+    x = torch.randn(8, 100, requires_grad=True)
+    layer(x).square().sum().backward()
+    lin(x.detach()).square().sum().backward()
+    assert torch.allclose(layer.weight.grad, lin.weight.grad.t(), atol=1e-4)
 
 
 def test_sram_gives_exactly_the_digital_result() -> None:

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from models.config import AnalogConfig, NetworkConfig
-from models.layers import AnalogConv2d, AnalogLinear
+from models.conv import AnalogConv2d
+from models.layers import AnalogLinear
 from models.networks import NETWORKS, analog_layers, build_network, layer_shapes
 
 CFG = AnalogConfig(tile_rows=64, tile_cols=32)
