@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -152,7 +153,7 @@ class RayExecutor(Executor):
             try:
                 out.append(self.ray.get(ref))
             except Exception as exc:  # worker died beyond max_retries, or a transient error persisted
-                out.append(failed_record(point, ctx, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
+                out.append(failed_record(point, ctx, describe_ray_error(exc)))
         return out
 
     @property
@@ -165,6 +166,14 @@ class RayExecutor(Executor):
         self.pending.clear()
         if self.started_ray:
             self.ray.shutdown()
+
+
+def describe_ray_error(exc: BaseException) -> str:
+    """A one-line reason: the task's own exception if Ray wrapped one, without colour codes."""
+    cause = getattr(exc, "cause", None)
+    err = cause if isinstance(cause, BaseException) else exc
+    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if ln.strip()]
+    return f"{type(err).__name__}: {lines[-1] if lines else ''}"[:500]
 
 
 def failed_record(point: DesignPoint, ctx: TrialContext, error: str) -> TrialRecord:

@@ -26,6 +26,7 @@ from dse.point import DesignPoint
 from models.cost import HardwareCost
 
 SCHEMA_VERSION = 1
+PENDING = "compact.pending"
 READ_TIMES_S: dict[str, float] = {"1s": 1.0, "1h": 3600.0, "1d": 86_400.0, "1y": 31_536_000.0}
 """Standard evaluation read times and their column labels."""
 
@@ -163,16 +164,62 @@ class ResultStore:
         return sorted(self.parts.glob("*.parquet")) if self.parts.is_dir() else []
 
     def read(self) -> pd.DataFrame:
-        """Every row, with the current schema's columns (plus any extra ones parts carry)."""
+        """Every row, with the current schema's columns (plus any extra ones parts carry).
+
+        A row is identified by (trial_number, attempt); if an interrupted :meth:`compact` left
+        a row in two files, it is returned once.
+        """
+        self._finish_compaction()
+        self._finish_compaction()
         files = self.files()
         sch = schema()
         if not files:
             return sch.empty_table().to_pandas()
         tables = [pq.read_table(f) for f in files]
         merged = pa.concat_tables([sch.empty_table(), *tables], promote_options="default")
-        return (
-            merged.to_pandas().sort_values(["trial_number", "attempt"], kind="stable").reset_index(drop=True)
-        )
+        df = merged.to_pandas().sort_values(["trial_number", "attempt"], kind="stable")
+        return df.drop_duplicates(["trial_number", "attempt"]).reset_index(drop=True)
+
+    def compact(self, max_rows: int = 100_000) -> tuple[int, int]:
+        """Merge part files into parts of up to ``max_rows`` rows; readers see the same rows.
+
+        Crash-safe: the merged parts are written atomically first, after a ``compact.pending``
+        note of the parts they replace; those are deleted afterwards. A crash in between leaves
+        duplicates only until the next :meth:`read` or :meth:`compact` finishes the deletion
+        (and :meth:`read` drops them anyway). Returns (parts before, parts after).
+        """
+        self._finish_compaction()
+        files = self.files()
+        if len(files) <= 1:
+            return len(files), len(files)
+        table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+        table = table.sort_by([("trial_number", "ascending"), ("attempt", "ascending")])
+        staged = []
+        for offset in range(0, table.num_rows, max_rows):
+            tag = uuid.uuid4().hex[:8]
+            tmp = self.parts / f".tmp-{tag}.partial"
+            with open(tmp, "wb") as fh:
+                pq.write_table(table.slice(offset, max_rows), fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            staged.append((tmp, self.parts / f"compact-{tag}.parquet"))
+        (self.parts / PENDING).write_text(json.dumps([f.name for f in files]))
+        _fsync_dir(self.parts)
+        for tmp, final in staged:
+            os.replace(tmp, final)
+        _fsync_dir(self.parts)
+        self._finish_compaction()
+        return len(files), len(self.files())
+
+    def _finish_compaction(self) -> None:
+        """Delete the parts a finished compaction replaced (after a crash: on the next call)."""
+        pending = self.parts / PENDING
+        if not pending.is_file():
+            return
+        for name in json.loads(pending.read_text()):
+            (self.parts / name).unlink(missing_ok=True)
+        pending.unlink()
+        _fsync_dir(self.parts)
 
     def trial_numbers(self) -> set[int]:
         """Trial numbers already recorded (any status)."""

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
+import socket
+import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,7 +27,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from dse.executor import Executor
+from dse.executor import Executor, failed_record
 from dse.pareto import Direction
 from dse.point import DesignPoint
 from dse.space import DomainKind, SearchSpace
@@ -35,6 +39,49 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 JOURNAL_FILE = "optuna.journal"
 STUDY_FILE = "study.json"
+
+
+LEASE_TIMEOUT_S = 120.0
+"""A driver silent this long is presumed dead; its RUNNING trials are taken over."""
+HEARTBEAT_EVERY_S = 10.0
+
+
+class DriverLease:
+    """Identifies this driver and keeps a heartbeat in the study, so that several drivers can
+    share one storage and a restarted driver can tell dead drivers' trials from live ones."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.last = 0.0
+        self.beat(force=True)
+
+    def beat(self, force: bool = False) -> None:
+        """Record that this driver is alive (at most every HEARTBEAT_EVERY_S)."""
+        now = time.time()
+        if force or now - self.last >= HEARTBEAT_EVERY_S:
+            self.study.set_user_attr(f"driver:{self.id}", now)
+            self.last = now
+
+    def is_stale(self, owner: str | None) -> bool:
+        """Whether trials owned by ``owner`` can be taken over by this driver."""
+        if owner is None or owner == self.id:
+            return True
+        host, pid, _ = [*owner.split(":"), "", "", ""][:3]
+        if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
+            return True
+        beat = self.study.user_attrs.get(f"driver:{owner}")
+        return not isinstance(beat, int | float) or time.time() - beat > LEASE_TIMEOUT_S
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class StudyMismatch(ValueError):
@@ -99,7 +146,9 @@ def open_study(
             f"study {space.name!r} exists with directions {existing}, the space asks {directions}"
         )
     if study.metric_names is None:
-        study.set_metric_names([o.name for o in space.objectives])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([o.name for o in space.objectives])
         study.set_user_attr(
             "sampler", {"name": space.sampler, "seed": space.seed, **dict(space.sampler_options)}
         )
@@ -186,9 +235,17 @@ def _tell(study: optuna.Study, trial: optuna.Trial | int, space: SearchSpace, ro
     return False
 
 
-def recover(study: optuna.Study, space: SearchSpace, store: ResultStore) -> int:
-    """Settle trials left RUNNING by a dead driver: tell from their row, or fail and re-enqueue."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+def recover(study: optuna.Study, space: SearchSpace, store: ResultStore, lease: DriverLease) -> int:
+    """Settle trials left RUNNING by dead drivers: tell from their row, or fail and re-enqueue.
+
+    Trials of drivers that are still alive (another process on this host, or a recent
+    heartbeat) are left alone.
+    """
+    stale = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if lease.is_stale(t.user_attrs.get("driver"))
+    ]
     if not stale:
         return 0
     rows = {int(r["trial_number"]): r for r in store.read().to_dict("records")}
@@ -201,6 +258,18 @@ def recover(study: optuna.Study, space: SearchSpace, store: ResultStore) -> int:
     return len(stale)
 
 
+def budget_used(study: optuna.Study) -> int:
+    """Trials that count against the budget, across every driver of the study: finished ones
+    (failures of dead drivers excepted, since they are re-enqueued), running and waiting."""
+    requeued = {t.user_attrs.get("requeued_from") for t in study.get_trials(deepcopy=False)}
+    used = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state is TrialState.FAIL and t.number in requeued:
+            continue
+        used += 1
+    return used
+
+
 def run_study(
     space: SearchSpace,
     executor: Executor,
@@ -211,41 +280,49 @@ def run_study(
     workers: int = 2,
     on_progress: Callable[[Progress, TrialRecord | None], None] | None = None,
 ) -> Progress:
-    """Run ``space.trials`` recorded trials (counting earlier runs of the same study)."""
+    """Run the study until ``space.trials`` trials are recorded, across every driver sharing it.
+
+    Several drivers may run the same study on one storage (and one results folder): each
+    asks only while the study's used budget (:func:`budget_used`) is below the target.
+    """
     study = open_study(space, out, storage, must_exist=resume)
     write_study_file(space, out, storage)
     store = ResultStore(out)
+    lease = DriverLease(study)
     progress = Progress(total=space.trials)
-    progress.recovered = recover(study, space, store)
+    progress.recovered = recover(study, space, store, lease)
     done = store.read()
     progress.complete = int((done["status"] == "complete").sum())
     progress.failed = int((done["status"] == "failed").sum())
-    remaining = space.trials - len(done)
     live: dict[int, optuna.Trial] = {}
     if on_progress:
         on_progress(progress, None)
     try:
-        while remaining > 0 or live:
-            while remaining > 0 and len(live) < workers:
+        while True:
+            while len(live) < workers and budget_used(study) < space.trials:
                 trial = study.ask()
+                trial.set_user_attr("driver", lease.id)
                 try:
                     point = suggest(trial, space)
                 except (KeyError, TypeError, ValueError) as exc:
-                    from dse.executor import failed_record
-
-                    rec = failed_record(
-                        DesignPoint(), TrialContext(space.name, trial.number), f"invalid point: {exc}"
+                    ctx = TrialContext(space.name, trial.number)
+                    _finish(
+                        study,
+                        space,
+                        store,
+                        trial,
+                        failed_record(DesignPoint(), ctx, f"invalid point: {exc}"),
+                        progress,
+                        on_progress,
                     )
-                    _finish(study, space, store, trial, rec, progress, on_progress)
-                    remaining -= 1
                     continue
                 live[trial.number] = trial
                 executor.submit(point, TrialContext(space.name, trial.number))
-                remaining -= 1
             if not live:
                 break
             for rec in executor.wait():
                 _finish(study, space, store, live.pop(rec.trial_number), rec, progress, on_progress)
+            lease.beat()
     finally:
         executor.close()
     return progress

@@ -75,3 +75,28 @@ def test_older_parts_without_new_columns_still_read(tmp_path: Path) -> None:
 def test_unknown_columns_are_refused(tmp_path: Path) -> None:
     with pytest.raises(KeyError, match="outside the schema"):
         ResultStore(tmp_path).append([record(0, bogus_metric=1.0)])
+
+
+def test_compact_merges_parts_and_every_reader_sees_the_same_rows(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.append([record(n) for n in range(7)])
+    before = store.read()
+    assert store.compact(max_rows=4) == (7, 2)
+    after = store.read()
+    assert after.drop(columns=[]).equals(before)
+    glob = str(tmp_path / "trials" / "*.parquet")
+    rows = duckdb.sql(f"SELECT trial_number FROM read_parquet('{glob}', union_by_name=true) ORDER BY 1").fetchall()
+    assert [r[0] for r in rows] == list(range(7))
+
+
+def test_interrupted_compaction_is_finished_and_never_duplicates(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    paths = store.append([record(n) for n in range(3)])
+    # A compaction killed after its merged part landed but before the old parts were deleted:
+    merged = pa.concat_tables([pq.read_table(p) for p in paths])
+    pq.write_table(merged, store.parts / "compact-crashed.parquet")
+    (store.parts / "compact.pending").write_text('["' + '", "'.join(p.name for p in paths) + '"]')
+    df = store.read()
+    assert list(df["trial_number"]) == [0, 1, 2]
+    assert [p.name for p in store.files()] == ["compact-crashed.parquet"]
+    assert not (store.parts / "compact.pending").exists()
