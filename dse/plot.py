@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
 from dse.pareto import Objective, default_reference, hypervolume_history, objective_matrix, pareto_front
+from dse.point import READ_TIMES
 from dse.report import column_label
 
 P = ParamSpec("P")
@@ -31,7 +32,6 @@ OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 WIDTH_IN = 3.5
 """Single-column figure width of IEEE/ACM two-column layouts."""
-READ_TIMES_S = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "1y": 365.25 * 86400.0}
 """Read times after programming at which accuracy is recorded (``accuracy_t_<key>[_gdc]``)."""
 PLOTLY_JS: bool | str = True
 """Embed plotly.js in each HTML file so figures open offline (about 4.8 MB each); "cdn" for small files."""
@@ -312,17 +312,17 @@ def plot_accuracy_vs_read_time(
     variants = [
         (s, d)
         for s, d in (("_gdc", "-"), ("", "--"))
-        if present & {f"accuracy_t_{k}{s}" for k in READ_TIMES_S}
+        if present & {f"accuracy_t_{k}{s}" for k in READ_TIMES}
     ]
     if not variants or designs.empty:
         raise ValueError("designs need accuracy_t_<1s|1h|1d|1y>[_gdc] columns and at least one row")
-    times = np.array(list(READ_TIMES_S.values()))
+    times = np.array(list(READ_TIMES.values()))
     fig, (ax,) = _figure(2.4)
     curves: list[tuple[str, str, str, np.ndarray]] = []
     for i, (_, row) in enumerate(designs.iterrows()):
         color = OKABE_ITO[i % len(OKABE_ITO)]
         for suffix, dash in variants:
-            acc = np.array([row.get(f"accuracy_t_{k}{suffix}", np.nan) for k in READ_TIMES_S], dtype=float)
+            acc = np.array([row.get(f"accuracy_t_{k}{suffix}", np.nan) for k in READ_TIMES], dtype=float)
             name = f"{label(row)}{' (GDC)' if suffix else ''}"
             curves.append((name, color, dash, acc))
             legend = label(row) if suffix == variants[0][0] else None

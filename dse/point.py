@@ -15,9 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.config import AdcRange, AnalogConfig, NetworkConfig, TrainConfig, TrainMode
+from models.config import AdcRange, AnalogConfig, NetworkConfig, RangeScope, TrainConfig, TrainMode
+from models.config import Mapping as WeightMapping
 from models.devices import DEVICES
+from models.inference import READ_TIMES_S
 from models.networks import NETWORKS
+
+READ_TIMES: dict[str, float] = dict(zip(("1s", "1h", "1d", "1y"), READ_TIMES_S, strict=True))
+"""Evaluation read times after programming and their column labels (accuracy_t_<label>)."""
 
 HARDWARE = "hardware"
 TRAINING = "training"
@@ -64,6 +69,33 @@ class DesignPoint:
     adc_range: str = _param("calibrated", HARDWARE, "ADC range", choices=lambda: [r.value for r in AdcRange])
     prog_noise_scale: float = _param(1.0, HARDWARE, "multiplier on programming noise", lo=0.0, hi=10.0)
     read_noise_scale: float = _param(1.0, HARDWARE, "multiplier on read noise", lo=0.0, hi=10.0)
+    adc_scope: str = _param(
+        "tile", HARDWARE, "which outputs share an ADC range", choices=lambda: [r.value for r in RangeScope]
+    )
+    dac_range: str = _param("calibrated", HARDWARE, "DAC range", choices=lambda: [r.value for r in AdcRange])
+    mapping: str = _param(
+        "sign_pair", HARDWARE, "weight-to-conductance mapping", choices=lambda: [m.value for m in Mapping]
+    )
+    binary_devices: int = _param(
+        0, HARDWARE, "bit slicing: binary (most significant) device pairs per weight", lo=0, hi=16
+    )
+    multilevel_devices: int = _param(
+        1, HARDWARE, "bit slicing: multi-level device pairs per weight", lo=0, hi=16
+    )
+    slice_levels: int = _param(
+        0, HARDWARE, "levels of each multi-level slice; 0 = the device's", lo=0, hi=4096
+    )
+    slice_base: float = _param(
+        0.0, HARDWARE, "significance base between slices; 0 = positional", lo=0.0, hi=4096.0
+    )
+    gdc: bool = _param(True, HARDWARE, "global drift compensation for the headline accuracy")
+    drift: bool = _param(True, HARDWARE, "apply the device's drift law at read times")
+    stuck_off_fraction: float = _param(0.0, HARDWARE, "devices stuck at g_min", lo=0.0, hi=1.0)
+    stuck_on_fraction: float = _param(0.0, HARDWARE, "devices stuck at g_max", lo=0.0, hi=1.0)
+    ir_drop: float = _param(0.0, HARDWARE, "first-order IR-drop strength (0 = off)", lo=0.0, hi=1.0)
+    read_time: str = _param(
+        "1s", HARDWARE, "read time of the headline accuracy", choices=lambda: list(READ_TIMES)
+    )
     hardware_seeds: int = _param(3, HARDWARE, "independently programmed chips averaged", lo=1, hi=1000)
     mode: str = _param("hwa", TRAINING, "training mode", choices=lambda: [m.value for m in TrainMode])
     model: str = _param("mlp", TRAINING, "network architecture", choices=lambda: sorted(NETWORKS))
@@ -106,6 +138,19 @@ class DesignPoint:
             adc_range=AdcRange(self.adc_range),
             prog_noise_scale=self.prog_noise_scale,
             read_noise_scale=self.read_noise_scale,
+            drift=self.drift,
+            adc_scope=RangeScope(self.adc_scope),
+            dac_range=AdcRange(self.dac_range),
+            mapping=WeightMapping(self.mapping),
+            binary_devices=self.binary_devices,
+            multilevel_devices=self.multilevel_devices,
+            slice_levels=self.slice_levels or None,
+            slice_base=self.slice_base or None,
+            read_time_s=READ_TIMES[self.read_time],
+            gdc=self.gdc,
+            stuck_off_fraction=self.stuck_off_fraction,
+            stuck_on_fraction=self.stuck_on_fraction,
+            ir_drop=self.ir_drop,
         )
 
     def network_config(self, in_shape: tuple[int, ...], classes: int) -> NetworkConfig:
@@ -176,6 +221,8 @@ def allowed_text(name: str) -> str:
         return ", ".join(repr(c) for c in meta["choices"]())
     kind = PARAMETERS[name].type
     lo, hi = meta["lo"], meta["hi"]
+    if kind == "bool":
+        return "true, false"
     if lo is None:
         return f"a value of type {kind}"
     left = "(" if meta["lo_open"] else "["
@@ -194,6 +241,8 @@ def check_value(name: str, value: Any) -> str | None:
         return f"{value!r} is not an integer"
     if kind == "float" and (isinstance(value, bool) or not isinstance(value, int | float)):
         return f"{value!r} is not a number"
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"{value!r} is not true or false"
     if kind == "str" and not isinstance(value, str):
         return f"{value!r} is not a string"
     if kind == "tuple[int, ...]":

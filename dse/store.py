@@ -22,13 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dse.point import DesignPoint
+from dse.point import READ_TIMES, DesignPoint
 from models.cost import HardwareCost
 
 SCHEMA_VERSION = 1
 PENDING = "compact.pending"
-READ_TIMES_S: dict[str, float] = {"1s": 1.0, "1h": 3600.0, "1d": 86_400.0, "1y": 31_536_000.0}
-"""Standard evaluation read times and their column labels."""
 
 _ARROW = {
     "int": pa.int64(),
@@ -59,7 +57,7 @@ ACCURACY: list[pa.Field] = [
     pa.field("accuracy_fp", pa.float64()),
     *[
         pa.field(f"accuracy_t_{label}{suffix}", pa.float64())
-        for label in READ_TIMES_S
+        for label in READ_TIMES
         for suffix in ("", "_gdc")
     ],
     pa.field("train_seconds", pa.float64()),

@@ -8,24 +8,23 @@ propagate, so the executor can retry them.
 
 from __future__ import annotations
 
-import math
 import socket
 import statistics
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import torch
 
 from dse.data import Dataset
-from dse.point import DesignPoint
+from dse.point import READ_TIMES, DesignPoint
 from dse.store import TrialRecord
 from models import inference
-from models.cost import LayerShape, hardware_cost
-from models.networks import analog_layers, build_network
-from models.training import train_hwa
+from models.cost import hardware_cost
+from models.networks import analog_layers, build_network, layer_shapes
+from models.training import train
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 """Errors worth retrying (infrastructure, not the design point). Everything else fails the trial."""
@@ -75,51 +74,61 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
 
 
 def evaluate_point(point: DesignPoint, data: Dataset) -> dict[str, Any]:
-    """Train, program on ``hardware_seeds`` chips, evaluate and cost one point."""
+    """Train, program on ``hardware_seeds`` chips, read at every read time, and cost one point."""
     torch.manual_seed(point.seed)
     x_train = torch.from_numpy(data.x_train).reshape(-1, *data.in_shape)
     y_train = torch.from_numpy(data.y_train)
     x_test = torch.from_numpy(data.x_test).reshape(-1, *data.in_shape)
     y_test = torch.from_numpy(data.y_test)
-    model = build_network(point.network_config(data.in_shape, data.classes), point.analog_config())
-    trained = train_hwa(model, x_train, y_train, point.train_config())
+    analog = point.analog_config()
+    model = build_network(point.network_config(data.in_shape, data.classes), analog)
+    trained = train(model, x_train, y_train, point.train_config())
 
     t_eval = time.perf_counter()
     inference.set_analog(model, False)
     acc_fp = inference.accuracy(model, x_test, y_test)
     inference.set_analog(model, True)
-    accs = inference.evaluate_hardware(
-        model, x_train[:CALIBRATION_SAMPLES], x_test, y_test, point.hardware_seeds_list()
+    by_time = inference.evaluate_read_times(
+        model,
+        x_train[:CALIBRATION_SAMPLES],
+        x_test,
+        y_test,
+        point.hardware_seeds_list(),
+        tuple(READ_TIMES.values()),
     )
     eval_seconds = time.perf_counter() - t_eval
+    headline = by_time[(READ_TIMES[point.read_time], point.gdc)]
+    columns = {
+        f"accuracy_t_{label}{'_gdc' if gdc else ''}": statistics.fmean(by_time[(t, gdc)])
+        for label, t in READ_TIMES.items()
+        for gdc in (False, True)
+    }
 
     layers = analog_layers(model)
-    shapes = [LayerShape(rows=layer.in_features, cols=layer.out_features) for layer in layers]
-    g_fraction = _mean_conductance_fraction(model)
+    shapes = layer_shapes(model, x_test[:2])
     cost = hardware_cost(
-        point.analog_config(),
+        analog,
         layers[0].device_spec,
         shapes,
         trained.writes.max_per_device,
         trained.writes.mean_per_device,
-        mean_g_fraction=g_fraction,
+        mean_g_fraction=_mean_conductance_fraction(model),
+        writes_total=trained.writes.total,
     )
     return {
-        "accuracy": statistics.fmean(accs),
-        "accuracy_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
+        "accuracy": statistics.fmean(headline),
+        "accuracy_std": statistics.pstdev(headline) if len(headline) > 1 else 0.0,
         "accuracy_fp": acc_fp,
+        **columns,
         "train_seconds": trained.seconds,
         "eval_seconds": eval_seconds,
         "cache_hit": False,
-        **{
-            k: (float(v) if isinstance(v, float) and not math.isnan(v) else v)
-            for k, v in asdict(cost).items()
-        },
+        **cost.as_row(),
     }
 
 
 def _mean_conductance_fraction(model: torch.nn.Module) -> float:
-    """Mean |w|/w_max over all weights: the mean programmed conductance above g_min."""
+    """Mean |w|/w_max over all weights: where the weight's device sits above g_min."""
     total, count = 0.0, 0
     for layer in analog_layers(model):
         w = layer.weight.detach()

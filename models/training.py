@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -124,3 +125,15 @@ def _sgd_step(params: list[Tensor], bufs: list[Tensor], cfg: TrainConfig, gen: t
         if cfg.update_bits is not None:
             delta = quantize_update(delta, cfg.update_bits, gen)
         p.sub_(delta)
+
+
+Trainer = Callable[[nn.Module, Tensor, Tensor, TrainConfig], TrainResult]
+"""A training mode: trains ``model`` in place on (x, y) and reports time and device writes."""
+
+TRAINERS: dict[TrainMode, Trainer] = {TrainMode.HWA: train_hwa}
+"""Training mode → its trainer. A new mode is one entry here and one ``TrainMode`` value."""
+
+
+def train(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> TrainResult:
+    """Train with the mode ``cfg.mode`` names."""
+    return TRAINERS[cfg.mode](model, x, y, cfg)
