@@ -285,3 +285,13 @@ def test_missing_results_folder_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "study.json" in err
     code, _, err = invoke("query", tmp_path, "SELECT 1")
     assert code == 2 and "no Parquet parts" in err
+
+
+def test_compact_keeps_every_row(results: Path) -> None:
+    from dse.store import ResultStore
+
+    before = ResultStore(results).read()
+    code, out, err = invoke("compact", results, "--max-rows", "10")
+    assert code == 0, err
+    assert len(ResultStore(results).files()) == -(-len(before) // 10)
+    assert ResultStore(results).read().equals(before)
