@@ -66,11 +66,13 @@ def main() -> None:
         loop = time.perf_counter() - t1
     per_trial_ms = 1000 * loop / args.trials
     print(
-        f"trials: {args.trials} ({progress.complete} complete), workers {args.workers}, sampler {args.sampler}"
+        f"trials: {args.trials} ({progress.complete} complete), workers {args.workers}, "
+        f"sampler {args.sampler}"
     )
     print(f"Ray start-up (once per study): {startup:.1f} s")
     print(
-        f"engine overhead per trial: {per_trial_ms:.2f} ms  (goal ≤ 10 ms; ratio to goal {per_trial_ms / 10:.2f}×)"
+        f"engine overhead per trial: {per_trial_ms:.2f} ms  "
+        f"(goal ≤ 10 ms; ratio to goal {per_trial_ms / 10:.2f}×)"
     )
     print(f"trials per hour at zero trial cost: {3600 / (loop / args.trials):,.0f}")
 

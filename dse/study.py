@@ -17,6 +17,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -295,53 +296,78 @@ def run_study(
     progress.complete = int((done["status"] == "complete").sum())
     progress.failed = int((done["status"] == "failed").sum())
     live: dict[int, optuna.Trial] = {}
+    writes: list[tuple[Future[Any], optuna.Trial, TrialRecord]] = []
+    budget = _Budget(study)
     if on_progress:
         on_progress(progress, None)
-    try:
-        while True:
-            while len(live) < workers and budget_used(study) < space.trials:
-                trial = study.ask()
-                trial.set_user_attr("driver", lease.id)
-                try:
-                    point = suggest(trial, space)
-                except (KeyError, TypeError, ValueError) as exc:
-                    ctx = TrialContext(space.name, trial.number)
-                    _finish(
-                        study,
-                        space,
-                        store,
-                        trial,
-                        failed_record(DesignPoint(), ctx, f"invalid point: {exc}"),
-                        progress,
-                        on_progress,
-                    )
-                    continue
-                live[trial.number] = trial
-                executor.submit(point, TrialContext(space.name, trial.number))
-            if not live:
-                break
-            for rec in executor.wait():
-                _finish(study, space, store, live.pop(rec.trial_number), rec, progress, on_progress)
-            lease.beat()
-    finally:
-        executor.close()
+    # One writer thread: Parquet appends overlap with asking the next trials. Optuna is only
+    # touched on this thread, and a trial is told only after its row is durable.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dse-store") as writer:
+        try:
+            while True:
+                while len(live) < workers and budget.used() < space.trials:
+                    trial = study.ask()
+                    budget.asked()
+                    trial.set_user_attr("driver", lease.id)
+                    try:
+                        point = suggest(trial, space)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        rec = failed_record(
+                            DesignPoint(), TrialContext(space.name, trial.number), f"invalid point: {exc}"
+                        )
+                        writes.append((writer.submit(store.append, [rec]), trial, rec))
+                        continue
+                    live[trial.number] = trial
+                    executor.submit(point, TrialContext(space.name, trial.number))
+                for future, trial, rec in writes:
+                    future.result()
+                    _told(study, space, trial, rec, progress, on_progress)
+                writes.clear()
+                if not live:
+                    break
+                for rec in executor.wait():
+                    rec = _checked(rec, space)
+                    writes.append((writer.submit(store.append, [rec]), live.pop(rec.trial_number), rec))
+                lease.beat()
+        finally:
+            executor.close()
     return progress
 
 
-def _finish(
+class _Budget:
+    """The study's used budget (:func:`budget_used`), counted locally between re-syncs with the
+    storage, which other drivers may also be filling."""
+
+    def __init__(self, study: optuna.Study, resync_s: float = 2.0) -> None:
+        self.study, self.resync_s = study, resync_s
+        self.count, self.synced = budget_used(study), time.monotonic()
+
+    def used(self) -> int:
+        if time.monotonic() - self.synced > self.resync_s:
+            self.count, self.synced = budget_used(self.study), time.monotonic()
+        return self.count
+
+    def asked(self) -> None:
+        self.count += 1
+
+
+def _checked(rec: TrialRecord, space: SearchSpace) -> TrialRecord:
+    """A complete record whose objectives are missing or not finite becomes a failed one."""
+    if rec.status == "complete":
+        bad = [o.name for o in space.objectives if not _finite(rec.metrics.get(o.name))]
+        if bad:
+            return replace(rec, status="failed", error=f"objective(s) {bad} are missing or not finite")
+    return rec
+
+
+def _told(
     study: optuna.Study,
     space: SearchSpace,
-    store: ResultStore,
     trial: optuna.Trial,
     rec: TrialRecord,
     progress: Progress,
     on_progress: Callable[[Progress, TrialRecord | None], None] | None,
 ) -> None:
-    if rec.status == "complete":
-        bad = [o.name for o in space.objectives if not _finite(rec.metrics.get(o.name))]
-        if bad:
-            rec = replace(rec, status="failed", error=f"objective(s) {bad} are missing or not finite")
-    store.append([rec])
     if _tell(study, trial, space, rec.to_row()):
         progress.complete += 1
     else:
