@@ -15,10 +15,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.config import AdcRange, AnalogConfig, NetworkConfig, RangeScope, TrainConfig, TrainMode
+from models.config import (
+    AdcRange,
+    AnalogConfig,
+    MomentumPlacement,
+    NetworkConfig,
+    QnnWeights,
+    RangeScope,
+    TrainConfig,
+    TrainMode,
+)
 from models.config import Mapping as WeightMapping
 from models.devices import DEVICES
 from models.inference import READ_TIMES_S
+from models.modes import OFF_CHIP
 from models.networks import NETWORKS
 
 READ_TIMES: dict[str, float] = dict(zip(("1s", "1h", "1d", "1y"), READ_TIMES_S, strict=True))
@@ -43,8 +53,16 @@ def _param(
     hi: float | None = None,
     choices: Callable[[], list[str]] | None = None,
     lo_open: bool = False,
+    cached: bool = True,
 ) -> Any:
-    meta: dict[str, Any] = {"group": group, "doc": doc, "lo": lo, "hi": hi, "lo_open": lo_open}
+    meta: dict[str, Any] = {
+        "group": group,
+        "doc": doc,
+        "lo": lo,
+        "hi": hi,
+        "lo_open": lo_open,
+        "cached": cached,
+    }
     if choices is not None:
         meta["choices"] = choices
     return field(default=default, metadata=meta)
@@ -114,6 +132,34 @@ class DesignPoint:
     momentum: float = _param(0.9, TRAINING, "SGD momentum", lo=0.0, hi=0.999)
     eta_train: float = _param(0.04, TRAINING, "hwa injected weight noise (fraction of w_max)", lo=0.0, hi=1.0)
     seed: int = _param(0, TRAINING, "training seed (the study seed unless set)", lo=0, hi=2**31 - 1)
+    train_weight_bits: int = _param(
+        0, TRAINING, "hwa: fake-quantize weights to these signed bits while training; 0 = off", lo=0, hi=16
+    )
+    hwa_converters_in_loop: bool = _param(
+        False, TRAINING, "hwa: train through the point's analog forward (weights then depend on hardware)"
+    )
+    momentum_placement: str = _param(
+        "digital",
+        TRAINING,
+        "on-chip modes: momentum none, digital (beside the array) or in_memory (onchip_sgd only)",
+        choices=lambda: [m.value for m in MomentumPlacement],
+    )
+    apt_data_fraction: float = _param(
+        0.01,
+        TRAINING,
+        "apt: fraction of training data for calibration",
+        lo=0.0,
+        hi=1.0,
+        lo_open=True,
+        cached=False,
+    )
+    apt_steps: int = _param(100, TRAINING, "apt: calibration steps", lo=1, hi=100_000, cached=False)
+    apt_lr: float = _param(
+        0.001, TRAINING, "apt: calibration learning rate (Adam)", lo=0.0, hi=1.0, lo_open=True, cached=False
+    )
+    qnn_weights: str = _param(
+        "ternary", TRAINING, "qnn: binary or ternary weights", choices=lambda: [q.value for q in QnnWeights]
+    )
 
     # ------------------------------------------------------------ derived configs
 
@@ -179,6 +225,13 @@ class DesignPoint:
             eta_train=self.eta_train,
             update_bits=bits,
             seed=self.seed,
+            train_weight_bits=self.train_weight_bits or None,
+            hwa_converters_in_loop=self.hwa_converters_in_loop,
+            momentum_placement=MomentumPlacement(self.momentum_placement),
+            apt_data_fraction=self.apt_data_fraction,
+            apt_steps=self.apt_steps,
+            apt_lr=self.apt_lr,
+            qnn_weights=QnnWeights(self.qnn_weights),
         )
 
     def hardware_seeds_list(self) -> list[int]:
@@ -192,10 +245,25 @@ class DesignPoint:
             for f in dataclasses.fields(self)
         }
 
+    @property
+    def hardware_in_training(self) -> bool:
+        """True when training sees the hardware: on-chip modes, or hwa with converters in the loop."""
+        return TrainMode(self.mode) not in OFF_CHIP or self.hwa_converters_in_loop
+
     def training_key(self) -> str:
-        """Stable hash of the fields in the training group (for train-once-evaluate-many)."""
+        """Stable hash of what the trained weights depend on (for train-once-evaluate-many).
+
+        Off-chip modes (hwa, apt): the training group only, less the fields marked
+        ``cached=False`` (apt's calibration knobs, which act after the cacheable stage:
+        for apt the key names the floating-point model before calibration). When training
+        sees the hardware (on-chip modes, ``hwa_converters_in_loop``) the hardware group too.
+        """
+        hardware = self.hardware_in_training
         part = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["group"] == TRAINING
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if (f.metadata["group"] == TRAINING and f.metadata["cached"])
+            or (hardware and f.metadata["group"] == HARDWARE)
         }
         blob = json.dumps(part, sort_keys=True, default=list).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

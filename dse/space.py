@@ -198,10 +198,48 @@ def parse_space(raw: Mapping[str, Any], file: str = "<space>") -> SearchSpace:
         except ValueError as exc:
             raise SpaceError(file, "params", f"{exc} (sampler 'grid')") from None
     try:
-        DesignPoint.from_params(space.fixed_params())
+        point = DesignPoint.from_params(space.fixed_params())
+        if "mode" in point_fixed(space):
+            point.train_config()
     except (KeyError, TypeError, ValueError) as exc:
         raise SpaceError(file, "params", str(exc)) from None
+    _check_modes(file, space)
     return space
+
+
+def point_fixed(space: SearchSpace) -> set[str]:
+    """Names of the parameters the space fixes."""
+    return {d.name for d in space.domains if d.kind is DomainKind.FIXED}
+
+
+def _check_modes(file: str, space: SearchSpace) -> None:
+    """Reject a space whose device × mode pairs are all invalid (``models.modes``).
+
+    A space that fixes both gets the pair's reason; a space that searches either and keeps
+    some valid pairs passes, and a sampled invalid pair fails its trial at once with that
+    reason (``dse.trial.evaluate_point``), before any training.
+    """
+    from models.config import TrainMode
+    from models.devices import get_device
+    from models.modes import check_mode, invalid_reason
+
+    def values(name: str) -> list[Any]:
+        dom = next((d for d in space.domains if d.name == name), None)
+        if dom is None:
+            return [PARAMETERS[name].default]
+        return [dom.value] if dom.kind is DomainKind.FIXED else list(dom.choices)
+
+    devices, modes = values("device"), values("mode")
+    if any(invalid_reason(get_device(d), TrainMode(m)) is None for d in devices for m in modes):
+        return
+    if len(devices) == 1 and len(modes) == 1:
+        try:
+            check_mode(devices[0], modes[0])
+        except ValueError as exc:
+            raise SpaceError(file, "params.mode", str(exc)) from None
+    raise SpaceError(
+        file, "params.mode", f"no valid device × mode pair among devices {devices} × modes {modes}"
+    )
 
 
 # ---------------------------------------------------------------- helpers

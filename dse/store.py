@@ -61,8 +61,15 @@ ACCURACY: list[pa.Field] = [
         for suffix in ("", "_gdc")
     ],
     pa.field("train_seconds", pa.float64()),
+    pa.field("calibration_seconds", pa.float64()),
     pa.field("eval_seconds", pa.float64()),
     pa.field("cache_hit", pa.bool_()),
+    pa.field("extra_devices", pa.int64()),
+    *[
+        pa.field(f"{stat}_writes_{kind}", pa.float64())
+        for kind in ("binary", "multilevel", "momentum")
+        for stat in ("max", "mean")
+    ],
 ]
 
 

@@ -89,6 +89,14 @@ class StudyMismatch(ValueError):
     """An existing study cannot be continued with this search space."""
 
 
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler for ask/tell: it does not call ``study.stop()`` once the grid is used up
+    (Optuna allows that only inside ``optimize``); the driver's budget ends the study."""
+
+    def after_trial(self, study: optuna.Study, trial: Any, state: TrialState, values: Any) -> None:
+        return None
+
+
 def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
     """The sampler named by the space, seeded, with its options."""
     opts = dict(space.sampler_options)
@@ -98,7 +106,7 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
         "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=s, **opts),
         "random": lambda: optuna.samplers.RandomSampler(seed=s, **opts),
         "gp": lambda: optuna.samplers.GPSampler(seed=s, **opts),
-        "grid": lambda: optuna.samplers.GridSampler(space.grid(), seed=s, **opts),
+        "grid": lambda: AskTellGridSampler(space.grid(), seed=s, **opts),
     }
     try:
         return factories[space.sampler]()

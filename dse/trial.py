@@ -23,14 +23,18 @@ from dse.point import READ_TIMES, DesignPoint
 from dse.store import TrialRecord
 from models import inference
 from models.cost import hardware_cost
+from models.modes import check_mode
 from models.networks import analog_layers, build_network, layer_shapes
-from models.training import train
+from models.training import finish, pretrain
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 """Errors worth retrying (infrastructure, not the design point). Everything else fails the trial."""
 
 CALIBRATION_SAMPLES = 256
 """Training samples used to calibrate converter ranges after programming."""
+
+WRITE_KINDS = ("binary", "multilevel", "momentum")
+"""Device subsets with their own write columns (``max_writes_<kind>``, ``mean_writes_<kind>``)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
 
 def evaluate_point(point: DesignPoint, data: Dataset) -> dict[str, Any]:
     """Train, program on ``hardware_seeds`` chips, read at every read time, and cost one point."""
+    check_mode(point.device, point.mode)  # an invalid device × mode pair fails before any work
+    cfg = point.train_config()
     torch.manual_seed(point.seed)
     x_train = torch.from_numpy(data.x_train).reshape(-1, *data.in_shape)
     y_train = torch.from_numpy(data.y_train)
@@ -82,7 +88,8 @@ def evaluate_point(point: DesignPoint, data: Dataset) -> dict[str, Any]:
     y_test = torch.from_numpy(data.y_test)
     analog = point.analog_config()
     model = build_network(point.network_config(data.in_shape, data.classes), analog)
-    trained = train(model, x_train, y_train, point.train_config())
+    trained = pretrain(model, x_train, y_train, cfg)  # off-chip: depends only on the training key
+    trained = finish(model, x_train, y_train, cfg, trained)  # apt's calibration on this hardware
 
     t_eval = time.perf_counter()
     inference.set_analog(model, False)
@@ -114,14 +121,25 @@ def evaluate_point(point: DesignPoint, data: Dataset) -> dict[str, Any]:
         trained.writes.mean_per_device,
         mean_g_fraction=_mean_conductance_fraction(model),
         writes_total=trained.writes.total,
+        train_samples=trained.train_samples,
+        digital_state_bits_per_weight=trained.digital_bits_per_weight,
     )
+    kinds = dict(trained.writes_by_kind)
+    writes = {
+        f"{stat}_writes_{kind}": getattr(kinds[kind], f"{stat}_per_device") if kind in kinds else float("nan")
+        for kind in WRITE_KINDS
+        for stat in ("max", "mean")
+    }
     return {
         "accuracy": statistics.fmean(headline),
         "accuracy_std": statistics.pstdev(headline) if len(headline) > 1 else 0.0,
         "accuracy_fp": acc_fp,
         **columns,
         "train_seconds": trained.seconds,
+        "calibration_seconds": trained.calibration_seconds,
         "eval_seconds": eval_seconds,
+        "extra_devices": trained.extra_devices,
+        **writes,
         "cache_hit": False,
         **cost.as_row(),
     }

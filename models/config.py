@@ -44,6 +44,37 @@ class TrainMode(StrEnum):
 
     HWA = "hwa"
     """Off-chip hardware-aware training with noise injection, then one programming [J20]."""
+    APT = "apt"
+    """Off-chip floating-point training, programming, then analog-aware post-training of
+    normalization affine terms and per-output scales (source 000)."""
+    ONCHIP_SGD = "onchip_sgd"
+    """On-chip SGD: forward and backward through the crossbars, updates as device pulses [A, G19]."""
+    MIXED_PRECISION = "mixed_precision"
+    """Digital accumulator χ; pulses when |χ| ≥ ε, the device step [N20]."""
+    HIC = "hic"
+    """Binary (MSB) + multi-level (LSB) devices fed by a low-precision accumulator's carry [HIC]."""
+    QNN = "qnn"
+    """Binary/ternary weights, stochastic (GXNOR) updates by binary STT-MRAM switching [G21]."""
+
+
+class MomentumPlacement(StrEnum):
+    """Where the momentum state of on-chip SGD lives [G19]."""
+
+    NONE = "none"
+    """Plain SGD."""
+    DIGITAL = "digital"
+    """A digital register beside the array (32 bits per weight)."""
+    IN_MEMORY = "in_memory"
+    """An extra device set of the same technology, updated by pulses (its writes count)."""
+
+
+class QnnWeights(StrEnum):
+    """Weight set of the quantized network [G21]."""
+
+    BINARY = "binary"
+    """{-1, +1}·α."""
+    TERNARY = "ternary"
+    """{-1, 0, +1}·α."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +203,38 @@ class TrainConfig:
     eta_train: float = 0.04
     """hwa: injected weight-noise std as a fraction of each layer's w_max [J20]."""
     update_bits: int | None = None
-    """Precision of each weight update (stochastic rounding); ``None`` for float."""
+    """Precision of each weight update (stochastic rounding); ``None`` for float. On-chip
+    modes: the update resolution (onchip_sgd), the χ register (mixed_precision) or the
+    carry accumulator (hic)."""
     seed: int = 0
     """Seed of initialisation, shuffling and injected noise."""
+    train_weight_bits: int | None = None
+    """hwa: fake-quantize weights to this many signed bits in the forward pass; ``None`` off."""
+    hwa_converters_in_loop: bool = False
+    """hwa: train through the full analog forward (DAC, tiles, ADC of the point's hardware)
+    instead of the digital forward; the trained weights then depend on the hardware."""
+    momentum_placement: MomentumPlacement = MomentumPlacement.DIGITAL
+    """onchip_sgd (and mixed_precision: none/digital): where momentum lives [G19]."""
+    apt_data_fraction: float = 0.01
+    """apt: fraction of the training split used for calibration."""
+    apt_steps: int = 100
+    """apt: calibration steps (mini-batches drawn from the calibration subset)."""
+    apt_lr: float = 0.001
+    """apt: learning rate of the calibrated parameters (Adam)."""
+    qnn_weights: QnnWeights = QnnWeights.TERNARY
+    """qnn: binary or ternary weight set [G21]."""
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs must be ≥ 0, batch_size ≥ 1 and lr > 0")
+        if self.update_bits is not None and self.update_bits < 1:
+            raise ValueError(f"update_bits must be None or ≥ 1, got {self.update_bits!r}")
+        if self.train_weight_bits is not None and not 1 <= self.train_weight_bits <= 16:
+            raise ValueError(f"train_weight_bits must be None or in 1..16, got {self.train_weight_bits!r}")
+        if self.momentum_placement is MomentumPlacement.IN_MEMORY and self.mode is not TrainMode.ONCHIP_SGD:
+            raise ValueError(
+                f"momentum_placement 'in_memory' needs mode 'onchip_sgd' (an array of pulsed devices), "
+                f"not {self.mode.value!r}; use 'digital' or 'none'"
+            )
+        if not 0.0 < self.apt_data_fraction <= 1.0:
+            raise ValueError(f"apt_data_fraction must be in (0, 1], got {self.apt_data_fraction!r}")

@@ -74,15 +74,30 @@ class AnalogConv2d(AnalogMatrix):
     def forward(self, x: Tensor) -> Tensor:
         """Tiled analog convolution (+ bias)."""
         w = self.current_weight()
-        if self.digital:
+        noisy = self.training and self.noise_std > 0
+        if self.digital and self.out_scale is None and not noisy:
             return F.conv2d(x, self.kernel(w), self.bias, self.stride, self.padding, self.dilation)
-        if not self.channels_per_tile:
+        if self.digital:
+            y = F.conv2d(x, self.kernel(w), None, self.stride, self.padding, self.dilation)
+            if noisy:  # hwa's digital forward: η_train only [J20]
+                y = y + self._digital_noise(x, y)
+        elif not self.channels_per_tile:
             y = self._unfolded(x)
         elif torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
             y = _AnalogConvFn.apply(x, w, self)
         else:
             y = self._analog_conv(x, w)[0]
+        if self.out_scale is not None:
+            y = y * self.out_scale.view(1, -1, 1, 1)
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+    @torch.no_grad()
+    def _digital_noise(self, x: Tensor, y: Tensor) -> Tensor:
+        """Output-referred η_train noise N(0, (η·w_max)²·‖patch‖²) per output pixel."""
+        ones = torch.ones(1, 1, *self.kernel_size, dtype=x.dtype)
+        conv = (self.stride, self.padding, self.dilation)
+        norms = F.conv2d((x * x).sum(dim=1, keepdim=True), ones, None, *conv).sqrt_()
+        return normals(y.shape, y.dtype, None) * (norms * (self.w_max() * self.noise_std))
 
     def _unfolded(self, x: Tensor) -> Tensor:
         b, _, h, w_in = x.shape

@@ -84,6 +84,8 @@ class AnalogMatrix(nn.Module):
         self.device_spec: DeviceSpec = get_device(config.device)
         self.weight = nn.Parameter(torch.empty(rows, out))
         self.bias = nn.Parameter(torch.zeros(out)) if bias else None
+        self.register_parameter("out_scale", None)
+        """Per-output digital scale (``None``: 1); created by :meth:`enable_output_scale`."""
         bound = 1.0 / math.sqrt(rows)
         nn.init.uniform_(self.weight, -bound, bound)
         self.row_sizes = crossbar.tile_row_sizes(rows, self.tile_rows)
@@ -108,6 +110,17 @@ class AnalogMatrix(nn.Module):
         self._read_sigma = 0.0
         self._read_gen: torch.Generator | None = None
         self._calibrated = False
+        self.weight_bits: int | None = None
+        """Training only: fake-quantize the weight to this many signed bits (hwa)."""
+        self.w_range: float | None = None
+        """Fixed weight range mapped to the full conductance span at programming (on-chip
+        modes whose weights sit on a device grid); ``None``: the largest |weight|."""
+
+    def enable_output_scale(self) -> nn.Parameter:
+        """Add (once) a per-output digital scale, initialised to 1, applied after the MVM (apt)."""
+        if self.out_scale is None:
+            self.out_scale = nn.Parameter(torch.ones(self.weight.shape[1], dtype=self.weight.dtype))
+        return self.out_scale
 
     # ------------------------------------------------------------ mapping facts
 
@@ -128,7 +141,7 @@ class AnalogMatrix(nn.Module):
         """Program the current weights once: quantized levels, programming noise, stuck-at
         faults, a device-to-device draw of drift exponents; then read at t = 0."""
         dev, cfg = self.device_spec, self.config
-        w_max = self.w_max()
+        w_max = self.w_max() if self.w_range is None else torch.tensor(float(self.w_range))
         g = crossbar.program(
             crossbar.weight_to_slices(self.weight, w_max, dev, cfg), dev, generator, cfg.prog_noise_scale
         )
@@ -230,8 +243,13 @@ class AnalogMatrix(nn.Module):
     # ------------------------------------------------------------ forward
 
     def current_weight(self) -> Tensor:
-        """The weight a forward pass uses: programmed (at the read time) in eval, else the float one."""
-        return self.programmed if self.programmed is not None and not self.training else self.weight
+        """The weight a forward pass uses: programmed (at the read time) in eval, else the float
+        one (fake-quantized to ``weight_bits`` while training, straight-through)."""
+        if self.programmed is not None and not self.training:
+            return self.programmed
+        if self.training and self.weight_bits:
+            return crossbar.fake_quant(self.weight, self.weight_bits, self.w_max(), True)
+        return self.weight
 
     @property
     def digital(self) -> bool:
@@ -242,7 +260,10 @@ class AnalogMatrix(nn.Module):
         """``x @ W`` for 2-D ``x (N, rows)`` through DAC, tiles, noise, ADC and GDC (no bias)."""
         w = self.current_weight()
         if self.digital:
-            return x @ w  # software baseline, or the exact digital SRAM word
+            y = x @ w  # software baseline, or the exact digital SRAM word
+            if self.training and self.noise_std > 0:  # hwa's digital forward: η_train only [J20]
+                y = y + output_noise(x.unsqueeze(0), y.unsqueeze(0), self.w_max() * self.noise_std, None)[0]
+            return y
         if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
             return _AnalogMVM.apply(x, w, self)
         return self._analog_forward(x, w)[0]
@@ -336,6 +357,8 @@ class AnalogLinear(AnalogMatrix):
         """DAC → tiled analog MVM (+ noise) → ADC → digital sum (+ bias)."""
         lead = x.shape[:-1]
         y = self._mvm(x.reshape(-1, self.in_features))
+        if self.out_scale is not None:
+            y = y * self.out_scale
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*lead, self.out_features)

@@ -1,117 +1,123 @@
-"""Training algorithms. Each returns how long it took and how many writes each device saw.
+"""Training modes: one trainer per ``TrainMode``, each reporting time and writes per device.
 
-This module holds the off-chip hardware-aware mode (``hwa``) [J20]: floating-point SGD
-with noise injected at the analog tile outputs (see ``AnalogLinear._output_noise``),
-optional low-precision weight updates, then one programming of every device.
+Off-chip modes (``hwa`` [J20], ``apt``) train with a digital forward (plain matmul or
+convolution), so their weights depend only on the training configuration (train once,
+evaluate many); then every device is programmed once. ``hwa`` injects output-referred
+weight noise η_train and optionally fake-quantizes weights to ``train_weight_bits``; with
+``hwa_converters_in_loop`` it trains through the point's full analog forward instead.
+``apt`` trains noise-free, then calibrates under the analog forward (``models/apt.py``).
+
+On-chip modes run forward and backward through the crossbars and write the devices on
+every update (``models/onchip.py``, ``models/hic.py``, ``models/qnn.py``).
+
+A run has two stages: :func:`pretrain` (cacheable for off-chip modes: it depends only on
+``TrainConfig``) and :func:`finish` (hardware-dependent: apt's calibration). :func:`train`
+runs both.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from models import apt
 from models.config import TrainConfig, TrainMode
 from models.crossbar import devices_per_weight
+from models.hic import Hic
+from models.modes import OFF_CHIP
 from models.networks import analog_layers
+from models.onchip import MixedPrecision, PulsedSGD, UpdaterFactory, quantize_update, train_onchip
+from models.outcome import TrainingDiverged, TrainResult, WriteCounts
+from models.qnn import Qnn
 
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: an application failure, never retried."""
-
-
-@dataclass(frozen=True)
-class WriteCounts:
-    """Programming pulses seen by the devices of a network during training and deployment."""
-
-    max_per_device: float
-    """Largest number of writes any single device saw."""
-    mean_per_device: float
-    """Mean writes over all devices."""
-    total: float
-    """All writes (pulses), summed over devices."""
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a training run reports besides the trained model."""
-
-    seconds: float
-    """Wall time of training."""
-    steps: int
-    """Optimizer steps taken."""
-    final_loss: float
-    """Mean training loss of the last epoch."""
-    writes: WriteCounts
-    """Device writes, including the final programming."""
-
-
-def quantize_update(delta: Tensor, bits: int, generator: torch.Generator) -> Tensor:
-    """Round an update to ``bits`` signed levels of its own max magnitude, stochastically.
-
-    Stochastic rounding keeps the update unbiased: E[q(δ)] = δ. With ``b`` bits the grid
-    is ``max|δ|/(2^(b-1)-1)``; a 1-bit update is sign(δ)·max|δ| with probability |δ|/max.
-    """
-    scale = delta.abs().amax()
-    if scale == 0:
-        return delta
-    n = max(1, 2 ** (bits - 1) - 1)
-    step = scale / n
-    scaled = delta / step
-    low = torch.floor(scaled)
-    u = torch.rand(delta.shape, generator=generator, dtype=delta.dtype, device=delta.device)
-    return (low + (u < (scaled - low)).to(delta.dtype)) * step
+__all__ = [
+    "TRAINERS",
+    "TrainResult",
+    "TrainingDiverged",
+    "WriteCounts",
+    "cacheable",
+    "finish",
+    "one_programming",
+    "pretrain",
+    "quantize_update",
+    "train",
+    "train_digital",
+    "train_hwa",
+]
 
 
 def one_programming(model: nn.Module) -> WriteCounts:
     """Writes of programming every device once (off-chip training, then deployment)."""
     devices = sum(
-        devices_per_weight(layer.device_spec) * layer.weight.numel() for layer in analog_layers(model)
+        devices_per_weight(layer.device_spec, layer.config) * layer.weight.numel()
+        for layer in analog_layers(model)
     )
     return WriteCounts(max_per_device=1.0, mean_per_device=1.0, total=float(devices))
 
 
-def train_hwa(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> TrainResult:
-    """Hardware-aware training: SGD with momentum, tile-output noise η_train, optional
-    ``update_bits`` updates, then one programming of the devices."""
-    if cfg.mode is not TrainMode.HWA:
-        raise ValueError(f"train_hwa cannot run mode {cfg.mode.value!r}")
+def train_digital(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    cfg: TrainConfig,
+    eta: float = 0.0,
+    weight_bits: int | None = None,
+    analog: bool = False,
+) -> TrainResult:
+    """SGD with momentum (updates rounded to ``update_bits`` if set) through the digital forward,
+    with output-referred weight noise ``eta`` and weight fake-quantization ``weight_bits``;
+    ``analog=True`` runs the full analog forward instead. Counts one programming."""
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    for layer in analog_layers(model):
-        layer.noise_std = cfg.eta_train
+    layers = analog_layers(model)
+    for layer in layers:
+        layer.analog, layer.noise_std, layer.weight_bits = analog, eta, weight_bits
     params = [p for p in model.parameters() if p.requires_grad]
     bufs = [torch.zeros_like(p) for p in params]
     loss_fn = nn.CrossEntropyLoss()
-    n = x.shape[0]
-    steps = 0
-    epoch_loss = math.nan
+    n, steps, epoch_loss = x.shape[0], 0, math.nan
     start = time.perf_counter()
     model.train()
-    for _ in range(cfg.epochs):
-        order = torch.randperm(n, generator=gen)
-        total, batches = 0.0, 0
-        for i in range(0, n, cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            loss = loss_fn(model(x[idx]), y[idx])
-            for p in params:
-                p.grad = None
-            loss.backward()
-            _sgd_step(params, bufs, cfg, gen)
-            total += loss.item()
-            batches += 1
-            steps += 1
-        epoch_loss = total / max(1, batches)
-        if not math.isfinite(epoch_loss):
-            raise TrainingDiverged(f"training loss is {epoch_loss} after {steps} steps (lr={cfg.lr})")
-    model.eval()
-    for layer in analog_layers(model):
-        layer.noise_std = 0.0
+    try:
+        for _ in range(cfg.epochs):
+            order = torch.randperm(n, generator=gen)
+            total, batches = 0.0, 0
+            for i in range(0, n, cfg.batch_size):
+                idx = order[i : i + cfg.batch_size]
+                loss = loss_fn(model(x[idx]), y[idx])
+                for p in params:
+                    p.grad = None
+                loss.backward()
+                _sgd_step(params, bufs, cfg, gen)
+                total += loss.item()
+                batches += 1
+                steps += 1
+            epoch_loss = total / max(1, batches)
+            if not math.isfinite(epoch_loss):
+                raise TrainingDiverged(f"training loss is {epoch_loss} after {steps} steps (lr={cfg.lr})")
+    finally:
+        model.eval()
+        for layer in layers:
+            layer.analog, layer.noise_std, layer.weight_bits = True, 0.0, None
     return TrainResult(time.perf_counter() - start, steps, epoch_loss, one_programming(model))
+
+
+def train_hwa(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> TrainResult:
+    """Hardware-aware training [J20]: η_train output noise, optional weight fake-quantization,
+    digital forward unless ``hwa_converters_in_loop``; then one programming of the devices."""
+    if cfg.mode is not TrainMode.HWA:
+        raise ValueError(f"train_hwa cannot run mode {cfg.mode.value!r}")
+    return train_digital(model, x, y, cfg, cfg.eta_train, cfg.train_weight_bits, cfg.hwa_converters_in_loop)
+
+
+def _train_fp(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> TrainResult:
+    """apt's first stage: plain, noise-free floating-point SGD (digital forward)."""
+    return train_digital(model, x, y, cfg)
 
 
 @torch.no_grad()
@@ -127,13 +133,44 @@ def _sgd_step(params: list[Tensor], bufs: list[Tensor], cfg: TrainConfig, gen: t
         p.sub_(delta)
 
 
-Trainer = Callable[[nn.Module, Tensor, Tensor, TrainConfig], TrainResult]
-"""A training mode: trains ``model`` in place on (x, y) and reports time and device writes."""
+def _on_chip(make: UpdaterFactory) -> Callable[[nn.Module, Tensor, Tensor, TrainConfig], TrainResult]:
+    def trainer(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> TrainResult:
+        return train_onchip(model, x, y, cfg, make)
 
-TRAINERS: dict[TrainMode, Trainer] = {TrainMode.HWA: train_hwa}
+    return trainer
+
+
+Trainer = Callable[[nn.Module, Tensor, Tensor, TrainConfig], TrainResult]
+"""A training mode's (first) stage: trains ``model`` in place on (x, y), reports time and writes."""
+
+TRAINERS: dict[TrainMode, Trainer] = {
+    TrainMode.HWA: train_hwa,
+    TrainMode.APT: _train_fp,
+    TrainMode.ONCHIP_SGD: _on_chip(PulsedSGD),
+    TrainMode.MIXED_PRECISION: _on_chip(MixedPrecision),
+    TrainMode.HIC: _on_chip(Hic),
+    TrainMode.QNN: _on_chip(Qnn),
+}
 """Training mode → its trainer. A new mode is one entry here and one ``TrainMode`` value."""
 
 
-def train(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> TrainResult:
-    """Train with the mode ``cfg.mode`` names."""
+def pretrain(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> TrainResult:
+    """The first stage of ``cfg.mode``; for off-chip modes its result depends only on ``cfg``."""
     return TRAINERS[cfg.mode](model, x, y, cfg)
+
+
+def finish(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, result: TrainResult) -> TrainResult:
+    """The hardware-dependent stage after :func:`pretrain` (apt's calibration; else nothing)."""
+    if cfg.mode is not TrainMode.APT:
+        return result
+    return dataclasses.replace(result, calibration_seconds=apt.calibrate(model, x, y, cfg))
+
+
+def train(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> TrainResult:
+    """Train with the mode ``cfg.mode`` names (both stages)."""
+    return finish(model, x, y, cfg, pretrain(model, x, y, cfg))
+
+
+def cacheable(cfg: TrainConfig) -> bool:
+    """True when :func:`pretrain`'s weights depend only on ``cfg`` (off-chip, digital forward)."""
+    return cfg.mode in OFF_CHIP and not cfg.hwa_converters_in_loop

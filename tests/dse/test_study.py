@@ -14,7 +14,9 @@ from dse.study import JOURNAL_FILE, open_storage
 
 
 def dse(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dse", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dse", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_run_status_pareto_and_resume_on_local_ray(tiny_space, tmp_path: Path) -> None:
@@ -47,12 +49,22 @@ def test_run_status_pareto_and_resume_on_local_ray(tiny_space, tmp_path: Path) -
 
     status = dse("status", str(out))
     assert status.returncode == 0, status.stderr
-    assert "complete" in status.stdout and "hypervolume" in status.stdout and "reference point" in status.stdout
+    assert (
+        "complete" in status.stdout and "hypervolume" in status.stdout and "reference point" in status.stdout
+    )
 
     for fmt, marker in (("csv", "accuracy"), ("markdown", "|"), ("latex", "\\toprule")):
         target = tmp_path / f"front.{fmt}"
-        proc = dse("pareto", str(out), "--objectives", "accuracy:max,energy_per_inference_pj:min",
-                   "--format", fmt, "--output", str(target))
+        proc = dse(
+            "pareto",
+            str(out),
+            "--objectives",
+            "accuracy:max,energy_per_inference_pj:min",
+            "--format",
+            fmt,
+            "--output",
+            str(target),
+        )
         assert proc.returncode == 0, proc.stderr
         assert marker in target.read_text() and "tiny" in target.read_text()  # provenance names the study
 
@@ -66,3 +78,35 @@ def test_resume_without_a_study_is_bad_input(tiny_space, tmp_path: Path) -> None
 def test_status_of_a_folder_that_is_not_a_study_is_bad_input(tmp_path: Path) -> None:
     proc = dse("status", str(tmp_path))
     assert proc.returncode == 2 and "not a results folder" in proc.stderr
+
+
+def test_grid_runs_every_combination_once_and_ends_cleanly(tmp_path: Path) -> None:
+    from dse.data import load_dataset
+    from dse.executor import LocalExecutor
+    from dse.space import parse_space
+    from dse.study import run_study
+
+    raw = {
+        "study": {"name": "grid", "sampler": "grid", "seed": 1},
+        "objectives": {"accuracy": "max"},
+        "params": {
+            "device": {"choices": ["pcm", "sram"]},
+            "adc_bits": {"low": 4, "high": 8, "step": 4},
+            "hidden": [16],
+            "epochs": 1,
+            "hardware_seeds": 1,
+        },
+    }
+    space = parse_space(raw, "grid.toml")
+    import dataclasses
+
+    space = dataclasses.replace(space, trials=space.grid_size())
+    progress = run_study(space, LocalExecutor(load_dataset("digits")), tmp_path, workers=1)
+    assert progress.complete == 4
+    df = ResultStore(tmp_path).read()
+    assert sorted(zip(df["device"], df["adc_bits"], strict=True)) == [
+        ("pcm", 4),
+        ("pcm", 8),
+        ("sram", 4),
+        ("sram", 8),
+    ]

@@ -1,0 +1,135 @@
+"""Training-mode speed, printed as ratios measured in one run (no asserts).
+
+1. Step time of each on-chip mode (forward + backward through the tiles, then the device
+   update) over a plain PyTorch ``nn.Linear`` SGD step, on DESIGN.md §8's setting: MLP
+   784-512-512-10, batch 64, 256-row tiles, 8-bit DAC/ADC. Target ≤ 2×.
+2. apt's calibration time over hwa's training time to the same hardware accuracy, on digits
+   (ResNet-20 at width 0.25, the network with normalization terms to calibrate).
+
+Run: ``.venv/bin/python benchmarks/training_modes.py [--threads 1] [--steps 30]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from models import inference
+from models.config import AnalogConfig, NetworkConfig, TrainConfig, TrainMode
+from models.hic import Hic
+from models.networks import analog_layers, build_network
+from models.onchip import MixedPrecision, PulsedSGD, UpdaterFactory
+from models.qnn import Qnn
+from models.training import finish, pretrain
+
+MODES: dict[str, tuple[str, UpdaterFactory, dict[str, object]]] = {
+    "onchip_sgd (rram, digital momentum)": ("rram", PulsedSGD, {}),
+    "onchip_sgd (pcm, in-memory momentum)": ("pcm", PulsedSGD, {"momentum_placement": "in_memory"}),
+    "mixed_precision (pcm, 8-bit χ)": ("pcm", MixedPrecision, {"update_bits": 8}),
+    "hic (pcm, 2 binary + 1×16 levels, 4-bit acc.)": ("pcm", Hic, {"update_bits": 4}),
+    "qnn (stt_mram, ternary)": ("stt_mram", Qnn, {}),
+}
+
+
+def _mlp(device: str, **analog: object) -> nn.Module:
+    net = NetworkConfig(hidden=(512, 512), in_features=784, in_shape=(784,))
+    return build_network(net, AnalogConfig(device=device, tile_rows=256, tile_cols=256, **analog))  # type: ignore[arg-type]
+
+
+def _time_steps(step: object, steps: int) -> float:
+    for _ in range(3):
+        step()  # type: ignore[operator]
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()  # type: ignore[operator]
+    return (time.perf_counter() - start) / steps
+
+
+def step_ratios(steps: int) -> None:
+    x, y = torch.rand(64, 784), torch.randint(0, 10, (64,))
+    loss_fn = nn.CrossEntropyLoss()
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    opt = torch.optim.SGD(plain.parameters(), lr=0.01, momentum=0.9)
+
+    def plain_step() -> None:
+        opt.zero_grad()
+        loss_fn(plain(x), y).backward()
+        opt.step()
+
+    base = _time_steps(plain_step, steps)
+    print(f"plain PyTorch step: {base * 1e3:.2f} ms")
+    for name, (device, make, extra) in MODES.items():
+        torch.manual_seed(0)
+        sliced = {"binary_devices": 2, "slice_levels": 16} if make is Hic else {}
+        model = _mlp(device, **sliced)
+        cfg = TrainConfig(mode=TrainMode.ONCHIP_SGD if make is PulsedSGD else TrainMode.HWA, lr=0.01)
+        cfg = TrainConfig(**{**cfg.__dict__, **extra})  # type: ignore[arg-type]
+        layers = analog_layers(model)
+        updater = make(layers, cfg, torch.Generator().manual_seed(0))
+        model.train()
+
+        def step(model: nn.Module = model, layers: list = layers, updater: object = updater) -> None:
+            model.zero_grad(set_to_none=True)
+            loss_fn(model(x), y).backward()
+            for j, layer in enumerate(layers):
+                updater.step(j, layer.weight.grad)  # type: ignore[attr-defined]
+
+        t = _time_steps(step, steps)
+        print(f"{name:48s} {t * 1e3:7.2f} ms   {t / base:5.2f}× plain (target ≤ 2×)")
+
+
+def apt_vs_hwa() -> None:
+    from dse.data import load_digits
+
+    d = load_digits()
+    x, y = torch.from_numpy(d.x_train).reshape(-1, 1, 8, 8), torch.from_numpy(d.y_train)
+    xt, yt = torch.from_numpy(d.x_test).reshape(-1, 1, 8, 8), torch.from_numpy(d.y_test)
+    net_cfg = NetworkConfig(model="resnet20", width_mult=0.25, in_features=64, in_shape=(1, 8, 8))
+    analog = AnalogConfig(device="pcm", tile_rows=128, tile_cols=128, adc_bits=6, dac_bits=6)
+    seeds = [1, 2]
+
+    def hw(model: nn.Module) -> float:
+        return sum(inference.evaluate_hardware(model, x[:256], xt, yt, seeds)) / len(seeds)
+
+    torch.manual_seed(0)
+    model = build_network(net_cfg, analog)
+    cfg = TrainConfig(mode=TrainMode.APT, epochs=4, apt_steps=30)
+    result = finish(model, x, y, cfg, pretrain(model, x, y, cfg))
+    target = hw(model)
+    print(
+        f"apt: floating-point pretraining {result.seconds:.1f} s (cacheable), "
+        f"calibration {result.calibration_seconds:.1f} s → hardware accuracy {target:.3f}"
+    )
+    torch.manual_seed(0)
+    hwa = build_network(net_cfg, analog)
+    spent, reached = 0.0, 0.0
+    for epoch in range(1, 13):
+        one = TrainConfig(mode=TrainMode.HWA, epochs=1, seed=epoch)
+        spent += pretrain(hwa, x, y, one).seconds
+        reached = hw(hwa)
+        if reached >= target:
+            break
+    print(f"hwa: {epoch} epochs, {spent:.1f} s of training → hardware accuracy {reached:.3f}")
+    print(
+        f"apt calibration / hwa training to the same target: {result.calibration_seconds / spent:.2f}× "
+        f"(apt incl. its pretraining: {(result.seconds + result.calibration_seconds) / spent:.2f}×)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch threads: {args.threads}")
+    step_ratios(args.steps)
+    apt_vs_hwa()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Update-rule arithmetic of the on-chip modes: carries, transfers, pulses and their write counts."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+import torch
+from torch import nn
+
+from models.config import AnalogConfig, MomentumPlacement, QnnWeights, TrainConfig, TrainMode
+from models.devices import DEVICES
+from models.hic import HicArray, accumulate, carry_chain, digits_value, slice_bases
+from models.layers import AnalogLinear
+from models.modes import check_mode, valid_modes
+from models.onchip import PulsedSGD
+from models.pulses import chi_grid, chi_transfer
+from models.qnn import gxnor_step, mtj_states
+
+
+@pytest.fixture
+def ideal_devices() -> Iterator[None]:
+    """Noise-free pulsed presets (exact steps, far bounds), so applied pulses can be read back
+    from the weight change: one bidirectional, one one-directional (SET only)."""
+    base = dataclasses.replace(
+        DEVICES["rram"], step_c2c=0.0, step_d2d=0.0, bound_d2d=0.0, up_down_asymmetry=0.0, dw_min=0.01
+    )
+    DEVICES["ideal_bi"] = dataclasses.replace(base, name="ideal_bi", w_bound_min=-100.0, w_bound_max=100.0)
+    DEVICES["ideal_set"] = dataclasses.replace(
+        base, name="ideal_set", up_down_asymmetry=1.0, w_bound_min=0.0, w_bound_max=100.0
+    )
+    try:
+        yield
+    finally:
+        del DEVICES["ideal_bi"], DEVICES["ideal_set"]
+
+
+def test_valid_modes_name_the_physics() -> None:
+    assert valid_modes("sram") == [TrainMode.HWA, TrainMode.APT]
+    assert valid_modes("stt_mram") == [TrainMode.HWA, TrainMode.APT, TrainMode.QNN]
+    assert TrainMode.QNN not in valid_modes("pcm") and TrainMode.HIC in valid_modes("pcm")
+    with pytest.raises(ValueError, match=r"invalid on device 'stt_mram'.*valid modes: hwa, apt, qnn"):
+        check_mode("stt_mram", "onchip_sgd")
+    with pytest.raises(ValueError, match="in_memory"):
+        TrainConfig(mode=TrainMode.HIC, momentum_placement=MomentumPlacement.IN_MEMORY)
+
+
+@pytest.mark.parametrize(
+    ("caps", "sig"), [([3, 3, 1, 1], [1.0, 4.0, 16.0, 32.0]), ([7, 1, 1], [1.0, 2.0, 4.0])]
+)
+def test_hic_carry_chain_conserves_value_within_one_lsb(caps: list[int], sig: list[float]) -> None:
+    gen = torch.Generator().manual_seed(0)
+    bases = slice_bases(caps, sig)
+    top = sum(c * s for c, s in zip(caps, sig, strict=True))
+    digits = carry_chain(torch.zeros(len(caps), 500), caps, bases)
+    acc = torch.zeros(500)
+    for _ in range(200):
+        grid = 8  # a 4-bit accumulator: LSB 1/8 level
+        u = torch.round(torch.randn(500, generator=gen) * 3 * grid) / grid
+        before = digits_value(digits, sig) + acc
+        acc, carry = accumulate(acc, u)
+        assert bool((acc.abs() < 1).all())
+        new = digits.clone()
+        new[0] += carry
+        new = carry_chain(new, caps, bases)
+        for k, cap in enumerate(caps):
+            assert bool((new[k].abs() <= cap).all())
+        after = digits_value(new, sig) + acc
+        inside = (before + u).abs() <= top - 1  # away from the top slice's saturation
+        assert torch.allclose(after[inside], (before + u)[inside], atol=1e-9)
+        assert bool((digits_value(new, sig).abs() <= top).all())  # the top slice saturates
+        digits = new
+
+
+def test_hic_rejects_a_base_its_digits_cannot_carry() -> None:
+    with pytest.raises(ValueError, match="slice_base"):
+        slice_bases([1, 1], [1.0, 4.0])
+
+
+def test_hic_counts_every_level_step_on_a_bidirectional_device(ideal_devices: None) -> None:
+    cfg = AnalogConfig(device="ideal_bi", binary_devices=2, multilevel_devices=1, slice_levels=4)
+    layer = AnalogLinear(16, 8, cfg)
+    arr = HicArray(layer.weight.detach(), 1.0, 4, cfg, layer)
+    gen = torch.Generator().manual_seed(1)
+    expected = arr.counts.clone()
+    for _ in range(50):
+        old = torch.stack((arr.digits.clamp_min(0), (-arr.digits).clamp_min(0)), dim=1)
+        arr.update(torch.randn(16, 8, generator=gen) * arr.lsb * 3, gen)
+        new = torch.stack((arr.digits.clamp_min(0), (-arr.digits).clamp_min(0)), dim=1)
+        expected += (new - old).abs().double()
+    assert torch.equal(arr.counts, expected)
+    assert float(expected.sum()) > expected.numel()
+
+
+def test_mixed_precision_never_pulses_below_eps() -> None:
+    eps = 0.01
+    chi = torch.linspace(-0.05, 0.05, 10_001)
+    n, rest = chi_transfer(chi, eps)
+    assert bool((n[chi.abs() < eps] == 0).all())
+    assert bool((n.abs() * eps <= chi.abs() + 1e-12).all())
+    assert bool((rest.abs() < eps).all()) and torch.allclose(n * eps + rest, chi)
+    assert chi_grid(4, eps) == (eps / 4, 7 * eps / 4)  # saturates at 1.75 ε with 4 bits
+    assert chi_grid(None, eps)[1] == float("inf")
+
+
+@pytest.mark.parametrize("device", ["ideal_bi", "ideal_set"])
+def test_write_counters_equal_the_pulses_applied(ideal_devices: None, device: str) -> None:
+    torch.manual_seed(0)
+    layer = AnalogLinear(20, 10, AnalogConfig(device=device))
+    cfg = TrainConfig(mode=TrainMode.ONCHIP_SGD, lr=0.5, momentum_placement=MomentumPlacement.NONE)
+    gen = torch.Generator().manual_seed(2)
+    upd = PulsedSGD([layer], cfg, gen)
+    step = upd.alphas[0] * 0.01  # one pulse in weight units
+    pos = torch.zeros(20, 10, dtype=torch.float64)
+    neg = torch.zeros(20, 10, dtype=torch.float64)
+    for _ in range(30):
+        w0 = layer.weight.detach().clone()
+        upd.step(0, torch.randn(20, 10, generator=gen) * 0.05)
+        pulses = (layer.weight.detach() - w0) / step  # read back from the weights alone
+        assert torch.allclose(pulses, pulses.round(), atol=1e-3)
+        pos += pulses.round().clamp_min(0).double()
+        neg += (-pulses.round()).clamp_min(0).double()
+    counts = upd.counters()[0][1]
+    if device == "ideal_bi":  # one device carries ω, its reference was written once
+        assert torch.equal(counts[0], 1 + pos + neg) and bool((counts[1] == 1).all())
+    else:  # SET-only pair: positive pulses on ω⁺, negative on ω⁻
+        assert torch.equal(counts[0], 1 + pos) and torch.equal(counts[1], 1 + neg)
+    assert float((pos + neg).sum()) > 100
+
+
+@pytest.mark.parametrize("ternary", [True, False])
+def test_gxnor_states_stay_in_their_set_and_flips_count_mtj_writes(ternary: bool) -> None:
+    gen = torch.Generator().manual_seed(3)
+    s = torch.ones(1000) if not ternary else torch.zeros(1000)
+    allowed = {-1.0, 0.0, 1.0} if ternary else {-1.0, 1.0}
+    for _ in range(20):
+        new = gxnor_step(s, torch.randn(1000, generator=gen), ternary, gen)
+        assert set(new.unique().tolist()) <= allowed
+        flips = (mtj_states(new) != mtj_states(s)).sum(dim=0)
+        assert bool((flips[new != s] >= 1).all()) and bool((flips[new == s] == 0).all())
+        if not ternary:  # complementary pair: a flip switches both MTJs
+            assert bool((flips[new != s] == 2).all())
+        s = new
+
+
+def test_qnn_weights_in_a_network_stay_binary_or_ternary() -> None:
+    from models.qnn import Qnn
+
+    for kind in QnnWeights:
+        torch.manual_seed(0)
+        net = nn.Sequential(AnalogLinear(8, 6, AnalogConfig(device="stt_mram")))
+        layer = net[0]
+        cfg = TrainConfig(mode=TrainMode.QNN, qnn_weights=kind, lr=0.5)
+        upd = Qnn([layer], cfg, torch.Generator().manual_seed(0))
+        for _ in range(10):
+            upd.step(0, torch.randn(8, 6))
+            states = set((layer.weight.detach() / upd.alphas[0]).round().unique().tolist())
+            assert states <= ({-1.0, 0.0, 1.0} if kind is QnnWeights.TERNARY else {-1.0, 1.0})
