@@ -62,6 +62,13 @@ def run(
     executor: Annotated[str, typer.Option(help="ray or local (in-process, for debugging)")] = "ray",
     cpus_per_trial: Annotated[float | None, typer.Option(help="CPUs per trial")] = None,
     gpus_per_trial: Annotated[float | None, typer.Option(help="GPUs per trial")] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="trained-weights cache, shared by off-chip trials (default: OUT/cache)"),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="always train; never reuse cached weights")
+    ] = False,
     resume: Annotated[bool, typer.Option(help="continue an existing study (error if there is none)")] = False,
 ) -> None:
     """Run (or continue) a study and print its Pareto front."""
@@ -105,6 +112,7 @@ def run(
                 resume=resume,
                 workers=space.workers,
                 on_progress=progress_cb,
+                cache_dir=None if no_cache else (cache_dir or out_dir / "cache").resolve(),
             )
     except StudyMismatch as exc:
         raise bad_input(str(exc)) from None

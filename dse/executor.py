@@ -6,6 +6,7 @@ order. Executors never touch storage; they only turn points into records.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -92,7 +93,7 @@ def _ray_trial(point: DesignPoint, data: Dataset, ctx: TrialContext, trial_fn: T
     rt = ray.get_runtime_context()
     cpus = max(1, int(rt.get_assigned_resources().get("CPU", 1)))
     torch.set_num_threads(cpus)
-    ctx = TrialContext(ctx.study, ctx.trial_number, ctx.attempt, worker_node=rt.get_node_id())
+    ctx = dataclasses.replace(ctx, worker_node=rt.get_node_id())
     return trial_fn(point, data, ctx)
 
 

@@ -288,6 +288,7 @@ def run_study(
     resume: bool = False,
     workers: int = 2,
     on_progress: Callable[[Progress, TrialRecord | None], None] | None = None,
+    cache_dir: Path | None = None,
 ) -> Progress:
     """Run the study until ``space.trials`` trials are recorded, across every driver sharing it.
 
@@ -326,7 +327,10 @@ def run_study(
                         writes.append((writer.submit(store.append, [rec]), trial, rec))
                         continue
                     live[trial.number] = trial
-                    executor.submit(point, TrialContext(space.name, trial.number))
+                    ctx = TrialContext(
+                        space.name, trial.number, cache_dir=str(cache_dir) if cache_dir else None
+                    )
+                    executor.submit(point, ctx)
                 for future, trial, rec in writes:
                     future.result()
                     _told(study, space, trial, rec, progress, on_progress)

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from dse.cache import WeightCache
 from dse.data import Dataset
 from dse.point import READ_TIMES, DesignPoint
 from dse.store import TrialRecord
@@ -25,7 +26,7 @@ from models import inference
 from models.cost import hardware_cost
 from models.modes import check_mode
 from models.networks import analog_layers, build_network, layer_shapes
-from models.training import finish, pretrain
+from models.training import TrainResult, cacheable, finish, one_programming, pretrain
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 """Errors worth retrying (infrastructure, not the design point). Everything else fails the trial."""
@@ -45,6 +46,8 @@ class TrialContext:
     trial_number: int
     attempt: int = 0
     worker_node: str | None = None
+    cache_dir: str | None = None
+    """Folder of the trained-weights cache (train once, evaluate many); None disables it."""
 
 
 def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:
@@ -53,7 +56,7 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
     t0 = time.perf_counter()
     status, error, metrics = "complete", None, {}
     try:
-        metrics = evaluate_point(point, data)
+        metrics = evaluate_point(point, data, WeightCache(ctx.cache_dir) if ctx.cache_dir else None)
     except TRANSIENT_ERRORS:
         raise
     except Exception as exc:
@@ -77,7 +80,7 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
     )
 
 
-def evaluate_point(point: DesignPoint, data: Dataset) -> dict[str, Any]:
+def evaluate_point(point: DesignPoint, data: Dataset, cache: WeightCache | None = None) -> dict[str, Any]:
     """Train, program on ``hardware_seeds`` chips, read at every read time, and cost one point."""
     check_mode(point.device, point.mode)  # an invalid device × mode pair fails before any work
     cfg = point.train_config()
@@ -88,7 +91,14 @@ def evaluate_point(point: DesignPoint, data: Dataset) -> dict[str, Any]:
     y_test = torch.from_numpy(data.y_test)
     analog = point.analog_config()
     model = build_network(point.network_config(data.in_shape, data.classes), analog)
-    trained = pretrain(model, x_train, y_train, cfg)  # off-chip: depends only on the training key
+    key = f"{point.training_key()}-{data.name}-{len(data.y_train)}" if cache and cacheable(cfg) else None
+    hit = cache.load(key, model) if cache and key else None
+    if hit is not None:
+        trained = TrainResult(hit.seconds, hit.steps, hit.final_loss, one_programming(model))
+    else:
+        trained = pretrain(model, x_train, y_train, cfg)  # off-chip: depends only on the training key
+        if cache and key:
+            cache.save(key, model, trained.seconds, trained.steps, trained.final_loss)
     trained = finish(model, x_train, y_train, cfg, trained)  # apt's calibration on this hardware
 
     t_eval = time.perf_counter()
@@ -140,7 +150,7 @@ def evaluate_point(point: DesignPoint, data: Dataset) -> dict[str, Any]:
         "eval_seconds": eval_seconds,
         "extra_devices": trained.extra_devices,
         **writes,
-        "cache_hit": False,
+        "cache_hit": hit is not None,
         **cost.as_row(),
     }
 
