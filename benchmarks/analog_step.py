@@ -49,12 +49,17 @@ def median_time(fn: Callable[[], None], steps: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
-def compare(name: str, net_cfg: NetworkConfig, analog: AnalogConfig, batch: int, steps: int) -> None:
+def compare(
+    name: str, net_cfg: NetworkConfig, analog: AnalogConfig, batch: int, steps: int, in_loop: bool = True
+) -> None:
+    """``in_loop``: DAC, tiles and ADC in the training forward (``hwa_converters_in_loop``);
+    else hwa's default digital forward with η_train output noise."""
     torch.manual_seed(0)
     plain = NETWORKS[net_cfg.model](net_cfg)
     model = convert(copy.deepcopy(plain), analog)
     for layer in analog_layers(model):
         layer.noise_std = 0.04  # hwa noise injection [J20]
+        layer.analog = in_loop
     x = torch.rand(batch, *net_cfg.in_shape)
     y = torch.randint(0, net_cfg.classes, (batch,))
     for threads in (1, 2):
@@ -100,7 +105,8 @@ def main() -> None:
     steps = 5 if args.quick else 30
     mlp = NetworkConfig(model="mlp", hidden=(512, 512), in_features=784, in_shape=(784,), classes=10)
     analog = AnalogConfig(device="pcm", tile_rows=256, tile_cols=256, adc_bits=8, dac_bits=8)
-    compare("hwa step MLP 784-512-512-10, b64", mlp, analog, 64, steps)
+    compare("hwa step MLP 784-512-512-10, b64", mlp, analog, 64, steps, in_loop=False)
+    compare("  …with converters in the loop", mlp, analog, 64, steps)
     resnet = NetworkConfig(
         model="resnet20", width_mult=1.0, in_features=3072, in_shape=(3, 32, 32), classes=10
     )
