@@ -128,9 +128,11 @@ def plot_pareto_2d(
     styles = style_for(df[color_by] if color_by in df.columns else ["all"])
     step = "post" if objectives[0].direction.value == "minimize" else "pre"
     fig, (ax,) = _figure(2.6)
+    on_front = {key for key, _ in _groups(front, color_by)}
     for key, group in _groups(dominated, color_by):
         color, marker = styles[key]
-        ax.scatter(group[x], group[y], s=8, color=color, marker=marker, alpha=0.25, linewidths=0)
+        label = None if key in on_front else f"{key} (none on the front)"  # every group gets a legend entry
+        ax.scatter(group[x], group[y], s=8, color=color, marker=marker, alpha=0.25, linewidths=0, label=label)
     ax.step(front[x], front[y], where=step, color="0.2", linewidth=0.8, zorder=2)
     for key, group in _groups(front, color_by):
         color, marker = styles[key]
@@ -310,9 +312,7 @@ def plot_accuracy_vs_read_time(
     """Accuracy after 1 s … 1 year of drift for chosen designs: solid with GDC, dashed without."""
     present = {c for c in designs.columns if str(c).startswith("accuracy_t_")}
     variants = [
-        (s, d)
-        for s, d in (("_gdc", "-"), ("", "--"))
-        if present & {f"accuracy_t_{k}{s}" for k in READ_TIMES}
+        (s, d) for s, d in (("_gdc", "-"), ("", "--")) if present & {f"accuracy_t_{k}{s}" for k in READ_TIMES}
     ]
     if not variants or designs.empty:
         raise ValueError("designs need accuracy_t_<1s|1h|1d|1y>[_gdc] columns and at least one row")
