@@ -22,7 +22,7 @@ from models.config import AnalogConfig, TrainConfig
 from models.crossbar import max_code, slice_caps, slice_significance
 from models.layers import AnalogMatrix
 from models.onchip import FLOAT_STATE_BITS, DigitalMomentum
-from models.pulses import INIT_FRACTION, PulseModel, stochastic_round
+from models.pulses import INIT_FRACTION, PulseModel, uniforms, whole_indices
 
 
 def slice_bases(caps: list[int], significance: list[float]) -> list[int]:
@@ -65,8 +65,8 @@ def accumulate(acc: Tensor, update: Tensor) -> tuple[Tensor, Tensor]:
     The carry is the whole-level part, trunc(a + u); acc + update = carry + new acc exactly.
     """
     total = acc + update
-    carry = torch.trunc(total)
-    return total - carry, carry
+    rest = torch.frac(total)  # total − trunc(total), exactly (torch.trunc is ~30× slower here)
+    return rest, total - rest
 
 
 def device_levels(digits: Tensor) -> Tensor:
@@ -75,13 +75,23 @@ def device_levels(digits: Tensor) -> Tensor:
 
 
 def level_pulses(old: Tensor, new: Tensor, one_directional: bool) -> Tensor:
-    """Pulses that move each device from level ``old`` to ``new`` (0 where unchanged)."""
-    down = (1.0 + new) if one_directional else (old - new)
-    return torch.where(new >= old, new - old, down)
+    """Pulses that move each device from level ``old`` to ``new`` (0 where unchanged; whole levels)."""
+    rise = new - old
+    if not one_directional:
+        return rise.abs_()
+    fell = torch.clamp(rise, max=0.0).neg_().clamp_(max=1.0)  # 1 where the level fell, else 0
+    return rise.clamp_(min=0.0).addcmul_(fell, 1.0 + new)
 
 
 class HicArray:
-    """The device digits, accumulator and write counters of one HIC weight matrix."""
+    """The device digits, accumulator and write counters of one HIC weight matrix.
+
+    An update is dense only up to the accumulator (three passes over the weights); the
+    carry chain and the write counts then run on the few weights whose accumulator
+    overflowed, gathered by index, and the weight (:attr:`value`) changes there only. A
+    weight's digits and counters are stored side by side (one cache line per gather);
+    :attr:`digits` and :attr:`counts` are views of them, slices first.
+    """
 
     def __init__(
         self, w: Tensor, w_range: float, bits: int | None, device_cfg: AnalogConfig, layer: AnalogMatrix
@@ -94,36 +104,70 @@ class HicArray:
         self.grid = 2 ** (bits - 1) if bits is not None else 0
         self.one_directional = PulseModel.of(dev).one_directional
         self.multilevel = device_cfg.multilevel_devices
-        d = torch.zeros(len(self.caps), *w.shape)
+        slices = len(self.caps)
+        d = torch.zeros(slices, *w.shape)
         d[0] = torch.round(w / self.lsb)
-        self.digits = carry_chain(d, self.caps, self.bases)
+        self._digits = (
+            carry_chain(d, self.caps, self.bases).reshape(slices, -1).T.contiguous()
+        )  # (weights, S)
+        self._counts = torch.ones(w.numel(), slices, 2, dtype=torch.float64)
+        self._shape = w.shape
         self.acc = torch.zeros_like(w)
-        self.counts = torch.ones(len(self.caps), 2, *w.shape, dtype=torch.float64)
+        self.value = self.weight()
+        """The weight the devices hold, kept up to date by :meth:`update` (read-only)."""
+        self._buf = torch.empty_like(w)
+        self._cols = torch.arange(2 * slices)
+
+    @property
+    def digits(self) -> Tensor:
+        """Signed digit per slice, ``(slices, ...)`` (a view)."""
+        return self._digits.T.unflatten(1, self._shape)
+
+    @property
+    def counts(self) -> Tensor:
+        """Writes per device, ``(slices, 2, ...)`` float64 (a view)."""
+        return self._counts.permute(1, 2, 0).unflatten(2, self._shape)
 
     def weight(self) -> Tensor:
         """The weight the devices hold (the accumulator is digital, not read by the array)."""
         return digits_value(self.digits, self.sig) * self.lsb
 
-    def update(self, delta_w: Tensor, gen: torch.Generator) -> None:
-        """Accumulate ``delta_w`` (weight units), carry overflow through the slices, count writes."""
-        u = delta_w / self.lsb
-        if self.grid:
-            u = stochastic_round(u * self.grid, gen) / self.grid  # the accumulator's LSB: 1/2^(b−1) level
-        self.acc, carry = accumulate(self.acc, u)
-        if not bool(carry.any()):
-            return
-        new = self.digits.clone()
-        new[0] += carry
+    def update(self, delta_w: Tensor, gen: torch.Generator, scale: float = 1.0) -> Tensor:
+        """Accumulate ``scale·delta_w`` (weight units), carry overflow through the slices, count
+        writes; returns the flat indices of the weights that may have changed."""
+        acc = self.acc
+        c = scale / self.lsb  # weight units → LSB levels
+        if self.grid:  # the accumulator's LSB, 1/2^(b−1) level: stochastic rounding floor(U + u·grid)
+            u = torch.add(uniforms(acc.shape, acc.dtype, gen), delta_w, alpha=c * self.grid, out=self._buf)
+            acc.add_(u.floor_(), alpha=1.0 / self.grid)
+        else:
+            acc.add_(delta_w, alpha=c)
+        idx = whole_indices(acc)  # |acc| ≥ 1 (or NaN): a carry
+        if idx.numel() == 0:
+            return idx
+        flat = acc.view(-1)
+        total = flat.index_select(0, idx)
+        rest = torch.frac(total)
+        flat.index_copy_(0, idx, rest)
+        slices = len(self.caps)
+        at = (idx * (2 * slices)).unsqueeze(1) + self._cols  # flat indices of the counters' rows
+        at_digits = ((idx * slices).unsqueeze(1) + self._cols[:slices]).view(-1)  # ... and the digits' rows
+        old = self._digits.view(-1).index_select(0, at_digits).view(-1, slices).T
+        new = old.clone()
+        new[0] += total - rest  # the carry: trunc(total)
         new = carry_chain(new, self.caps, self.bases)
-        self.counts.add_(level_pulses(device_levels(self.digits), device_levels(new), self.one_directional))
-        self.digits = new
+        pulses = level_pulses(device_levels(old), device_levels(new), self.one_directional)  # (S, 2, k)
+        self._counts.view(-1).index_add_(0, at.view(-1), pulses.permute(2, 0, 1).reshape(-1).double())
+        self._digits.view(-1).index_copy_(0, at_digits, new.T.reshape(-1))
+        self.value.view(-1).index_copy_(0, idx, digits_value(new, self.sig) * self.lsb)
+        return idx
 
 
 class Hic:
     """``hic`` updater [HIC]: −lr·v (digital momentum optional) into each layer's :class:`HicArray`."""
 
     def __init__(self, layers: list[AnalogMatrix], cfg: TrainConfig, gen: torch.Generator) -> None:
-        self.layers, self.gen = layers, gen
+        self.layers, self.cfg, self.gen = layers, cfg, gen
         self.arrays = []
         for layer in layers:
             w = layer.weight.detach()
@@ -137,8 +181,10 @@ class Hic:
 
     @torch.no_grad()
     def step(self, i: int, grad: Tensor) -> None:
-        self.arrays[i].update(self.momentum.direction(i, grad), self.gen)
-        self.layers[i].weight.data.copy_(self.arrays[i].weight())
+        arr = self.arrays[i]
+        idx = arr.update(self.momentum.velocity(i, grad), self.gen, scale=-self.cfg.lr)
+        # only the carried weights change (analog weights change only by the updater's writes)
+        self.layers[i].weight.data.view(-1).index_copy_(0, idx, arr.value.view(-1).index_select(0, idx))
 
     def counters(self) -> list[tuple[str, Tensor]]:
         out: list[tuple[str, Tensor]] = []

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -29,8 +30,10 @@ from models.pulses import (
     chi_grid,
     chi_transfer,
     layer_scale,
-    pulse_counts,
+    nonzero_indices,
     stochastic_round,
+    stochastic_round_,
+    uniforms,
 )
 
 FLOAT_STATE_BITS = 32
@@ -66,11 +69,15 @@ class DigitalMomentum:
         self.bufs = [torch.zeros_like(layer.weight) for layer in layers] if self.on else []
         self.bits = FLOAT_STATE_BITS if self.on else 0
 
+    def velocity(self, i: int, grad: Tensor) -> Tensor:
+        """v for this step (read-only: ``grad`` itself or the momentum buffer); the change is −lr·v."""
+        if not self.on:
+            return grad
+        return torch.add(grad, self.bufs[i], alpha=self.cfg.momentum, out=self.bufs[i])
+
     def direction(self, i: int, grad: Tensor) -> Tensor:
         """The desired weight change for this step (weight units)."""
-        if not self.on:
-            return grad * -self.cfg.lr
-        return self.bufs[i].mul_(self.cfg.momentum).add_(grad) * -self.cfg.lr
+        return self.velocity(i, grad) * -self.cfg.lr
 
 
 class PulsedSGD:
@@ -91,31 +98,77 @@ class PulsedSGD:
         self.moments = [PulsedArray(z, self.model, gen) for z in zeros] if self.in_memory else []
         self.momentum = DigitalMomentum(layers, cfg)
         self.digital_bits_per_weight = float(self.momentum.bits)
+        self._bufs = [torch.empty_like(layer.weight.detach()) for layer in layers]
         for i in range(len(layers)):
             self._write_back(i)
 
-    def _pulses(self, delta: Tensor) -> Tensor:
+    def _pulses(self, d: Tensor) -> tuple[Tensor, Tensor]:
+        """Pulses for the desired change ``d`` in steps (Δω/ε, overwritten): rounded to
+        ``update_bits`` first if set, then stochastically to whole pulses, capped; returned as
+        (flat indices of the weights with pulses, their pulses)."""
         if self.cfg.update_bits is not None:
-            delta = quantize_update(delta, self.cfg.update_bits, self.gen)
-        return pulse_counts(delta, self.model.dw_min, self.gen, MAX_PULSES_PER_UPDATE)
+            quantize_update_(d, self.cfg.update_bits, self.gen)
+        return _sparse_pulses(stochastic_round_(d, self.gen))
 
     def _write_back(self, i: int) -> None:
-        self.layers[i].weight.data.copy_(self.arrays[i].value() * self.alphas[i])
+        torch.mul(self.arrays[i].value(), self.alphas[i], out=self.layers[i].weight.data)
 
     @torch.no_grad()
     def step(self, i: int, grad: Tensor) -> None:
-        if self.in_memory:
+        buf, eps, lr = self._bufs[i], self.model.dw_min, self.cfg.lr
+        if self.in_memory:  # m is pulsed toward μm − lr·g/α, then read as the update
             m = self.moments[i]
-            target = grad * (-self.cfg.lr / self.alphas[i]) - (1.0 - self.cfg.momentum) * m.value()
-            m.pulse(self._pulses(target))
-            delta = m.value()
+            d = torch.mul(grad, -lr / (self.alphas[i] * eps), out=buf)
+            m.pulse_at(*self._pulses(d.add_(m.value(), alpha=-(1.0 - self.cfg.momentum) / eps)))
+            d = torch.mul(m.value(), 1.0 / eps, out=buf)
         else:
-            delta = self.momentum.direction(i, grad) / self.alphas[i]
-        self.arrays[i].pulse(self._pulses(delta))
-        self._write_back(i)
+            v = self.momentum.velocity(i, grad)
+            if self.cfg.update_bits is None:  # fused: floor(U + Δω/ε)
+                u = uniforms(v.shape, v.dtype, self.gen)
+                d = torch.add(u, v, alpha=-lr / (self.alphas[i] * eps), out=buf).floor_()
+                if not self.model.one_directional and _dense(d):
+                    self.arrays[i].pulse_dense(d.clamp_(-MAX_PULSES_PER_UPDATE, MAX_PULSES_PER_UPDATE))
+                    self._write_back(i)
+                    return
+                _set_weights(self.layers[i], *self._apply(i, _sparse_pulses(d)), self.alphas[i])
+                return
+            d = torch.mul(v, -lr / (self.alphas[i] * eps), out=buf)
+        _set_weights(self.layers[i], *self._apply(i, self._pulses(d)), self.alphas[i])
+
+    def _apply(self, i: int, pulses: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        idx, n = pulses
+        return idx, self.arrays[i].pulse_at(idx, n)
 
     def counters(self) -> list[tuple[str, Tensor]]:
         return [("weights", a.counts) for a in self.arrays] + [("momentum", m.counts) for m in self.moments]
+
+
+def _set_weights(layer: AnalogMatrix, idx: Tensor, omega: Tensor, alpha: float) -> None:
+    """Write the changed weights α·ω at flat indices ``idx`` into the layer (the others are
+    unchanged: analog weights change only by the updater's writes)."""
+    layer.weight.data.view(-1).index_copy_(0, idx, omega * alpha)
+
+
+DENSE_FRACTION = 0.02
+"""Above this fraction of pulsed devices (sampled), a bidirectional array is updated densely."""
+
+
+def _dense(n: Tensor) -> bool:
+    """Whether more than :data:`DENSE_FRACTION` of ``n`` is nonzero, from a strided sample."""
+    sample = n.view(-1)[::61]
+    return sample.numel() >= 64 and int(torch.count_nonzero(sample)) > DENSE_FRACTION * sample.numel()
+
+
+def _sparse_pulses(n: Tensor) -> tuple[Tensor, Tensor]:
+    """(flat indices, pulses capped at ±:data:`MAX_PULSES_PER_UPDATE`) of the nonzero whole numbers ``n``."""
+    idx = nonzero_indices(n)
+    return idx, n.reshape(-1).index_select(0, idx).clamp_(-MAX_PULSES_PER_UPDATE, MAX_PULSES_PER_UPDATE)
+
+
+def _beyond(x: Tensor, threshold: float) -> Tensor:
+    """Flat indices where ``|x| ≥ threshold`` (or NaN)."""
+    a = x.detach().reshape(-1).numpy()
+    return torch.from_numpy(np.flatnonzero(~((a < threshold) & (a > -threshold))))
 
 
 class MixedPrecision:
@@ -136,18 +189,31 @@ class MixedPrecision:
         self.momentum = DigitalMomentum(layers, cfg)
         bits = cfg.update_bits if cfg.update_bits is not None else FLOAT_STATE_BITS
         self.digital_bits_per_weight = float(bits + self.momentum.bits)
+        self._bufs = [torch.empty_like(c) for c in self.chi]
+        self._reach = min(self.saturation, self.model.dw_min) * (1 - 1e-5)
         for i, layer in enumerate(layers):
             layer.weight.data.copy_(self.arrays[i].value() * self.alphas[i])
 
     @torch.no_grad()
     def step(self, i: int, grad: Tensor) -> None:
-        delta = self.momentum.direction(i, grad) / self.alphas[i]
-        if self.lsb > 0:
-            delta = stochastic_round(delta / self.lsb, self.gen) * self.lsb
-        chi = (self.chi[i] + delta).clamp_(-self.saturation, self.saturation)
-        n, self.chi[i] = chi_transfer(chi, self.model.dw_min)
-        self.arrays[i].pulse(n)
-        self.layers[i].weight.data.copy_(self.arrays[i].value() * self.alphas[i])
+        v, buf, chi = self.momentum.velocity(i, grad), self._bufs[i], self.chi[i]
+        scale = -self.cfg.lr / self.alphas[i]  # Δω = scale·v
+        if self.lsb > 0:  # χ += LSB·stochastic_round(Δω/LSB), fused: floor(U + Δω/LSB)
+            d = torch.add(uniforms(v.shape, v.dtype, self.gen), v, alpha=scale / self.lsb, out=buf)
+            chi.add_(d.floor_(), alpha=self.lsb)
+        else:
+            chi.add_(v, alpha=scale)
+        # Saturation and transfer change χ only where |χ| reaches min(saturation, ε); find
+        # those (with a margin for rounding) and treat them alone.
+        idx = _beyond(chi, self._reach)
+        if idx.numel() == 0:
+            return
+        flat = chi.view(-1)
+        c = flat.index_select(0, idx).clamp_(-self.saturation, self.saturation)
+        n, rest = chi_transfer(c, self.model.dw_min)
+        flat.index_copy_(0, idx, rest)
+        omega = self.arrays[i].pulse_at(idx, n)  # n = 0 (|χ| just below ε) changes nothing
+        _set_weights(self.layers[i], idx, omega, self.alphas[i])
 
     def counters(self) -> list[tuple[str, Tensor]]:
         return [("weights", a.counts) for a in self.arrays]
@@ -164,6 +230,15 @@ def quantize_update(delta: Tensor, bits: int, generator: torch.Generator) -> Ten
         return delta
     step = scale / max(1, 2 ** (bits - 1) - 1)
     return stochastic_round(delta / step, generator) * step
+
+
+def quantize_update_(delta: Tensor, bits: int, generator: torch.Generator) -> Tensor:
+    """:func:`quantize_update` in place, with table uniforms (:func:`~models.pulses.stochastic_round_`)."""
+    scale = float(delta.abs().amax())
+    if scale == 0:
+        return delta
+    step = scale / max(1, 2 ** (bits - 1) - 1)
+    return stochastic_round_(delta.div_(step), generator).mul_(step)
 
 
 def train_onchip(
@@ -228,5 +303,6 @@ __all__ = [
     "Updater",
     "UpdaterFactory",
     "quantize_update",
+    "quantize_update_",
     "train_onchip",
 ]

@@ -8,19 +8,52 @@ switching: the pulse's amplitude and width set its switching probability [G21].
 
 Each synapse is two MTJs [G21]: ternary ``+1 = (1,0)``, ``0 = (0,0)``, ``−1 = (0,1)``;
 binary complementary ``(1,0)``/``(0,1)``. A write is one MTJ switching.
+
+Speed: the Bernoulli draw ``u < tanh(m·|ν|)`` is the same event as ``|ν| > atanh(u)/m``, so
+the thresholds ``atanh(u)/m`` are precomputed once into a table and read as windows at
+random offsets (the noise-table trick of :func:`models.pulses.uniforms`); no ``tanh`` and no
+boolean mask per step.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from models.config import QnnWeights, TrainConfig
 from models.layers import AnalogMatrix
 from models.onchip import DigitalMomentum
+from models.pulses import UNIFORM_TABLE_SIZE
 
 GXNOR_M = 3.0
 """Nonlinearity m of the transition probability tanh(m·|ν|) (GXNOR's default range 1–5) [G21]."""
+_BELOW_ONE = 1.0 - 2.0**-24
+"""The largest float32 below 1: |ν| < 1 never exceeds it, so larger thresholds are capped to it."""
+_THRESHOLDS: dict[torch.dtype, Tensor] = {}
+
+
+def switch_thresholds(
+    shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator: torch.Generator
+) -> Tensor:
+    """Thresholds T = min(atanh(U)/m, 1 − 2⁻²⁴) of ``shape``: a stochastic transition happens
+    where |ν| > T, i.e. with probability tanh(m·|ν|) for |ν| < 1. A window at a random offset
+    (from ``generator``) into one fixed table (fresh draws for more than half the table). Read-only."""
+    n = 1
+    for k in shape:
+        n *= k
+    if n > UNIFORM_TABLE_SIZE // 2:
+        return (
+            torch.atanh(torch.rand(shape, generator=generator, dtype=dtype))
+            .div_(GXNOR_M)
+            .clamp_(max=_BELOW_ONE)
+        )
+    table = _THRESHOLDS.get(dtype)
+    if table is None:
+        u = torch.rand(UNIFORM_TABLE_SIZE, generator=torch.Generator().manual_seed(2), dtype=dtype)
+        table = _THRESHOLDS[dtype] = torch.atanh(u).div_(GXNOR_M).clamp_(max=_BELOW_ONE)
+    start = int(torch.randint(0, UNIFORM_TABLE_SIZE - n + 1, (1,), generator=generator))
+    return table[start : start + n].view(shape)
 
 
 def to_states(w: Tensor, alpha: float, ternary: bool) -> Tensor:
@@ -34,12 +67,17 @@ def gxnor_step(s: Tensor, dz: Tensor, ternary: bool, generator: torch.Generator)
     """New states after the desired change ``dz`` (in units of α): deterministic whole
     transitions plus one stochastic transition with probability tanh(m·|ν|); clipped to the set."""
     h = 1.0 if ternary else 2.0
-    z = dz / h
-    whole = torch.trunc(z)
-    nu = z - whole
-    u = torch.rand(s.shape, generator=generator, dtype=s.dtype)
-    extra = torch.sign(nu) * (u < torch.tanh(GXNOR_M * nu.abs())).to(s.dtype)
-    return (s + (whole + extra) * h).clamp_(-1.0, 1.0)
+    return _gxnor(s, dz, 1.0 / h, h, generator, torch.empty_like(s), torch.empty_like(s))
+
+
+def _gxnor(
+    s: Tensor, v: Tensor, scale: float, h: float, gen: torch.Generator, out: Tensor, tmp: Tensor
+) -> Tensor:
+    """:func:`gxnor_step` for z = scale·v into ``out``: with z = ±(w + |ν|) (w whole), the
+    transitions are ±(w + [|ν| > T]) = sign(z)·⌈|z| − T⌉ (T < 1, |ν| − T > −1)."""
+    z = torch.mul(v, scale, out=tmp)
+    moves = torch.abs(z, out=out).sub_(switch_thresholds(s.shape, s.dtype, gen)).ceil_().mul_(z.sign_())
+    return moves.mul_(h).add_(s).clamp_(-1.0, 1.0)
 
 
 def mtj_states(s: Tensor) -> Tensor:
@@ -51,7 +89,7 @@ class Qnn:
     """``qnn`` updater [G21]: per-layer α = initial max |w|; states from the initial weights."""
 
     def __init__(self, layers: list[AnalogMatrix], cfg: TrainConfig, gen: torch.Generator) -> None:
-        self.layers, self.gen = layers, gen
+        self.layers, self.cfg, self.gen = layers, cfg, gen
         self.ternary = cfg.qnn_weights is QnnWeights.TERNARY
         self.alphas = [max(float(layer.weight.detach().abs().max()), 1e-6) for layer in layers]
         self.states = [
@@ -59,6 +97,7 @@ class Qnn:
             for layer, a in zip(layers, self.alphas, strict=True)
         ]
         self.counts = [torch.ones(2, *s.shape, dtype=torch.float64) for s in self.states]
+        self._bufs = [torch.empty_like(s) for s in self.states]
         self.momentum = DigitalMomentum(layers, cfg)
         self.digital_bits_per_weight = float(self.momentum.bits)
         for i in range(len(layers)):
@@ -66,14 +105,26 @@ class Qnn:
 
     @torch.no_grad()
     def step(self, i: int, grad: Tensor) -> None:
-        old = self.states[i]
-        new = gxnor_step(old, self.momentum.direction(i, grad) / self.alphas[i], self.ternary, self.gen)
-        self.counts[i].add_((mtj_states(new) != mtj_states(old)).to(torch.float64))
-        self.states[i] = new
-        self.layers[i].weight.data.copy_(new * self.alphas[i])
+        h = 1.0 if self.ternary else 2.0
+        v = self.momentum.velocity(i, grad)
+        c = -self.cfg.lr / (self.alphas[i] * h)  # z = c·v
+        # transitions sign(z)·⌈|z| − T⌉ are nonzero exactly where |z| − T > 0: find those first
+        gap = torch.abs(v, out=self._bufs[i]).mul_(abs(c)).sub_(switch_thresholds(v.shape, v.dtype, self.gen))
+        idx = torch.from_numpy(np.flatnonzero(~(gap.view(-1).numpy() <= 0)))  # (or NaN)
+        if idx.numel() == 0:
+            return
+        moves = (
+            gap.view(-1).index_select(0, idx).ceil_().mul_(torch.sign(v.reshape(-1).index_select(0, idx) * c))
+        )
+        states = self.states[i].view(-1)
+        old = states.index_select(0, idx)
+        new = (old + moves * h).clamp_(-1.0, 1.0)
+        self.counts[i].view(2, -1).index_add_(1, idx, (mtj_states(new) != mtj_states(old)).double())
+        states.index_copy_(0, idx, new)
+        self.layers[i].weight.data.view(-1).index_copy_(0, idx, new * self.alphas[i])
 
     def counters(self) -> list[tuple[str, Tensor]]:
         return [("weights", c) for c in self.counts]
 
 
-__all__ = ["GXNOR_M", "Qnn", "gxnor_step", "mtj_states", "to_states"]
+__all__ = ["GXNOR_M", "Qnn", "gxnor_step", "mtj_states", "switch_thresholds", "to_states"]

@@ -1,0 +1,238 @@
+"""The on-chip updates' speed-ups keep the physics: table draws have the right statistics, the
+sparse (pulsed-devices-only) updates equal the dense rules, and layers hold the devices' weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from models.config import AnalogConfig, MomentumPlacement, QnnWeights, TrainConfig, TrainMode
+from models.devices import DEVICES
+from models.hic import Hic, HicArray, carry_chain, device_levels, level_pulses
+from models.layers import AnalogLinear
+from models.onchip import MixedPrecision, PulsedSGD
+from models.pulses import (
+    REFRESH_FRACTION,
+    PulsedArray,
+    PulseModel,
+    apply_pulses,
+    chi_transfer,
+    stochastic_round_,
+    uniforms,
+)
+from models.qnn import GXNOR_M, Qnn, gxnor_step, switch_thresholds
+
+
+def test_table_uniforms_are_uniform_and_rounding_is_unbiased() -> None:
+    gen = torch.Generator().manual_seed(0)
+    u = torch.cat([uniforms((1000, 100), torch.float32, gen).reshape(-1) for _ in range(5)])
+    assert bool((u >= 0).all()) and bool((u < 1).all())
+    assert abs(float(u.mean()) - 0.5) < 0.003 and abs(float(u.var()) - 1 / 12) < 0.002
+    a, b = uniforms((100_000,), torch.float32, gen), uniforms((100_000,), torch.float32, gen)
+    assert abs(float(torch.corrcoef(torch.stack((a, b)))[0, 1])) < 0.02  # windows of two steps
+    for x in (0.3, -1.75, 2.0):
+        r = stochastic_round_(torch.full((200_000,), x), gen)
+        assert set(r.unique().tolist()) <= {math.floor(x), math.ceil(x)}
+        assert abs(float(r.mean()) - x) < 0.005
+
+
+def _model(**kw: float) -> PulseModel:
+    base = {"dw_min": 0.01, "asymmetry": 0.2, "c2c": 0.0, "d2d": 0.3, "lo": -1.0, "hi": 1.0, "bound_d2d": 0.2}
+    return PulseModel(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_sparse_pulses_equal_the_dense_rule_bidirectional(dense: bool) -> None:
+    gen = torch.Generator().manual_seed(1)
+    model = _model()
+    target = torch.rand(300, 40, generator=gen) * 2 - 1
+    arr = PulsedArray(target, model, gen)
+    for _ in range(20):
+        n = torch.randint(-31, 32, (300, 40), generator=gen).float() * (
+            torch.rand(300, 40, generator=gen) < 0.2
+        )
+        before, counts = arr.w.clone(), arr.counts.clone()
+        expected = apply_pulses(before, n, arr.up, arr.down, arr.lo, arr.hi, 0.0)
+        if dense:
+            arr.pulse_dense(n.clone())
+        else:
+            changed = arr.pulse(n)
+            assert set(changed.tolist()) == set(torch.nonzero(n.reshape(-1)).view(-1).tolist())
+        assert torch.allclose(arr.w, expected, atol=1e-6, rtol=1e-5)
+        assert torch.equal(arr.w.reshape(-1)[n.reshape(-1) == 0], before.reshape(-1)[n.reshape(-1) == 0])
+        assert torch.equal(arr.counts[0], counts[0] + n.abs().double()) and torch.equal(
+            arr.counts[1], counts[1]
+        )
+
+
+def _reference_one_directional(
+    arr: PulsedArray, pos: torch.Tensor, neg: torch.Tensor, n: torch.Tensor
+) -> tuple:
+    """The dense rule before the speed-up: both devices pulsed, then refresh over all pairs."""
+    n_pos, n_neg = n.clamp_min(0.0), (-n).clamp_min(0.0)
+    pos = apply_pulses(pos, n_pos, arr.up, arr.down, arr.lo, arr.hi, 0.0)
+    neg = apply_pulses(neg, n_neg, arr.up, arr.down, arr.lo, arr.hi, 0.0)
+    c0, c1 = n_pos.double(), n_neg.double()
+    full = (torch.maximum(pos, neg) >= REFRESH_FRACTION * arr.hi) & (torch.minimum(pos, neg) >= arr.up)
+    w = pos - neg
+    sets = torch.ceil(w.abs() / arr.up) * full
+    c0, c1 = c0 + full + sets * (w > 0), c1 + full + sets * (w < 0)
+    pos = torch.where(full, w.clamp_min(0.0), pos)
+    neg = torch.where(full, (-w).clamp_min(0.0), neg)
+    return pos, neg, c0, c1, int(full.sum())
+
+
+def test_sparse_pulses_equal_the_dense_rule_one_directional_with_refresh() -> None:
+    gen = torch.Generator().manual_seed(2)
+    model = _model(asymmetry=1.0, lo=0.0, hi=0.3, bound_d2d=0.0)  # small range: refreshes happen
+    arr = PulsedArray(torch.rand(200, 30, generator=gen) * 0.2 - 0.1, model, gen)
+    refreshed = 0
+    for _ in range(40):
+        n = torch.randint(-6, 7, (200, 30), generator=gen).float() * (
+            torch.rand(200, 30, generator=gen) < 0.3
+        )
+        pos, neg, counts = arr.pos.clone(), arr.neg.clone(), arr.counts.clone()
+        e_pos, e_neg, c0, c1, full = _reference_one_directional(arr, pos, neg, n)
+        arr.pulse(n)
+        refreshed += full
+        assert torch.allclose(arr.pos, e_pos, atol=1e-6) and torch.allclose(arr.neg, e_neg, atol=1e-6)
+        assert torch.allclose(arr.counts[0], counts[0] + c0) and torch.allclose(arr.counts[1], counts[1] + c1)
+        assert torch.allclose(arr.value(), arr.pos - arr.neg, atol=1e-7)
+    assert refreshed > 10
+
+
+@pytest.mark.parametrize(("one_directional", "dense"), [(False, False), (False, True), (True, False)])
+def test_c2c_noise_of_a_pulse_train_has_the_specified_statistics(one_directional: bool, dense: bool) -> None:
+    """Table normals (random windows) for c2c: the change after n pulses has mean n·step and
+    std c2c·step·√|n|, as the fresh-draw rule had."""
+    gen = torch.Generator().manual_seed(3)
+    kw = {"asymmetry": 1.0, "lo": 0.0, "hi": 100.0} if one_directional else {"lo": -100.0, "hi": 100.0}
+    model = _model(c2c=0.6, d2d=0.0, bound_d2d=0.0, **kw)
+    shape = (400, 250)
+    for pulses in (1, 4, -9):
+        arr = PulsedArray(torch.full(shape, 50.0 * math.copysign(1, pulses)), model, gen)  # far from bounds
+        before = arr.value().clone()
+        n = torch.full(shape, float(pulses))
+        if dense:
+            arr.pulse_dense(n)
+        else:
+            arr.pulse(n)
+        change = arr.value() - before
+        step = model.dw_min * (1 + (model.asymmetry if pulses > 0 or one_directional else -model.asymmetry))
+        step = model.dw_min if one_directional else step
+        mean = pulses * step
+        std = model.c2c * step * math.sqrt(abs(pulses))
+        assert abs(float(change.mean()) - mean) < 5 * std / math.sqrt(change.numel())
+        assert abs(float(change.std()) / std - 1) < 0.02
+        z = (change.reshape(-1) - mean) / std
+        assert abs(float((z**3).mean())) < 0.05 and abs(float((z**4).mean()) - 3) < 0.1  # Gaussian
+
+
+def test_gxnor_switches_with_probability_tanh() -> None:
+    gen = torch.Generator().manual_seed(4)
+    t = switch_thresholds((500_000,), torch.float32, gen)
+    assert bool((t >= 0).all()) and bool((t < 1).all())
+    for nu in (0.05, 0.2, 0.6):
+        s = torch.zeros(200_000)
+        new = gxnor_step(s, torch.full_like(s, nu), True, gen)
+        assert set(new.unique().tolist()) <= {0.0, 1.0}
+        assert abs(float(new.mean()) - math.tanh(GXNOR_M * nu)) < 0.006
+        whole = gxnor_step(s - 1, torch.full_like(s, -(1 + nu)), True, gen)  # trunc moves + clipping
+        assert bool((whole == -1).all())
+        two = gxnor_step(torch.full_like(s, -1.0), torch.full_like(s, 1 + nu), True, gen)
+        assert abs(float((two == 1).float().mean()) - math.tanh(GXNOR_M * nu)) < 0.006
+
+
+def test_level_pulses_count_as_specified() -> None:
+    old, new = torch.meshgrid(torch.arange(0.0, 8), torch.arange(0.0, 8), indexing="ij")
+    assert torch.equal(level_pulses(old, new, False), (new - old).abs())
+    assert torch.equal(level_pulses(old, new, True), torch.where(new >= old, new - old, 1 + new))
+
+
+@pytest.fixture
+def ideal_devices() -> object:
+    base = dataclasses.replace(
+        DEVICES["rram"], step_c2c=0.0, step_d2d=0.0, bound_d2d=0.0, up_down_asymmetry=0.0, dw_min=0.01
+    )
+    DEVICES["ideal_bi"] = dataclasses.replace(base, name="ideal_bi", w_bound_min=-100.0, w_bound_max=100.0)
+    DEVICES["ideal_set"] = dataclasses.replace(
+        base, name="ideal_set", up_down_asymmetry=1.0, w_bound_min=0.0, w_bound_max=100.0
+    )
+    try:
+        yield
+    finally:
+        del DEVICES["ideal_bi"], DEVICES["ideal_set"]
+
+
+def test_hic_sparse_carries_equal_the_dense_chain(ideal_devices: None) -> None:
+    cfg = AnalogConfig(device="ideal_set", binary_devices=2, multilevel_devices=1, slice_levels=4)
+    torch.manual_seed(0)
+    layer = AnalogLinear(64, 32, cfg)
+    arr = HicArray(layer.weight.detach(), 1.0, None, cfg, layer)  # float accumulator: deterministic
+    gen = torch.Generator().manual_seed(5)
+    for _ in range(30):
+        delta = torch.randn(64, 32, generator=gen) * arr.lsb * 2
+        digits, acc, counts = arr.digits.clone(), arr.acc.clone(), arr.counts.clone()
+        total = acc + delta / arr.lsb
+        carry = torch.trunc(total)
+        new = digits.clone()
+        new[0] += carry
+        new = carry_chain(new, arr.caps, arr.bases)
+        expected = counts + level_pulses(device_levels(digits), device_levels(new), True).double()
+        arr.update(delta, gen)
+        assert torch.equal(arr.digits, new) and torch.allclose(arr.acc, total - carry, atol=1e-6)
+        assert torch.equal(arr.counts, expected)
+        assert torch.equal(arr.value, arr.weight())
+
+
+def test_mixed_precision_sparse_transfer_equals_the_dense_rule(ideal_devices: None) -> None:
+    torch.manual_seed(0)
+    layer = AnalogLinear(30, 20, AnalogConfig(device="ideal_bi"))
+    cfg = TrainConfig(mode=TrainMode.MIXED_PRECISION, lr=0.3, momentum=0.0)  # float χ: deterministic
+    upd = MixedPrecision([layer], cfg, torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(6)
+    chi = torch.zeros(30, 20)
+    for _ in range(30):
+        g = torch.randn(30, 20, generator=gen) * 0.05
+        w0 = layer.weight.detach().clone()
+        chi = chi + g * (-cfg.lr / upd.alphas[0])
+        n, chi = chi_transfer(chi, upd.model.dw_min)
+        upd.step(0, g)
+        assert torch.allclose(upd.chi[0], chi, atol=1e-5)
+        assert torch.allclose((layer.weight.detach() - w0) / (upd.alphas[0] * 0.01), n, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("make", "device", "extra"),
+    [
+        (PulsedSGD, "rram", {}),
+        (PulsedSGD, "pcm", {"momentum_placement": MomentumPlacement.IN_MEMORY}),
+        (PulsedSGD, "pcm", {"update_bits": 3}),
+        (MixedPrecision, "pcm", {"update_bits": 4}),
+        (Hic, "pcm", {"update_bits": 4}),
+        (Qnn, "stt_mram", {"qnn_weights": QnnWeights.BINARY}),
+    ],
+)
+def test_layers_hold_the_devices_weights_after_sparse_writes(make: type, device: str, extra: dict) -> None:
+    torch.manual_seed(0)
+    layers = [
+        AnalogLinear(40, 30, AnalogConfig(device=device)),
+        AnalogLinear(30, 10, AnalogConfig(device=device)),
+    ]
+    mode = TrainMode.ONCHIP_SGD if make is PulsedSGD else TrainMode.HWA
+    upd = make(layers, TrainConfig(mode=mode, lr=0.5, **extra), torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(7)
+    for _ in range(15):
+        for i, layer in enumerate(layers):
+            upd.step(i, torch.randn(layer.weight.shape, generator=gen) * 0.1)
+    for i, layer in enumerate(layers):
+        if make is Hic:
+            held = upd.arrays[i].weight()
+        elif make is Qnn:
+            held = upd.states[i] * upd.alphas[i]
+        else:
+            held = upd.arrays[i].value() * upd.alphas[i]
+        assert torch.allclose(layer.weight.detach(), held, atol=1e-6)
