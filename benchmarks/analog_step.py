@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from torch import nn
 from models import inference
 from models.config import AnalogConfig, NetworkConfig
 from models.networks import NETWORKS, analog_layers, convert
+
+ROUNDS = 3
+"""Interleaved measurement rounds per model and thread count."""
 
 
 def step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
@@ -64,9 +68,13 @@ def compare(
     y = torch.randint(0, net_cfg.classes, (batch,))
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        # interleave to share any drift of the machine's speed between both
-        t_plain = min(median_time(step_fn(plain, x, y), steps), median_time(step_fn(plain, x, y), steps))
-        t_analog = min(median_time(step_fn(model, x, y), steps), median_time(step_fn(model, x, y), steps))
+        # interleaved rounds share any drift of the (shared) machine's speed between both; the
+        # minimum of the rounds' medians is the least disturbed estimate of each
+        plain_step, analog_step = step_fn(plain, x, y), step_fn(model, x, y)
+        t_plain = t_analog = math.inf
+        for _ in range(ROUNDS):
+            t_plain = min(t_plain, median_time(plain_step, steps))
+            t_analog = min(t_analog, median_time(analog_step, steps))
         print(
             f"{name:<38} threads={threads}  plain {t_plain * 1e3:7.2f} ms  analog {t_analog * 1e3:7.2f} ms  "
             f"ratio {t_analog / t_plain:5.2f}x"

@@ -161,7 +161,9 @@ class AnalogConv2d(AnalogMatrix):
             or self.config.adc_range is AdcRange.FIXED
             or (self._calibrated and not self.training)
         ):
-            return self._adc_ranges(flat or [parts[:1, :, :, 0, 0].transpose(0, 1)], w_max, x_range)
+            probe = flat[0] if flat is not None else parts[:1, :, :, 0, 0].transpose(0, 1)
+            n_t, out = probe.shape[0], probe.shape[2]
+            return self._adc_ranges(probe, w_max, x_range).expand(n_t, 1, out)
         per_col = torch.maximum(parts.amax(dim=(0, 3, 4)), parts.amin(dim=(0, 3, 4)).neg_())
         r = crossbar.column_tile_max(per_col, self.config.tile_cols)
         return r.amax().expand_as(r) if self.config.adc_scope is RangeScope.LAYER else r

@@ -10,6 +10,8 @@ live in ``models/drift.py``.
 
 from __future__ import annotations
 
+import struct
+
 import torch
 from torch import Tensor
 
@@ -47,6 +49,35 @@ def quantize_uniform_(x: Tensor, bits: int, x_range: Tensor | float) -> Tensor:
         return x.copy_(torch.where(x >= 0, r, -r).expand_as(x))
     n = 2 ** (bits - 1) - 1
     return x.mul_(n / r).round_().clamp_(-n, n).mul_(r / n)
+
+
+def round_to_dtype(value: float, dtype: torch.dtype) -> float:
+    """``value`` rounded to the nearest ``dtype`` value (what a 0-dim tensor of ``dtype`` holds)."""
+    if dtype is torch.float64:
+        return value
+    if dtype is torch.float32:
+        return struct.unpack("f", struct.pack("f", value))[0]
+    return float(torch.tensor(value, dtype=dtype))
+
+
+def quantize_scalar_range(x: Tensor, bits: int, x_range: float, signed: bool, clip: bool = True) -> Tensor:
+    """:func:`quantize_uniform` with a Python-float range: 3–4 passes, no 0-dim tensor arithmetic.
+
+    Bit-identical to it: the range is rounded to ``x.dtype`` and its factors are computed as
+    the tensor code does, ``n/r`` as ``fl(fl(1/r)·n)`` (``Tensor.__rdiv__``) and ``r/n`` as a
+    true division (double rounding through float64 is innocuous for float32: 53 ≥ 2·24 + 2).
+    ``clip=False`` skips the clamp, a no-op when the range covers ``x`` (``|x| ≤ r``, or
+    ``0 ≤ x ≤ r`` unsigned): then ``|x·fl(n/r)| ≤ n(1+u)² < n + ½`` rounds to at most ``n``.
+    """
+    dtype = x.dtype
+    r = max(round_to_dtype(x_range, dtype), round_to_dtype(RANGE_FLOOR, dtype))
+    if signed and bits == 1:
+        return quantize_uniform(x, bits, r, signed)
+    n = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+    q = x.mul(round_to_dtype(round_to_dtype(1.0 / r, dtype) * n, dtype)).round_()
+    if clip:
+        q.clamp_(-n if signed else 0, n)
+    return q.mul_(round_to_dtype(r / n, dtype))
 
 
 class _StraightThrough(torch.autograd.Function):
@@ -302,6 +333,41 @@ def tile_partial_sums(x: Tensor, w: Tensor, tile_rows: int) -> list[Tensor]:
     """
     pairs = zip(row_tiles(x, tile_rows), weight_tiles(w, tile_rows), strict=True)
     return [torch.bmm(xt, wt) for xt, wt in pairs]
+
+
+NARROW = 16
+"""Matrices with fewer columns than this multiply faster column-major on the CPU (MKL's
+row-major kernels are ~2× slower for, e.g., the 10 outputs of a classifier)."""
+
+
+def column_major(w: Tensor) -> Tensor:
+    """The same ``(in, out)`` matrix with column-major strides (a copy unless it already is)."""
+    return w.t().contiguous().t()
+
+
+def stacked_partial_sums(x: Tensor, w: Tensor, tile_rows: int) -> Tensor:
+    """:func:`tile_partial_sums` as one ``(tiles, batch, out)`` tensor (the same values): the full
+    tiles' batched matmul and the remainder tile's write into one buffer, so that converters
+    treat all tiles in single passes."""
+    n_in, out = w.shape
+    full, rem = divmod(n_in, tile_rows)
+    batch = x.shape[0]
+    if out < NARROW:
+        w = column_major(w)
+    (sx0, sx1), (sw0, sw1) = x.stride(), w.stride()
+    # (tiles, batch, rows) and (tiles, rows, out) views of the row tiles, one call each
+    x_full = x.as_strided((full, batch, tile_rows), (tile_rows * sx1, sx0, sx1))
+    w_full = w.as_strided((full, tile_rows, out), (tile_rows * sw0, sw0, sw1))
+    if not rem:
+        return torch.bmm(x_full, w_full)
+    parts = torch.empty(full + 1, batch, out, dtype=torch.result_type(x, w), device=x.device)
+    if full:
+        torch.bmm(x_full, w_full, out=parts[:full])
+    cut = full * tile_rows
+    x_rem = x.as_strided((1, batch, rem), (0, sx0, sx1), x.storage_offset() + cut * sx1)
+    w_rem = w.as_strided((1, rem, out), (0, sw0, sw1), w.storage_offset() + cut * sw0)
+    torch.bmm(x_rem, w_rem, out=parts[full:])
+    return parts
 
 
 def tile_row_sizes(n_in: int, tile_rows: int) -> list[int]:

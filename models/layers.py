@@ -53,7 +53,15 @@ def normals(
             NOISE_TABLE_SIZE, generator=torch.Generator().manual_seed(0), dtype=dtype
         )
     start = int(torch.randint(0, NOISE_TABLE_SIZE - n + 1, (1,)))
-    return table[start : start + n].view(shape)
+    return table.as_strided(shape, _contiguous_strides(shape), start)  # table[start:start+n].view(shape)
+
+
+def _contiguous_strides(shape: torch.Size | tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
 
 
 def output_noise(
@@ -131,8 +139,16 @@ class AnalogMatrix(nn.Module):
 
     def w_max(self) -> Tensor:
         """Largest |weight|: the weight that maps to the full conductance span."""
-        w = self.weight.detach()
-        return torch.maximum(w.amax(), w.amin().neg_()).clamp_min(1e-12)
+        lo, hi = torch.aminmax(self.weight.detach())  # one pass; max and min are exact
+        return torch.maximum(hi, lo.neg_()).clamp_min(1e-12)
+
+    def _add_training_noise(self, y: Tensor, x: Tensor) -> Tensor:
+        """``y += N(0, (η_train·w_max)²·‖x‖²)`` per sample, in place (hwa, [J20]): the output-referred
+        per-weight noise of :func:`output_noise` on the whole matrix, η·w_max as a Python float."""
+        lo, hi = torch.aminmax(self.weight.detach())  # w_max, one pass
+        sigma = max(float(hi), -float(lo), 1e-12) * self.noise_std
+        norms = torch.linalg.vector_norm(x.detach(), dim=1, keepdim=True)
+        return y.addcmul_(normals(y.shape, y.dtype, None), norms, value=sigma)
 
     # ------------------------------------------------------------ programming and time
 
@@ -200,45 +216,63 @@ class AnalogMatrix(nn.Module):
 
     # ------------------------------------------------------------ converters
 
-    def _dac(self, x: Tensor) -> tuple[Tensor, Tensor | float]:
+    def _dac(self, x: Tensor) -> tuple[Tensor, float]:
+        """Quantize the inputs; returns them and the DAC range (a Python float of ``x.dtype``).
+
+        Ranges and the sign are read as Python floats (no 0-dim tensor arithmetic); a dynamic
+        range covers the inputs, so its quantizer skips the (no-op) clamp.
+        """
         cfg = self.config
         if cfg.dac_range is AdcRange.FIXED:
-            r: Tensor | float = cfg.dac_full_scale
-            signed = True
+            r = cfg.dac_full_scale
+            signed, dynamic = True, False
         else:
-            lo, hi = x.amin(), x.amax()  # two vectorized passes beat one aminmax on the CPU
-            signed = bool(lo < 0)
             if self.calibrating:
                 flat = x.abs().reshape(1, -1)
                 self.dac_range.copy_(crossbar.percentile(flat, cfg.dac_percentile, dim=1)[0])
-            if self.training or self.calibrating or self.dac_range <= 0:
-                r = torch.maximum(hi, -lo) if signed else hi
-            else:
-                r = self.dac_range
+            dynamic = self.training or self.calibrating
+            r = 0.0 if dynamic else float(self.dac_range)
+            if r > 0:
+                signed = float(x.amin()) < 0
+            else:  # dynamic: the largest |input| of this batch
+                dynamic = True
+                lo_t, hi_t = torch.aminmax(x)
+                lo, hi = float(lo_t), float(hi_t)
+                signed = lo < 0
+                r = max(hi, -lo) if signed else hi
         if cfg.dac_bits is None:
             return x, r
-        return crossbar.quantize_uniform(x, cfg.dac_bits, r, signed), r
+        return crossbar.quantize_scalar_range(x, cfg.dac_bits, r, signed, clip=not dynamic), r
 
-    def _adc_ranges(self, parts: list[Tensor], w_max: Tensor, x_range: Tensor | float) -> Tensor:
-        """Per-tile ADC ranges ``(tiles, 1, out)``: fixed full scale, dynamic, or calibrated."""
+    def _adc_ranges(self, parts: Tensor, w_max: Tensor | None, x_range: Tensor | float) -> Tensor:
+        """Per-tile ADC ranges for partial sums ``parts (tiles, N, out)``: fixed full scale,
+        dynamic, or calibrated; ``(tiles, 1, out)`` or broadcastable to it."""
         cfg = self.config
         if cfg.adc_range is AdcRange.FIXED:
-            rows = torch.tensor(self.row_sizes, dtype=parts[0].dtype)
-            r = (rows * w_max * x_range).view(-1, 1, 1).expand(-1, 1, parts[0].shape[-1])
+            rows = torch.tensor(self.row_sizes, dtype=parts.dtype)
+            r = (rows * w_max * x_range).view(-1, 1, 1).expand(-1, 1, parts.shape[-1])
             return r.amax().expand_as(r) if cfg.adc_scope is RangeScope.LAYER else r
         if not (self.training or self.calibrating) and self._calibrated:
             return self.adc_range
         if self.calibrating:
-            per_col = torch.cat([crossbar.percentile(p.abs(), cfg.adc_percentile, dim=1) for p in parts])
-        else:  # dynamic: max |partial sum| per column in one pass, no |p| materialized
-            per_col = torch.cat([_abs_max(p, dim=1) for p in parts])
-        r = crossbar.column_tile_max(per_col, cfg.tile_cols)
-        if cfg.adc_scope is RangeScope.LAYER:
-            r = r.amax().expand_as(r)
+            per_col = crossbar.percentile(parts.abs(), cfg.adc_percentile, dim=1)
+            if cfg.adc_scope is RangeScope.LAYER:
+                r = per_col.amax().view(1, 1, 1)
+            else:
+                r = _column_tile_max(per_col, cfg.tile_cols)
+        else:  # dynamic: max |partial sum| per tile (or layer) of this MVM
+            r = _tile_abs_max(parts, cfg.tile_cols, cfg.adc_scope is RangeScope.LAYER)
         if self.calibrating:
-            self.adc_range.copy_(r)
+            self.adc_range.copy_(r.expand_as(self.adc_range))
             self._calibrated = True
         return r
+
+    def _adc_is_dynamic(self) -> bool:
+        """True when the ADC ranges are the max |partial sum| of the very MVM they quantize."""
+        cfg = self.config
+        if cfg.adc_range is AdcRange.FIXED or self.calibrating:
+            return False
+        return self.training or not self._calibrated
 
     # ------------------------------------------------------------ forward
 
@@ -256,83 +290,111 @@ class AnalogMatrix(nn.Module):
         """True when the forward pass is a plain matmul: software baseline or digital SRAM."""
         return not self.analog or not self.device_spec.analog
 
-    def _mvm(self, x: Tensor) -> Tensor:
-        """``x @ W`` for 2-D ``x (N, rows)`` through DAC, tiles, noise, ADC and GDC (no bias)."""
+    def _mvm(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        """``x @ W (+ bias)`` for 2-D ``x (N, rows)`` through DAC, tiles, noise, ADC and GDC."""
         w = self.current_weight()
         if self.digital:
-            y = x @ w  # software baseline, or the exact digital SRAM word
+            # software baseline, or the exact digital SRAM word
+            if w.shape[1] < crossbar.NARROW:
+                w = crossbar.column_major(w)
+            y = x @ w if bias is None else torch.addmm(bias, x, w)
             if self.training and self.noise_std > 0:  # hwa's digital forward: η_train only [J20]
-                y = y + output_noise(x.unsqueeze(0), y.unsqueeze(0), self.w_max() * self.noise_std, None)[0]
+                self._add_training_noise(y, x)  # in place: no autograd copy of y
             return y
-        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
-            return _AnalogMVM.apply(x, w, self)
-        return self._analog_forward(x, w)[0]
+        if torch.is_grad_enabled() and (
+            x.requires_grad or w.requires_grad or (bias is not None and bias.requires_grad)
+        ):
+            return _AnalogMVM.apply(x, w, bias, self)
+        with torch.no_grad():
+            y = self._analog_pipeline(x, w)[0]
+            return y if bias is None else y.add_(bias)
 
     @torch.no_grad()
     def _analog_forward(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-        """The analog pipeline on detached tensors; returns the output and the DAC'd input.
+        """:meth:`_analog_pipeline` under ``no_grad``."""
+        return self._analog_pipeline(x, w)
+
+    def _analog_pipeline(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+        """The analog pipeline (call without grad); returns the output and the DAC'd input.
 
         Training noise is drawn on the summed output: the sum of independent per-tile
         output-referred noises N(0, σ²‖x_t‖²) is N(0, σ²‖x‖²), so the injected variance is
         the same as per tile, with a fraction of the draws (only its interaction with ADC
         clipping is left out). Per-read noise at evaluation stays per tile, before the ADC.
+
+        All tiles' partial sums live in one ``(tiles, N, out)`` tensor, so each converter
+        step is one pass over all tiles.
         """
         cfg = self.config
         programmed = self.programmed is not None and not self.training
-        w_max = self._w_max_prog if programmed else self.w_max()
+        w_max: Tensor | None = None
+        if programmed:
+            w_max = self._w_max_prog
+        elif cfg.adc_bits is not None and cfg.adc_range is AdcRange.FIXED:
+            w_max = self.w_max()
         x_q, x_range = self._dac(x)
-        x_tiles = crossbar.row_tiles(x_q, self.tile_rows)
-        w_tiles = crossbar.weight_tiles(w, self.tile_rows)
-        parts = [torch.bmm(xt, wt) for xt, wt in zip(x_tiles, w_tiles, strict=True)]
+        parts = crossbar.stacked_partial_sums(x_q, w, self.tile_rows)
         if programmed and self._read_sigma > 0:
-            for xt, p in zip(x_tiles, parts, strict=True):
-                p.add_(output_noise(xt, p, self._read_sigma, self._read_gen))
-        ranges = self._adc_ranges(parts, w_max, x_range) if cfg.adc_bits is not None else None
+            self._add_read_noise(x_q, parts)
         scale = self._gdc_scale if programmed and self.gdc else None
-        y: Tensor | None = None
-        start = 0
-        for p in parts:
-            stop = start + p.shape[0]
-            if ranges is not None:
-                crossbar.quantize_uniform_(p, cfg.adc_bits, ranges[start:stop])  # type: ignore[arg-type]
-            if scale is not None:
-                p.mul_(scale[start:stop])
-            y = p.sum(dim=0) if y is None else y.add_(p.sum(dim=0))
-            start = stop
-        assert y is not None
+        if cfg.adc_bits is not None:
+            ranges = self._adc_ranges(parts, w_max, x_range)
+            _adc_(parts, cfg.adc_bits, ranges, scale, clip=not self._adc_is_dynamic())
+        elif scale is not None:
+            parts.mul_(scale)
+        y = parts[0] if parts.shape[0] == 1 else parts.sum(dim=0)
         if self.training and self.noise_std > 0:
             # η_train alone, as in [J20]; the level quantization happens once, at programming.
             # Folding its Δ²/12 in here made binary devices (Δ = w_max) untrainable.
-            sigma = w_max * self.noise_std
-            y.add_(output_noise(x_q.unsqueeze(0), y.unsqueeze(0), sigma, None)[0])
+            self._add_training_noise(y, x_q)
         return y, x_q
+
+    def _add_read_noise(self, x_q: Tensor, parts: Tensor) -> None:
+        """Per-read additive noise of every tile, output-referred (:func:`output_noise`), drawn
+        per group of tiles (full tiles, then the remainder) as :func:`crossbar.row_tiles` splits."""
+        start = 0
+        for xt in crossbar.row_tiles(x_q, self.tile_rows):
+            p = parts[start : start + xt.shape[0]]
+            norms = torch.linalg.vector_norm(xt, dim=2, keepdim=True)
+            p.addcmul_(normals(p.shape, p.dtype, self._read_gen), norms, value=self._read_sigma)
+            start += xt.shape[0]
 
 
 class _AnalogMVM(torch.autograd.Function):
-    """The analog forward with the gradient of the plain matmul ``x @ W``.
+    """The analog forward with the gradient of the plain matmul ``x @ W (+ bias)``.
 
     With straight-through DAC and ADC, noise that does not depend on the weights, and
     a sum over tiles, ∂y/∂(partial sum of every tile) is the identity, so the backward
     pass is exactly ``nn.Linear``'s: ``∂x = ∂y·Wᵀ``, ``∂W = x_qᵀ·∂y`` with the input the
-    array actually saw. Two plain matmuls, no per-tile autograd graph.
+    array actually saw, ``∂b = Σ_batch ∂y``. Two plain matmuls, no per-tile autograd graph.
     """
 
     @staticmethod
     def forward(
-        ctx: torch.autograd.function.FunctionCtx, x: Tensor, w: Tensor, layer: AnalogMatrix
+        ctx: torch.autograd.function.FunctionCtx,
+        x: Tensor,
+        w: Tensor,
+        bias: Tensor | None,
+        layer: AnalogMatrix,
     ) -> Tensor:
-        y, x_q = layer._analog_forward(x, w)
+        y, x_q = layer._analog_pipeline(x, w)  # autograd functions run without grad
+        if bias is not None:
+            y.add_(bias)
         ctx.save_for_backward(x_q, w)
         return y
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor | None, Tensor | None, None]:
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
         x_q, w = ctx.saved_tensors  # type: ignore[attr-defined]
-        grad_x = grad @ w.t() if ctx.needs_input_grad[0] else None  # type: ignore[attr-defined]
-        grad_w = x_q.t() @ grad if ctx.needs_input_grad[1] else None  # type: ignore[attr-defined]
-        return grad_x, grad_w, None
+        needs = ctx.needs_input_grad  # type: ignore[attr-defined]
+        grad_x = grad @ w.t() if needs[0] else None
+        grad_w = None
+        if needs[1]:  # narrow outputs: the column-major product is faster, then one small copy
+            grad_w = (grad.t() @ x_q).t().contiguous() if grad.shape[1] < crossbar.NARROW else x_q.t() @ grad
+        grad_b = grad.sum(dim=0) if needs[2] else None
+        return grad_x, grad_w, grad_b, None
 
 
 class AnalogLinear(AnalogMatrix):
@@ -356,11 +418,12 @@ class AnalogLinear(AnalogMatrix):
     def forward(self, x: Tensor) -> Tensor:
         """DAC → tiled analog MVM (+ noise) → ADC → digital sum (+ bias)."""
         lead = x.shape[:-1]
-        y = self._mvm(x.reshape(-1, self.in_features))
-        if self.out_scale is not None:
-            y = y * self.out_scale
-        if self.bias is not None:
-            y = y + self.bias
+        if self.out_scale is None:  # bias folded into the MVM (addmm, or the analog function)
+            y = self._mvm(x.reshape(-1, self.in_features), self.bias)
+        else:
+            y = self._mvm(x.reshape(-1, self.in_features)) * self.out_scale
+            if self.bias is not None:
+                y = y + self.bias
         return y.reshape(*lead, self.out_features)
 
 
@@ -368,6 +431,64 @@ def _abs_max(x: Tensor, dim: int) -> Tensor:
     """max |x| along ``dim`` without materializing |x| (amax and amin are vectorized; aminmax
     along a middle dimension is ~10× slower on the CPU)."""
     return torch.maximum(x.amax(dim=dim), x.amin(dim=dim).neg_())
+
+
+def _column_tile_max(per_col: Tensor, tile_cols: int) -> Tensor:
+    """Per-(row tile, column tile) maxima of ``(tiles, out)`` per-column maxima, shaped
+    ``(tiles, 1, out)`` (or ``(tiles, 1, 1)`` when one column tile holds every output)."""
+    tiles, out = per_col.shape
+    if out <= tile_cols:
+        return per_col.amax(dim=1).view(tiles, 1, 1)
+    n_ct = -(-out // tile_cols)
+    if out % tile_cols:
+        return crossbar.column_tile_max(per_col, tile_cols)
+    per_tile = per_col.view(tiles, n_ct, tile_cols).amax(dim=2, keepdim=True)
+    return per_tile.expand(tiles, n_ct, tile_cols).reshape(tiles, 1, out)
+
+
+def _tile_abs_max(parts: Tensor, tile_cols: int, layer: bool) -> Tensor:
+    """max |p| of contiguous partial sums ``(tiles, N, out)`` per (row tile, column tile), or of
+    the whole layer (|p| then one reduction: fewer calls than amax and amin, no slower).
+
+    Shaped to broadcast: ``(tiles, 1, 1)`` (or ``(1, 1, 1)``) against ``parts``; with several
+    column tiles of ``tile_cols`` each, ``(tiles, 1, column tiles, 1)`` against ``parts`` viewed
+    ``(tiles, N, column tiles, tile_cols)`` (see :func:`_adc_`).
+    """
+    tiles, n, out = parts.shape
+    if layer:
+        return parts.abs().amax(dim=(0, 1, 2), keepdim=True)
+    if out <= tile_cols:
+        return parts.abs().amax(dim=(1, 2), keepdim=True)
+    if out % tile_cols:
+        return crossbar.column_tile_max(_abs_max(parts, dim=1), tile_cols)
+    return parts.abs().view(tiles, n, out // tile_cols, tile_cols).amax(dim=(1, 3), keepdim=True)
+
+
+def _adc_(parts: Tensor, bits: int, ranges: Tensor, scale: Tensor | None, clip: bool) -> Tensor:
+    """In-place signed ADC of ``parts (tiles, N, out)`` with ``ranges`` broadcastable to
+    ``(tiles, 1, out)`` (or the 4-D per-column-tile form of :func:`_tile_abs_max`), then the
+    digital per-tile ``scale (tiles, 1, out)`` (GDC), folded into the dequantization step. Same
+    codes as :func:`crossbar.quantize_uniform_`; ``clip=False`` (dynamic ranges, which cover the
+    partial sums) skips its no-op clamp."""
+    if ranges.dim() == 4:  # per column tile: quantize the (tiles, N, column tiles, cols) view
+        tiles, n_ct = ranges.shape[0], ranges.shape[2]
+        scale = None if scale is None else scale.reshape(tiles, 1, n_ct, -1)
+        _adc_core_(parts.view(tiles, parts.shape[1], n_ct, -1), bits, ranges, scale, clip)
+        return parts
+    return _adc_core_(parts, bits, ranges, scale, clip)
+
+
+def _adc_core_(parts: Tensor, bits: int, ranges: Tensor, scale: Tensor | None, clip: bool) -> Tensor:
+    if bits == 1:
+        crossbar.quantize_uniform_(parts, bits, ranges)
+        return parts if scale is None else parts.mul_(scale)
+    r = ranges.clamp_min(crossbar.RANGE_FLOOR)
+    n = 2 ** (bits - 1) - 1
+    parts.mul_(r.reciprocal().mul_(n)).round_()  # n / r as Tensor.__rdiv__ computes it
+    if clip:
+        parts.clamp_(-n, n)
+    step = r / n
+    return parts.mul_(step if scale is None else step * scale)
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
