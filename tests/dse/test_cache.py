@@ -21,7 +21,9 @@ def test_hardware_only_changes_hit_the_cache_and_training_changes_miss(tmp_path:
     first = evaluate_point(BASE, data, cache)
     assert first["cache_hit"] is False and len(list(tmp_path.glob("*.pt"))) == 1
 
-    other_hw = dataclasses.replace(BASE, device="rram", adc_bits=4, dac_bits=5, tile_size=64, hardware_seeds=2)
+    other_hw = dataclasses.replace(
+        BASE, device="rram", adc_bits=4, dac_bits=5, tile_size=64, hardware_seeds=2
+    )
     hit = evaluate_point(other_hw, data, cache)
     assert hit["cache_hit"] is True
     assert hit["accuracy_fp"] == first["accuracy_fp"]  # the very same trained weights
@@ -46,7 +48,9 @@ def test_entries_hold_no_hardware_sized_buffers_and_damaged_entries_are_misses(t
     path = cache.save("k", net, 1.0, 2, 0.5)
     stored = torch.load(path, weights_only=True)["state"]
     assert converter_buffer_names(net) and not set(stored) & converter_buffer_names(net)
-    other = build_network(BASE.network_config((64,), 10), dataclasses.replace(BASE, tile_size=16).analog_config())
+    other = build_network(
+        BASE.network_config((64,), 10), dataclasses.replace(BASE, tile_size=16).analog_config()
+    )
     assert cache.load("k", other) is not None  # different tiling, same weights
     path.write_bytes(b"not a checkpoint")
     assert cache.load("k", other) is None

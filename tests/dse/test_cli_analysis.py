@@ -291,7 +291,7 @@ def test_compact_keeps_every_row(results: Path) -> None:
     from dse.store import ResultStore
 
     before = ResultStore(results).read()
-    code, out, err = invoke("compact", results, "--max-rows", "10")
+    code, _, err = invoke("compact", results, "--max-rows", "10")
     assert code == 0, err
     assert len(ResultStore(results).files()) == -(-len(before) // 10)
     assert ResultStore(results).read().equals(before)

@@ -20,7 +20,10 @@ def test_quickstart_loads_with_every_domain_kind() -> None:
     kinds = {d.name: d.kind for d in space.domains}
     assert kinds["device"] is DomainKind.CATEGORICAL
     assert kinds["tile_size"] is DomainKind.INT
-    assert kinds["width_mult"] is DomainKind.FLOAT and next(d for d in space.domains if d.name == "width_mult").log
+    assert (
+        kinds["width_mult"] is DomainKind.FLOAT
+        and next(d for d in space.domains if d.name == "width_mult").log
+    )
     assert kinds["mode"] is DomainKind.FIXED
     assert [o.direction for o in space.objectives][:2] == [Direction.MAXIMIZE, Direction.MINIMIZE]
     assert space.trials >= 16 and space.workers == 2
@@ -50,11 +53,17 @@ BASE = {"params": {"device": "pcm"}, "objectives": {"accuracy": "max"}}
         ({"study": {"sampler": "magic"}}, "study.sampler", "tpe, nsga2, random, gp, grid"),
         ({"study": {"trails": 3}}, "study.trails", "allowed: name"),
         ({"constraints": {"area_mm2": "< 5"}}, "constraints.area_mm2", "<= number"),
-        ({"study": {"sampler": "grid"}, "params": {"width_mult": {"low": 0.5, "high": 2.0}}}, "params",
-         "no grid"),
+        (
+            {"study": {"sampler": "grid"}, "params": {"width_mult": {"low": 0.5, "high": 2.0}}},
+            "params",
+            "no grid",
+        ),
         ({"colour": 1}, "colour", "allowed: study"),
-        ({"study": {"sampler": "random"}, "sampler": {"n_startup_trials": 5}}, "sampler.n_startup_trials",
-         "not an option of 'random'"),
+        (
+            {"study": {"sampler": "random"}, "sampler": {"n_startup_trials": 5}},
+            "sampler.n_startup_trials",
+            "not an option of 'random'",
+        ),
     ],
 )
 def test_bad_spaces_name_the_field_and_allowed_values(patch: dict, field: str, needle: str) -> None:
@@ -70,13 +79,16 @@ def test_bad_spaces_name_the_field_and_allowed_values(patch: dict, field: str, n
 def test_malformed_toml_is_a_space_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text("[params\ndevice = 'pcm'")
-    with pytest.raises(SpaceError, match="broken.toml: syntax: not valid TOML"):
+    with pytest.raises(SpaceError, match=r"broken\.toml: syntax: not valid TOML"):
         load_space(path)
 
 
 def test_grid_enumerates_every_combination() -> None:
-    raw = {"study": {"sampler": "grid"}, "objectives": {"accuracy": "max"},
-           "params": {"device": {"choices": ["pcm", "rram"]}, "adc_bits": {"low": 2, "high": 8, "step": 2}}}
+    raw = {
+        "study": {"sampler": "grid"},
+        "objectives": {"accuracy": "max"},
+        "params": {"device": {"choices": ["pcm", "rram"]}, "adc_bits": {"low": 2, "high": 8, "step": 2}},
+    }
     space = parse_space(raw)
     assert space.grid() == {"device": ["pcm", "rram"], "adc_bits": [2, 4, 6, 8]}
     assert space.grid_size() == 8
@@ -85,8 +97,12 @@ def test_grid_enumerates_every_combination() -> None:
 def test_cli_bad_file_exits_2_before_any_work(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[params]\nadc_bits = 0\n[objectives]\naccuracy = "max"\n')
-    proc = subprocess.run([sys.executable, "-m", "dse", "run", str(path), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dse", "run", str(path), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "bad.toml: params.adc_bits" in proc.stderr and "integers in [1, 16]" in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -95,7 +111,8 @@ def test_cli_bad_file_exits_2_before_any_work(tmp_path: Path) -> None:
 def test_cli_missing_dataset_folder_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "nodata.toml"
     path.write_text('[params]\ndata_path = "/nonexistent/mnist"\n[objectives]\naccuracy = "max"\n')
-    proc = subprocess.run([sys.executable, "-m", "dse", "run", str(path)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dse", "run", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert "/nonexistent/mnist" in proc.stderr

@@ -17,10 +17,17 @@ from dse.store import SCHEMA_VERSION, ResultStore, TrialRecord, schema
 
 def record(n: int, status: str = "complete", **metrics: float) -> TrialRecord:
     now = datetime.now(UTC)
-    return TrialRecord(study="s", trial_number=n, status=status, point=DesignPoint(device="rram", adc_bits=4),
-                       metrics={"accuracy": 0.5 + n / 100, "energy_per_inference_pj": 10.0 * n, **metrics},
-                       error=None if status == "complete" else "ValueError: boom",
-                       datetime_start=now, datetime_complete=now, wall_seconds=1.0)
+    return TrialRecord(
+        study="s",
+        trial_number=n,
+        status=status,
+        point=DesignPoint(device="rram", adc_bits=4),
+        metrics={"accuracy": 0.5 + n / 100, "energy_per_inference_pj": 10.0 * n, **metrics},
+        error=None if status == "complete" else "ValueError: boom",
+        datetime_start=now,
+        datetime_complete=now,
+        wall_seconds=1.0,
+    )
 
 
 def test_round_trip_keeps_values_types_and_failed_rows(tmp_path: Path) -> None:
@@ -32,7 +39,11 @@ def test_round_trip_keeps_values_types_and_failed_rows(tmp_path: Path) -> None:
     assert df.loc[1, "error"] == "ValueError: boom"
     assert df.loc[2, "accuracy"] == pytest.approx(0.52)
     assert set(df["schema_version"]) == {SCHEMA_VERSION}
-    assert df.loc[0, "device"] == "rram" and df.loc[0, "tile_rows"] == 256 and df.loc[0, "hidden"] == "[128, 128]"
+    assert (
+        df.loc[0, "device"] == "rram"
+        and df.loc[0, "tile_rows"] == 256
+        and df.loc[0, "hidden"] == "[128, 128]"
+    )
     assert list(df.columns) == schema().names
 
 
@@ -53,7 +64,9 @@ def test_pandas_pyarrow_and_duckdb_read_the_same_rows(tmp_path: Path) -> None:
     by_pandas = store.read()
     by_arrow = ds.dataset(str(tmp_path / "trials"), format="parquet", schema=schema()).to_table().to_pandas()
     glob = str(tmp_path / "trials" / "*.parquet")
-    by_duck = duckdb.sql(f"SELECT * FROM read_parquet('{glob}', union_by_name=true) ORDER BY trial_number").df()
+    by_duck = duckdb.sql(
+        f"SELECT * FROM read_parquet('{glob}', union_by_name=true) ORDER BY trial_number"
+    ).df()
     for other in (by_arrow.sort_values("trial_number").reset_index(drop=True), by_duck):
         assert list(other["trial_number"]) == list(by_pandas["trial_number"])
         assert list(other["accuracy"]) == pytest.approx(list(by_pandas["accuracy"]))
@@ -62,8 +75,15 @@ def test_pandas_pyarrow_and_duckdb_read_the_same_rows(tmp_path: Path) -> None:
 def test_older_parts_without_new_columns_still_read(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     store.parts.mkdir(parents=True)
-    old = pa.table({"schema_version": pa.array([0], pa.int32()), "study": ["s"], "trial_number": [7],
-                    "status": ["complete"], "accuracy": [0.9]})
+    old = pa.table(
+        {
+            "schema_version": pa.array([0], pa.int32()),
+            "study": ["s"],
+            "trial_number": [7],
+            "status": ["complete"],
+            "accuracy": [0.9],
+        }
+    )
     pq.write_table(old, store.parts / "trial-0000007-a0-old.parquet")
     store.append([record(8)])
     df = store.read()
@@ -85,7 +105,9 @@ def test_compact_merges_parts_and_every_reader_sees_the_same_rows(tmp_path: Path
     after = store.read()
     assert after.drop(columns=[]).equals(before)
     glob = str(tmp_path / "trials" / "*.parquet")
-    rows = duckdb.sql(f"SELECT trial_number FROM read_parquet('{glob}', union_by_name=true) ORDER BY 1").fetchall()
+    rows = duckdb.sql(
+        f"SELECT trial_number FROM read_parquet('{glob}', union_by_name=true) ORDER BY 1"
+    ).fetchall()
     assert [r[0] for r in rows] == list(range(7))
 
 
