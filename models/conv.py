@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models import crossbar
+from models import converters, crossbar, tiling
 from models.config import AdcRange, AnalogConfig, RangeScope
-from models.layers import AnalogMatrix, _pair, normals
+from models.layers import AnalogMatrix, _pair
+from models.noise import normals
 
 
 class AnalogConv2d(AnalogMatrix):
@@ -140,7 +141,7 @@ class AnalogConv2d(AnalogMatrix):
         if cfg.adc_bits is not None:
             flat = [parts.permute(1, 0, 3, 4, 2).reshape(n_t, -1, out)] if self.calibrating else None
             ranges = self._tile_ranges(parts, flat, w_max, x_range)
-            crossbar.quantize_uniform_(parts, cfg.adc_bits, ranges.view(1, n_t, out, 1, 1))
+            converters.quantize_uniform_(parts, cfg.adc_bits, ranges.view(1, n_t, out, 1, 1))
         if programmed and self.gdc and self._gdc_scale is not None:
             parts.mul_(self._gdc_scale.view(1, n_t, out, 1, 1))
         y = parts.sum(dim=1)
@@ -165,7 +166,7 @@ class AnalogConv2d(AnalogMatrix):
             n_t, out = probe.shape[0], probe.shape[2]
             return self._adc_ranges(probe, w_max, x_range).expand(n_t, 1, out)
         per_col = torch.maximum(parts.amax(dim=(0, 3, 4)), parts.amin(dim=(0, 3, 4)).neg_())
-        r = crossbar.column_tile_max(per_col, self.config.tile_cols)
+        r = tiling.column_tile_max(per_col, self.config.tile_cols)
         return r.amax().expand_as(r) if self.config.adc_scope is RangeScope.LAYER else r
 
 

@@ -10,117 +10,14 @@ live in ``models/drift.py``.
 
 from __future__ import annotations
 
-import struct
-
 import torch
 from torch import Tensor
 
 from models.config import AnalogConfig, Mapping
 from models.devices import PCM_PROG_POLY_US, DeviceSpec, ProgNoiseModel
+from models.tiling import split_sizes
 
 # ---------------------------------------------------------------- quantization
-
-
-RANGE_FLOOR = 1e-30
-"""Smallest converter range. Not ``finfo.tiny``: ``n / r`` must stay finite, or an all-zero tile
-(range 0, e.g. dead ReLUs) gives 0·inf = NaN."""
-
-
-def quantize_uniform(x: Tensor, bits: int, x_range: Tensor | float, signed: bool) -> Tensor:
-    """Round ``x`` onto a uniform grid of at most ``2**bits`` codes, clipping at the range.
-
-    Signed: mid-tread, codes ``-(2^(b-1)-1) … 2^(b-1)-1`` times ``Δ = r/(2^(b-1)-1)``
-    (zero is exact; a 1-bit signed quantizer outputs ``±r``). Unsigned: codes
-    ``0 … 2^b-1`` times ``Δ = r/(2^b-1)``. The error inside the range is at most Δ/2.
-    No gradient trick here; see :func:`fake_quant` for the straight-through version.
-    """
-    r = torch.as_tensor(x_range, dtype=x.dtype, device=x.device).clamp_min(RANGE_FLOOR)
-    if signed and bits == 1:
-        return torch.where(x >= 0, r, -r).expand_as(x)
-    n = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
-    # round(clip(x/r)·n) == clip(round(x·n/r)) for integer n; the second is fewer passes.
-    return torch.round(x * (n / r)).clamp_(-n if signed else 0, n).mul_(r / n)
-
-
-def quantize_uniform_(x: Tensor, bits: int, x_range: Tensor | float) -> Tensor:
-    """In-place signed :func:`quantize_uniform` for tensors outside autograd (4 passes, no copies)."""
-    r = torch.as_tensor(x_range, dtype=x.dtype, device=x.device).clamp_min(RANGE_FLOOR)
-    if bits == 1:
-        return x.copy_(torch.where(x >= 0, r, -r).expand_as(x))
-    n = 2 ** (bits - 1) - 1
-    return x.mul_(n / r).round_().clamp_(-n, n).mul_(r / n)
-
-
-def round_to_dtype(value: float, dtype: torch.dtype) -> float:
-    """``value`` rounded to the nearest ``dtype`` value (what a 0-dim tensor of ``dtype`` holds)."""
-    if dtype is torch.float64:
-        return value
-    if dtype is torch.float32:
-        return struct.unpack("f", struct.pack("f", value))[0]
-    return float(torch.tensor(value, dtype=dtype))
-
-
-def quantize_scalar_range(x: Tensor, bits: int, x_range: float, signed: bool, clip: bool = True) -> Tensor:
-    """:func:`quantize_uniform` with a Python-float range: 3–4 passes, no 0-dim tensor arithmetic.
-
-    Bit-identical to it: the range is rounded to ``x.dtype`` and its factors are computed as
-    the tensor code does, ``n/r`` as ``fl(fl(1/r)·n)`` (``Tensor.__rdiv__``) and ``r/n`` as a
-    true division (double rounding through float64 is innocuous for float32: 53 ≥ 2·24 + 2).
-    ``clip=False`` skips the clamp, a no-op when the range covers ``x`` (``|x| ≤ r``, or
-    ``0 ≤ x ≤ r`` unsigned): then ``|x·fl(n/r)| ≤ n(1+u)² < n + ½`` rounds to at most ``n``.
-    """
-    dtype = x.dtype
-    r = max(round_to_dtype(x_range, dtype), round_to_dtype(RANGE_FLOOR, dtype))
-    if signed and bits == 1:
-        return quantize_uniform(x, bits, r, signed)
-    n = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
-    q = x.mul(round_to_dtype(round_to_dtype(1.0 / r, dtype) * n, dtype)).round_()
-    if clip:
-        q.clamp_(-n if signed else 0, n)
-    return q.mul_(round_to_dtype(r / n, dtype))
-
-
-class _StraightThrough(torch.autograd.Function):
-    """Quantize in the forward pass, pass the gradient unchanged (saves no tensors)."""
-
-    @staticmethod
-    def forward(ctx: object, x: Tensor, bits: int, x_range: Tensor | float, signed: bool) -> Tensor:
-        return quantize_uniform(x, bits, x_range, signed)
-
-    @staticmethod
-    def backward(ctx: object, grad: Tensor) -> tuple[Tensor, None, None, None]:
-        return grad, None, None, None
-
-
-def fake_quant(x: Tensor, bits: int, x_range: Tensor | float, signed: bool) -> Tensor:
-    """:func:`quantize_uniform` in the forward pass, identity gradient (straight-through).
-
-    A custom autograd function rather than ``x + (q - x).detach()``: same values and
-    gradient, two fewer elementwise passes and no saved activations.
-    """
-    if not x.requires_grad:
-        return quantize_uniform(x, bits, x_range, signed)
-    r = x_range.detach() if isinstance(x_range, Tensor) else x_range
-    return _StraightThrough.apply(x, bits, r, signed)
-
-
-def quant_step(bits: int, x_range: float, signed: bool) -> float:
-    """The step Δ of :func:`quantize_uniform` (for signed 1-bit, the distance r to zero)."""
-    if signed:
-        return x_range if bits == 1 else x_range / (2 ** (bits - 1) - 1)
-    return x_range / (2**bits - 1)
-
-
-def percentile(values: Tensor, q: float, dim: int, max_samples: int = 65536) -> Tensor:
-    """The ``q``-th percentile (0–100) along ``dim``; at most ``max_samples`` evenly strided
-    samples are used (``torch.quantile`` refuses very large inputs; convolutions have many)."""
-    n = values.shape[dim]
-    if n > max_samples:
-        idx = torch.linspace(0, n - 1, max_samples, device=values.device).long()
-        values = values.index_select(dim, idx)
-    if q >= 100.0:
-        return values.amax(dim=dim)
-    return torch.quantile(values.float(), q / 100.0, dim=dim).to(values.dtype)
 
 
 # ---------------------------------------------------------------- mapping
@@ -293,116 +190,6 @@ def apply_stuck(g: Tensor, mask: Tensor, device: DeviceSpec) -> Tensor:
     return torch.where(mask < 0, torch.full_like(g, device.g_min_us), g)
 
 
-# ---------------------------------------------------------------- tiling
-
-
-def tile_count(size: int, tile: int) -> int:
-    """Tiles needed to hold ``size`` rows or columns."""
-    return -(-size // tile)
-
-
-def _split_sizes(n: int, tile_rows: int) -> list[int]:
-    full, rem = divmod(n, tile_rows)
-    return [s for s in (full * tile_rows, rem) if s]
-
-
-def row_tiles(x: Tensor, tile_rows: int) -> list[Tensor]:
-    """Split inputs ``(batch, in)`` into row tiles: a list of ``(tiles, batch, rows)`` views.
-
-    All full tiles come as one tensor, the remainder tile (if any) as a second.
-    """
-    chunks = torch.split(x, _split_sizes(x.shape[-1], tile_rows), dim=-1)
-    return [c.reshape(x.shape[0], -1, min(tile_rows, c.shape[-1])).transpose(0, 1) for c in chunks]
-
-
-def weight_tiles(w: Tensor, tile_rows: int) -> list[Tensor]:
-    """Split a weight ``(in, out)`` the same way: ``(tiles, rows, out)`` views, no copy.
-
-    ``torch.split`` (not slicing) keeps the backward pass a concatenation, not a zero-fill.
-    """
-    chunks = torch.split(w, _split_sizes(w.shape[0], tile_rows))
-    return [c.reshape(-1, min(tile_rows, c.shape[0]), w.shape[1]) for c in chunks]
-
-
-def tile_partial_sums(x: Tensor, w: Tensor, tile_rows: int) -> list[Tensor]:
-    """Per-row-tile partial sums of ``x @ w``, without padding or copying the weight.
-
-    Returns ``(tiles, batch, out)`` tensors in the order of :func:`row_tiles`: one
-    batched matmul for all full tiles and one for the remainder tile. Summing over
-    tiles and the list gives ``x @ w`` (up to float rounding).
-    """
-    pairs = zip(row_tiles(x, tile_rows), weight_tiles(w, tile_rows), strict=True)
-    return [torch.bmm(xt, wt) for xt, wt in pairs]
-
-
-NARROW = 16
-"""Matrices with fewer columns than this multiply faster column-major on the CPU (MKL's
-row-major kernels are ~2× slower for, e.g., the 10 outputs of a classifier)."""
-
-
-def column_major(w: Tensor) -> Tensor:
-    """The same ``(in, out)`` matrix with column-major strides (a copy unless it already is)."""
-    return w.t().contiguous().t()
-
-
-def stacked_partial_sums(x: Tensor, w: Tensor, tile_rows: int) -> Tensor:
-    """:func:`tile_partial_sums` as one ``(tiles, batch, out)`` tensor (the same values): the full
-    tiles' batched matmul and the remainder tile's write into one buffer, so that converters
-    treat all tiles in single passes."""
-    n_in, out = w.shape
-    full, rem = divmod(n_in, tile_rows)
-    batch = x.shape[0]
-    if out < NARROW:
-        w = column_major(w)
-    (sx0, sx1), (sw0, sw1) = x.stride(), w.stride()
-    # (tiles, batch, rows) and (tiles, rows, out) views of the row tiles, one call each
-    x_full = x.as_strided((full, batch, tile_rows), (tile_rows * sx1, sx0, sx1))
-    w_full = w.as_strided((full, tile_rows, out), (tile_rows * sw0, sw0, sw1))
-    if not rem:
-        return torch.bmm(x_full, w_full)
-    parts = torch.empty(full + 1, batch, out, dtype=torch.result_type(x, w), device=x.device)
-    if full:
-        torch.bmm(x_full, w_full, out=parts[:full])
-    cut = full * tile_rows
-    x_rem = x.as_strided((1, batch, rem), (0, sx0, sx1), x.storage_offset() + cut * sx1)
-    w_rem = w.as_strided((1, rem, out), (0, sw0, sw1), w.storage_offset() + cut * sw0)
-    torch.bmm(x_rem, w_rem, out=parts[full:])
-    return parts
-
-
-def tile_row_sizes(n_in: int, tile_rows: int) -> list[int]:
-    """Rows used in each row tile, in the order of :func:`tile_partial_sums`."""
-    full, rem = divmod(n_in, tile_rows)
-    return [tile_rows] * full + ([rem] if rem else [])
-
-
-def per_column_tile(values: Tensor, tile_cols: int, reduce: str = "amax") -> Tensor:
-    """Reduce ``(tiles, out)`` per-column values to ``(tiles, column tiles)`` by ``amax`` or ``sum``."""
-    tiles, out = values.shape
-    n_ct = tile_count(out, tile_cols)
-    pad = n_ct * tile_cols - out
-    padded = torch.nn.functional.pad(values, (0, pad)) if pad else values
-    return getattr(padded.view(tiles, n_ct, tile_cols), reduce)(dim=-1)
-
-
-def expand_column_tiles(per_tile: Tensor, tile_cols: int, out: int) -> Tensor:
-    """Broadcast ``(tiles, column tiles)`` back to ``(tiles, 1, out)``."""
-    return per_tile.repeat_interleave(tile_cols, dim=-1)[:, :out].unsqueeze(1)
-
-
-def column_tile_max(values: Tensor, tile_cols: int) -> Tensor:
-    """Reduce ``(tiles, out)`` per-column maxima to per-(row tile, column tile) maxima,
-    broadcast back to ``(tiles, 1, out)`` so each tile's ADC shares one range."""
-    return expand_column_tiles(per_column_tile(values, tile_cols), tile_cols, values.shape[1])
-
-
-def tile_abs_sums(w: Tensor, tile_rows: int, tile_cols: int) -> Tensor:
-    """Σ|w| per tile, ``(row tiles, column tiles)``: each tile's summed |outputs| when read
-    with the identity as reference input, the readout of global drift compensation [A]."""
-    per_col = torch.cat([wt.abs().sum(dim=1) for wt in weight_tiles(w, tile_rows)], dim=0)
-    return per_column_tile(per_col, tile_cols, "sum")
-
-
 # ---------------------------------------------------------------- IR drop
 
 
@@ -420,7 +207,7 @@ def ir_drop_factor(g: Tensor, device: DeviceSpec, tile_rows: int, ir_drop: float
         return torch.ones_like(g)
     n_in = g.shape[-2]
     out = []
-    for chunk in torch.split(g, _split_sizes(n_in, tile_rows), dim=-2):
+    for chunk in torch.split(g, split_sizes(n_in, tile_rows), dim=-2):
         rows = min(tile_rows, chunk.shape[-2])
         tiles = chunk.reshape(*chunk.shape[:-2], -1, rows, chunk.shape[-1])
         g_mean = tiles.mean(dim=-2, keepdim=True) / device.g_max_us

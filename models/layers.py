@@ -24,59 +24,10 @@ import math
 import torch
 from torch import Tensor, nn
 
-from models import crossbar, drift
+from models import converters, crossbar, drift, tiling
 from models.config import AdcRange, AnalogConfig, RangeScope
 from models.devices import DeviceSpec, get_device
-
-_NOISE_TABLE: dict[torch.dtype, Tensor] = {}
-NOISE_TABLE_SIZE = 1 << 22
-"""Standard normals kept for training noise (16 MiB in float32)."""
-
-
-def normals(
-    shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator: torch.Generator | None
-) -> Tensor:
-    """Standard normal noise of ``shape``: fresh draws from ``generator`` if one is given (seeded
-    evaluation reads), else a window at a random offset into a fixed table of normals.
-
-    The table is the noise-table trick of evolution strategies (Salimans et al. 2017): each
-    window is i.i.d. N(0, 1) inside, windows of different steps are random shifts of one
-    sequence. Drawing fresh normals cost ~40 % of a ResNet training step on the CPU; as a
-    training regularizer the shifted windows are equivalent. Read-only: never write to it.
-    """
-    n = math.prod(shape)
-    if generator is not None or n > NOISE_TABLE_SIZE // 2:
-        return torch.randn(shape, generator=generator, dtype=dtype)
-    table = _NOISE_TABLE.get(dtype)
-    if table is None:
-        table = _NOISE_TABLE[dtype] = torch.randn(
-            NOISE_TABLE_SIZE, generator=torch.Generator().manual_seed(0), dtype=dtype
-        )
-    start = int(torch.randint(0, NOISE_TABLE_SIZE - n + 1, (1,)))
-    return table.as_strided(shape, _contiguous_strides(shape), start)  # table[start:start+n].view(shape)
-
-
-def _contiguous_strides(shape: torch.Size | tuple[int, ...]) -> tuple[int, ...]:
-    strides, step = [], 1
-    for size in reversed(shape):
-        strides.append(step)
-        step *= size
-    return tuple(reversed(strides))
-
-
-def output_noise(
-    x_tile: Tensor, part: Tensor, sigma: Tensor | float, generator: torch.Generator | None
-) -> Tensor:
-    """Output-referred equivalent of independent per-weight noise N(0, σ²), per sample.
-
-    A weight perturbation n_ij adds Σ_i n_ij x_i to output j, which is N(0, σ²·Σ_i x_i²)
-    over the tile's rows. Drawing that directly costs batch×out normals instead of
-    in×out, and is a fresh read per sample. This is the hardware-aware training
-    regularizer chosen here (noise per MVM, like a read), and the model of additive
-    per-read noise at evaluation.
-    """
-    z = normals(part.shape, part.dtype, generator)
-    return z * (x_tile.detach().norm(dim=2, keepdim=True) * sigma)
+from models.noise import normals, output_noise
 
 
 class AnalogMatrix(nn.Module):
@@ -96,7 +47,7 @@ class AnalogMatrix(nn.Module):
         """Per-output digital scale (``None``: 1); created by :meth:`enable_output_scale`."""
         bound = 1.0 / math.sqrt(rows)
         nn.init.uniform_(self.weight, -bound, bound)
-        self.row_sizes = crossbar.tile_row_sizes(rows, self.tile_rows)
+        self.row_sizes = tiling.tile_row_sizes(rows, self.tile_rows)
         self.register_buffer("dac_range", torch.zeros(()))
         self.register_buffer("adc_range", torch.zeros(len(self.row_sizes), 1, out))
         self.programmed: Tensor | None = None
@@ -135,7 +86,7 @@ class AnalogMatrix(nn.Module):
     @property
     def tiles(self) -> int:
         """Crossbar tiles this layer occupies (row tiles × column tiles)."""
-        return len(self.row_sizes) * crossbar.tile_count(self.weight.shape[1], self.config.tile_cols)
+        return len(self.row_sizes) * tiling.tile_count(self.weight.shape[1], self.config.tile_cols)
 
     def w_max(self) -> Tensor:
         """Largest |weight|: the weight that maps to the full conductance span."""
@@ -197,11 +148,11 @@ class AnalogMatrix(nn.Module):
         if self._faults is not None:
             g = crossbar.apply_stuck(g, self._faults, dev)
         w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
-        sums = crossbar.tile_abs_sums(w, self.tile_rows, cfg.tile_cols)
+        sums = tiling.tile_abs_sums(w, self.tile_rows, cfg.tile_cols)
         if self._gdc_ref is None:
             self._gdc_ref = sums
         scale = drift.gdc_scale(self._gdc_ref, sums)
-        self._gdc_scale = crossbar.expand_column_tiles(scale, cfg.tile_cols, w.shape[1])
+        self._gdc_scale = tiling.expand_column_tiles(scale, cfg.tile_cols, w.shape[1])
         if cfg.ir_drop > 0:
             g = g * crossbar.ir_drop_factor(g, dev, self.tile_rows, cfg.ir_drop)
             w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
@@ -229,7 +180,7 @@ class AnalogMatrix(nn.Module):
         else:
             if self.calibrating:
                 flat = x.abs().reshape(1, -1)
-                self.dac_range.copy_(crossbar.percentile(flat, cfg.dac_percentile, dim=1)[0])
+                self.dac_range.copy_(converters.percentile(flat, cfg.dac_percentile, dim=1)[0])
             dynamic = self.training or self.calibrating
             r = 0.0 if dynamic else float(self.dac_range)
             if r > 0:
@@ -242,7 +193,7 @@ class AnalogMatrix(nn.Module):
                 r = max(hi, -lo) if signed else hi
         if cfg.dac_bits is None:
             return x, r
-        return crossbar.quantize_scalar_range(x, cfg.dac_bits, r, signed, clip=not dynamic), r
+        return converters.quantize_scalar_range(x, cfg.dac_bits, r, signed, clip=not dynamic), r
 
     def _adc_ranges(self, parts: Tensor, w_max: Tensor | None, x_range: Tensor | float) -> Tensor:
         """Per-tile ADC ranges for partial sums ``parts (tiles, N, out)``: fixed full scale,
@@ -255,13 +206,13 @@ class AnalogMatrix(nn.Module):
         if not (self.training or self.calibrating) and self._calibrated:
             return self.adc_range
         if self.calibrating:
-            per_col = crossbar.percentile(parts.abs(), cfg.adc_percentile, dim=1)
+            per_col = converters.percentile(parts.abs(), cfg.adc_percentile, dim=1)
             if cfg.adc_scope is RangeScope.LAYER:
                 r = per_col.amax().view(1, 1, 1)
             else:
-                r = _column_tile_max(per_col, cfg.tile_cols)
+                r = converters.column_tile_max_fast(per_col, cfg.tile_cols)
         else:  # dynamic: max |partial sum| per tile (or layer) of this MVM
-            r = _tile_abs_max(parts, cfg.tile_cols, cfg.adc_scope is RangeScope.LAYER)
+            r = converters.tile_abs_max(parts, cfg.tile_cols, cfg.adc_scope is RangeScope.LAYER)
         if self.calibrating:
             self.adc_range.copy_(r.expand_as(self.adc_range))
             self._calibrated = True
@@ -282,7 +233,7 @@ class AnalogMatrix(nn.Module):
         if self.programmed is not None and not self.training:
             return self.programmed
         if self.training and self.weight_bits:
-            return crossbar.fake_quant(self.weight, self.weight_bits, self.w_max(), True)
+            return converters.fake_quant(self.weight, self.weight_bits, self.w_max(), True)
         return self.weight
 
     @property
@@ -295,8 +246,8 @@ class AnalogMatrix(nn.Module):
         w = self.current_weight()
         if self.digital:
             # software baseline, or the exact digital SRAM word
-            if w.shape[1] < crossbar.NARROW:
-                w = crossbar.column_major(w)
+            if w.shape[1] < tiling.NARROW:
+                w = tiling.column_major(w)
             y = x @ w if bias is None else torch.addmm(bias, x, w)
             if self.training and self.noise_std > 0:  # hwa's digital forward: η_train only [J20]
                 self._add_training_noise(y, x)  # in place: no autograd copy of y
@@ -333,13 +284,13 @@ class AnalogMatrix(nn.Module):
         elif cfg.adc_bits is not None and cfg.adc_range is AdcRange.FIXED:
             w_max = self.w_max()
         x_q, x_range = self._dac(x)
-        parts = crossbar.stacked_partial_sums(x_q, w, self.tile_rows)
+        parts = tiling.stacked_partial_sums(x_q, w, self.tile_rows)
         if programmed and self._read_sigma > 0:
             self._add_read_noise(x_q, parts)
         scale = self._gdc_scale if programmed and self.gdc else None
         if cfg.adc_bits is not None:
             ranges = self._adc_ranges(parts, w_max, x_range)
-            _adc_(parts, cfg.adc_bits, ranges, scale, clip=not self._adc_is_dynamic())
+            converters.adc_(parts, cfg.adc_bits, ranges, scale, clip=not self._adc_is_dynamic())
         elif scale is not None:
             parts.mul_(scale)
         y = parts[0] if parts.shape[0] == 1 else parts.sum(dim=0)
@@ -351,9 +302,9 @@ class AnalogMatrix(nn.Module):
 
     def _add_read_noise(self, x_q: Tensor, parts: Tensor) -> None:
         """Per-read additive noise of every tile, output-referred (:func:`output_noise`), drawn
-        per group of tiles (full tiles, then the remainder) as :func:`crossbar.row_tiles` splits."""
+        per group of tiles (full tiles, then the remainder) as :func:`tiling.row_tiles` splits."""
         start = 0
-        for xt in crossbar.row_tiles(x_q, self.tile_rows):
+        for xt in tiling.row_tiles(x_q, self.tile_rows):
             p = parts[start : start + xt.shape[0]]
             norms = torch.linalg.vector_norm(xt, dim=2, keepdim=True)
             p.addcmul_(normals(p.shape, p.dtype, self._read_gen), norms, value=self._read_sigma)
@@ -392,7 +343,7 @@ class _AnalogMVM(torch.autograd.Function):
         grad_x = grad @ w.t() if needs[0] else None
         grad_w = None
         if needs[1]:  # narrow outputs: the column-major product is faster, then one small copy
-            grad_w = (grad.t() @ x_q).t().contiguous() if grad.shape[1] < crossbar.NARROW else x_q.t() @ grad
+            grad_w = (grad.t() @ x_q).t().contiguous() if grad.shape[1] < tiling.NARROW else x_q.t() @ grad
         grad_b = grad.sum(dim=0) if needs[2] else None
         return grad_x, grad_w, grad_b, None
 
@@ -425,70 +376,6 @@ class AnalogLinear(AnalogMatrix):
             if self.bias is not None:
                 y = y + self.bias
         return y.reshape(*lead, self.out_features)
-
-
-def _abs_max(x: Tensor, dim: int) -> Tensor:
-    """max |x| along ``dim`` without materializing |x| (amax and amin are vectorized; aminmax
-    along a middle dimension is ~10× slower on the CPU)."""
-    return torch.maximum(x.amax(dim=dim), x.amin(dim=dim).neg_())
-
-
-def _column_tile_max(per_col: Tensor, tile_cols: int) -> Tensor:
-    """Per-(row tile, column tile) maxima of ``(tiles, out)`` per-column maxima, shaped
-    ``(tiles, 1, out)`` (or ``(tiles, 1, 1)`` when one column tile holds every output)."""
-    tiles, out = per_col.shape
-    if out <= tile_cols:
-        return per_col.amax(dim=1).view(tiles, 1, 1)
-    n_ct = -(-out // tile_cols)
-    if out % tile_cols:
-        return crossbar.column_tile_max(per_col, tile_cols)
-    per_tile = per_col.view(tiles, n_ct, tile_cols).amax(dim=2, keepdim=True)
-    return per_tile.expand(tiles, n_ct, tile_cols).reshape(tiles, 1, out)
-
-
-def _tile_abs_max(parts: Tensor, tile_cols: int, layer: bool) -> Tensor:
-    """max |p| of contiguous partial sums ``(tiles, N, out)`` per (row tile, column tile), or of
-    the whole layer (|p| then one reduction: fewer calls than amax and amin, no slower).
-
-    Shaped to broadcast: ``(tiles, 1, 1)`` (or ``(1, 1, 1)``) against ``parts``; with several
-    column tiles of ``tile_cols`` each, ``(tiles, 1, column tiles, 1)`` against ``parts`` viewed
-    ``(tiles, N, column tiles, tile_cols)`` (see :func:`_adc_`).
-    """
-    tiles, n, out = parts.shape
-    if layer:
-        return parts.abs().amax(dim=(0, 1, 2), keepdim=True)
-    if out <= tile_cols:
-        return parts.abs().amax(dim=(1, 2), keepdim=True)
-    if out % tile_cols:
-        return crossbar.column_tile_max(_abs_max(parts, dim=1), tile_cols)
-    return parts.abs().view(tiles, n, out // tile_cols, tile_cols).amax(dim=(1, 3), keepdim=True)
-
-
-def _adc_(parts: Tensor, bits: int, ranges: Tensor, scale: Tensor | None, clip: bool) -> Tensor:
-    """In-place signed ADC of ``parts (tiles, N, out)`` with ``ranges`` broadcastable to
-    ``(tiles, 1, out)`` (or the 4-D per-column-tile form of :func:`_tile_abs_max`), then the
-    digital per-tile ``scale (tiles, 1, out)`` (GDC), folded into the dequantization step. Same
-    codes as :func:`crossbar.quantize_uniform_`; ``clip=False`` (dynamic ranges, which cover the
-    partial sums) skips its no-op clamp."""
-    if ranges.dim() == 4:  # per column tile: quantize the (tiles, N, column tiles, cols) view
-        tiles, n_ct = ranges.shape[0], ranges.shape[2]
-        scale = None if scale is None else scale.reshape(tiles, 1, n_ct, -1)
-        _adc_core_(parts.view(tiles, parts.shape[1], n_ct, -1), bits, ranges, scale, clip)
-        return parts
-    return _adc_core_(parts, bits, ranges, scale, clip)
-
-
-def _adc_core_(parts: Tensor, bits: int, ranges: Tensor, scale: Tensor | None, clip: bool) -> Tensor:
-    if bits == 1:
-        crossbar.quantize_uniform_(parts, bits, ranges)
-        return parts if scale is None else parts.mul_(scale)
-    r = ranges.clamp_min(crossbar.RANGE_FLOOR)
-    n = 2 ** (bits - 1) - 1
-    parts.mul_(r.reciprocal().mul_(n)).round_()  # n / r as Tensor.__rdiv__ computes it
-    if clip:
-        parts.clamp_(-n, n)
-    step = r / n
-    return parts.mul_(step if scale is None else step * scale)
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:

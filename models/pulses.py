@@ -13,7 +13,7 @@ state and its per-device write counters, updated in place.
 
 Speed (an update that makes a dozen passes over every weight costs more than the forward
 and backward): the uniforms of stochastic rounding are windows at random offsets into a
-fixed table (:func:`uniforms`), as the c2c normals are (:func:`models.layers.normals`);
+fixed table (:func:`uniforms`), as the c2c normals are (:func:`models.noise.normals`);
 rounding is ``floor(x + U)``; and only the devices that get pulses are gathered, updated
 and scattered back (:meth:`PulsedArray.pulse_at`). See docs/training_modes.md.
 """
@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from models.devices import DeviceSpec
-from models.layers import normals
+from models.noise import normals
 
 MAX_PULSES_PER_UPDATE = 31
 """Most pulses one update may apply to a device: aihwkit's default pulse-train length [A]."""
@@ -99,7 +99,7 @@ def uniforms(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator:
     """U[0, 1) of ``shape``: a window at a random offset (drawn from ``generator``) into a fixed
     table of uniforms; fresh draws where the shape exceeds half the table. Read-only.
 
-    The noise-table trick of :func:`models.layers.normals` for the per-step draws of the
+    The noise-table trick of :func:`models.noise.normals` for the per-step draws of the
     on-chip updates: inside a window the values are i.i.d. U[0, 1), windows of different
     steps are random shifts of one sequence. ``torch.rand`` costs ~5 µs per 1,000 draws
     here, more than an analog layer's whole forward and backward.

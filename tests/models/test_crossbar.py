@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from models import crossbar
+from models import converters, crossbar, tiling
 from models.config import AnalogConfig, Mapping
 from models.devices import DEVICES, PCM_PROG_POLY_US
 
@@ -20,10 +20,10 @@ def test_quantizer_error_within_half_step_and_level_count(bits: int, signed: boo
     r = 1.7
     lo = -r if signed else 0.0
     x = torch.linspace(lo, r, 20001, dtype=torch.float64)
-    q = crossbar.quantize_uniform(x, bits, r, signed)
+    q = converters.quantize_uniform(x, bits, r, signed)
     assert len(torch.unique(q)) <= 2**bits
     if not (signed and bits == 1):
-        step = crossbar.quant_step(bits, r, signed)
+        step = converters.quant_step(bits, r, signed)
         assert (q - x).abs().max() <= step / 2 + 1e-12
         assert len(torch.unique(q)) == (2**bits - 1 if signed else 2**bits)
 
@@ -32,15 +32,17 @@ def test_quantizer_error_within_half_step_and_level_count(bits: int, signed: boo
 def test_fixed_range_saturates(bits: int) -> None:
     r = torch.tensor(0.5)
     x = torch.tensor([-10.0, -0.51, 0.51, 3.0])
-    q = crossbar.quantize_uniform(x, bits, r, signed=True)
+    q = converters.quantize_uniform(x, bits, r, signed=True)
     assert torch.allclose(q, torch.tensor([-0.5, -0.5, 0.5, 0.5]))
-    assert float(crossbar.quantize_uniform(torch.tensor([9.0]), bits, r, signed=False)) == pytest.approx(0.5)
+    assert float(converters.quantize_uniform(torch.tensor([9.0]), bits, r, signed=False)) == pytest.approx(
+        0.5
+    )
 
 
 def test_fake_quant_is_straight_through() -> None:
     x = torch.randn(50, requires_grad=True)
-    y = crossbar.fake_quant(x, 3, 1.0, signed=True)
-    assert torch.equal(y.detach(), crossbar.quantize_uniform(x.detach(), 3, 1.0, True))
+    y = converters.fake_quant(x, 3, 1.0, signed=True)
+    assert torch.equal(y.detach(), converters.quantize_uniform(x.detach(), 3, 1.0, True))
     y.sum().backward()
     assert torch.equal(x.grad, torch.ones(50))
 
@@ -152,9 +154,9 @@ def test_ir_drop_closed_form_and_growth_with_rows() -> None:
 
 def test_tile_partial_sums_add_up_to_matmul() -> None:
     x, w = torch.randn(7, 300, dtype=torch.float64), torch.randn(300, 9, dtype=torch.float64)
-    parts = crossbar.tile_partial_sums(x, w, 64)
+    parts = tiling.tile_partial_sums(x, w, 64)
     assert [p.shape[0] for p in parts] == [4, 1]
     assert torch.allclose(sum(p.sum(0) for p in parts), x @ w)
-    assert crossbar.tile_row_sizes(300, 64) == [64, 64, 64, 64, 44]
-    sums = crossbar.tile_abs_sums(w, 64, 4)
+    assert tiling.tile_row_sizes(300, 64) == [64, 64, 64, 64, 44]
+    sums = tiling.tile_abs_sums(w, 64, 4)
     assert sums.shape == (5, 3) and torch.allclose(sums.sum(), w.abs().sum())

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from models import crossbar
+from models import converters, tiling
 from models.config import AnalogConfig, RangeScope
 from models.layers import AnalogLinear
 
@@ -19,9 +19,9 @@ from models.layers import AnalogLinear
 def test_stacked_partial_sums_equal_the_tile_list(n_in: int, out: int, tile: int) -> None:
     g = torch.Generator().manual_seed(0)
     x, w = torch.randn(7, 2 * n_in, generator=g)[:, ::2], torch.randn(n_in, out, generator=g)  # strided x
-    parts = crossbar.stacked_partial_sums(x, w, tile)
-    ref = torch.cat(crossbar.tile_partial_sums(x, w, tile))
-    assert parts.shape == (len(crossbar.tile_row_sizes(n_in, tile)), 7, out) and parts.is_contiguous()
+    parts = tiling.stacked_partial_sums(x, w, tile)
+    ref = torch.cat(tiling.tile_partial_sums(x, w, tile))
+    assert parts.shape == (len(tiling.tile_row_sizes(n_in, tile)), 7, out) and parts.is_contiguous()
     assert torch.allclose(parts, ref, atol=1e-5)
     assert torch.allclose(parts.sum(0), x @ w, atol=1e-4)
 
@@ -35,11 +35,11 @@ def test_scalar_range_quantizer_is_bit_identical(dtype: torch.dtype, bits: int, 
         x = torch.randn(4096, generator=g, dtype=dtype) * float(torch.rand((), generator=g) * 10)
         x = x if signed else x.abs()
         for r in (float(x.abs().max()), 0.37, 1e-40, 0.0):
-            ref = crossbar.quantize_uniform(x, bits, torch.tensor(r, dtype=dtype), signed)
-            assert torch.equal(crossbar.quantize_scalar_range(x, bits, r, signed), ref)
+            ref = converters.quantize_uniform(x, bits, torch.tensor(r, dtype=dtype), signed)
+            assert torch.equal(converters.quantize_scalar_range(x, bits, r, signed), ref)
         r_max = float(x.abs().max())  # a range that covers x: the clamp is a no-op
-        ref = crossbar.quantize_uniform(x, bits, torch.tensor(r_max, dtype=dtype), signed)
-        assert torch.equal(crossbar.quantize_scalar_range(x, bits, r_max, signed, clip=False), ref)
+        ref = converters.quantize_uniform(x, bits, torch.tensor(r_max, dtype=dtype), signed)
+        assert torch.equal(converters.quantize_scalar_range(x, bits, r_max, signed, clip=False), ref)
 
 
 def _reference_mvm(layer: AnalogLinear, x: torch.Tensor, dynamic_adc: bool) -> torch.Tensor:
@@ -49,16 +49,16 @@ def _reference_mvm(layer: AnalogLinear, x: torch.Tensor, dynamic_adc: bool) -> t
     lo, hi = x.amin(), x.amax()
     signed = bool(lo < 0)
     r_dac = torch.maximum(hi, -lo) if signed else hi
-    x_q = crossbar.quantize_uniform(x, cfg.dac_bits, r_dac, signed)
-    parts = torch.cat(crossbar.tile_partial_sums(x_q, w, layer.tile_rows))
+    x_q = converters.quantize_uniform(x, cfg.dac_bits, r_dac, signed)
+    parts = torch.cat(tiling.tile_partial_sums(x_q, w, layer.tile_rows))
     if dynamic_adc:
         per_col = torch.maximum(parts.amax(1), parts.amin(1).neg())
-        ranges = crossbar.column_tile_max(per_col, cfg.tile_cols)
+        ranges = tiling.column_tile_max(per_col, cfg.tile_cols)
         if cfg.adc_scope is RangeScope.LAYER:
             ranges = ranges.amax().expand_as(ranges)
     else:
         ranges = layer.adc_range
-    q = crossbar.quantize_uniform(parts, cfg.adc_bits, ranges, signed=True)
+    q = converters.quantize_uniform(parts, cfg.adc_bits, ranges, signed=True)
     if layer.programmed is not None and layer.gdc:
         q = q * layer._gdc_scale
     return q.sum(0) + layer.bias.detach()

@@ -10,11 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import crossbar
+from models import converters, crossbar
 from models.config import AdcRange, AnalogConfig, RangeScope
 from models.conv import AnalogConv2d
 from models.devices import DEVICES
-from models.layers import AnalogLinear, output_noise
+from models.layers import AnalogLinear
+from models.noise import output_noise
 
 IDEAL = {"adc_bits": None, "dac_bits": None, "prog_noise_scale": 0.0, "read_noise_scale": 0.0}
 
@@ -67,11 +68,11 @@ def test_sram_gives_exactly_the_digital_result() -> None:
     for seed in (0, 1):
         layer.program(torch.Generator().manual_seed(seed))
         layer.set_read_time(365 * 86400.0, torch.Generator().manual_seed(seed))
-        w_q = crossbar.quantize_uniform(layer.weight.detach(), 8, layer.w_max(), signed=True)
+        w_q = converters.quantize_uniform(layer.weight.detach(), 8, layer.w_max(), signed=True)
         assert torch.equal(layer(x), x @ w_q + layer.bias)
     conv = AnalogConv2d.from_conv(nn.Conv2d(3, 5, 3, padding=1), cfg).eval()
     conv.program(torch.Generator().manual_seed(0))
-    w_q = crossbar.quantize_uniform(conv.weight.detach(), 8, conv.w_max(), signed=True)
+    w_q = converters.quantize_uniform(conv.weight.detach(), 8, conv.w_max(), signed=True)
     xi = torch.randn(2, 3, 6, 6)
     assert torch.equal(conv(xi), F.conv2d(xi, w_q.t().reshape(5, 3, 3, 3), conv.bias, padding=1))
 
