@@ -80,6 +80,19 @@ class DigitalMomentum:
         return self.velocity(i, grad) * -self.cfg.lr
 
 
+def device_arrays(
+    layers: list[AnalogMatrix], gen: torch.Generator
+) -> tuple[PulseModel, list[float], list[PulsedArray]]:
+    """The pulse model of the layers' device, each layer's weight scale α, and a pulsed device
+    array per layer holding its weights in device units (w/α)."""
+    model = PulseModel.of(layers[0].device_spec)
+    alphas = [layer_scale(layer.weight.detach(), model) for layer in layers]
+    arrays = [
+        PulsedArray(layer.weight.detach() / a, model, gen) for layer, a in zip(layers, alphas, strict=True)
+    ]
+    return model, alphas, arrays
+
+
 class PulsedSGD:
     """``onchip_sgd``: each update −lr·v/α (optionally rounded to ``update_bits``) becomes
     stochastically rounded pulses of the device step [A]; in-memory momentum is a second device
@@ -87,12 +100,7 @@ class PulsedSGD:
 
     def __init__(self, layers: list[AnalogMatrix], cfg: TrainConfig, gen: torch.Generator) -> None:
         self.layers, self.cfg, self.gen = layers, cfg, gen
-        self.model = PulseModel.of(layers[0].device_spec)
-        self.alphas = [layer_scale(layer.weight.detach(), self.model) for layer in layers]
-        self.arrays = [
-            PulsedArray(layer.weight.detach() / a, self.model, gen)
-            for layer, a in zip(layers, self.alphas, strict=True)
-        ]
+        self.model, self.alphas, self.arrays = device_arrays(layers, gen)
         self.in_memory = cfg.momentum_placement is MomentumPlacement.IN_MEMORY and cfg.momentum > 0
         zeros = [torch.zeros_like(layer.weight.detach()) for layer in layers]
         self.moments = [PulsedArray(z, self.model, gen) for z in zeros] if self.in_memory else []
@@ -178,12 +186,7 @@ class MixedPrecision:
 
     def __init__(self, layers: list[AnalogMatrix], cfg: TrainConfig, gen: torch.Generator) -> None:
         self.layers, self.cfg, self.gen = layers, cfg, gen
-        self.model = PulseModel.of(layers[0].device_spec)
-        self.alphas = [layer_scale(layer.weight.detach(), self.model) for layer in layers]
-        self.arrays = [
-            PulsedArray(layer.weight.detach() / a, self.model, gen)
-            for layer, a in zip(layers, self.alphas, strict=True)
-        ]
+        self.model, self.alphas, self.arrays = device_arrays(layers, gen)
         self.chi = [torch.zeros_like(layer.weight.detach()) for layer in layers]
         self.lsb, self.saturation = chi_grid(cfg.update_bits, self.model.dw_min)
         self.momentum = DigitalMomentum(layers, cfg)
