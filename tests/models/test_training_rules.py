@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import nn
 
 from models.config import AnalogConfig, MomentumPlacement, QnnWeights, TrainConfig, TrainMode
-from models.devices import DEVICES
 from models.hic import HicArray, accumulate, carry_chain, digits_value, slice_bases
 from models.layers import AnalogLinear
 from models.modes import check_mode, valid_modes
 from models.onchip import PulsedSGD
 from models.pulses import chi_grid, chi_transfer
 from models.qnn import gxnor_step, mtj_states
-
-
-@pytest.fixture
-def ideal_devices() -> Iterator[None]:
-    """Noise-free pulsed presets (exact steps, far bounds), so applied pulses can be read back
-    from the weight change: one bidirectional, one one-directional (SET only)."""
-    base = dataclasses.replace(
-        DEVICES["rram"], step_c2c=0.0, step_d2d=0.0, bound_d2d=0.0, up_down_asymmetry=0.0, dw_min=0.01
-    )
-    DEVICES["ideal_bi"] = dataclasses.replace(base, name="ideal_bi", w_bound_min=-100.0, w_bound_max=100.0)
-    DEVICES["ideal_set"] = dataclasses.replace(
-        base, name="ideal_set", up_down_asymmetry=1.0, w_bound_min=0.0, w_bound_max=100.0
-    )
-    try:
-        yield
-    finally:
-        del DEVICES["ideal_bi"], DEVICES["ideal_set"]
 
 
 def test_valid_modes_name_the_physics() -> None:

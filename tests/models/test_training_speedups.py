@@ -3,14 +3,12 @@ sparse (pulsed-devices-only) updates equal the dense rules, and layers hold the 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
 import torch
 
 from models.config import AnalogConfig, MomentumPlacement, QnnWeights, TrainConfig, TrainMode
-from models.devices import DEVICES
 from models.hic import Hic, HicArray, carry_chain, device_levels, level_pulses
 from models.layers import AnalogLinear
 from models.onchip import MixedPrecision, PulsedSGD
@@ -150,21 +148,6 @@ def test_level_pulses_count_as_specified() -> None:
     old, new = torch.meshgrid(torch.arange(0.0, 8), torch.arange(0.0, 8), indexing="ij")
     assert torch.equal(level_pulses(old, new, False), (new - old).abs())
     assert torch.equal(level_pulses(old, new, True), torch.where(new >= old, new - old, 1 + new))
-
-
-@pytest.fixture
-def ideal_devices() -> object:
-    base = dataclasses.replace(
-        DEVICES["rram"], step_c2c=0.0, step_d2d=0.0, bound_d2d=0.0, up_down_asymmetry=0.0, dw_min=0.01
-    )
-    DEVICES["ideal_bi"] = dataclasses.replace(base, name="ideal_bi", w_bound_min=-100.0, w_bound_max=100.0)
-    DEVICES["ideal_set"] = dataclasses.replace(
-        base, name="ideal_set", up_down_asymmetry=1.0, w_bound_min=0.0, w_bound_max=100.0
-    )
-    try:
-        yield
-    finally:
-        del DEVICES["ideal_bi"], DEVICES["ideal_set"]
 
 
 def test_hic_sparse_carries_equal_the_dense_chain(ideal_devices: None) -> None:
