@@ -28,8 +28,8 @@ from models.config import (
 from models.config import Mapping as WeightMapping
 from models.devices import DEVICES
 from models.inference import READ_TIMES_S
-from models.modes import OFF_CHIP
 from models.networks import NETWORKS
+from models.training import cacheable
 
 READ_TIMES: dict[str, float] = dict(zip(("1s", "1h", "1d", "1y"), READ_TIMES_S, strict=True))
 """Evaluation read times after programming and their column labels (accuracy_t_<label>)."""
@@ -248,7 +248,7 @@ class DesignPoint:
     @property
     def hardware_in_training(self) -> bool:
         """True when training sees the hardware: on-chip modes, or hwa with converters in the loop."""
-        return TrainMode(self.mode) not in OFF_CHIP or self.hwa_converters_in_loop
+        return not cacheable(self.train_config())
 
     def training_key(self) -> str:
         """Stable hash of what the trained weights depend on (for train-once-evaluate-many).

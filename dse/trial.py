@@ -8,6 +8,7 @@ propagate, so the executor can retry them.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import statistics
 import time
@@ -91,7 +92,7 @@ def evaluate_point(point: DesignPoint, data: Dataset, cache: WeightCache | None 
     y_test = torch.from_numpy(data.y_test)
     analog = point.analog_config()
     model = build_network(point.network_config(data.in_shape, data.classes), analog)
-    key = f"{point.training_key()}-{data.name}-{len(data.y_train)}" if cache and cacheable(cfg) else None
+    key = f"{point.training_key()}-{data_fingerprint(data)}" if cache and cacheable(cfg) else None
     hit = cache.load(key, model) if cache and key else None
     if hit is not None:
         trained = TrainResult(hit.seconds, hit.steps, hit.final_loss, one_programming(model))
@@ -153,6 +154,13 @@ def evaluate_point(point: DesignPoint, data: Dataset, cache: WeightCache | None 
         "cache_hit": hit is not None,
         **cost.as_row(),
     }
+
+
+def data_fingerprint(data: Dataset) -> str:
+    """The dataset's name and a hash of its training split (its order and labels depend on the
+    split seed), so cached weights are never shared across different splits."""
+    digest = hashlib.sha256(data.y_train.tobytes() + data.x_train[:8].tobytes()).hexdigest()[:12]
+    return f"{data.name}-{digest}"
 
 
 def _mean_conductance_fraction(model: torch.nn.Module) -> float:

@@ -54,3 +54,10 @@ def test_entries_hold_no_hardware_sized_buffers_and_damaged_entries_are_misses(t
     assert cache.load("k", other) is not None  # different tiling, same weights
     path.write_bytes(b"not a checkpoint")
     assert cache.load("k", other) is None
+
+
+def test_a_different_data_split_never_reuses_weights(tmp_path: Path) -> None:
+    cache = WeightCache(tmp_path)
+    assert evaluate_point(BASE, load_dataset("digits", seed=5), cache)["cache_hit"] is False
+    assert evaluate_point(BASE, load_dataset("digits", seed=6), cache)["cache_hit"] is False  # same size
+    assert evaluate_point(BASE, load_dataset("digits", seed=5), cache)["cache_hit"] is True
