@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import random
 import socket
 import time
 import uuid
@@ -114,12 +115,27 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
         raise ValueError(f"[sampler] options {opts} do not fit sampler {space.sampler!r}: {exc}") from None
 
 
-def open_storage(out: Path, storage: str | None) -> optuna.storages.BaseStorage | str:
-    """The journal file under ``out`` by default, else any Optuna storage URL."""
-    if storage:
-        return storage
-    out.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(out / JOURNAL_FILE)))
+def open_storage(out: Path, storage: str | None, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """The journal file under ``out`` by default, else any Optuna storage URL.
+
+    Drivers started together on an empty database race to create Optuna's tables; the loser
+    gets a unique-violation error. Creation is idempotent, so it is retried with a short backoff.
+    """
+    if not storage:
+        out.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(out / JOURNAL_FILE)))
+    if "://" not in storage or storage.startswith(("redis", "journal")):
+        return optuna.storages.get_storage(storage)
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
+    raise AssertionError("unreachable")
 
 
 def package_versions() -> dict[str, str]:

@@ -56,7 +56,7 @@ def test_two_drivers_share_one_study_without_duplicates(pg_url: str, tiny_space,
     drivers = [dse_run(space, out, pg_url) for _ in range(2)]
     for d in drivers:
         _, err = d.communicate(timeout=400)
-        assert d.returncode == 0, err
+        assert d.returncode == 0, err[-3000:]
     study = optuna.load_study(study_name="pg_two", storage=pg_url)
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
