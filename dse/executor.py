@@ -46,8 +46,9 @@ class Executor(ABC):
         """Start a trial."""
 
     @abstractmethod
-    def wait(self) -> list[TrialRecord]:
-        """Block until at least one trial finishes; return those finished, in completion order."""
+    def wait(self, timeout: float | None = None) -> list[TrialRecord]:
+        """Block until at least one trial finishes, or ``timeout`` seconds pass (then the list
+        may be empty); return those finished, in completion order."""
 
     @property
     @abstractmethod
@@ -73,7 +74,8 @@ class LocalExecutor(Executor):
     def submit(self, point: DesignPoint, ctx: TrialContext) -> None:
         self.queue.append((point, ctx))
 
-    def wait(self) -> list[TrialRecord]:
+    def wait(self, timeout: float | None = None) -> list[TrialRecord]:
+        """Runs the next trial to its end; ``timeout`` does not apply in-process."""
         point, ctx = self.queue.popleft()
         try:
             return [self.trial_fn(point, self.data, ctx)]
@@ -146,8 +148,8 @@ class RayExecutor(Executor):
         ref = self.task.remote(point, self.data_ref, ctx, self.trial_fn)
         self.pending[ref] = (point, ctx)
 
-    def wait(self) -> list[TrialRecord]:
-        ready, _ = self.ray.wait(list(self.pending), num_returns=1)
+    def wait(self, timeout: float | None = None) -> list[TrialRecord]:
+        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=timeout)
         out = []
         for ref in ready:
             point, ctx = self.pending.pop(ref)

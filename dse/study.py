@@ -9,13 +9,9 @@ parameters enqueued again. The budget counts trials with a recorded row.
 from __future__ import annotations
 
 import json
-import math
-import os
 import platform
 import random
-import socket
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +26,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from dse.executor import Executor, failed_record
+from dse.lease import HEARTBEAT_EVERY_S, Budget, DriverLease, finite, recover, tell_row
 from dse.pareto import Direction
 from dse.point import DesignPoint
 from dse.space import DomainKind, SearchSpace
@@ -41,49 +38,6 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 JOURNAL_FILE = "optuna.journal"
 STUDY_FILE = "study.json"
-
-
-LEASE_TIMEOUT_S = 120.0
-"""A driver silent this long is presumed dead; its RUNNING trials are taken over."""
-HEARTBEAT_EVERY_S = 10.0
-
-
-class DriverLease:
-    """Identifies this driver and keeps a heartbeat in the study, so that several drivers can
-    share one storage and a restarted driver can tell dead drivers' trials from live ones."""
-
-    def __init__(self, study: optuna.Study) -> None:
-        self.study = study
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.last = 0.0
-        self.beat(force=True)
-
-    def beat(self, force: bool = False) -> None:
-        """Record that this driver is alive (at most every HEARTBEAT_EVERY_S)."""
-        now = time.time()
-        if force or now - self.last >= HEARTBEAT_EVERY_S:
-            self.study.set_user_attr(f"driver:{self.id}", now)
-            self.last = now
-
-    def is_stale(self, owner: str | None) -> bool:
-        """Whether trials owned by ``owner`` can be taken over by this driver."""
-        if owner is None or owner == self.id:
-            return True
-        host, pid, _ = [*owner.split(":"), "", "", ""][:3]
-        if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
-            return True
-        beat = self.study.user_attrs.get(f"driver:{owner}")
-        return not isinstance(beat, int | float) or time.time() - beat > LEASE_TIMEOUT_S
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StudyMismatch(ValueError):
@@ -242,59 +196,6 @@ class Progress:
     recovered: int = 0
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _tell(study: optuna.Study, trial: optuna.Trial | int, space: SearchSpace, row: dict[str, Any]) -> bool:
-    """Tell Optuna a recorded outcome. Returns True if the trial completed."""
-    if row.get("status") == "complete":
-        values = [row.get(o.name) for o in space.objectives]
-        if all(_finite(v) for v in values):
-            if isinstance(trial, optuna.Trial):
-                for c in space.constraints:
-                    trial.set_constraint(c.column, c.violation(float(row[c.column])))
-            study.tell(trial, [float(v) for v in values])
-            return True
-    study.tell(trial, state=TrialState.FAIL)
-    return False
-
-
-def recover(study: optuna.Study, space: SearchSpace, store: ResultStore, lease: DriverLease) -> int:
-    """Settle trials left RUNNING by dead drivers: tell from their row, or fail and re-enqueue.
-
-    Trials of drivers that are still alive (another process on this host, or a recent
-    heartbeat) are left alone.
-    """
-    stale = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if lease.is_stale(t.user_attrs.get("driver"))
-    ]
-    if not stale:
-        return 0
-    rows = {int(r["trial_number"]): r for r in store.read().to_dict("records")}
-    for t in stale:
-        if t.number in rows:
-            _tell(study, t.number, space, rows[t.number])
-        else:
-            study.tell(t.number, state=TrialState.FAIL)
-            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
-    return len(stale)
-
-
-def budget_used(study: optuna.Study) -> int:
-    """Trials that count against the budget, across every driver of the study: finished ones
-    (failures of dead drivers excepted, since they are re-enqueued), running and waiting."""
-    requeued = {t.user_attrs.get("requeued_from") for t in study.get_trials(deepcopy=False)}
-    used = 0
-    for t in study.get_trials(deepcopy=False):
-        if t.state is TrialState.FAIL and t.number in requeued:
-            continue
-        used += 1
-    return used
-
-
 def run_study(
     space: SearchSpace,
     executor: Executor,
@@ -322,7 +223,7 @@ def run_study(
     progress.failed = int((done["status"] == "failed").sum())
     live: dict[int, optuna.Trial] = {}
     writes: list[tuple[Future[Any], optuna.Trial, TrialRecord]] = []
-    budget = _Budget(study)
+    budget = Budget(study, space.trials)
     if on_progress:
         on_progress(progress, None)
     # One writer thread: Parquet appends overlap with asking the next trials. Optuna is only
@@ -330,7 +231,7 @@ def run_study(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dse-store") as writer:
         try:
             while True:
-                while len(live) < workers and budget.used() < space.trials:
+                while len(live) < workers and budget.may_ask():
                     trial = study.ask()
                     budget.asked()
                     trial.set_user_attr("driver", lease.id)
@@ -353,36 +254,20 @@ def run_study(
                 writes.clear()
                 if not live:
                     break
-                for rec in executor.wait():
+                for rec in executor.wait(timeout=HEARTBEAT_EVERY_S):
                     rec = _checked(rec, space)
                     writes.append((writer.submit(store.append, [rec]), live.pop(rec.trial_number), rec))
-                lease.beat()
+                if lease.beat():  # and take over the trials of drivers that died meanwhile
+                    progress.recovered += recover(study, space, store, lease)
         finally:
             executor.close()
     return progress
 
 
-class _Budget:
-    """The study's used budget (:func:`budget_used`), counted locally between re-syncs with the
-    storage, which other drivers may also be filling."""
-
-    def __init__(self, study: optuna.Study, resync_s: float = 2.0) -> None:
-        self.study, self.resync_s = study, resync_s
-        self.count, self.synced = budget_used(study), time.monotonic()
-
-    def used(self) -> int:
-        if time.monotonic() - self.synced > self.resync_s:
-            self.count, self.synced = budget_used(self.study), time.monotonic()
-        return self.count
-
-    def asked(self) -> None:
-        self.count += 1
-
-
 def _checked(rec: TrialRecord, space: SearchSpace) -> TrialRecord:
     """A complete record whose objectives are missing or not finite becomes a failed one."""
     if rec.status == "complete":
-        bad = [o.name for o in space.objectives if not _finite(rec.metrics.get(o.name))]
+        bad = [o.name for o in space.objectives if not finite(rec.metrics.get(o.name))]
         if bad:
             return replace(rec, status="failed", error=f"objective(s) {bad} are missing or not finite")
     return rec
@@ -396,7 +281,7 @@ def _told(
     progress: Progress,
     on_progress: Callable[[Progress, TrialRecord | None], None] | None,
 ) -> None:
-    if _tell(study, trial, space, rec.to_row()):
+    if tell_row(study, trial, space, rec.to_row()):
         progress.complete += 1
     else:
         progress.failed += 1

@@ -23,10 +23,11 @@ import ray
 
 from dse.data import Dataset, load_dataset
 from dse.executor import RayExecutor, Resources
+from dse.lease import budget_used
 from dse.point import DesignPoint
 from dse.space import SearchSpace, load_space
 from dse.store import ResultStore, TrialRecord
-from dse.study import budget_used, open_storage, run_study
+from dse.study import open_storage, run_study
 from dse.trial import TrialContext
 
 TrialFn = Callable[[DesignPoint, Dataset, TrialContext], TrialRecord]
@@ -140,9 +141,9 @@ def test_application_errors_fail_the_trial_once_and_the_study_goes_on(
 
 def test_killed_driver_resumes_without_losing_or_duplicating_rows(tiny_space, tmp_path: Path) -> None:
     space_file, out = tiny_space(trials=8), tmp_path / "out"
-    text = space_file.read_text().replace("epochs = 2", "epochs = 60")  # ~1-2 s per trial
+    text = space_file.read_text().replace("epochs = 2", "epochs = 60")  # ~1 s per trial
     space_file.write_text(text)
-    cmd = [sys.executable, "-m", "dse", "run", str(space_file), "--out", str(out)]
+    cmd = [sys.executable, "-m", "dse", "run", str(space_file), "--out", str(out), "--no-cache"]
     driver = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
