@@ -35,7 +35,11 @@ class CachedTraining:
 
 
 class WeightCache:
-    """A folder of ``<key>.pt`` files, each the trainable state of one trained network."""
+    """A folder of ``<key>.pt`` files, each the trainable state of one trained network.
+
+    Entries hold CPU tensors and load onto the CPU, then into the model wherever it lives, so an
+    entry written by a GPU trial serves a CPU trial and vice versa.
+    """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -44,7 +48,8 @@ class WeightCache:
         return self.folder / f"{key}.pt"
 
     def load(self, key: str, model: nn.Module) -> CachedTraining | None:
-        """Load the weights of ``key`` into ``model``; None on a miss (or an unreadable entry)."""
+        """Load the weights of ``key`` into ``model`` (on its torch device); None on a miss (or an
+        unreadable entry)."""
         path = self.path(key)
         if not path.is_file():
             return None
@@ -58,7 +63,7 @@ class WeightCache:
         return CachedTraining(float(blob["seconds"]), int(blob["steps"]), float(blob["final_loss"]))
 
     def save(self, key: str, model: nn.Module, seconds: float, steps: int, final_loss: float) -> Path:
-        """Store ``model``'s trained state under ``key`` atomically."""
+        """Store ``model``'s trained state under ``key`` atomically, as CPU tensors."""
         self.folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items() if not _converter(k)}
         tmp = self.folder / f".tmp-{uuid.uuid4().hex[:8]}.partial"

@@ -87,16 +87,39 @@ class LocalExecutor(Executor):
         return len(self.queue)
 
 
-def _ray_trial(point: DesignPoint, data: Dataset, ctx: TrialContext, trial_fn: TrialFn) -> TrialRecord:
-    """Ray task body: pin torch threads to the CPUs Ray gave this task, then run the trial."""
+_WORKER_SHARED: dict[str, tuple[Dataset, TrialFn]] = {}
+"""What every trial of a study shares (the dataset and the trial function), as this worker
+process last fetched it, by object id: Ray reuses worker processes, so each fetches and
+unpickles them once per study, not once per trial."""
+
+
+def _ray_trial(point: DesignPoint, ctx: TrialContext, boxed: list[object]) -> TrialRecord:
+    """Ray task body: pin torch threads to the CPUs Ray gave this task, then run the trial.
+
+    ``boxed`` holds the ObjectRef of (dataset, trial function) inside a list, so Ray does not
+    fetch it before the task starts and the worker's cached copy can be used instead.
+    """
     import ray
     import torch
 
+    (ref,) = boxed
+    key = ref.hex()  # type: ignore[attr-defined]
+    if key not in _WORKER_SHARED:
+        _WORKER_SHARED.clear()
+        _WORKER_SHARED[key] = ray.get(ref)
+    data, trial_fn = _WORKER_SHARED[key]
     rt = ray.get_runtime_context()
     cpus = max(1, int(rt.get_assigned_resources().get("CPU", 1)))
     torch.set_num_threads(cpus)
-    ctx = dataclasses.replace(ctx, worker_node=rt.get_node_id())
+    device = trial_device(rt.get_accelerator_ids().get("GPU", []), torch.cuda.is_available())
+    ctx = dataclasses.replace(ctx, worker_node=rt.get_node_id(), device=device)
     return trial_fn(point, data, ctx)
+
+
+def trial_device(gpu_ids: list[str], cuda_available: bool) -> str:
+    """The torch device of a trial: the GPU Ray gave the task (Ray sets ``CUDA_VISIBLE_DEVICES``
+    to it, so it is ``cuda``), else the CPU."""
+    return "cuda" if gpu_ids and cuda_available else "cpu"
 
 
 class RayExecutor(Executor):
@@ -134,8 +157,7 @@ class RayExecutor(Executor):
             else:
                 ray.init(address=address, **common)
             self.started_ray = True
-        self.data_ref = ray.put(data)
-        self.trial_fn = trial_fn
+        self.shared = [ray.put((data, trial_fn))]
         self.task = ray.remote(_ray_trial).options(
             num_cpus=resources.cpus_per_trial,
             num_gpus=resources.gpus_per_trial,
@@ -145,7 +167,7 @@ class RayExecutor(Executor):
         self.pending: dict[object, tuple[DesignPoint, TrialContext]] = {}
 
     def submit(self, point: DesignPoint, ctx: TrialContext) -> None:
-        ref = self.task.remote(point, self.data_ref, ctx, self.trial_fn)
+        ref = self.task.remote(point, ctx, self.shared)
         self.pending[ref] = (point, ctx)
 
     def wait(self, timeout: float | None = None) -> list[TrialRecord]:

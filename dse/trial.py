@@ -49,6 +49,8 @@ class TrialContext:
     worker_node: str | None = None
     cache_dir: str | None = None
     """Folder of the trained-weights cache (train once, evaluate many); None disables it."""
+    device: str = "cpu"
+    """Torch device the trial runs on (``cpu`` or ``cuda``): network, physics, generators."""
 
 
 def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:
@@ -57,7 +59,8 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
     t0 = time.perf_counter()
     status, error, metrics = "complete", None, {}
     try:
-        metrics = evaluate_point(point, data, WeightCache(ctx.cache_dir) if ctx.cache_dir else None)
+        cache = WeightCache(ctx.cache_dir) if ctx.cache_dir else None
+        metrics = evaluate_point(point, data, cache, ctx.device)
     except TRANSIENT_ERRORS:
         raise
     except Exception as exc:
@@ -81,8 +84,14 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
     )
 
 
-def evaluate_point(point: DesignPoint, data: Dataset, cache: WeightCache | None = None) -> dict[str, Any]:
-    """Train, program on ``hardware_seeds`` chips, read at every read time, and cost one point."""
+def evaluate_point(
+    point: DesignPoint, data: Dataset, cache: WeightCache | None = None, device: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Train, program on ``hardware_seeds`` chips, read at every read time, and cost one point.
+
+    The network is built on the CPU (the same initial weights everywhere) and moved to the torch
+    ``device``, where training and evaluation run; the data stay on the CPU and move by batch.
+    """
     check_mode(point.device, point.mode)  # an invalid device × mode pair fails before any work
     cfg = point.train_config()
     torch.manual_seed(point.seed)
@@ -91,7 +100,7 @@ def evaluate_point(point: DesignPoint, data: Dataset, cache: WeightCache | None 
     x_test = torch.from_numpy(data.x_test).reshape(-1, *data.in_shape)
     y_test = torch.from_numpy(data.y_test)
     analog = point.analog_config()
-    model = build_network(point.network_config(data.in_shape, data.classes), analog)
+    model = build_network(point.network_config(data.in_shape, data.classes), analog).to(device)
     key = f"{point.training_key()}-{data_fingerprint(data)}" if cache and cacheable(cfg) else None
     hit = cache.load(key, model) if cache and key else None
     if hit is not None:

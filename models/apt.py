@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from models import inference
 from models.config import TrainConfig
 from models.networks import analog_layers
+from models.placement import device_of, permutation, random_int, seeded, to_device
 
 CONVERTER_SAMPLES = 256
 """Samples (at most) used to calibrate the converter ranges of each programmed draw."""
@@ -46,12 +47,13 @@ def distillation_loss(logits: Tensor, target: Tensor, labels: Tensor) -> Tensor:
 
 
 def calibrate(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> float:
-    """Run APT on ``model`` in place; returns its wall time in seconds."""
+    """Run APT on ``model`` in place, on its torch device; returns its wall time in seconds."""
     start = time.perf_counter()
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    where = device_of(model)
+    gen = seeded(cfg.seed + 1, where)
     n_cal = max(1, round(cfg.apt_data_fraction * x.shape[0]))
-    pick = torch.randperm(x.shape[0], generator=gen)[:n_cal]
-    x_cal, y_cal = x[pick], y[pick]
+    pick = permutation(x.shape[0], gen, x.device)[:n_cal]
+    x_cal, y_cal = to_device(x[pick], where), to_device(y[pick], where)
     params = calibrated_parameters(model)
     frozen = [p for p in model.parameters() if all(p is not q for q in params)]
     flags = [p.requires_grad for p in frozen]
@@ -66,9 +68,9 @@ def calibrate(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> float
     inference.set_analog(model, True)
     try:
         for _ in range(cfg.apt_steps):
-            inference.program(model, int(torch.randint(0, 2**62, (1,), generator=gen)))
+            inference.program(model, random_int(2**62, gen))
             inference.calibrate(model, x_cal[:CONVERTER_SAMPLES])  # leaves the model in eval mode
-            idx = torch.randint(0, n_cal, (batch,), generator=gen)
+            idx = torch.randint(0, n_cal, (batch,), generator=gen, device=where)
             loss = distillation_loss(model(x_cal[idx]), target[idx], y_cal[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()

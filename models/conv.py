@@ -95,10 +95,10 @@ class AnalogConv2d(AnalogMatrix):
     @torch.no_grad()
     def _digital_noise(self, x: Tensor, y: Tensor) -> Tensor:
         """Output-referred η_train noise N(0, (η·w_max)²·‖patch‖²) per output pixel."""
-        ones = torch.ones(1, 1, *self.kernel_size, dtype=x.dtype)
+        ones = torch.ones(1, 1, *self.kernel_size, dtype=x.dtype, device=x.device)
         conv = (self.stride, self.padding, self.dilation)
         norms = F.conv2d((x * x).sum(dim=1, keepdim=True), ones, None, *conv).sqrt_()
-        return normals(y.shape, y.dtype, None) * (norms * (self.w_max() * self.noise_std))
+        return normals(y, None) * (norms * (self.w_max() * self.noise_std))
 
     def _unfolded(self, x: Tensor) -> Tensor:
         b, _, h, w_in = x.shape
@@ -135,9 +135,9 @@ class AnalogConv2d(AnalogMatrix):
         parts = parts.view(b, n_t, out, ho, wo)
         if programmed and self._read_sigma > 0:  # per-tile patch norms: channel sums, then a window sum
             sq = (xp * xp).view(b, n_t, cpt, *xp.shape[2:]).sum(dim=2)
-            ones = torch.ones(n_t, 1, *self.kernel_size, dtype=x.dtype)
+            ones = torch.ones(n_t, 1, *self.kernel_size, dtype=x.dtype, device=x.device)
             norms = F.conv2d(sq, ones, None, *conv, groups=n_t).sqrt_().unsqueeze(2)
-            parts.add_(normals(parts.shape, parts.dtype, self._read_gen) * (norms * self._read_sigma))
+            parts.add_(normals(parts, self._read_gen) * (norms * self._read_sigma))
         if cfg.adc_bits is not None:
             flat = [parts.permute(1, 0, 3, 4, 2).reshape(n_t, -1, out)] if self.calibrating else None
             ranges = self._tile_ranges(parts, flat, w_max, x_range)
@@ -148,9 +148,9 @@ class AnalogConv2d(AnalogMatrix):
         if self.training and self.noise_std > 0:
             step = crossbar.weight_step(1.0, self.device_spec, cfg)
             sigma = w_max * math.sqrt(self.noise_std**2 + step * step / 12.0)
-            ones = torch.ones(1, 1, *self.kernel_size, dtype=x.dtype)
+            ones = torch.ones(1, 1, *self.kernel_size, dtype=x.dtype, device=x.device)
             norms = F.conv2d((x_q * x_q).sum(dim=1, keepdim=True), ones, None, *conv).sqrt_()
-            y.add_(normals(y.shape, y.dtype, None) * (norms * sigma))
+            y.add_(normals(y, None) * (norms * sigma))
         return y, x_q
 
     def _tile_ranges(

@@ -179,8 +179,9 @@ def program(g: Tensor, device: DeviceSpec, generator: torch.Generator, scale: fl
 
 
 def stuck_mask(shape: torch.Size, p_off: float, p_on: float, generator: torch.Generator) -> Tensor:
-    """Per-device fault codes: 0 healthy, -1 stuck at g_min (prob. ``p_off``), +1 at g_max (``p_on``)."""
-    u = torch.rand(shape, generator=generator)
+    """Per-device fault codes: 0 healthy, -1 stuck at g_min (prob. ``p_off``), +1 at g_max (``p_on``);
+    on ``generator``'s torch device."""
+    u = torch.rand(shape, generator=generator, device=generator.device)
     return (u < p_on).to(torch.int8) - ((u >= p_on) & (u < p_on + p_off)).to(torch.int8)
 
 

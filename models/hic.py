@@ -55,7 +55,8 @@ def carry_chain(digits: Tensor, caps: list[int], bases: list[int]) -> Tensor:
 
 def digits_value(digits: Tensor, significance: list[float]) -> Tensor:
     """Σ_k s_k·d_k in LSB levels."""
-    sig = torch.tensor(significance, dtype=digits.dtype).view(-1, *([1] * (digits.dim() - 1)))
+    sig = torch.tensor(significance, dtype=digits.dtype, device=digits.device)
+    sig = sig.view(-1, *([1] * (digits.dim() - 1)))
     return (digits * sig).sum(dim=0)
 
 
@@ -105,18 +106,18 @@ class HicArray:
         self.one_directional = PulseModel.of(dev).one_directional
         self.multilevel = device_cfg.multilevel_devices
         slices = len(self.caps)
-        d = torch.zeros(slices, *w.shape)
+        d = torch.zeros(slices, *w.shape, device=w.device)
         d[0] = torch.round(w / self.lsb)
         self._digits = (
             carry_chain(d, self.caps, self.bases).reshape(slices, -1).T.contiguous()
         )  # (weights, S)
-        self._counts = torch.ones(w.numel(), slices, 2, dtype=torch.float64)
+        self._counts = torch.ones(w.numel(), slices, 2, dtype=torch.float64, device=w.device)
         self._shape = w.shape
         self.acc = torch.zeros_like(w)
         self.value = self.weight()
         """The weight the devices hold, kept up to date by :meth:`update` (read-only)."""
         self._buf = torch.empty_like(w)
-        self._cols = torch.arange(2 * slices)
+        self._cols = torch.arange(2 * slices, device=w.device)
 
     @property
     def digits(self) -> Tensor:

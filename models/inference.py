@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from models.networks import analog_layers
+from models.placement import device_of, seeded, to_device
 
 READ_TIMES_S: tuple[float, ...] = (1.0, 3600.0, 86400.0, 365.0 * 86400.0)
 """Default read times after programming: 1 s, 1 h, 1 day, 1 year [J20, HIC]."""
@@ -21,11 +22,12 @@ READ_TIMES_S: tuple[float, ...] = (1.0, 3600.0, 86400.0, 365.0 * 86400.0)
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy of ``model`` in eval mode."""
+    """Top-1 accuracy of ``model`` in eval mode, on its torch device (batches are moved there)."""
     model.eval()
-    correct = 0
+    where, correct = device_of(model), 0
     for i in range(0, x.shape[0], batch_size):
-        correct += int((model(x[i : i + batch_size]).argmax(dim=1) == y[i : i + batch_size]).sum())
+        labels = to_device(y[i : i + batch_size], where)
+        correct += int((model(to_device(x[i : i + batch_size], where)).argmax(dim=1) == labels).sum())
     return correct / max(1, x.shape[0])
 
 
@@ -43,8 +45,9 @@ def set_gdc(model: nn.Module, gdc: bool) -> None:
 
 @torch.no_grad()
 def program(model: nn.Module, seed: int) -> None:
-    """Program every analog layer once, as one chip with hardware seed ``seed`` (read at t = 0)."""
-    gen = torch.Generator().manual_seed(seed)
+    """Program every analog layer once, as one chip with hardware seed ``seed`` (read at t = 0);
+    the draws happen on the model's torch device."""
+    gen = seeded(seed, device_of(model))
     for layer in analog_layers(model):
         layer.program(gen)
 
@@ -53,7 +56,7 @@ def program(model: nn.Module, seed: int) -> None:
 def set_read_time(model: nn.Module, t_s: float, seed: int) -> None:
     """Read every programmed layer ``t_s`` s after programming; the accumulated read noise of
     this read is drawn from ``(seed, t_s)``, so results are reproducible per chip and time."""
-    gen = torch.Generator().manual_seed(hash((seed, float(t_s))) & 0x7FFF_FFFF_FFFF_FFFF)
+    gen = seeded(hash((seed, float(t_s))) & 0x7FFF_FFFF_FFFF_FFFF, device_of(model))
     for layer in analog_layers(model):
         layer.set_read_time(t_s, gen)
 
@@ -66,7 +69,7 @@ def calibrate(model: nn.Module, x_cal: Tensor) -> None:
     for layer in layers:
         layer.calibrating = True
     try:
-        model(x_cal)
+        model(to_device(x_cal, device_of(model)))
     finally:
         for layer in layers:
             layer.calibrating = False

@@ -28,6 +28,7 @@ from models import converters, crossbar, drift, tiling
 from models.config import AdcRange, AnalogConfig, RangeScope
 from models.devices import DeviceSpec, get_device
 from models.noise import normals, output_noise
+from models.placement import random_int, seeded
 
 
 class AnalogMatrix(nn.Module):
@@ -78,7 +79,8 @@ class AnalogMatrix(nn.Module):
     def enable_output_scale(self) -> nn.Parameter:
         """Add (once) a per-output digital scale, initialised to 1, applied after the MVM (apt)."""
         if self.out_scale is None:
-            self.out_scale = nn.Parameter(torch.ones(self.weight.shape[1], dtype=self.weight.dtype))
+            w = self.weight
+            self.out_scale = nn.Parameter(torch.ones(w.shape[1], dtype=w.dtype, device=w.device))
         return self.out_scale
 
     # ------------------------------------------------------------ mapping facts
@@ -99,16 +101,17 @@ class AnalogMatrix(nn.Module):
         lo, hi = torch.aminmax(self.weight.detach())  # w_max, one pass
         sigma = max(float(hi), -float(lo), 1e-12) * self.noise_std
         norms = torch.linalg.vector_norm(x.detach(), dim=1, keepdim=True)
-        return y.addcmul_(normals(y.shape, y.dtype, None), norms, value=sigma)
+        return y.addcmul_(normals(y, None), norms, value=sigma)
 
     # ------------------------------------------------------------ programming and time
 
     @torch.no_grad()
     def program(self, generator: torch.Generator) -> None:
         """Program the current weights once: quantized levels, programming noise, stuck-at
-        faults, a device-to-device draw of drift exponents; then read at t = 0."""
-        dev, cfg = self.device_spec, self.config
-        w_max = self.w_max() if self.w_range is None else torch.tensor(float(self.w_range))
+        faults, a device-to-device draw of drift exponents; then read at t = 0. ``generator``
+        lives on the weights' torch device, as does the per-read generator seeded from it."""
+        dev, cfg, where = self.device_spec, self.config, self.weight.device
+        w_max = self.w_max() if self.w_range is None else torch.tensor(float(self.w_range), device=where)
         g = crossbar.program(
             crossbar.weight_to_slices(self.weight, w_max, dev, cfg), dev, generator, cfg.prog_noise_scale
         )
@@ -120,20 +123,21 @@ class AnalogMatrix(nn.Module):
             g = crossbar.apply_stuck(g, self._faults, dev)
         self._g, self._w_max_prog = g, w_max
         self._nu = drift.drift_exponents(g, dev, generator) if dev.analog else torch.zeros_like(g)
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        self._read_gen = torch.Generator().manual_seed(seed)
+        self._read_gen = seeded(random_int(2**62, generator), where)
         self._read_sigma = self._read_noise_weight_std(w_max) if dev.analog else 0.0
         self._gdc_ref = None
         self.set_read_time(0.0, self._read_gen)
 
     def _read_noise_weight_std(self, w_max: Tensor) -> float:
-        """Std of one weight's additive read noise: both devices of every slice, in weight units."""
+        """Std of one weight's additive read noise: both devices of every slice, in weight units
+        (a constant of the mapping: computed on the CPU, whatever the weights' torch device)."""
         sigma_us = drift.additive_read_std_us(self.device_spec, self.config.read_noise_scale)
         if sigma_us == 0:
             return 0.0
         s = self.config.slices
-        unit = torch.zeros(s, 2, s, 1)
-        unit[torch.arange(s), 0, torch.arange(s), 0] = 1.0
+        unit = torch.zeros(s, 2, s, 1, device="cpu")
+        diag = torch.arange(s, device="cpu")
+        unit[diag, 0, diag, 0] = 1.0
         coef = crossbar.slices_to_weight(unit, float(w_max), self.device_spec, self.config)
         return sigma_us * math.sqrt(2.0 * float((coef**2).sum()))
 
@@ -200,7 +204,7 @@ class AnalogMatrix(nn.Module):
         dynamic, or calibrated; ``(tiles, 1, out)`` or broadcastable to it."""
         cfg = self.config
         if cfg.adc_range is AdcRange.FIXED:
-            rows = torch.tensor(self.row_sizes, dtype=parts.dtype)
+            rows = torch.tensor(self.row_sizes, dtype=parts.dtype, device=parts.device)
             r = (rows * w_max * x_range).view(-1, 1, 1).expand(-1, 1, parts.shape[-1])
             return r.amax().expand_as(r) if cfg.adc_scope is RangeScope.LAYER else r
         if not (self.training or self.calibrating) and self._calibrated:
@@ -307,7 +311,7 @@ class AnalogMatrix(nn.Module):
         for xt in tiling.row_tiles(x_q, self.tile_rows):
             p = parts[start : start + xt.shape[0]]
             norms = torch.linalg.vector_norm(xt, dim=2, keepdim=True)
-            p.addcmul_(normals(p.shape, p.dtype, self._read_gen), norms, value=self._read_sigma)
+            p.addcmul_(normals(p, self._read_gen), norms, value=self._read_sigma)
             start += xt.shape[0]
 
 

@@ -20,6 +20,7 @@ from models.config import AnalogConfig, NetworkConfig
 from models.conv import AnalogConv2d
 from models.cost import LayerShape
 from models.layers import AnalogLinear, AnalogMatrix
+from models.placement import device_of, to_device
 
 
 def scaled(width: int, width_mult: float) -> int:
@@ -191,7 +192,7 @@ def layer_shapes(model: nn.Module, sample_input: Tensor) -> list[LayerShape]:
         model.eval()
         for layer in layers:
             layer.analog = False  # shapes only: no converters, no noise draws, no state touched
-        model(sample_input)
+        model(to_device(sample_input, device_of(model)))
     finally:
         for h in handles:
             h.remove()

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -23,6 +22,7 @@ from models.config import MomentumPlacement, TrainConfig
 from models.layers import AnalogMatrix
 from models.networks import analog_layers
 from models.outcome import TrainingDiverged, TrainResult, summarize
+from models.placement import device_of, flat_indices, permutation, seeded, to_device
 from models.pulses import (
     MAX_PULSES_PER_UPDATE,
     PulsedArray,
@@ -174,9 +174,8 @@ def _sparse_pulses(n: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _beyond(x: Tensor, threshold: float) -> Tensor:
-    """Flat indices where ``|x| ≥ threshold`` (or NaN)."""
-    a = x.detach().reshape(-1).numpy()
-    return torch.from_numpy(np.flatnonzero(~((a < threshold) & (a > -threshold))))
+    """Flat indices where ``|x| ≥ threshold`` (or NaN), on ``x``'s device."""
+    return flat_indices(x, lambda a: ~((a < threshold) & (a > -threshold)))
 
 
 class MixedPrecision:
@@ -247,8 +246,10 @@ def quantize_update_(delta: Tensor, bits: int, generator: torch.Generator) -> Te
 def train_onchip(
     model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, make: UpdaterFactory
 ) -> TrainResult:
-    """Train through the analog forward; analog weights change only by the updater's writes."""
-    gen = torch.Generator().manual_seed(cfg.seed)
+    """Train through the analog forward; analog weights change only by the updater's writes. Runs
+    on the model's torch device (its generator and device state too); batches are moved there."""
+    where = device_of(model)
+    gen = seeded(cfg.seed, where)
     torch.manual_seed(cfg.seed)
     layers = analog_layers(model)
     for layer in layers:
@@ -262,11 +263,11 @@ def train_onchip(
     n, steps, epoch_loss = x.shape[0], 0, math.nan
     model.train()
     for _ in range(cfg.epochs):
-        order = torch.randperm(n, generator=gen)
+        order = permutation(n, gen, x.device)
         total, batches = 0.0, 0
         for i in range(0, n, cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
-            loss = loss_fn(model(x[idx]), y[idx])
+            loss = loss_fn(model(to_device(x[idx], where)), to_device(y[idx], where))
             model.zero_grad(set_to_none=True)
             loss.backward()
             with torch.no_grad():

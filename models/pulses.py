@@ -23,12 +23,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from models.devices import DeviceSpec
 from models.noise import normals
+from models.placement import flat_indices, per_device, random_int
 
 MAX_PULSES_PER_UPDATE = 31
 """Most pulses one update may apply to a device: aihwkit's default pulse-train length [A]."""
@@ -38,7 +38,7 @@ REFRESH_FRACTION = 0.9
 """A one-directional pair is refreshed when a device passes this fraction of its bound [N20]."""
 UNIFORM_TABLE_SIZE = 1 << 22
 """Uniforms kept for stochastic rounding (16 MiB in float32)."""
-_UNIFORM_TABLE: dict[torch.dtype, Tensor] = {}
+_UNIFORM_TABLE: dict[tuple[torch.dtype, torch.device], Tensor] = {}
 
 
 @dataclass(frozen=True)
@@ -92,12 +92,14 @@ def layer_scale(w: Tensor, model: PulseModel) -> float:
 def stochastic_round(x: Tensor, generator: torch.Generator) -> Tensor:
     """Round to an adjacent integer, up with probability frac(x): unbiased, E = x (fresh draws)."""
     low = torch.floor(x)
-    return low + (torch.rand(x.shape, generator=generator, dtype=x.dtype) < (x - low)).to(x.dtype)
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return low + (u < (x - low)).to(x.dtype)
 
 
 def uniforms(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator: torch.Generator) -> Tensor:
-    """U[0, 1) of ``shape``: a window at a random offset (drawn from ``generator``) into a fixed
-    table of uniforms; fresh draws where the shape exceeds half the table. Read-only.
+    """U[0, 1) of ``shape`` on ``generator``'s device: a window at a random offset (drawn from
+    ``generator``) into a fixed table of uniforms (one copy per device); fresh draws where the
+    shape exceeds half the table. Read-only.
 
     The noise-table trick of :func:`models.noise.normals` for the per-step draws of the
     on-chip updates: inside a window the values are i.i.d. U[0, 1), windows of different
@@ -106,14 +108,16 @@ def uniforms(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator:
     """
     n = math.prod(shape)
     if n > UNIFORM_TABLE_SIZE // 2:
-        return torch.rand(shape, generator=generator, dtype=dtype)
-    table = _UNIFORM_TABLE.get(dtype)
-    if table is None:
-        table = _UNIFORM_TABLE[dtype] = torch.rand(
-            UNIFORM_TABLE_SIZE, generator=torch.Generator().manual_seed(1), dtype=dtype
-        )
-    start = int(torch.randint(0, UNIFORM_TABLE_SIZE - n + 1, (1,), generator=generator))
+        return torch.rand(shape, generator=generator, dtype=dtype, device=generator.device)
+    table = per_device(_UNIFORM_TABLE, dtype, generator.device, _uniform_table)
+    start = random_int(UNIFORM_TABLE_SIZE - n + 1, generator)
     return table[start : start + n].view(shape)
+
+
+def _uniform_table(dtype: torch.dtype) -> Tensor:
+    """The table, drawn on the CPU from seed 1 (the same values on every device)."""
+    gen = torch.Generator(device="cpu").manual_seed(1)
+    return torch.rand(UNIFORM_TABLE_SIZE, generator=gen, dtype=dtype, device="cpu")
 
 
 def stochastic_round_(x: Tensor, generator: torch.Generator) -> Tensor:
@@ -129,18 +133,20 @@ def pulse_counts(delta: Tensor, dw_min: float, generator: torch.Generator, max_p
 
 
 def step_sizes(shape: torch.Size, model: PulseModel, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Per-device up and down steps, ε(1±a)·|1 + d2d·ξ| (drawn once per device) [A]; a
-    one-directional device steps ε·|1 + d2d·ξ| up and never down."""
-    d = (1.0 + model.d2d * torch.randn(shape, generator=generator)).abs() * model.dw_min
+    """Per-device up and down steps, ε(1±a)·|1 + d2d·ξ| (drawn once per device, on ``generator``'s
+    torch device) [A]; a one-directional device steps ε·|1 + d2d·ξ| up and never down."""
+    xi = torch.randn(shape, generator=generator, device=generator.device)
+    d = (1.0 + model.d2d * xi).abs() * model.dw_min
     if model.one_directional:
         return d, torch.zeros_like(d)
     return d * (1.0 + model.asymmetry), d * (1.0 - model.asymmetry)
 
 
 def bounds(shape: torch.Size, model: PulseModel, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Per-device bounds, each scaled by ``1 + bound_d2d·ξ`` [A]."""
-    lo = model.lo * (1.0 + model.bound_d2d * torch.randn(shape, generator=generator))
-    hi = model.hi * (1.0 + model.bound_d2d * torch.randn(shape, generator=generator))
+    """Per-device bounds, each scaled by ``1 + bound_d2d·ξ`` [A] (on ``generator``'s torch device)."""
+    where = generator.device
+    lo = model.lo * (1.0 + model.bound_d2d * torch.randn(shape, generator=generator, device=where))
+    hi = model.hi * (1.0 + model.bound_d2d * torch.randn(shape, generator=generator, device=where))
     return lo, torch.maximum(hi, lo)
 
 
@@ -154,21 +160,19 @@ def apply_pulses(
     step = torch.where(n >= 0, up, down)
     change = n * step
     if c2c > 0:
-        change = change + normals(w.shape, w.dtype, None) * (c2c * step * n.abs().sqrt())
+        change = change + normals(w, None) * (c2c * step * n.abs().sqrt())
     return torch.minimum(torch.maximum(w + change, lo), hi)
 
 
 def nonzero_indices(x: Tensor) -> Tensor:
-    """Flat indices (int64) of the nonzero (or NaN) entries of a contiguous CPU tensor.
-
-    NumPy's compare and ``flatnonzero`` are 5–10× faster than ``torch.nonzero`` and a torch
-    comparison here; the index tensor shares NumPy's memory."""
-    return torch.from_numpy(np.flatnonzero(x.detach().reshape(-1).numpy() != 0))
+    """Flat indices (int64, on ``x``'s device) of the nonzero (or NaN) entries of a contiguous tensor
+    (:func:`~models.placement.flat_indices`: NumPy on the CPU, faster than ``torch.nonzero``)."""
+    return flat_indices(x, lambda a: a != 0)
 
 
 def whole_indices(x: Tensor) -> Tensor:
     """Flat indices where ``trunc(x) ≠ 0``, i.e. ``|x| ≥ 1`` (or NaN), as :func:`nonzero_indices`."""
-    return torch.from_numpy(np.flatnonzero(~(np.abs(x.detach().reshape(-1).numpy()) < 1.0)))
+    return flat_indices(x, lambda a: ~(abs(a) < 1.0))
 
 
 class PulsedArray:
@@ -193,17 +197,17 @@ class PulsedArray:
         shape = target.shape
         self.up, self.down = step_sizes(shape, model, generator)
         self.lo, self.hi = bounds(shape, model, generator)
-        self.counts = torch.ones(2, *shape, dtype=torch.float64)
+        self.counts = torch.ones(2, *shape, dtype=torch.float64, device=target.device)
         # One-directional: what a pulsed pair reads and writes, one row per weight so that a
         # gather touches one cache line: (ω⁺, ω⁻, step, bound).
         if model.one_directional:
-            self.lo = torch.zeros(shape)
+            self.lo = torch.zeros(shape, device=target.device)
             pos = target.clamp_min(0.0).minimum(self.hi)
             neg = (-target).clamp_min(0.0).minimum(self.hi)
             self._rows = torch.stack((pos, neg, self.up, self.hi), dim=-1).view(-1, 4)
             self.pos, self.neg = (self._rows[:, j].unflatten(0, shape) for j in (0, 1))
             self._value = pos - neg
-            self._cols = torch.arange(4)
+            self._cols = torch.arange(4, device=target.device)
         else:  # contiguous tensors: the dense path (:meth:`pulse_dense`) streams them
             self.w = torch.minimum(torch.maximum(target, self.lo), self.hi)
             self._mid, self._half = (self.up + self.down) / 2, (self.up - self.down) / 2
@@ -228,7 +232,7 @@ class PulsedArray:
         k = n.abs()
         # in steps: n, plus the c2c noise of the sum of |n| steps, c2c·√|n|·ξ (ξ symmetric: its
         # sign needs no flip for negative n)
-        noise = torch.sqrt(k).mul_(normals(k.shape, k.dtype, None)).mul_(c2c) if c2c > 0 else None
+        noise = torch.sqrt(k).mul_(normals(k, None)).mul_(c2c) if c2c > 0 else None
         if not self.model.one_directional:
             w, mid, half, lo, hi = (t.view(-1).index_select(0, idx) for t in self._bidirectional())
             move = n if noise is None else noise.add_(n)
@@ -266,7 +270,7 @@ class PulsedArray:
         move = n
         if self.model.c2c > 0:
             root = torch.clamp(k, min=1.0).rsqrt_().mul_(k)
-            move = root.mul_(normals(n.shape, n.dtype, None)).mul_(self.model.c2c).add_(n)
+            move = root.mul_(normals(n, None)).mul_(self.model.c2c).add_(n)
         step = torch.addcmul(mid, torch.sign(n, out=k), half)
         torch.clamp(w.addcmul_(move, step), lo, hi, out=w)
 

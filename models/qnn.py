@@ -17,20 +17,20 @@ boolean mask per step.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from models.config import QnnWeights, TrainConfig
 from models.layers import AnalogMatrix
 from models.onchip import DigitalMomentum
+from models.placement import flat_indices, per_device, random_int
 from models.pulses import UNIFORM_TABLE_SIZE
 
 GXNOR_M = 3.0
 """Nonlinearity m of the transition probability tanh(m·|ν|) (GXNOR's default range 1–5) [G21]."""
 _BELOW_ONE = 1.0 - 2.0**-24
 """The largest float32 below 1: |ν| < 1 never exceeds it, so larger thresholds are capped to it."""
-_THRESHOLDS: dict[torch.dtype, Tensor] = {}
+_THRESHOLDS: dict[tuple[torch.dtype, torch.device], Tensor] = {}
 
 
 def switch_thresholds(
@@ -38,22 +38,27 @@ def switch_thresholds(
 ) -> Tensor:
     """Thresholds T = min(atanh(U)/m, 1 − 2⁻²⁴) of ``shape``: a stochastic transition happens
     where |ν| > T, i.e. with probability tanh(m·|ν|) for |ν| < 1. A window at a random offset
-    (from ``generator``) into one fixed table (fresh draws for more than half the table). Read-only."""
+    (from ``generator``) into one fixed table kept per torch device (fresh draws for more than half
+    the table), on ``generator``'s device. Read-only."""
     n = 1
     for k in shape:
         n *= k
     if n > UNIFORM_TABLE_SIZE // 2:
         return (
-            torch.atanh(torch.rand(shape, generator=generator, dtype=dtype))
+            torch.atanh(torch.rand(shape, generator=generator, dtype=dtype, device=generator.device))
             .div_(GXNOR_M)
             .clamp_(max=_BELOW_ONE)
         )
-    table = _THRESHOLDS.get(dtype)
-    if table is None:
-        u = torch.rand(UNIFORM_TABLE_SIZE, generator=torch.Generator().manual_seed(2), dtype=dtype)
-        table = _THRESHOLDS[dtype] = torch.atanh(u).div_(GXNOR_M).clamp_(max=_BELOW_ONE)
-    start = int(torch.randint(0, UNIFORM_TABLE_SIZE - n + 1, (1,), generator=generator))
+    table = per_device(_THRESHOLDS, dtype, generator.device, _threshold_table)
+    start = random_int(UNIFORM_TABLE_SIZE - n + 1, generator)
     return table[start : start + n].view(shape)
+
+
+def _threshold_table(dtype: torch.dtype) -> Tensor:
+    """The table, drawn on the CPU from seed 2 (the same values on every device)."""
+    gen = torch.Generator(device="cpu").manual_seed(2)
+    u = torch.rand(UNIFORM_TABLE_SIZE, generator=gen, dtype=dtype, device="cpu")
+    return torch.atanh(u).div_(GXNOR_M).clamp_(max=_BELOW_ONE)
 
 
 def to_states(w: Tensor, alpha: float, ternary: bool) -> Tensor:
@@ -96,7 +101,7 @@ class Qnn:
             to_states(layer.weight.detach(), a, self.ternary)
             for layer, a in zip(layers, self.alphas, strict=True)
         ]
-        self.counts = [torch.ones(2, *s.shape, dtype=torch.float64) for s in self.states]
+        self.counts = [torch.ones(2, *s.shape, dtype=torch.float64, device=s.device) for s in self.states]
         self._bufs = [torch.empty_like(s) for s in self.states]
         self.momentum = DigitalMomentum(layers, cfg)
         self.digital_bits_per_weight = float(self.momentum.bits)
@@ -110,7 +115,7 @@ class Qnn:
         c = -self.cfg.lr / (self.alphas[i] * h)  # z = c·v
         # transitions sign(z)·⌈|z| − T⌉ are nonzero exactly where |z| − T > 0: find those first
         gap = torch.abs(v, out=self._bufs[i]).mul_(abs(c)).sub_(switch_thresholds(v.shape, v.dtype, self.gen))
-        idx = torch.from_numpy(np.flatnonzero(~(gap.view(-1).numpy() <= 0)))  # (or NaN)
+        idx = flat_indices(gap, lambda a: ~(a <= 0))  # (or NaN)
         if idx.numel() == 0:
             return
         moves = (

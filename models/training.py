@@ -33,6 +33,7 @@ from models.modes import OFF_CHIP
 from models.networks import analog_layers
 from models.onchip import MixedPrecision, PulsedSGD, UpdaterFactory, quantize_update, train_onchip
 from models.outcome import TrainingDiverged, TrainResult, WriteCounts
+from models.placement import device_of, permutation, seeded, to_device
 from models.qnn import Qnn
 
 __all__ = [
@@ -71,8 +72,10 @@ def train_digital(
 ) -> TrainResult:
     """SGD with momentum (updates rounded to ``update_bits`` if set) through the digital forward,
     with output-referred weight noise ``eta`` and weight fake-quantization ``weight_bits``;
-    ``analog=True`` runs the full analog forward instead. Counts one programming."""
-    gen = torch.Generator().manual_seed(cfg.seed)
+    ``analog=True`` runs the full analog forward instead. Counts one programming. Runs on the
+    model's torch device; ``x`` and ``y`` may live anywhere (batches are moved)."""
+    where = device_of(model)
+    gen = seeded(cfg.seed, where)
     torch.manual_seed(cfg.seed)
     layers = analog_layers(model)
     for layer in layers:
@@ -85,11 +88,11 @@ def train_digital(
     model.train()
     try:
         for _ in range(cfg.epochs):
-            order = torch.randperm(n, generator=gen)
+            order = permutation(n, gen, x.device)
             total, batches = 0.0, 0
             for i in range(0, n, cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
-                loss = loss_fn(model(x[idx]), y[idx])
+                loss = loss_fn(model(to_device(x[idx], where)), to_device(y[idx], where))
                 for p in params:
                     p.grad = None
                 loss.backward()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 import torch
 
 from dse.cache import WeightCache, converter_buffer_names
@@ -12,6 +13,7 @@ from dse.data import load_dataset
 from dse.point import DesignPoint
 from dse.trial import evaluate_point
 from models.networks import build_network
+from tests.torch_devices import DEVICE_PAIRS
 
 BASE = DesignPoint(device="pcm", mode="hwa", hidden=(24,), epochs=2, hardware_seeds=1, tile_size=32, seed=5)
 
@@ -61,3 +63,23 @@ def test_a_different_data_split_never_reuses_weights(tmp_path: Path) -> None:
     assert evaluate_point(BASE, load_dataset("digits", seed=5), cache)["cache_hit"] is False
     assert evaluate_point(BASE, load_dataset("digits", seed=6), cache)["cache_hit"] is False  # same size
     assert evaluate_point(BASE, load_dataset("digits", seed=5), cache)["cache_hit"] is True
+
+
+@pytest.mark.parametrize(("written_on", "read_on"), DEVICE_PAIRS)
+def test_an_entry_written_on_one_torch_device_serves_a_trial_on_another(
+    tmp_path: Path, written_on: str, read_on: str
+) -> None:
+    data, cache = load_dataset("digits", seed=5), WeightCache(tmp_path)
+    first = evaluate_point(BASE, data, cache, device=written_on)
+    (entry,) = tmp_path.glob("*.pt")
+    stored = torch.load(entry, weights_only=True)["state"]  # no map_location needed: CPU tensors
+    assert stored and all(v.device.type == "cpu" for v in stored.values())
+
+    hit = evaluate_point(dataclasses.replace(BASE, device="rram"), data, cache, device=read_on)
+    assert hit["cache_hit"] is True and hit["train_seconds"] == first["train_seconds"]
+    assert abs(hit["accuracy_fp"] - first["accuracy_fp"]) <= 0.01  # the same weights (float rounding)
+    net = build_network(BASE.network_config((64,), 10), BASE.analog_config()).to(read_on)
+    assert cache.load(entry.stem, net) is not None
+    assert all(p.device.type == read_on for p in net.parameters())
+    state = net.state_dict()
+    assert all(torch.equal(state[k].cpu(), v) for k, v in stored.items())
