@@ -14,24 +14,24 @@ import random
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from dse.executor import Executor, failed_record
+from dse.journal import BatchedJournalStorage
 from dse.lease import HEARTBEAT_EVERY_S, Budget, DriverLease, finite, recover, tell_row
 from dse.pareto import Direction
 from dse.point import DesignPoint
 from dse.space import DomainKind, SearchSpace
 from dse.store import ResultStore, TrialRecord
 from dse.trial import TrialContext
+from dse.writer import RowWriter
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -77,7 +77,7 @@ def open_storage(out: Path, storage: str | None, attempts: int = 5) -> optuna.st
     """
     if not storage:
         out.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(out / JOURNAL_FILE)))
+        return BatchedJournalStorage(out / JOURNAL_FILE)
     if "://" not in storage or storage.startswith(("redis", "journal")):
         return optuna.storages.get_storage(storage)
     import sqlalchemy.exc
@@ -104,13 +104,13 @@ def package_versions() -> dict[str, str]:
 
 
 def open_study(
-    space: SearchSpace, out: Path, storage: str | None, *, must_exist: bool = False
+    space: SearchSpace, store: optuna.storages.BaseStorage, where: str, *, must_exist: bool = False
 ) -> optuna.Study:
-    """Create the study, or load it to continue; check that it matches the space."""
-    store = open_storage(out, storage)
+    """Create the study in ``store`` (found at ``where``), or load it to continue; check that
+    it matches the space."""
     names = optuna.study.get_all_study_names(store)
     if must_exist and space.name not in names:
-        raise StudyMismatch(f"--resume: no study named {space.name!r} in {storage or out / JOURNAL_FILE}")
+        raise StudyMismatch(f"--resume: no study named {space.name!r} in {where}")
     directions = ["maximize" if o.direction is Direction.MAXIMIZE else "minimize" for o in space.objectives]
     study = optuna.create_study(
         storage=store,
@@ -212,7 +212,12 @@ def run_study(
     Several drivers may run the same study on one storage (and one results folder): each
     asks only while the study's used budget (:func:`budget_used`) is below the target.
     """
-    study = open_study(space, out, storage, must_exist=resume)
+    opened = open_storage(out, storage)
+    study = open_study(space, opened, storage or str(out / JOURNAL_FILE), must_exist=resume)
+    batch: Callable[[], AbstractContextManager[None]] = nullcontext
+    sync = None
+    if isinstance(opened, BatchedJournalStorage):
+        batch, sync = opened.batch, opened.sync
     write_study_file(space, out, storage)
     store = ResultStore(out)
     lease = DriverLease(study)
@@ -222,15 +227,20 @@ def run_study(
     progress.complete = int((done["status"] == "complete").sum())
     progress.failed = int((done["status"] == "failed").sum())
     live: dict[int, optuna.Trial] = {}
-    writes: list[tuple[Future[Any], optuna.Trial, TrialRecord]] = []
     budget = Budget(study, space.trials)
     if on_progress:
         on_progress(progress, None)
-    # One writer thread: Parquet appends overlap with asking the next trials. Optuna is only
-    # touched on this thread, and a trial is told only after its row is durable.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dse-store") as writer:
-        try:
-            while True:
+    # Rows are written on a writer thread in group commits (dse.writer); Optuna is only touched
+    # on this thread, and a trial is told only after its row is durable. Each burst of storage
+    # calls is one journal write; the writer fsyncs the journal before each part, so a durable
+    # row's trial is always in the durable journal.
+    rows: RowWriter[optuna.Trial] = RowWriter(store, before_write=sync)
+    try:
+        while True:
+            start: list[tuple[DesignPoint, TrialContext]] = []
+            with batch():
+                for rec, trial in rows.durable(block=not live):
+                    _told(study, space, trial, rec, progress, on_progress)
                 while len(live) < workers and budget.may_ask():
                     trial = study.ask()
                     budget.asked()
@@ -238,29 +248,25 @@ def run_study(
                     try:
                         point = suggest(trial, space)
                     except (KeyError, TypeError, ValueError) as exc:
-                        rec = failed_record(
-                            DesignPoint(), TrialContext(space.name, trial.number), f"invalid point: {exc}"
-                        )
-                        writes.append((writer.submit(store.append, [rec]), trial, rec))
+                        ctx = TrialContext(space.name, trial.number)
+                        rows.add(failed_record(DesignPoint(), ctx, f"invalid point: {exc}"), trial)
                         continue
                     live[trial.number] = trial
-                    ctx = TrialContext(
-                        space.name, trial.number, cache_dir=str(cache_dir) if cache_dir else None
-                    )
-                    executor.submit(point, ctx)
-                for future, trial, rec in writes:
-                    future.result()
-                    _told(study, space, trial, rec, progress, on_progress)
-                writes.clear()
-                if not live:
-                    break
-                for rec in executor.wait(timeout=HEARTBEAT_EVERY_S):
-                    rec = _checked(rec, space)
-                    writes.append((writer.submit(store.append, [rec]), live.pop(rec.trial_number), rec))
-                if lease.beat():  # and take over the trials of drivers that died meanwhile
-                    progress.recovered += recover(study, space, store, lease)
-        finally:
-            executor.close()
+                    cache = str(cache_dir) if cache_dir else None
+                    start.append((point, TrialContext(space.name, trial.number, cache_dir=cache)))
+            for point, ctx in start:
+                executor.submit(point, ctx)
+            if not live and not rows.pending:
+                break
+            if live:  # wake up when queued rows are due, or poll while one is written
+                due = rows.due_in()
+                for rec in executor.wait(timeout=HEARTBEAT_EVERY_S if due is None else max(due, 0.005)):
+                    rows.add(_checked(rec, space), live.pop(rec.trial_number))
+            if lease.beat():  # and take over the trials of drivers that died meanwhile
+                progress.recovered += recover(study, space, store, lease)
+    finally:
+        executor.close()
+        rows.close()
     return progress
 
 

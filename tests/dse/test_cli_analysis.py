@@ -67,7 +67,9 @@ def _write_study(root: Path, records: list[TrialRecord]) -> Path:
         "journal": "optuna.journal",
     }
     (root / "study.json").write_text(json.dumps(meta, indent=2))
-    ResultStore(root).append(records)
+    store = ResultStore(root)
+    for rec in records:  # a part per trial, as a study of slow trials leaves them
+        store.append([rec])
     return root
 
 

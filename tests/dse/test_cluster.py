@@ -75,7 +75,7 @@ def test_trials_run_on_both_nodes(cluster: Cluster, tiny_space, tmp_path: Path) 
 def test_a_node_removed_mid_study_does_not_stop_it(cluster: Cluster, tiny_space, tmp_path: Path) -> None:
     store, thread = run(tiny_space, tmp_path / "out", trials=10)
     deadline = time.monotonic() + 60
-    while len(store.files()) < 2 and time.monotonic() < deadline:
+    while store.rows_on_disk() < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     worker_node = next(n for n in cluster.worker_nodes)
     cluster.remove_node(worker_node)

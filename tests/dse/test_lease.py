@@ -18,7 +18,7 @@ from dse.lease import Budget, DriverLease, budget_used, recover, tell_row
 from dse.point import DesignPoint
 from dse.space import SearchSpace, load_space
 from dse.store import ResultStore, TrialRecord
-from dse.study import open_study
+from dse.study import open_storage, open_study
 from dse.trial import TrialContext
 
 
@@ -29,7 +29,7 @@ def space(tiny_space) -> SearchSpace:
 
 @pytest.fixture
 def study(space: SearchSpace, tmp_path: Path) -> optuna.Study:
-    return open_study(space, tmp_path / "out", None)
+    return open_study(space, open_storage(tmp_path / "out", None), "test", must_exist=False)
 
 
 def dead_pid() -> int:

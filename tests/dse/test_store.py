@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,8 +52,8 @@ def test_parts_are_whole_files_and_temp_names_never_match_parquet_globs(tmp_path
     store = ResultStore(tmp_path)
     (tmp_path / "trials").mkdir()
     (tmp_path / "trials" / ".tmp-deadbeef.partial").write_bytes(b"half a file")  # a writer killed mid-write
-    paths = store.append([record(0)])
-    assert all(p.suffix == ".parquet" and pq.read_table(p).num_rows == 1 for p in paths)
+    path = store.append([record(0)])
+    assert path is not None and path.suffix == ".parquet" and pq.read_table(path).num_rows == 1
     assert len(store.read()) == 1
     glob = str(tmp_path / "trials" / "*.parquet")
     assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', union_by_name=true)").fetchall() == [(1,)]
@@ -99,7 +100,8 @@ def test_unknown_columns_are_refused(tmp_path: Path) -> None:
 
 def test_compact_merges_parts_and_every_reader_sees_the_same_rows(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
-    store.append([record(n) for n in range(7)])
+    for n in range(7):
+        store.append([record(n)])
     before = store.read()
     assert store.compact(max_rows=4) == (7, 2)
     after = store.read()
@@ -111,14 +113,38 @@ def test_compact_merges_parts_and_every_reader_sees_the_same_rows(tmp_path: Path
     assert [r[0] for r in rows] == list(range(7))
 
 
-def test_interrupted_compaction_is_finished_and_never_duplicates(tmp_path: Path) -> None:
+def test_one_append_is_one_part_and_a_group_reads_like_single_rows(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
-    paths = store.append([record(n) for n in range(3)])
-    # A compaction killed after its merged part landed but before the old parts were deleted:
-    merged = pa.concat_tables([pq.read_table(p) for p in paths])
-    pq.write_table(merged, store.parts / "compact-crashed.parquet")
-    (store.parts / "compact.pending").write_text('["' + '", "'.join(p.name for p in paths) + '"]')
+    single = store.append([record(0)])
+    group = store.append([record(2), record(1, "failed"), record(3)])
+    assert single is not None and group is not None and len(store.files()) == 2
+    assert pq.read_table(single).num_rows == 1 and pq.read_table(group).num_rows == 3
+    assert group.name.startswith("trials-0000001-0000003-")
     df = store.read()
-    assert list(df["trial_number"]) == [0, 1, 2]
-    assert [p.name for p in store.files()] == ["compact-crashed.parquet"]
+    assert list(df["trial_number"]) == [0, 1, 2, 3] and df.loc[1, "status"] == "failed"
+    assert store.append([]) is None and len(store.files()) == 2
+
+
+def test_interrupted_compaction_is_rolled_forward_and_never_loses_or_duplicates(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    paths = [store.append([record(n)]) for n in range(4)]
+    # A compaction killed after its note, with one merged part moved into place and one still staged:
+    first = pa.concat_tables([pq.read_table(p) for p in paths[:2]])
+    second = pa.concat_tables([pq.read_table(p) for p in paths[2:]])
+    pq.write_table(first, store.parts / "compact-a.parquet")
+    pq.write_table(second, store.parts / ".tmp-b.partial")
+    note = {"staged": [[".tmp-a.partial", "compact-a.parquet"], [".tmp-b.partial", "compact-b.parquet"]]}
+    note["replaces"] = [p.name for p in paths]
+    (store.parts / "compact.pending").write_text(json.dumps(note))
+    df = store.read()
+    assert list(df["trial_number"]) == [0, 1, 2, 3]
+    assert [p.name for p in store.files()] == ["compact-a.parquet", "compact-b.parquet"]
     assert not (store.parts / "compact.pending").exists()
+
+
+def test_rows_on_disk_counts_every_part_row(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    assert store.rows_on_disk() == 0
+    store.append([record(0)])
+    store.append([record(1), record(2)])
+    assert store.rows_on_disk() == 3 == len(store.read())
