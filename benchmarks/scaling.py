@@ -117,11 +117,14 @@ def main() -> None:
             f"driver memory with 200 trials in flight: +{rss_kib / 1024:.1f} MiB peak "
             f"(≈ {rss_kib / 200:.1f} KiB per trial → ≈ {rss_kib * 5 / 1024:.0f} MiB at 1,000)"
         )
+        single = ResultStore(Path(tmp) / "single")  # a slow trial's row gets a part of its own
+        one = single.append([sleeping_trial(DesignPoint(epochs=0), data, TrialContext("s", 0))])
+        part = one.stat().st_size if one else 0
         print(
-            f"on disk per trial: journal {journal / 200 / 1024:.1f} KiB, "
-            f"Parquet part {parquet / 200 / 1024:.1f} KiB → 10,000 trials: "
-            f"journal {journal * 50 / 1024**2:.0f} MiB, "
-            f"Parquet {parquet * 50 / 1024**2:.0f} MiB before `dse compact`"
+            f"on disk per trial: journal {journal / 200 / 1024:.1f} KiB; Parquet {parquet / 200 / 1024:.1f} "
+            f"KiB when rows share parts (these 200 finished together), {part / 1024:.1f} KiB with a part "
+            f"each → 10,000 trials: journal {journal * 50 / 1024**2:.0f} MiB, Parquet "
+            f"{parquet * 50 / 1024**2:.0f}–{part * 10_000 / 1024**2:.0f} MiB before `dse compact`"
         )
 
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
