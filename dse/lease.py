@@ -53,26 +53,33 @@ class DriverLease:
         self.last = now
         return True
 
-    def is_stale(self, trial: FrozenTrial) -> bool:
-        """Whether this RUNNING trial's driver is dead, so this driver may take it over."""
+    def is_stale(self, trial: FrozenTrial, attrs: dict[str, Any] | None = None) -> bool:
+        """Whether this RUNNING trial's driver is dead, so this driver may take it over.
+
+        ``attrs``: the study's user attributes (the heartbeats), read once by the caller that
+        checks many trials; read here otherwise."""
         owner = trial.user_attrs.get("driver")
+        if owner == self.id:
+            return False
+        attrs = self.study.user_attrs if attrs is None else attrs
         if owner is None:  # its driver died between ask and stamp, or is a live peer in between
             started = trial.datetime_start
-            return started is None or _age_s(started) > OWNERLESS_GRACE_S or not self.live_peers()
-        return owner != self.id and not self.is_alive(str(owner))
+            return started is None or _age_s(started) > OWNERLESS_GRACE_S or not self.live_peers(attrs)
+        return not self.is_alive(str(owner), attrs)
 
-    def is_alive(self, driver: str) -> bool:
+    def is_alive(self, driver: str, attrs: dict[str, Any] | None = None) -> bool:
         """A driver on this host whose process exists, or anywhere with a recent heartbeat."""
         host, pid, _ = [*driver.split(":"), "", "", ""][:3]
         if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
             return False
-        beat = self.study.user_attrs.get(f"driver:{driver}")
+        beat = (self.study.user_attrs if attrs is None else attrs).get(f"driver:{driver}")
         return isinstance(beat, int | float) and time.time() - beat <= LEASE_TIMEOUT_S
 
-    def live_peers(self) -> bool:
+    def live_peers(self, attrs: dict[str, Any] | None = None) -> bool:
         """Whether another driver of this study is alive."""
-        peers = [k.removeprefix("driver:") for k in self.study.user_attrs if k.startswith("driver:")]
-        return any(self.is_alive(p) for p in peers if p != self.id)
+        attrs = self.study.user_attrs if attrs is None else attrs
+        peers = [k.removeprefix("driver:") for k in attrs if k.startswith("driver:")]
+        return any(self.is_alive(p, attrs) for p in peers if p != self.id)
 
 
 def _age_s(start: datetime) -> float:
@@ -120,7 +127,10 @@ def tell_row(study: optuna.Study, trial: optuna.Trial | int, space: SearchSpace,
 
 def recover(study: optuna.Study, space: SearchSpace, store: ResultStore, lease: DriverLease) -> int:
     """Settle RUNNING trials of dead drivers: tell from their row, or fail and re-enqueue."""
-    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if lease.is_stale(t)]
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    others = [t for t in running if t.user_attrs.get("driver") != lease.id]
+    attrs = study.user_attrs if others else {}
+    stale = [t for t in others if lease.is_stale(t, attrs)]
     if not stale:
         return 0
     rows = {int(r["trial_number"]): r for r in store.read().to_dict("records")}
@@ -136,9 +146,14 @@ def recover(study: optuna.Study, space: SearchSpace, store: ResultStore, lease: 
 def budget_used(study: optuna.Study) -> int:
     """Trials that count against the budget, across every driver of the study: finished ones
     (failures of dead drivers excepted, since they are re-enqueued), running and waiting."""
-    trials = study.get_trials(deepcopy=False)
+    return _usage(study.get_trials(deepcopy=False))[0]
+
+
+def _usage(trials: list[FrozenTrial]) -> tuple[int, int]:
+    """(trials counted against the budget, trials waiting to be asked)."""
     requeued = {t.user_attrs.get("requeued_from") for t in trials}
-    return sum(1 for t in trials if not (t.state is TrialState.FAIL and t.number in requeued))
+    used = sum(1 for t in trials if not (t.state is TrialState.FAIL and t.number in requeued))
+    return used, sum(1 for t in trials if t.state is TrialState.WAITING)
 
 
 class Budget:
@@ -146,18 +161,22 @@ class Budget:
     (:func:`budget_used`) is below the target, or while re-enqueued trials wait to be run.
 
     Counted locally between re-syncs with the storage, which other drivers may also fill.
+    A re-sync reads every trial, so on a large study in a database it is spaced out to keep
+    it under 5 % of the driver's time.
     """
 
     def __init__(self, study: optuna.Study, target: int, resync_s: float = 2.0) -> None:
         self.study, self.target, self.resync_s = study, target, resync_s
+        self.interval = resync_s
         self.synced = -math.inf
         self.count = self.waiting = 0
 
     def may_ask(self) -> bool:
-        if time.monotonic() - self.synced > self.resync_s:
-            self.count = budget_used(self.study)
-            self.waiting = len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        now = time.monotonic()
+        if now - self.synced > self.interval:
+            self.count, self.waiting = _usage(self.study.get_trials(deepcopy=False))
             self.synced = time.monotonic()
+            self.interval = max(self.resync_s, 20 * (self.synced - now))
         return self.count < self.target or self.waiting > 0
 
     def asked(self) -> None:
