@@ -38,6 +38,9 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 JOURNAL_FILE = "optuna.journal"
 STUDY_FILE = "study.json"
+MAX_BATCH_S = 1.0
+"""Longest a burst of asks holds the journal's lock: other writers wait for it, and Optuna's
+lock counts as abandoned after 30 s (slow samplers, hundreds of workers asked at once)."""
 
 
 class StudyMismatch(ValueError):
@@ -241,7 +244,9 @@ def run_study(
             with batch():
                 for rec, trial in rows.durable(block=not live):
                     _told(study, space, trial, rec, progress, on_progress)
-                while len(live) < workers and budget.may_ask():
+                deadline, asked = time.monotonic() + MAX_BATCH_S, 0
+                while len(live) < workers and budget.may_ask() and (not asked or time.monotonic() < deadline):
+                    asked += 1
                     trial = study.ask()
                     budget.asked()
                     trial.set_user_attr("driver", lease.id)
@@ -256,11 +261,13 @@ def run_study(
                     start.append((point, TrialContext(space.name, trial.number, cache_dir=cache)))
             for point, ctx in start:
                 executor.submit(point, ctx)
-            if not live and not rows.pending:
+            more = len(live) < workers and budget.may_ask()  # the batch hit its time limit
+            if not live and not rows.pending and not more:
                 break
             if live:  # wake up when queued rows are due, or poll while one is written
                 due = rows.due_in()
-                for rec in executor.wait(timeout=HEARTBEAT_EVERY_S if due is None else max(due, 0.005)):
+                wait_s = 0.0 if more else HEARTBEAT_EVERY_S if due is None else max(due, 0.005)
+                for rec in executor.wait(timeout=wait_s):
                     rows.add(_checked(rec, space), live.pop(rec.trial_number))
             if lease.beat():  # and take over the trials of drivers that died meanwhile
                 progress.recovered += recover(study, space, store, lease)
