@@ -1,14 +1,17 @@
-"""Optuna's journal file, written in batches: one lock, one write and one fsync per batch.
+"""Optuna's journal file, written in bursts: one lock and one write per burst of calls.
 
 Optuna's ``JournalFileBackend`` takes the file lock, writes and fsyncs once per storage
 call, and a trial makes about ten (ask, each ``suggest``, the driver stamp, tell). The
 driver makes those calls in bursts, so :meth:`JournalLog.batch` holds the lock for a
 burst, keeps the new log lines in memory (reads see them, in order, after the file's),
-and writes them with one ``write`` and one ``fsync`` when the burst ends.
+and writes them with one ``write`` when the burst ends. A burst is not fsynced: the
+driver calls :meth:`JournalLog.sync` (on its writer thread) before it makes any result
+row durable, which is the order recovery needs (a durable row's trial is always in the
+durable journal). Appends outside a burst are written and fsynced at once.
 
 The file format and the lock (Optuna's symlink lock on ``<file>.lock``) are Optuna's
 own, so ``JournalFileBackend`` readers and writers (``optuna-dashboard``, other
-drivers) share the file safely. A batch never spans a blocking wait, so other writers
+drivers) share the file safely. A burst never spans a blocking wait, so other writers
 wait at most for one burst. A writer killed mid-line leaves a torn last line; the next
 writer, holding the lock, cuts it off before appending.
 """

@@ -230,6 +230,8 @@ class ResultStore:
         if not pending.is_file():
             return
         note = json.loads(pending.read_text())
+        if isinstance(note, list):  # an older note: only the parts to delete, nothing staged
+            note = {"staged": [], "replaces": note}
         for tmp, final in note["staged"]:
             if (self.parts / tmp).exists():
                 os.replace(self.parts / tmp, self.parts / final)

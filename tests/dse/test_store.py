@@ -148,3 +148,13 @@ def test_rows_on_disk_counts_every_part_row(tmp_path: Path) -> None:
     store.append([record(0)])
     store.append([record(1), record(2)])
     assert store.rows_on_disk() == 3 == len(store.read())
+
+
+def test_an_older_pending_note_without_staged_parts_is_still_finished(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    paths = [store.append([record(n)]) for n in range(2)]
+    merged = pa.concat_tables([pq.read_table(p) for p in paths])
+    pq.write_table(merged, store.parts / "compact-old.parquet")
+    (store.parts / "compact.pending").write_text(json.dumps([p.name for p in paths]))
+    assert list(store.read()["trial_number"]) == [0, 1]
+    assert [p.name for p in store.files()] == ["compact-old.parquet"]
