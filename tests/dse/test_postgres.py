@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,7 +40,8 @@ def dse_run(space: Path, out: Path, url: str, *extra: str) -> subprocess.Popen[s
         "local",
         *extra,
     ]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # in-process trials of two drivers share 2 cores
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def test_a_study_on_postgres(pg_url: str, tiny_space, tmp_path: Path) -> None:
@@ -53,7 +55,8 @@ def test_a_study_on_postgres(pg_url: str, tiny_space, tmp_path: Path) -> None:
 
 def test_two_drivers_share_one_study_without_duplicates(pg_url: str, tiny_space, tmp_path: Path) -> None:
     space, out = tiny_space(name="pg_two", trials=8), tmp_path / "shared"
-    drivers = [dse_run(space, out, pg_url) for _ in range(2)]
+    space.write_text(space.read_text().replace("epochs = 2", "epochs = 10"))  # ~0.5 s per trial
+    drivers = [dse_run(space, out, pg_url, "--no-cache") for _ in range(2)]  # no 20 ms cache hits
     for d in drivers:
         _, err = d.communicate(timeout=400)
         assert d.returncode == 0, err[-3000:]
