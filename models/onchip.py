@@ -22,7 +22,7 @@ from models.config import MomentumPlacement, TrainConfig
 from models.layers import AnalogMatrix
 from models.networks import analog_layers
 from models.outcome import TrainingDiverged, TrainResult, summarize
-from models.placement import device_of, flat_indices, permutation, seeded, to_device
+from models.placement import device_of, flat_indices, seeded, shuffled_batches
 from models.pulses import (
     MAX_PULSES_PER_UPDATE,
     PulsedArray,
@@ -263,11 +263,9 @@ def train_onchip(
     n, steps, epoch_loss = x.shape[0], 0, math.nan
     model.train()
     for _ in range(cfg.epochs):
-        order = permutation(n, gen, x.device)
         total, batches = 0.0, 0
-        for i in range(0, n, cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            loss = loss_fn(model(to_device(x[idx], where)), to_device(y[idx], where))
+        for xb, yb in shuffled_batches(x, y, cfg.batch_size, gen, where):
+            loss = loss_fn(model(xb), yb)
             model.zero_grad(set_to_none=True)
             loss.backward()
             with torch.no_grad():

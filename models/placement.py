@@ -11,7 +11,7 @@ helper here is exactly what the code did before (same generator streams, no copi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,17 @@ def permutation(n: int, generator: torch.Generator, device: torch.device) -> Ten
     """A random permutation of ``range(n)`` from ``generator`` (drawn on its device), returned on
     ``device``: the device of the data it indexes."""
     return torch.randperm(n, generator=generator, device=generator.device).to(device)
+
+
+def shuffled_batches(
+    x: Tensor, y: Tensor, batch_size: int, generator: torch.Generator, device: torch.device
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """One epoch of ``(inputs, labels)`` mini-batches in an order drawn from ``generator``, moved
+    to ``device``: the loop every trainer shares."""
+    order = permutation(x.shape[0], generator, x.device)
+    for i in range(0, x.shape[0], batch_size):
+        idx = order[i : i + batch_size]
+        yield to_device(x[idx], device), to_device(y[idx], device)
 
 
 def to_device(x: Tensor, device: torch.device) -> Tensor:
@@ -88,5 +99,6 @@ __all__ = [
     "permutation",
     "random_int",
     "seeded",
+    "shuffled_batches",
     "to_device",
 ]

@@ -33,7 +33,7 @@ from models.modes import OFF_CHIP
 from models.networks import analog_layers
 from models.onchip import MixedPrecision, PulsedSGD, UpdaterFactory, quantize_update, train_onchip
 from models.outcome import TrainingDiverged, TrainResult, WriteCounts
-from models.placement import device_of, permutation, seeded, to_device
+from models.placement import device_of, seeded, shuffled_batches
 from models.qnn import Qnn
 
 __all__ = [
@@ -83,16 +83,14 @@ def train_digital(
     params = [p for p in model.parameters() if p.requires_grad]
     bufs = [torch.zeros_like(p) for p in params]
     loss_fn = nn.CrossEntropyLoss()
-    n, steps, epoch_loss = x.shape[0], 0, math.nan
+    steps, epoch_loss = 0, math.nan
     start = time.perf_counter()
     model.train()
     try:
         for _ in range(cfg.epochs):
-            order = permutation(n, gen, x.device)
             total, batches = 0.0, 0
-            for i in range(0, n, cfg.batch_size):
-                idx = order[i : i + cfg.batch_size]
-                loss = loss_fn(model(to_device(x[idx], where)), to_device(y[idx], where))
+            for xb, yb in shuffled_batches(x, y, cfg.batch_size, gen, where):
+                loss = loss_fn(model(xb), yb)
                 for p in params:
                     p.grad = None
                 loss.backward()
