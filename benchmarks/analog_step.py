@@ -20,9 +20,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from models import inference
 from models.config import AnalogConfig, NetworkConfig
-from models.networks import NETWORKS, analog_layers, convert
+from models.nn import inference
+from models.nn.networks import NETWORKS, analog_layers, convert
 
 ROUNDS = 3
 """Interleaved measurement rounds per model and thread count."""

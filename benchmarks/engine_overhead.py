@@ -17,13 +17,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dse.data import Dataset, load_dataset
-from dse.executor import Executor, LocalExecutor, RayExecutor, Resources
-from dse.point import DesignPoint
-from dse.space import SearchSpace, load_space
-from dse.store import TrialRecord
-from dse.study import run_study
-from dse.trial import TrialContext
+from dse.engine.data import Dataset, load_dataset
+from dse.engine.executor import Executor, LocalExecutor, RayExecutor, Resources
+from dse.engine.space import SearchSpace, load_space
+from dse.engine.study import run_study
+from dse.engine.trial import TrialContext
+from dse.results.store import TrialRecord
+from dse.schema.point import DesignPoint
 
 
 def trivial_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:

@@ -1,9 +1,9 @@
 """Pareto query time: 100k trials, 4 objectives, from Parquet to front + hypervolume (goal ≤ 1 s).
 
 Writes a synthetic study (one compacted part, as after ``dse compact``) to a temp folder, then times
-read → pareto_front → hypervolume with :mod:`dse.pareto` (moocore). For scale, it also times optuna's own
-Pareto filter (``optuna.study._multi_objective._is_pareto_front``, private API) against ours on 10k rows
-in the same run, and prints the ratio. Figures only, no asserts.
+read → pareto_front → hypervolume with :mod:`dse.analysis.pareto` (moocore). For scale, it
+also times optuna's own Pareto filter (``optuna.study._multi_objective._is_pareto_front``, private API)
+against ours on 10k rows in the same run, and prints the ratio. Figures only, no asserts.
 
 Usage: ``.venv/bin/python benchmarks/pareto_query.py [--rows 100000] [--repeat 5] [--optuna-hv]``
 (``--optuna-hv`` adds optuna's hypervolume on 10k rows, which can take tens of seconds).
@@ -22,7 +22,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from dse.pareto import (
+from dse.analysis.pareto import (
     Direction,
     HypervolumeResult,
     Objective,

@@ -25,13 +25,13 @@ from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
 
-from dse.data import Dataset, load_dataset
-from dse.executor import RayExecutor, Resources
-from dse.point import DesignPoint
-from dse.space import SearchSpace, load_space
-from dse.store import ResultStore, TrialRecord
-from dse.study import JOURNAL_FILE, run_study
-from dse.trial import TrialContext
+from dse.engine.data import Dataset, load_dataset
+from dse.engine.executor import RayExecutor, Resources
+from dse.engine.space import SearchSpace, load_space
+from dse.engine.study import JOURNAL_FILE, run_study
+from dse.engine.trial import TrialContext
+from dse.results.store import ResultStore, TrialRecord
+from dse.schema.point import DesignPoint
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -118,7 +118,7 @@ def main() -> None:
             f"(≈ {rss_kib / 200:.1f} KiB per trial → ≈ {rss_kib * 5 / 1024:.0f} MiB at 1,000)"
         )
         single = ResultStore(Path(tmp) / "single")  # a slow trial's row gets a part of its own
-        one = single.append([sleeping_trial(DesignPoint(epochs=0), data, TrialContext("s", 0))])
+        one = single.append([sleeping_trial(DesignPoint.of(epochs=1), data, TrialContext("s", 0))])
         part = one.stat().st_size if one else 0
         print(
             f"on disk per trial: journal {journal / 200 / 1024:.1f} KiB; Parquet {parquet / 200 / 1024:.1f} "

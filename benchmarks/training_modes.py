@@ -19,13 +19,13 @@ import time
 import torch
 from torch import nn
 
-from models import inference
 from models.config import AnalogConfig, NetworkConfig, TrainConfig, TrainMode
-from models.hic import Hic
-from models.networks import analog_layers, build_network
-from models.onchip import MixedPrecision, PulsedSGD, UpdaterFactory
-from models.qnn import Qnn
-from models.training import finish, pretrain
+from models.nn import inference
+from models.nn.networks import analog_layers, build_network
+from models.training.hic import Hic
+from models.training.onchip import MixedPrecision, PulsedSGD, UpdaterFactory
+from models.training.qnn import Qnn
+from models.training.trainers import finish, pretrain
 
 MODES: dict[str, tuple[str, UpdaterFactory, dict[str, object]]] = {
     "onchip_sgd (rram, digital momentum)": ("rram", PulsedSGD, {}),
@@ -92,7 +92,7 @@ def step_ratios(steps: int, repeats: int = 5) -> None:
 
 
 def apt_vs_hwa() -> None:
-    from dse.data import load_digits
+    from dse.engine.data import load_digits
 
     d = load_digits()
     x, y = torch.from_numpy(d.x_train).reshape(-1, 1, 8, 8), torch.from_numpy(d.y_train)

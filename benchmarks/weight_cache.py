@@ -14,11 +14,11 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from dse.data import load_dataset
-from dse.executor import RayExecutor, Resources
-from dse.space import parse_space
-from dse.store import ResultStore
-from dse.study import run_study
+from dse.engine.data import load_dataset
+from dse.engine.executor import RayExecutor, Resources
+from dse.engine.space import parse_space
+from dse.engine.study import run_study
+from dse.results.store import ResultStore
 
 
 def main() -> None:

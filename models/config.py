@@ -1,13 +1,87 @@
-"""Frozen configurations consumed by ``models/``: analog hardware, network and training.
+"""Frozen configurations consumed by ``models/``: analog hardware, network, training and cost.
 
-They live here rather than in ``dse/`` because ``models/`` must not import the engine;
-``dse.point.DesignPoint`` builds them from a flat design point.
+Every searchable parameter is declared once, here, as a field made by :func:`knob`: its type,
+default, allowed values and doc. The engine's registry (``dse.schema.point``) composes its
+design point from these configs and reads their metadata to validate spaces, build Parquet
+columns and key the weights cache; nothing is copied by hand in between. The configs live
+in ``models/`` because ``models/`` must not import the engine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from models.cost.constants import const
+
+READ_TIMES: dict[str, float] = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "1y": 365.0 * 86400.0}
+"""Evaluation read times after programming, by label (the ``accuracy_t_<label>`` columns)."""
+FLOAT_UPDATE_BITS = 32
+"""``update_bits`` of 32 or more means floating-point updates."""
+ON_CHIP = ("onchip_sgd", "mixed_precision", "hic", "qnn")
+"""Training modes that write the devices while training (knobs that act only there name these)."""
+
+
+def knob(
+    default: Any,
+    doc: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    choices: type[StrEnum] | Callable[[], Sequence[Any]] | None = None,
+    cached: bool = True,
+    modes: tuple[str, ...] = (),
+    analog_only: bool = False,
+) -> Any:
+    """A searchable parameter: a config field whose metadata the engine's registry reads.
+
+    Args:
+        default: the value when a space does not set it (it must itself validate).
+        doc: one line for error messages, ``dse params`` and the docs.
+        lo: inclusive lower bound of a number (``lo_open``: excluded); NaN never passes.
+        hi: inclusive upper bound of a number.
+        lo_open: exclude ``lo`` itself.
+        choices: an enum (its values are allowed) or a zero-argument callable returning the
+            allowed values, called lazily so that nothing heavy is imported up front.
+        cached: False for training knobs that act after the cacheable training stage (apt's
+            calibration), so the weights cache ignores them.
+        modes: the training modes in which this knob acts; empty means every mode.
+        analog_only: the knob acts only on analog devices (the SRAM baseline ignores it).
+
+    A knob a design ignores (``modes``, ``analog_only``) is neither sampled nor recorded for
+    that design: the engine resets it to its default and stores null.
+    """
+    meta = {
+        "doc": doc,
+        "lo": lo,
+        "hi": hi,
+        "lo_open": lo_open,
+        "choices": choices,
+        "cached": cached,
+        "modes": modes,
+        "analog_only": analog_only,
+    }
+    return field(default=default, metadata=meta)
+
+
+def derived(default: Any, doc: str) -> Any:
+    """A config field the engine sets from the data: never searched, never recorded."""
+    return field(default=default, metadata={"doc": doc, "derived": True})
+
+
+def _device_names() -> list[str]:
+    from models.physics.devices import DEVICES
+
+    return sorted(DEVICES)
+
+
+def _network_names() -> list[str]:
+    from models.nn.networks import NETWORKS
+
+    return sorted(NETWORKS)
 
 
 class AdcRange(StrEnum):
@@ -79,158 +153,234 @@ class QnnWeights(StrEnum):
 
 @dataclass(frozen=True)
 class AnalogConfig:
-    """How a network's weights are mapped onto crossbar tiles and read out."""
+    """How a network's weights are mapped onto crossbar tiles, read out and evaluated."""
 
-    device: str = "pcm"
-    """Key in ``models.devices.DEVICES``."""
-    tile_rows: int = 256
-    """Crossbar rows (inputs) per tile."""
-    tile_cols: int = 256
-    """Crossbar columns (outputs) per tile."""
-    adc_bits: int | None = 8
-    """ADC resolution per tile partial sum; ``None`` disables the ADC (ideal readout)."""
-    dac_bits: int | None = 8
-    """DAC (input) resolution; ``None`` disables input quantization."""
-    adc_range: AdcRange = AdcRange.CALIBRATED
-    """Calibrated (percentile) or fixed (full-scale) ADC range."""
-    adc_percentile: float = 99.99
-    """Percentile of |partial sums| that sets a calibrated ADC range."""
-    prog_noise_scale: float = 1.0
-    """Multiplier on the device's programming noise (0 turns it off)."""
-    read_noise_scale: float = 1.0
-    """Multiplier on the device's read noise (0 turns it off)."""
-    drift: bool = True
-    """Apply the device's drift law at evaluation read times."""
-    adc_scope: RangeScope = RangeScope.TILE
-    """ADC range per tile or per layer."""
-    dac_range: AdcRange = AdcRange.CALIBRATED
-    """Calibrated (percentile of |inputs|) or fixed (``dac_full_scale``) DAC range."""
-    dac_percentile: float = 100.0
-    """Percentile of |inputs| that sets a calibrated DAC range (100: the maximum)."""
-    dac_full_scale: float = 1.0
-    """Fixed DAC range: the input magnitude mapped to the largest code."""
-    mapping: Mapping = Mapping.SIGN_PAIR
-    """Weight → conductance mapping of each slice."""
-    binary_devices: int = 0
-    """Bit slicing [HIC]: binary (2-level) device pairs holding the most significant part."""
-    multilevel_devices: int = 1
-    """Bit slicing [HIC]: multi-level device pairs holding the least significant part."""
-    slice_levels: int | None = None
-    """Levels of each multi-level slice device; ``None``: the device's own ``levels``."""
-    slice_base: float | None = None
-    """Significance ratio of consecutive slices; ``None``: positional (each slice's
-    significance is the number of values all slices below it can hold)."""
-    read_time_s: float = 1.0
-    """Read time after programming used by ``evaluate_hardware`` (the ``accuracy`` column)."""
-    gdc: bool = True
-    """Global drift compensation per tile at evaluation [A, J20]."""
-    stuck_off_fraction: float = 0.0
-    """Fraction of devices stuck at g_min (stuck-at faults, drawn per programming)."""
-    stuck_on_fraction: float = 0.0
-    """Fraction of devices stuck at g_max."""
-    ir_drop: float = 0.0
-    """First-order IR drop: wire resistance per cell × g_max (dimensionless); 0 turns it off."""
+    device: str = knob("pcm", "device technology (models.physics.devices.DEVICES)", choices=_device_names)
+    tile_size: int = knob(256, "crossbar rows and columns per tile", lo=8, hi=4096)
+    tile_rows: int = knob(0, "crossbar rows (inputs) per tile; 0 = tile_size", lo=0, hi=4096)
+    tile_cols: int = knob(0, "crossbar columns (outputs) per tile; 0 = tile_size", lo=0, hi=4096)
+    adc_bits: int | None = knob(
+        8, "ADC resolution per tile partial sum (bits)", lo=1, hi=16, analog_only=True
+    )
+    dac_bits: int | None = knob(8, "DAC (input) resolution (bits)", lo=1, hi=16, analog_only=True)
+    adc_range: AdcRange = knob(
+        AdcRange.CALIBRATED,
+        "ADC range: calibrated percentile or fixed full scale",
+        choices=AdcRange,
+        analog_only=True,
+    )
+    adc_percentile: float = knob(
+        99.99,
+        "percentile of |partial sums| that sets a calibrated ADC range",
+        lo=0.0,
+        hi=100.0,
+        lo_open=True,
+        analog_only=True,
+    )
+    prog_noise_scale: float = knob(
+        1.0, "multiplier on the device's programming noise (0 = off)", lo=0.0, hi=10.0, analog_only=True
+    )
+    read_noise_scale: float = knob(
+        1.0, "multiplier on the device's read noise (0 = off)", lo=0.0, hi=10.0, analog_only=True
+    )
+    drift: bool = knob(True, "apply the device's drift law at read times", analog_only=True)
+    adc_scope: RangeScope = knob(
+        RangeScope.TILE, "which outputs share an ADC range", choices=RangeScope, analog_only=True
+    )
+    dac_range: AdcRange = knob(
+        AdcRange.CALIBRATED,
+        "DAC range: calibrated percentile of |inputs| or fixed dac_full_scale",
+        choices=AdcRange,
+        analog_only=True,
+    )
+    dac_percentile: float = knob(
+        100.0,
+        "percentile of |inputs| that sets a calibrated DAC range",
+        lo=0.0,
+        hi=100.0,
+        lo_open=True,
+        analog_only=True,
+    )
+    dac_full_scale: float = knob(
+        1.0,
+        "fixed DAC range: the input magnitude mapped to the largest code",
+        lo=0.0,
+        hi=1e6,
+        lo_open=True,
+        analog_only=True,
+    )
+    mapping: Mapping = knob(
+        Mapping.SIGN_PAIR, "weight-to-conductance mapping of each slice", choices=Mapping, analog_only=True
+    )
+    binary_devices: int = knob(
+        0,
+        "bit slicing [HIC]: binary (most significant) device pairs per weight",
+        lo=0,
+        hi=16,
+        analog_only=True,
+    )
+    multilevel_devices: int = knob(
+        1, "bit slicing [HIC]: multi-level device pairs per weight", lo=0, hi=16, analog_only=True
+    )
+    slice_levels: int = knob(
+        0, "levels of each multi-level slice device; 0 = the device's own", lo=0, hi=4096, analog_only=True
+    )
+    slice_base: float = knob(
+        0.0, "significance ratio of consecutive slices; 0 = positional", lo=0.0, hi=4096.0, analog_only=True
+    )
+    read_time: str = knob(
+        "1s", "read time after programming of the headline accuracy", choices=lambda: list(READ_TIMES)
+    )
+    gdc: bool = knob(True, "global drift compensation per tile at evaluation [A, J20]", analog_only=True)
+    stuck_off_fraction: float = knob(
+        0.0, "fraction of devices stuck at g_min", lo=0.0, hi=1.0, analog_only=True
+    )
+    stuck_on_fraction: float = knob(
+        0.0, "fraction of devices stuck at g_max", lo=0.0, hi=1.0, analog_only=True
+    )
+    ir_drop: float = knob(
+        0.0,
+        "first-order IR drop: wire resistance per cell × g_max (0 = off)",
+        lo=0.0,
+        hi=1.0,
+        analog_only=True,
+    )
+    hardware_seeds: int = knob(3, "independently programmed chips averaged at evaluation", lo=1, hi=1000)
 
     def __post_init__(self) -> None:
-        for field, value in (("adc_bits", self.adc_bits), ("dac_bits", self.dac_bits)):
+        # 0 means "as tile_size": resolve once, so every reader sees the rows and columns that run
+        if self.tile_rows == 0:
+            object.__setattr__(self, "tile_rows", self.tile_size)
+        if self.tile_cols == 0:
+            object.__setattr__(self, "tile_cols", self.tile_size)
+        for name, value in (("adc_bits", self.adc_bits), ("dac_bits", self.dac_bits)):
             if value is not None and not 1 <= value <= 16:
-                raise ValueError(f"{field} must be None or an integer in 1..16, got {value!r}")
+                raise ValueError(f"{name} must be None or an integer in 1..16, got {value!r}")
         if self.tile_rows < 1 or self.tile_cols < 1:
             raise ValueError("tile_rows and tile_cols must be positive")
         if self.binary_devices < 0 or self.multilevel_devices < 0 or self.slices < 1:
-            raise ValueError("binary_devices and multilevel_devices must be ≥ 0 with at least one slice")
+            raise ValueError(
+                "binary_devices and multilevel_devices must be ≥ 0 with at least one slice "
+                f"(got binary_devices={self.binary_devices}, multilevel_devices={self.multilevel_devices})"
+            )
         if self.slices > 1 and self.mapping is not Mapping.SIGN_PAIR:
             raise ValueError("bit slicing needs mapping='sign_pair'")
-        if self.slice_levels is not None and self.slice_levels < 2:
-            raise ValueError(f"slice_levels must be None or ≥ 2, got {self.slice_levels!r}")
-        if self.slice_base is not None and self.slice_base <= 1.0:
-            raise ValueError(f"slice_base must be None or > 1, got {self.slice_base!r}")
-        for field, value in (
+        if self.slice_levels != 0 and self.slice_levels < 2:
+            raise ValueError(f"slice_levels must be 0 (the device's) or ≥ 2, got {self.slice_levels!r}")
+        if self.slice_base != 0.0 and not self.slice_base > 1.0:
+            raise ValueError(f"slice_base must be 0 (positional) or > 1, got {self.slice_base!r}")
+        for name, value in (
             ("stuck_off_fraction", self.stuck_off_fraction),
             ("stuck_on_fraction", self.stuck_on_fraction),
         ):
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{field} must be in [0, 1], got {value!r}")
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
         if self.stuck_off_fraction + self.stuck_on_fraction > 1.0:
             raise ValueError("stuck_off_fraction + stuck_on_fraction must be ≤ 1")
-        for field, value in (
-            ("adc_percentile", self.adc_percentile),
-            ("dac_percentile", self.dac_percentile),
-        ):
+        for name, value in (("adc_percentile", self.adc_percentile), ("dac_percentile", self.dac_percentile)):
             if not 0.0 < value <= 100.0:
-                raise ValueError(f"{field} must be in (0, 100], got {value!r}")
-        if self.ir_drop < 0 or self.read_time_s < 0 or self.dac_full_scale <= 0:
-            raise ValueError("ir_drop and read_time_s must be ≥ 0 and dac_full_scale > 0")
+                raise ValueError(f"{name} must be in (0, 100], got {value!r}")
+        if self.read_time not in READ_TIMES:
+            raise ValueError(f"read_time {self.read_time!r}; allowed: {', '.join(READ_TIMES)}")
+        if not self.ir_drop >= 0 or not self.dac_full_scale > 0:
+            raise ValueError("ir_drop must be ≥ 0 and dac_full_scale > 0")
 
     @property
     def slices(self) -> int:
         """Device pairs per weight (1 without bit slicing)."""
         return self.binary_devices + self.multilevel_devices
 
+    @property
+    def read_time_s(self) -> float:
+        """The headline read time in seconds."""
+        return READ_TIMES[self.read_time]
+
 
 @dataclass(frozen=True)
 class NetworkConfig:
     """Which network to build and how wide."""
 
-    model: str = "mlp"
-    """Architecture name in ``models.networks.NETWORKS``."""
-    width_mult: float = 1.0
-    """Multiplier on every hidden width (rounded, at least 1 unit)."""
-    hidden: tuple[int, ...] = (128, 128)
-    """MLP hidden widths at width_mult 1."""
-    in_features: int = 64
-    """Flattened input size (set from the dataset)."""
-    in_shape: tuple[int, ...] = (64,)
-    """Input tensor shape without the batch (set from the dataset)."""
-    classes: int = 10
-    """Number of output classes (set from the dataset)."""
+    model: str = knob("mlp", "network architecture (models.nn.networks.NETWORKS)", choices=_network_names)
+    width_mult: float = knob(1.0, "multiplier on every hidden width", lo=0.0, hi=16.0, lo_open=True)
+    hidden: tuple[int, ...] = knob((128, 128), "MLP hidden widths at width_mult 1")
+    in_features: int = derived(64, "flattened input size (from the dataset)")
+    in_shape: tuple[int, ...] = derived((64,), "input tensor shape without the batch (from the dataset)")
+    classes: int = derived(10, "number of output classes (from the dataset)")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How the network is trained."""
 
-    mode: TrainMode = TrainMode.HWA
-    """Training algorithm."""
-    epochs: int = 5
-    """Passes over the training split."""
-    batch_size: int = 64
-    """Mini-batch size."""
-    lr: float = 0.05
-    """Learning rate of SGD."""
-    momentum: float = 0.9
-    """SGD momentum."""
-    eta_train: float = 0.04
-    """hwa: injected weight-noise std as a fraction of each layer's w_max [J20]."""
-    update_bits: int | None = None
-    """Precision of each weight update (stochastic rounding); ``None`` for float. On-chip
-    modes: the update resolution (onchip_sgd), the χ register (mixed_precision) or the
-    carry accumulator (hic)."""
-    seed: int = 0
-    """Seed of initialisation, shuffling and injected noise."""
-    train_weight_bits: int | None = None
-    """hwa: fake-quantize weights to this many signed bits in the forward pass; ``None`` off."""
-    hwa_converters_in_loop: bool = False
-    """hwa: train through the full analog forward (DAC, tiles, ADC of the point's hardware)
-    instead of the digital forward; the trained weights then depend on the hardware."""
-    momentum_placement: MomentumPlacement = MomentumPlacement.DIGITAL
-    """onchip_sgd (and mixed_precision: none/digital): where momentum lives [G19]."""
-    apt_data_fraction: float = 0.01
-    """apt: fraction of the training split used for calibration."""
-    apt_steps: int = 100
-    """apt: calibration steps (mini-batches drawn from the calibration subset)."""
-    apt_lr: float = 0.001
-    """apt: learning rate of the calibrated parameters (Adam)."""
-    qnn_weights: QnnWeights = QnnWeights.TERNARY
-    """qnn: binary or ternary weight set [G21]."""
+    mode: TrainMode = knob(TrainMode.HWA, "training mode", choices=TrainMode)
+    epochs: int = knob(10, "passes over the training split", lo=1, hi=10_000)
+    batch_size: int = knob(64, "mini-batch size", lo=1, hi=65_536)
+    lr: float = knob(0.05, "learning rate of SGD", lo=0.0, hi=10.0, lo_open=True)
+    momentum: float = knob(0.9, "SGD momentum", lo=0.0, hi=0.999)
+    eta_train: float = knob(
+        0.04,
+        "hwa: injected weight-noise std as a fraction of each layer's w_max [J20]",
+        lo=0.0,
+        hi=1.0,
+        modes=("hwa",),
+    )
+    update_bits: int = knob(
+        FLOAT_UPDATE_BITS,
+        "weight-update precision (bits; 32 = float): the update resolution (hwa, onchip_sgd), "
+        "the χ register (mixed_precision) or the carry accumulator (hic)",
+        lo=1,
+        hi=64,
+        modes=("hwa", "apt", "onchip_sgd", "mixed_precision", "hic"),
+    )
+    seed: int = knob(0, "training seed: initialisation, shuffling, injected noise", lo=0, hi=2**31 - 1)
+    train_weight_bits: int = knob(
+        0,
+        "hwa: fake-quantize weights to these signed bits while training; 0 = off",
+        lo=0,
+        hi=16,
+        modes=("hwa",),
+    )
+    hwa_converters_in_loop: bool = knob(
+        False,
+        "hwa: train through the point's analog forward (weights then depend on hardware)",
+        modes=("hwa",),
+    )
+    momentum_placement: MomentumPlacement = knob(
+        MomentumPlacement.DIGITAL,
+        "on-chip modes: momentum none, digital (beside the array) or in_memory (onchip_sgd only) [G19]",
+        choices=MomentumPlacement,
+        modes=("onchip_sgd", "mixed_precision"),
+    )
+    apt_data_fraction: float = knob(
+        0.01,
+        "apt: fraction of the training split used for calibration",
+        lo=0.0,
+        hi=1.0,
+        lo_open=True,
+        cached=False,
+        modes=("apt",),
+    )
+    apt_steps: int = knob(100, "apt: calibration steps", lo=1, hi=100_000, cached=False, modes=("apt",))
+    apt_lr: float = knob(
+        0.001,
+        "apt: learning rate of the calibrated parameters (Adam)",
+        lo=0.0,
+        hi=1.0,
+        lo_open=True,
+        cached=False,
+        modes=("apt",),
+    )
+    qnn_weights: QnnWeights = knob(
+        QnnWeights.TERNARY, "qnn: binary or ternary weights [G21]", choices=QnnWeights, modes=("qnn",)
+    )
 
     def __post_init__(self) -> None:
-        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+        if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError("epochs must be ≥ 0, batch_size ≥ 1 and lr > 0")
-        if self.update_bits is not None and self.update_bits < 1:
-            raise ValueError(f"update_bits must be None or ≥ 1, got {self.update_bits!r}")
-        if self.train_weight_bits is not None and not 1 <= self.train_weight_bits <= 16:
-            raise ValueError(f"train_weight_bits must be None or in 1..16, got {self.train_weight_bits!r}")
+        if self.update_bits < 1:
+            raise ValueError(f"update_bits must be ≥ 1 (32 or more: float), got {self.update_bits!r}")
+        if not 0 <= self.train_weight_bits <= 16:
+            raise ValueError(f"train_weight_bits must be in 0..16 (0: off), got {self.train_weight_bits!r}")
         if self.momentum_placement is MomentumPlacement.IN_MEMORY and self.mode is not TrainMode.ONCHIP_SGD:
             raise ValueError(
                 f"momentum_placement 'in_memory' needs mode 'onchip_sgd' (an array of pulsed devices), "
@@ -238,3 +388,101 @@ class TrainConfig:
             )
         if not 0.0 < self.apt_data_fraction <= 1.0:
             raise ValueError(f"apt_data_fraction must be in (0, 1], got {self.apt_data_fraction!r}")
+
+    @property
+    def update_precision(self) -> int | None:
+        """Bits of each weight update, or None for floating-point updates."""
+        return None if self.update_bits >= FLOAT_UPDATE_BITS else self.update_bits
+
+    @property
+    def weight_bits(self) -> int | None:
+        """hwa's fake-quantization bits, or None when off."""
+        return self.train_weight_bits or None
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """Cost-only knobs: circuit and technology choices that change no accuracy [NS, ACC, ISAAC]."""
+
+    node_nm: float = knob(
+        22.0,
+        "technology node (nm): sets F for cell area and scales ADC, digital and periphery figures",
+        lo=1.0,
+        hi=180.0,
+    )
+    adc_column_sharing: int = knob(
+        int(const("adc_column_sharing")),
+        "columns multiplexed onto one ADC [NS]: fewer ADCs (area), more conversions in series (latency)",
+        lo=1,
+        hi=4096,
+        analog_only=True,
+    )
+    adc_fom_fj_per_step: float = knob(
+        const("adc_fom_fj_per_step"),
+        "ADC Walden figure of merit at 22 nm (fJ/step) [ACC]",
+        lo=0.0,
+        hi=1000.0,
+        lo_open=True,
+        analog_only=True,
+    )
+    adc_floor_pj: float = knob(
+        const("adc_floor_pj"),
+        "ADC energy floor at 22 nm (pJ/conversion) [ACC]",
+        lo=0.0,
+        hi=1000.0,
+        analog_only=True,
+    )
+    v_read_v: float = knob(
+        const("v_read_v"),
+        "read voltage across a cell (V) [NS]",
+        lo=0.0,
+        hi=10.0,
+        lo_open=True,
+        analog_only=True,
+    )
+    t_read_ns: float = knob(
+        const("t_read_ns"),
+        "read (input) pulse duration (ns) [NS]; also the DAC time of one MVM",
+        lo=0.0,
+        hi=1e6,
+        lo_open=True,
+        analog_only=True,
+    )
+    input_duty: float = knob(
+        1.0,
+        "mean fraction of t_read a row is driven (1: every row at full scale) (est.)",
+        lo=0.0,
+        hi=1.0,
+        analog_only=True,
+    )
+    activation_bits: int = knob(
+        8, "bits per activation in the buffers (and per bit-serial step of the digital baseline)", lo=1, hi=32
+    )
+    clock_ghz: float = knob(
+        const("clock_ghz"),
+        "digital clock (GHz) (est.): accumulation, buffers, SRAM MACs",
+        lo=0.0,
+        hi=100.0,
+        lo_open=True,
+    )
+    inference_batch: int = knob(
+        1,
+        "inferences per batch, for energy_per_batch_pj and the pipelined latency_per_batch_ns",
+        lo=1,
+        hi=1_000_000,
+    )
+
+    def __post_init__(self) -> None:
+        for name in (
+            "node_nm",
+            "adc_column_sharing",
+            "v_read_v",
+            "t_read_ns",
+            "activation_bits",
+            "clock_ghz",
+            "inference_batch",
+        ):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"CostConfig.{name} must be positive, got {getattr(self, name)!r}")
+        if not 0.0 <= self.input_duty <= 1.0:
+            raise ValueError(f"CostConfig.input_duty must be in [0, 1], got {self.input_duty!r}")

@@ -20,11 +20,11 @@ def imported_roots(path: Path) -> set[str]:
 
 def test_models_imports_nothing_from_the_engine() -> None:
     models = Path(__file__).resolve().parents[1] / "models"
-    offenders = {p.name: sorted(imported_roots(p) & FORBIDDEN) for p in models.glob("*.py")}
+    offenders = {p.name: sorted(imported_roots(p) & FORBIDDEN) for p in models.rglob("*.py")}
     assert not {k: v for k, v in offenders.items() if v}, offenders
 
 
 def test_the_check_sees_an_offending_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("import torch\nfrom dse.store import load\n")
+    bad.write_text("import torch\nfrom dse.results.store import load\n")
     assert "dse" in imported_roots(bad)

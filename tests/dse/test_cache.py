@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
-from dse.cache import WeightCache, converter_buffer_names
-from dse.data import load_dataset
-from dse.point import DesignPoint
-from dse.trial import evaluate_point
-from models.networks import build_network
+from dse.engine.cache import WeightCache, converter_buffer_names
+from dse.engine.data import load_dataset
+from dse.engine.trial import evaluate_point
+from dse.schema.point import DesignPoint
+from models.nn.networks import build_network
 from tests.torch_devices import DEVICE_PAIRS
 
-BASE = DesignPoint(device="pcm", mode="hwa", hidden=(24,), epochs=2, hardware_seeds=1, tile_size=32, seed=5)
+BASE = DesignPoint.of(
+    device="pcm", mode="hwa", hidden=(24,), epochs=2, hardware_seeds=1, tile_size=32, seed=5
+)
 
 
 def test_hardware_only_changes_hit_the_cache_and_training_changes_miss(tmp_path: Path) -> None:
@@ -23,21 +24,19 @@ def test_hardware_only_changes_hit_the_cache_and_training_changes_miss(tmp_path:
     first = evaluate_point(BASE, data, cache)
     assert first["cache_hit"] is False and len(list(tmp_path.glob("*.pt"))) == 1
 
-    other_hw = dataclasses.replace(
-        BASE, device="rram", adc_bits=4, dac_bits=5, tile_size=64, hardware_seeds=2
-    )
+    other_hw = BASE.replace(device="rram", adc_bits=4, dac_bits=5, tile_size=64, hardware_seeds=2)
     hit = evaluate_point(other_hw, data, cache)
     assert hit["cache_hit"] is True
     assert hit["accuracy_fp"] == first["accuracy_fp"]  # the very same trained weights
     assert hit["train_seconds"] == first["train_seconds"]
     assert hit["devices"] > 0 and hit["max_writes_per_device"] == 1  # writes recounted for this hardware
 
-    retrained = evaluate_point(dataclasses.replace(BASE, eta_train=0.1), data, cache)
+    retrained = evaluate_point(BASE.replace(eta_train=0.1), data, cache)
     assert retrained["cache_hit"] is False and len(list(tmp_path.glob("*.pt"))) == 2
 
 
 def test_on_chip_modes_never_use_the_cache(tmp_path: Path) -> None:
-    point = dataclasses.replace(BASE, mode="mixed_precision", epochs=1)
+    point = BASE.replace(mode="mixed_precision", epochs=1)
     data, cache = load_dataset("digits", seed=5), WeightCache(tmp_path)
     assert evaluate_point(point, data, cache)["cache_hit"] is False
     assert evaluate_point(point, data, cache)["cache_hit"] is False
@@ -50,9 +49,7 @@ def test_entries_hold_no_hardware_sized_buffers_and_damaged_entries_are_misses(t
     path = cache.save("k", net, 1.0, 2, 0.5)
     stored = torch.load(path, weights_only=True)["state"]
     assert converter_buffer_names(net) and not set(stored) & converter_buffer_names(net)
-    other = build_network(
-        BASE.network_config((64,), 10), dataclasses.replace(BASE, tile_size=16).analog_config()
-    )
+    other = build_network(BASE.network_config((64,), 10), BASE.replace(tile_size=16).analog_config())
     assert cache.load("k", other) is not None  # different tiling, same weights
     path.write_bytes(b"not a checkpoint")
     assert cache.load("k", other) is None
@@ -75,7 +72,7 @@ def test_an_entry_written_on_one_torch_device_serves_a_trial_on_another(
     stored = torch.load(entry, weights_only=True)["state"]  # no map_location needed: CPU tensors
     assert stored and all(v.device.type == "cpu" for v in stored.values())
 
-    hit = evaluate_point(dataclasses.replace(BASE, device="rram"), data, cache, device=read_on)
+    hit = evaluate_point(BASE.replace(device="rram"), data, cache, device=read_on)
     assert hit["cache_hit"] is True and hit["train_seconds"] == first["train_seconds"]
     assert abs(hit["accuracy_fp"] - first["accuracy_fp"]) <= 0.01  # the same weights (float rounding)
     net = build_network(BASE.network_config((64,), 10), BASE.analog_config()).to(read_on)

@@ -1,7 +1,7 @@
 """The analysis commands of the CLI (pareto --where/--by/--ranks, query, plot, export, devices --costs).
 
 They run through ``typer.testing.CliRunner`` on a results folder written the way ``dse run`` writes it:
-``study.json`` plus one Parquet part per trial via :class:`dse.store.ResultStore`.
+``study.json`` plus one Parquet part per trial via :class:`dse.results.store.ResultStore`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import dse.plot
-from dse.cli import app
-from dse.point import DesignPoint
-from dse.store import ResultStore, TrialRecord
+import dse.analysis.plot
+from dse.cli.run import app
+from dse.results.store import ResultStore, TrialRecord
+from dse.schema.point import DesignPoint
 
 DEVICES = ("pcm", "rram", "sram")
 DRIFT = {"pcm": 0.012, "rram": 0.006, "sram": 0.0}  # accuracy lost per decade of read time
@@ -28,7 +28,7 @@ OBJECTIVES = ["accuracy:max", "energy_per_inference_pj:min", "model_size_bits:mi
 def _record(n: int, rng: np.random.Generator, start: datetime) -> TrialRecord:
     device = DEVICES[n % 3]
     adc, tile, width = int(rng.integers(2, 9)), int(rng.choice([64, 128, 256])), float(rng.uniform(0.25, 2))
-    point = DesignPoint(device=device, adc_bits=adc, tile_size=tile, width_mult=width, epochs=2)
+    point = DesignPoint.of(device=device, adc_bits=adc, tile_size=tile, width_mult=width, epochs=2)
     begun = start + timedelta(seconds=20 * n)
     timing = {
         "datetime_start": begun,
@@ -57,7 +57,7 @@ def _record(n: int, rng: np.random.Generator, start: datetime) -> TrialRecord:
 
 def _write_study(root: Path, records: list[TrialRecord]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    meta = {  # as dse.study.write_study_file writes it
+    meta = {  # as dse.engine.study.write_study_file writes it
         "study": "demo",
         "space_file": "search_spaces/demo.toml",
         "sampler": "tpe",
@@ -100,7 +100,7 @@ def no_drift(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def small_html(monkeypatch: pytest.MonkeyPatch) -> None:
     """Link plotly.js instead of embedding 4.8 MB in every HTML file."""
-    monkeypatch.setattr(dse.plot, "PLOTLY_JS", "cdn")
+    monkeypatch.setattr(dse.analysis.plot, "PLOTLY_JS", "cdn")
 
 
 def invoke(*args: str | Path) -> tuple[int, str, str]:
@@ -290,7 +290,7 @@ def test_missing_results_folder_exits_2(tmp_path: Path) -> None:
 
 
 def test_compact_keeps_every_row(results: Path) -> None:
-    from dse.store import ResultStore
+    from dse.results.store import ResultStore
 
     before = ResultStore(results).read()
     code, _, err = invoke("compact", results, "--max-rows", "10")

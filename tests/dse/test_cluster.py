@@ -14,13 +14,13 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
-from dse.data import Dataset, load_dataset
-from dse.executor import RayExecutor, Resources
-from dse.point import DesignPoint
-from dse.space import load_space
-from dse.store import ResultStore, TrialRecord
-from dse.study import run_study
-from dse.trial import TrialContext
+from dse.engine.data import Dataset, load_dataset
+from dse.engine.executor import RayExecutor, Resources
+from dse.engine.space import load_space
+from dse.engine.study import run_study
+from dse.engine.trial import TrialContext
+from dse.results.store import ResultStore, TrialRecord
+from dse.schema.point import DesignPoint
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse.data import LOADERS, DataError, load_dataset, read_idx
+from dse.engine.data import LOADERS, DataError, load_dataset, read_idx
 
 
 def _write_idx(path: Path, array: np.ndarray, compress: bool) -> None:

@@ -8,14 +8,14 @@ from pathlib import Path
 import optuna
 import pytest
 
-from dse import study as study_mod
-from dse.data import Dataset, load_dataset
-from dse.executor import LocalExecutor
-from dse.point import DesignPoint
-from dse.space import load_space
-from dse.store import ResultStore, TrialRecord
-from dse.study import open_storage, run_study
-from dse.trial import TrialContext
+from dse.engine import study as study_mod
+from dse.engine.data import Dataset, load_dataset
+from dse.engine.executor import LocalExecutor
+from dse.engine.space import load_space
+from dse.engine.study import open_storage, run_study
+from dse.engine.trial import TrialContext
+from dse.results.store import ResultStore, TrialRecord
+from dse.schema.point import DesignPoint
 
 
 def instant(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:

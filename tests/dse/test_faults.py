@@ -21,14 +21,14 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
-from dse.data import Dataset, load_dataset
-from dse.executor import RayExecutor, Resources
-from dse.lease import budget_used
-from dse.point import DesignPoint
-from dse.space import SearchSpace, load_space
-from dse.store import ResultStore, TrialRecord
-from dse.study import open_storage, run_study
-from dse.trial import TrialContext
+from dse.engine.data import Dataset, load_dataset
+from dse.engine.executor import RayExecutor, Resources
+from dse.engine.lease import budget_used
+from dse.engine.space import SearchSpace, load_space
+from dse.engine.study import open_storage, run_study
+from dse.engine.trial import TrialContext
+from dse.results.store import ResultStore, TrialRecord
+from dse.schema.point import DesignPoint
 
 TrialFn = Callable[[DesignPoint, Dataset, TrialContext], TrialRecord]
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import test modules
@@ -121,13 +121,15 @@ def test_transient_errors_are_retried(local_ray: None, space: SearchSpace, tmp_p
 def test_application_errors_fail_the_trial_once_and_the_study_goes_on(
     local_ray: None, space: SearchSpace, tmp_path: Path
 ) -> None:
-    from dse.trial import run_trial
+    from dse.engine.trial import run_trial
 
     def trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:
         (tmp_path / f"attempt-{ctx.trial_number}-x{time.monotonic_ns()}").touch()
         if ctx.trial_number == 1:
             return run_trial(
-                dataclasses.replace(point, model="no_such_net"), data, ctx
+                dataclasses.replace(point, network=dataclasses.replace(point.network, model="no_such_net")),
+                data,
+                ctx,
             )  # fails inside the trial
         return quick_record(point, ctx)
 

@@ -12,14 +12,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from dse import lease
-from dse.executor import RayExecutor, Resources
-from dse.lease import Budget, DriverLease, budget_used, recover, tell_row
-from dse.point import DesignPoint
-from dse.space import SearchSpace, load_space
-from dse.store import ResultStore, TrialRecord
-from dse.study import open_storage, open_study
-from dse.trial import TrialContext
+from dse.engine import lease
+from dse.engine.executor import RayExecutor, Resources
+from dse.engine.lease import Budget, DriverLease, budget_used, recover, tell_row
+from dse.engine.space import SearchSpace, load_space
+from dse.engine.study import open_storage, open_study
+from dse.engine.trial import TrialContext
+from dse.results.store import ResultStore, TrialRecord
+from dse.schema.point import DesignPoint
 
 
 @pytest.fixture

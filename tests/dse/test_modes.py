@@ -7,33 +7,37 @@ from pathlib import Path
 
 import pytest
 
-from dse.data import load_digits
-from dse.point import DesignPoint
-from dse.space import SpaceError, parse_space
-from dse.trial import TrialContext, evaluate_point, run_trial
+from dse.engine.data import load_digits
+from dse.engine.space import SpaceError, parse_space
+from dse.engine.trial import TrialContext, evaluate_point, run_trial
+from dse.schema.point import DesignPoint
 
 SPACE = {"study": {"name": "m"}, "objectives": {"accuracy": "max"}}
 
 
 def test_off_chip_training_key_ignores_hardware_and_calibration_knobs() -> None:
-    a = DesignPoint(mode="hwa", device="pcm", adc_bits=8, tile_size=256, hardware_seeds=3)
-    b = DesignPoint(mode="hwa", device="sram", adc_bits=3, tile_size=64, hardware_seeds=1, read_time="1y")
+    a = DesignPoint.of(mode="hwa", device="pcm", adc_bits=8, tile_size=256, hardware_seeds=3)
+    b = DesignPoint.of(mode="hwa", device="sram", adc_bits=3, tile_size=64, hardware_seeds=1, read_time="1y")
     assert a.training_key() == b.training_key()
     assert (
-        DesignPoint(mode="apt", apt_data_fraction=0.01).training_key()
-        == DesignPoint(mode="apt", apt_data_fraction=0.1, apt_steps=5, device="rram").training_key()
+        DesignPoint.of(mode="apt", apt_data_fraction=0.01).training_key()
+        == DesignPoint.of(mode="apt", apt_data_fraction=0.1, apt_steps=5, device="rram").training_key()
     )
-    assert a.training_key() != DesignPoint(mode="hwa", train_weight_bits=4).training_key()
-    loop = DesignPoint(mode="hwa", hwa_converters_in_loop=True)
+    assert a.training_key() != DesignPoint.of(mode="hwa", train_weight_bits=4).training_key()
+    loop = DesignPoint.of(mode="hwa", hwa_converters_in_loop=True)
     assert (
-        loop.training_key() != DesignPoint(mode="hwa", hwa_converters_in_loop=True, adc_bits=4).training_key()
+        loop.training_key()
+        != DesignPoint.of(mode="hwa", hwa_converters_in_loop=True, adc_bits=4).training_key()
     )
-    assert DesignPoint(mode="hic").training_key() != DesignPoint(mode="hic", binary_devices=2).training_key()
+    assert (
+        DesignPoint.of(mode="hic").training_key()
+        != DesignPoint.of(mode="hic", binary_devices=2).training_key()
+    )
 
 
 def test_invalid_pair_fails_the_trial_before_training_with_the_reason() -> None:
     data = load_digits()
-    point = DesignPoint(mode="qnn", device="pcm", epochs=1)
+    point = DesignPoint.of(mode="qnn", device="pcm", epochs=1)
     with pytest.raises(ValueError, match=r"qnn.*invalid on device 'pcm'"):
         evaluate_point(point, data)
     record = run_trial(point, data, TrialContext("m", 0))
@@ -52,7 +56,7 @@ def test_space_rejects_a_fixed_invalid_pair_and_an_all_invalid_product() -> None
 
 
 def test_hic_trial_reports_writes_by_device_type(tmp_path: Path) -> None:
-    point = DesignPoint(
+    point = DesignPoint.of(
         mode="hic",
         device="pcm",
         binary_devices=1,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dse.pareto import (
+from dse.analysis.pareto import (
     Direction,
     Objective,
     default_reference,

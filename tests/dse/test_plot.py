@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dse import plot
-from dse.pareto import Direction, Objective, pareto_front
+from dse.analysis import plot
+from dse.analysis.pareto import Direction, Objective, pareto_front
 
 ACC = Objective("accuracy", Direction.MAXIMIZE)
 ENERGY = Objective("energy_per_inference_pj", Direction.MINIMIZE)

@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from dse.store import ResultStore
+from dse.results.store import ResultStore
 from tests.postgres import NoPostgres, postgres_server
 
 

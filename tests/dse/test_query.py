@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dse.query import filter_rows, sql
+from dse.results.query import filter_rows, sql
 
 
 def frame(n: int = 50, seed: int = 0) -> pd.DataFrame:

@@ -13,8 +13,15 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from dse.pareto import Direction
-from dse.report import COLUMN_LABELS, Provenance, format_number, latex_escape, render_table, rich_table
+from dse.analysis.pareto import Direction
+from dse.analysis.report import (
+    COLUMN_LABELS,
+    Provenance,
+    format_number,
+    latex_escape,
+    render_table,
+    rich_table,
+)
 
 PROV = Provenance(
     study="tech_sweep",

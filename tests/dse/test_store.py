@@ -12,8 +12,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from dse.point import DesignPoint
-from dse.store import SCHEMA_VERSION, ResultStore, TrialRecord, schema
+from dse.results.store import SCHEMA_VERSION, ResultStore, TrialRecord, schema
+from dse.schema.point import DesignPoint
 
 
 def record(n: int, status: str = "complete", **metrics: float) -> TrialRecord:
@@ -22,7 +22,7 @@ def record(n: int, status: str = "complete", **metrics: float) -> TrialRecord:
         study="s",
         trial_number=n,
         status=status,
-        point=DesignPoint(device="rram", adc_bits=4),
+        point=DesignPoint.of(device="rram", adc_bits=4),
         metrics={"accuracy": 0.5 + n / 100, "energy_per_inference_pj": 10.0 * n, **metrics},
         error=None if status == "complete" else "ValueError: boom",
         datetime_start=now,

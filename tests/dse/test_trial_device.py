@@ -10,25 +10,27 @@ from typing import Any
 
 import pytest
 
-from dse.cache import WeightCache
-from dse.data import Dataset, load_digits
-from dse.point import DesignPoint
-from dse.trial import TrialContext, evaluate_point, run_trial
+from dse.engine.cache import WeightCache
+from dse.engine.data import Dataset, load_digits
+from dse.engine.trial import TrialContext, evaluate_point, run_trial
+from dse.schema.point import DesignPoint
 from tests.torch_devices import TORCH_DEVICES
 
 SMALL = {"hidden": (16,), "epochs": 1, "hardware_seeds": 2, "tile_size": 32, "batch_size": 32}
 POINTS = [
     pytest.param(
-        DesignPoint(mode="hwa", device="pcm", stuck_off_fraction=0.01, ir_drop=0.001, **SMALL), id="hwa"
+        DesignPoint.of(mode="hwa", device="pcm", stuck_off_fraction=0.01, ir_drop=0.001, **SMALL), id="hwa"
     ),
-    pytest.param(DesignPoint(mode="apt", device="rram", apt_steps=2, **SMALL), id="apt"),
+    pytest.param(DesignPoint.of(mode="apt", device="rram", apt_steps=2, **SMALL), id="apt"),
     pytest.param(
-        DesignPoint(mode="mixed_precision", device="pcm", update_bits=8, **SMALL), id="mixed_precision"
+        DesignPoint.of(mode="mixed_precision", device="pcm", update_bits=8, **SMALL), id="mixed_precision"
     ),
-    pytest.param(DesignPoint(mode="hic", device="pcm", binary_devices=1, update_bits=4, **SMALL), id="hic"),
-    pytest.param(DesignPoint(mode="qnn", device="stt_mram", lr=0.2, **SMALL), id="qnn"),
     pytest.param(
-        DesignPoint(mode="onchip_sgd", device="rram", model="lenet", width_mult=0.5, **SMALL),
+        DesignPoint.of(mode="hic", device="pcm", binary_devices=1, update_bits=4, **SMALL), id="hic"
+    ),
+    pytest.param(DesignPoint.of(mode="qnn", device="stt_mram", lr=0.2, **SMALL), id="qnn"),
+    pytest.param(
+        DesignPoint.of(mode="onchip_sgd", device="rram", model="lenet", width_mult=0.5, **SMALL),
         id="onchip_sgd-cnn",
     ),
 ]
@@ -68,13 +70,13 @@ def test_run_trial_runs_on_the_context_device(where: str, point: DesignPoint, tm
 
 
 def test_an_unknown_device_fails_the_trial_with_the_reason() -> None:
-    point = DesignPoint(**SMALL)
+    point = DesignPoint.of(**SMALL)
     record = run_trial(point, _data(), TrialContext("dev", 0, device="no_such_device"))
     assert record.status == "failed" and "no_such_device" in (record.error or "")
 
 
 def test_a_trial_gets_cuda_only_when_ray_gave_it_a_gpu_that_torch_can_see() -> None:
-    from dse.executor import trial_device
+    from dse.engine.executor import trial_device
 
     assert trial_device(["0"], cuda_available=True) == "cuda"
     assert trial_device([], cuda_available=True) == "cpu"  # a GPU machine, a CPU-only trial
@@ -82,8 +84,8 @@ def test_a_trial_gets_cuda_only_when_ray_gave_it_a_gpu_that_torch_can_see() -> N
 
 
 def test_ray_tasks_name_their_device_in_the_context() -> None:
-    from dse.executor import RayExecutor, Resources
-    from dse.store import TrialRecord
+    from dse.engine.executor import RayExecutor, Resources
+    from dse.results.store import TrialRecord
 
     def report(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:
         return TrialRecord("t", ctx.trial_number, "failed", point, error=f"device={ctx.device}")

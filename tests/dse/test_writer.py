@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dse.point import DesignPoint
-from dse.store import ResultStore, TrialRecord
-from dse.writer import RowWriter
+from dse.engine.writer import RowWriter
+from dse.results.store import ResultStore, TrialRecord
+from dse.schema.point import DesignPoint
 
 
 def rec(n: int, **metrics: float) -> TrialRecord:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from models.devices import DEVICES
+from models.physics.devices import DEVICES
 
 
 @pytest.fixture

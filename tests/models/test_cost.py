@@ -9,7 +9,7 @@ import math
 import pytest
 
 from models.config import AnalogConfig, Mapping
-from models.cost import (
+from models.cost.model import (
     CONSTANTS,
     CostConfig,
     HardwareCost,
@@ -18,7 +18,7 @@ from models.cost import (
     constants_table,
     hardware_cost,
 )
-from models.devices import DEVICES
+from models.physics.devices import DEVICES
 
 
 def resnet20() -> list[LayerShape]:
@@ -182,7 +182,7 @@ def test_pcm_resnet20_tops_per_w_within_an_order_of_magnitude_of_published_chips
 
 
 def test_doubling_batch_doubles_batch_energy_not_inference_energy() -> None:
-    one, two = (cost_of(cost=CostConfig(batch_size=b)) for b in (4, 8))
+    one, two = (cost_of(cost=CostConfig(inference_batch=b)) for b in (4, 8))
     assert two.energy_per_batch_pj == pytest.approx(2 * one.energy_per_batch_pj)
     assert two.energy_per_inference_pj == pytest.approx(one.energy_per_inference_pj)
     assert one.latency_per_batch_ns < two.latency_per_batch_ns < 2 * one.latency_per_batch_ns
@@ -207,7 +207,7 @@ def test_constants_table_rows_are_cited() -> None:
 
 
 def test_cost_config_rejects_nonsense() -> None:
-    with pytest.raises(ValueError, match="batch_size"):
-        CostConfig(batch_size=0)
+    with pytest.raises(ValueError, match="inference_batch"):
+        CostConfig(inference_batch=0)
     with pytest.raises(ValueError, match="input_duty"):
         CostConfig(input_duty=1.5)

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from models import converters, crossbar, tiling
 from models.config import AnalogConfig, Mapping
-from models.devices import DEVICES, PCM_PROG_POLY_US
+from models.physics import converters, crossbar, tiling
+from models.physics.devices import DEVICES, PCM_PROG_POLY_US
 
 ANALOG = [name for name, d in DEVICES.items() if d.analog]
 
@@ -72,10 +72,10 @@ def test_sign_pair_keeps_partner_at_g_min() -> None:
 
 @pytest.mark.parametrize(
     ("binary", "multi", "levels", "base"),
-    [(2, 1, 4, None), (0, 2, 8, None), (3, 1, None, None), (1, 2, 4, 2.0), (4, 0, None, None)],
+    [(2, 1, 4, 0.0), (0, 2, 8, 0.0), (3, 1, 0, 0.0), (1, 2, 4, 2.0), (4, 0, 0, 0.0)],
 )
 def test_bit_sliced_mapping_reconstructs_within_one_lsb(
-    binary: int, multi: int, levels: int | None, base: float | None
+    binary: int, multi: int, levels: int, base: float
 ) -> None:
     dev = DEVICES["pcm"]
     cfg = AnalogConfig(

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from models import drift
 from models.config import AnalogConfig
-from models.devices import DEVICES, PCM_READ_TR_S, DriftLaw, ReadNoiseModel
-from models.layers import AnalogLinear
+from models.nn.layers import AnalogLinear
+from models.physics import drift
+from models.physics.devices import DEVICES, PCM_READ_TR_S, DriftLaw, ReadNoiseModel
 
 YEAR = 365 * 86400.0
 

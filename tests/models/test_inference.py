@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from models import inference
 from models.config import AnalogConfig, NetworkConfig, TrainConfig
-from models.networks import analog_layers, build_network
-from models.training import train_hwa
+from models.nn import inference
+from models.nn.networks import analog_layers, build_network
+from models.training.trainers import train_hwa
 
 
 def _data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from models import converters, tiling
 from models.config import AnalogConfig, RangeScope
-from models.layers import AnalogLinear
+from models.nn.layers import AnalogLinear
+from models.physics import converters, tiling
 
 
 @pytest.mark.parametrize(("n_in", "out", "tile"), [(300, 70, 64), (256, 12, 64), (784, 10, 256), (40, 5, 64)])

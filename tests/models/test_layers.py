@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import converters, crossbar
 from models.config import AdcRange, AnalogConfig, RangeScope
-from models.conv import AnalogConv2d
-from models.devices import DEVICES
-from models.layers import AnalogLinear
-from models.noise import output_noise
+from models.nn.conv import AnalogConv2d
+from models.nn.layers import AnalogLinear
+from models.physics import converters, crossbar
+from models.physics.devices import DEVICES
+from models.physics.noise import output_noise
 
 IDEAL = {"adc_bits": None, "dac_bits": None, "prog_noise_scale": 0.0, "read_noise_scale": 0.0}
 

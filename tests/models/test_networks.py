@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from models.config import AnalogConfig, NetworkConfig
-from models.conv import AnalogConv2d
-from models.layers import AnalogLinear
-from models.networks import NETWORKS, analog_layers, build_network, layer_shapes
+from models.nn.conv import AnalogConv2d
+from models.nn.layers import AnalogLinear
+from models.nn.networks import NETWORKS, analog_layers, build_network, layer_shapes
 
 CFG = AnalogConfig(tile_rows=64, tile_cols=32)
 

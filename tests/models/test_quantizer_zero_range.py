@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.converters import fake_quant, quantize_uniform, quantize_uniform_
+from models.physics.converters import fake_quant, quantize_uniform, quantize_uniform_
 
 
 @pytest.mark.parametrize("bits", [1, 2, 8, 16])

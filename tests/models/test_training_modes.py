@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from models import inference
-from models.apt import calibrate
 from models.config import AnalogConfig, MomentumPlacement, NetworkConfig, TrainConfig, TrainMode
-from models.layers import AnalogLinear
-from models.networks import analog_layers, build_network, convert
-from models.training import pretrain, train
+from models.nn import inference
+from models.nn.layers import AnalogLinear
+from models.nn.networks import analog_layers, build_network, convert
+from models.training.apt import calibrate
+from models.training.trainers import pretrain, train
 
 
 @functools.cache

@@ -7,12 +7,12 @@ import torch
 from torch import nn
 
 from models.config import AnalogConfig, MomentumPlacement, QnnWeights, TrainConfig, TrainMode
-from models.hic import HicArray, accumulate, carry_chain, digits_value, slice_bases
-from models.layers import AnalogLinear
-from models.modes import check_mode, valid_modes
-from models.onchip import PulsedSGD
-from models.pulses import chi_grid, chi_transfer
-from models.qnn import gxnor_step, mtj_states
+from models.nn.layers import AnalogLinear
+from models.physics.pulses import chi_grid, chi_transfer
+from models.training.hic import HicArray, accumulate, carry_chain, digits_value, slice_bases
+from models.training.modes import check_mode, valid_modes
+from models.training.onchip import PulsedSGD
+from models.training.qnn import gxnor_step, mtj_states
 
 
 def test_valid_modes_name_the_physics() -> None:
@@ -124,7 +124,7 @@ def test_gxnor_states_stay_in_their_set_and_flips_count_mtj_writes(ternary: bool
 
 
 def test_qnn_weights_in_a_network_stay_binary_or_ternary() -> None:
-    from models.qnn import Qnn
+    from models.training.qnn import Qnn
 
     for kind in QnnWeights:
         torch.manual_seed(0)

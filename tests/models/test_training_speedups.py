@@ -9,10 +9,8 @@ import pytest
 import torch
 
 from models.config import AnalogConfig, MomentumPlacement, QnnWeights, TrainConfig, TrainMode
-from models.hic import Hic, HicArray, carry_chain, device_levels, level_pulses
-from models.layers import AnalogLinear
-from models.onchip import MixedPrecision, PulsedSGD
-from models.pulses import (
+from models.nn.layers import AnalogLinear
+from models.physics.pulses import (
     REFRESH_FRACTION,
     PulsedArray,
     PulseModel,
@@ -21,7 +19,9 @@ from models.pulses import (
     stochastic_round_,
     uniforms,
 )
-from models.qnn import GXNOR_M, Qnn, gxnor_step, switch_thresholds
+from models.training.hic import Hic, HicArray, carry_chain, device_levels, level_pulses
+from models.training.onchip import MixedPrecision, PulsedSGD
+from models.training.qnn import GXNOR_M, Qnn, gxnor_step, switch_thresholds
 
 
 def test_table_uniforms_are_uniform_and_rounding_is_unbiased() -> None:

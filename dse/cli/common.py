@@ -1,0 +1,83 @@
+"""Shared pieces of the command line: the typer app, consoles, bad-input exits and results loading."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from dse.analysis import pareto as pa
+from dse.analysis import report
+from dse.engine.study import read_study_file
+from dse.results.store import ResultStore
+from dse.schema.point import READ_TIMES
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Design-space exploration of analog in-memory-computing neural network hardware.",
+)
+console = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True)
+
+SUMMARY_COLUMNS = (
+    "trial_number",
+    "device",
+    "tile_rows",
+    "adc_bits",
+    "dac_bits",
+    "width_mult",
+    "update_bits",
+    "mode",
+)
+TABLE_FORMATS = ("csv", "markdown", "latex")
+PLOT_KINDS = ("front", "parallel", "progress", "read-time", "hardware")
+FIGURE_FORMATS = ("png", "pdf", "html")
+READ_TIME_COLUMNS = tuple(f"accuracy_t_{t}{s}" for t in READ_TIMES for s in ("", "_gdc"))
+
+
+class BadInput(Exception):
+    """Bad input from the user: exit 2 with the message."""
+
+
+def bad_input(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(2)
+
+
+def load_rows(results: Path) -> tuple[dict[str, Any], Any]:
+    try:
+        meta = read_study_file(results)
+    except FileNotFoundError as exc:
+        raise bad_input(str(exc)) from None
+    return meta, ResultStore(results).read()
+
+
+def parse_objectives_option(spec: str | None, meta: dict[str, Any]) -> tuple[pa.Objective, ...]:
+    try:
+        return pa.parse_objectives(spec or ",".join(meta["objectives"]))
+    except ValueError as exc:
+        raise bad_input(f"--objectives: {exc}") from None
+
+
+def print_front(results: Path, objectives: list[str]) -> None:
+    meta, df = load_rows(results)
+    objs = parse_objectives_option(",".join(objectives), meta)
+    done = df[df["status"] == "complete"]
+    if done.empty:
+        console.print("no complete trials yet")
+        return
+    front = pa.pareto_front(done, objs).sort_values(
+        objs[0].name, ascending=objs[0].direction.value == "minimize"
+    )
+    columns = [*SUMMARY_COLUMNS, *(o.name for o in objs)]
+    console.print(
+        report.rich_table(
+            front, columns, f"Pareto front of {meta['study']} ({len(front)} of {len(done)} complete trials)"
+        )
+    )

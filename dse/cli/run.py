@@ -1,0 +1,259 @@
+"""Command line: ``dse run | status | pareto | query | plot | export | devices | spaces``.
+
+Exit codes: 0 success, 2 bad input (reported before any work starts), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dse.analysis import pareto as pa
+from dse.analysis import report
+from dse.cli.common import (
+    SUMMARY_COLUMNS,
+    BadInput,
+    app,
+    bad_input,
+    console,
+    err,
+    load_rows,
+    parse_objectives_option,
+    print_front,
+)
+from dse.engine.data import DataError, load_dataset
+from dse.engine.executor import Resources, make_executor
+from dse.engine.space import SAMPLERS, SearchSpace, SpaceError, load_space
+from dse.engine.study import Progress as StudyProgress
+from dse.engine.study import StudyMismatch, run_study
+from dse.results.store import ResultStore, TrialRecord
+
+
+def _override(space: SearchSpace, **flags: Any) -> SearchSpace:
+    changes = {k: v for k, v in flags.items() if v is not None}
+    if "sampler" in changes and changes["sampler"] not in SAMPLERS:
+        raise BadInput(f"--sampler: {changes['sampler']!r} is not a sampler; allowed: {', '.join(SAMPLERS)}")
+    for key in ("trials", "workers"):
+        if key in changes and changes[key] < 1:
+            raise BadInput(f"--{key}: must be ≥ 1, got {changes[key]}")
+    if changes.get("sampler", space.sampler) != space.sampler:
+        changes["sampler_options"] = ()  # the file's [sampler] options belong to the file's sampler
+    return dataclasses.replace(space, **changes)
+
+
+@app.command()
+def run(
+    space_file: Annotated[Path, typer.Argument(metavar="SPACE", help="search space TOML file")],
+    trials: Annotated[int | None, typer.Option(help="total trials of the study (overrides the file)")] = None,
+    workers: Annotated[int | None, typer.Option(help="trials in flight at once")] = None,
+    sampler: Annotated[str | None, typer.Option(help=f"one of {', '.join(SAMPLERS)}")] = None,
+    seed: Annotated[int | None, typer.Option(help="sampler and training seed")] = None,
+    out: Annotated[Path | None, typer.Option(help="results folder (default: results/<study name>)")] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL (default: journal file in --out)")
+    ] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster to join: auto or host:port")] = None,
+    executor: Annotated[str, typer.Option(help="ray or local (in-process, for debugging)")] = "ray",
+    cpus_per_trial: Annotated[float | None, typer.Option(help="CPUs per trial")] = None,
+    gpus_per_trial: Annotated[float | None, typer.Option(help="GPUs per trial")] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="trained-weights cache, shared by off-chip trials (default: OUT/cache)"),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="always train; never reuse cached weights")
+    ] = False,
+    resume: Annotated[bool, typer.Option(help="continue an existing study (error if there is none)")] = False,
+) -> None:
+    """Run (or continue) a study and print its Pareto front."""
+    try:
+        space = _override(
+            load_space(space_file),
+            trials=trials,
+            workers=workers,
+            sampler=sampler,
+            seed=seed,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+        )
+        if executor not in ("ray", "local"):
+            raise BadInput(f"--executor: {executor!r}; allowed: ray, local")
+        if space.sampler == "grid" and trials is None:
+            space = dataclasses.replace(space, trials=space.grid_size())
+        fixed = space.fixed_params()
+        data = load_dataset(fixed.get("dataset", "digits"), fixed.get("data_path") or None, seed=space.seed)
+    except (SpaceError, DataError, BadInput) as exc:
+        raise bad_input(str(exc)) from None
+    out_dir = out or Path("results") / space.name
+    resources = Resources(
+        workers=space.workers,
+        cpus_per_trial=space.cpus_per_trial,
+        gpus_per_trial=space.gpus_per_trial,
+        max_retries=space.max_retries,
+    )
+    console.print(
+        f"[bold]{space.name}[/]: {space.trials} trials, sampler {space.sampler}, "
+        f"{space.workers} workers ({executor}), results in {out_dir}"
+    )
+    try:
+        progress_cb, bar = _progress_bar()
+        with bar:
+            result = run_study(
+                space,
+                make_executor(executor, data, resources, address),
+                out_dir,
+                storage,
+                resume=resume,
+                workers=space.workers,
+                on_progress=progress_cb,
+                cache_dir=None if no_cache else (cache_dir or out_dir / "cache").resolve(),
+            )
+    except StudyMismatch as exc:
+        raise bad_input(str(exc)) from None
+    console.print(
+        f"complete {result.complete}, failed {result.failed}"
+        + (f", recovered {result.recovered} stale" if result.recovered else "")
+    )
+    print_front(out_dir, [f"{o.name}:{o.direction.value}" for o in space.objectives])
+
+
+def _progress_bar() -> tuple[Callable[[StudyProgress, TrialRecord | None], None], Progress]:
+    bar = Progress(
+        TextColumn("trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+    task = bar.add_task("trials", total=1, status="")
+
+    def update(p: StudyProgress, rec: TrialRecord | None) -> None:
+        last = ""
+        if rec is not None and rec.status == "failed":
+            last = f" last failure: #{rec.trial_number} {str(rec.error)[:60]}"
+        bar.update(task, total=p.total, completed=p.complete + p.failed, status=f"failed {p.failed}{last}")
+
+    return update, bar
+
+
+@app.command()
+def status(results: Annotated[Path, typer.Argument(help="results folder")]) -> None:
+    """Counts (complete, failed, running), best trade-offs and hypervolume so far."""
+    meta, df = load_rows(results)
+    objs = parse_objectives_option(None, meta)
+    running = _running_count(results, meta)
+    counts = df["status"].value_counts().to_dict()
+    console.print(
+        f"[bold]{meta['study']}[/] ({results}): complete {counts.get('complete', 0)}, "
+        f"failed {counts.get('failed', 0)}, running {running}, budget {meta['trials']}"
+    )
+    done = df[df["status"] == "complete"]
+    if done.empty:
+        return
+    hv = pa.hypervolume(done, objs)
+    ref = ", ".join(f"{k}={v:.4g}" for k, v in hv.reference.items())
+    console.print(f"hypervolume {hv.value:.6g} (reference point: {ref})")
+    front = pa.pareto_front(done, objs)
+    knees = pa.knee_points(done, objs, k=min(3, len(front)))
+    console.print(
+        report.rich_table(
+            knees,
+            [*SUMMARY_COLUMNS, *(o.name for o in objs)],
+            f"best trade-offs (knee points of {len(front)} on the front)",
+        )
+    )
+
+
+def _running_count(results: Path, meta: dict[str, Any]) -> int:
+    import optuna
+    from optuna.trial import TrialState
+
+    from dse.engine.study import open_storage
+
+    try:
+        storage = open_storage(results, meta.get("storage"))
+        study = optuna.load_study(study_name=meta["study"], storage=storage)
+        return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    except Exception:
+        return 0
+
+
+# ------------------------------------------------------------------ analysis: shared helpers
+
+
+@app.command()
+def devices(
+    costs: Annotated[bool, typer.Option("--costs", help="also print the cost-model constants")] = False,
+) -> None:
+    """The device presets and their parameters (and, with --costs, the cited cost-model constants)."""
+    from rich.table import Table
+
+    from models.cost.model import constants_table
+    from models.physics.devices import DEVICES
+
+    table = Table(title="Device presets (sources in models/devices.py and REFERENCES.md)")
+    for col in ("name", "levels", "g_min µS", "g_max µS", "endurance", "write pJ", "write ns", "description"):
+        table.add_column(col)
+    for d in DEVICES.values():
+        table.add_row(
+            d.name,
+            str(d.levels),
+            f"{d.g_min_us:g}",
+            f"{d.g_max_us:g}",
+            f"{d.endurance_cycles:.0e}",
+            f"{d.write_energy_pj:g}",
+            f"{d.write_latency_ns:g}",
+            d.description,
+        )
+    console.print(table)
+    if costs:
+        constants = Table(title="Cost-model constants (models/cost_constants.py; keys in REFERENCES.md)")
+        for col, justify in (("name", "left"), ("value", "right"), ("unit", "left"), ("source", "left")):
+            constants.add_column(col, justify=justify)
+        for name, value, unit, source in constants_table():
+            constants.add_row(name, f"{value:g}", unit, source)
+        console.print(constants)
+
+
+@app.command()
+def spaces(
+    folder: Annotated[Path, typer.Argument(help="folder of TOML spaces")] = Path("search_spaces"),
+) -> None:
+    """List the ready search spaces with their descriptions, validating each."""
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            space = load_space(path)
+            console.print(f"[bold]{path}[/]: {space.description} ({space.trials} trials, {space.sampler})")
+        except SpaceError as exc:
+            console.print(f"[red]{exc}[/]")
+
+
+@app.command()
+def compact(
+    results: Annotated[Path, typer.Argument(help="results folder")],
+    max_rows: Annotated[int, typer.Option(help="rows per merged part")] = 100_000,
+) -> None:
+    """Merge the per-trial Parquet parts into a few large ones; every reader sees the same rows."""
+    load_rows(results)  # a results folder, or exit 2
+    before, after = ResultStore(results).compact(max_rows=max_rows)
+    console.print(f"{results}: {before} part files → {after}")
+
+
+def main() -> None:
+    """Entry point: map bad input to exit 2 and other failures to exit 1."""
+    try:
+        app()
+    except BadInput as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+
+
+from dse.cli import analysis  # noqa: E402, F401  (registers pareto, query, plot, export on the app)

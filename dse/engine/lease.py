@@ -1,0 +1,187 @@
+"""Driver leases: which driver owns which RUNNING trial, and taking over a dead driver's trials.
+
+Several drivers may share one study. Each driver keeps a heartbeat in the study's user
+attributes and stamps every trial it asks with its id. A RUNNING trial is taken over
+(told from its Parquet row, or failed and its parameters enqueued again) only when its
+owner is dead: a process that no longer exists on this host, or a heartbeat older than
+:data:`LEASE_TIMEOUT_S`. A trial with no owner yet (asked a moment ago, stamped a
+moment later) is left alone for :data:`OWNERLESS_GRACE_S` while another driver is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from dse.engine.space import SearchSpace
+from dse.results.store import ResultStore
+
+log = logging.getLogger(__name__)
+
+LEASE_TIMEOUT_S = 120.0
+"""A driver silent this long is presumed dead; its RUNNING trials are taken over."""
+HEARTBEAT_EVERY_S = 10.0
+OWNERLESS_GRACE_S = 60.0
+"""A RUNNING trial without an owner is another driver's between ``ask`` and its stamp
+until it is this old; after that its driver died in between."""
+
+
+class DriverLease:
+    """Identifies this driver and keeps its heartbeat in the study."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.last = 0.0
+        self.beat(force=True)
+
+    def beat(self, force: bool = False) -> bool:
+        """Record that this driver is alive, at most every HEARTBEAT_EVERY_S. True if recorded."""
+        now = time.time()
+        if not force and now - self.last < HEARTBEAT_EVERY_S:
+            return False
+        self.study.set_user_attr(f"driver:{self.id}", now)
+        self.last = now
+        return True
+
+    def is_stale(self, trial: FrozenTrial, attrs: dict[str, Any] | None = None) -> bool:
+        """Whether this RUNNING trial's driver is dead, so this driver may take it over.
+
+        ``attrs``: the study's user attributes (the heartbeats), read once by the caller that
+        checks many trials; read here otherwise."""
+        owner = trial.user_attrs.get("driver")
+        if owner == self.id:
+            return False
+        attrs = self.study.user_attrs if attrs is None else attrs
+        if owner is None:  # its driver died between ask and stamp, or is a live peer in between
+            started = trial.datetime_start
+            return started is None or _age_s(started) > OWNERLESS_GRACE_S or not self.live_peers(attrs)
+        return not self.is_alive(str(owner), attrs)
+
+    def is_alive(self, driver: str, attrs: dict[str, Any] | None = None) -> bool:
+        """A driver on this host whose process exists, or anywhere with a recent heartbeat."""
+        host, pid, _ = [*driver.split(":"), "", "", ""][:3]
+        if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
+            return False
+        beat = (self.study.user_attrs if attrs is None else attrs).get(f"driver:{driver}")
+        return isinstance(beat, int | float) and time.time() - beat <= LEASE_TIMEOUT_S
+
+    def live_peers(self, attrs: dict[str, Any] | None = None) -> bool:
+        """Whether another driver of this study is alive."""
+        attrs = self.study.user_attrs if attrs is None else attrs
+        peers = [k.removeprefix("driver:") for k in attrs if k.startswith("driver:")]
+        return any(self.is_alive(p, attrs) for p in peers if p != self.id)
+
+
+def _age_s(start: datetime) -> float:
+    now = datetime.now(start.tzinfo) if start.tzinfo else datetime.now()
+    return (now - start).total_seconds()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def finite(value: Any) -> bool:
+    """A real, finite number (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def tell_row(study: optuna.Study, trial: optuna.Trial | int, space: SearchSpace, row: dict[str, Any]) -> bool:
+    """Tell Optuna a recorded outcome. Returns True if the trial completed.
+
+    A trial another driver has already settled (it took this driver's trials over after a
+    long silence) keeps that outcome rather than stopping the study.
+    """
+    complete, values = False, [row.get(o.name) for o in space.objectives]
+    if row.get("status") == "complete":
+        complete = all(finite(v) for v in values)
+    try:
+        if complete and isinstance(trial, optuna.Trial):
+            for c in space.constraints:
+                trial.set_constraint(c.column, c.violation(float(row[c.column])))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        log.warning("trial %d was settled by another driver; its row stays in the store", trial.number)
+        return complete
+    if complete:
+        study.tell(trial, [float(v) for v in values], skip_if_finished=True)
+    else:
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    return complete
+
+
+def recover(study: optuna.Study, space: SearchSpace, store: ResultStore, lease: DriverLease) -> int:
+    """Settle RUNNING trials of dead drivers: tell from their row, or fail and re-enqueue."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    others = [t for t in running if t.user_attrs.get("driver") != lease.id]
+    attrs = study.user_attrs if others else {}
+    stale = [t for t in others if lease.is_stale(t, attrs)]
+    if not stale:
+        return 0
+    rows = {int(r["trial_number"]): r for r in store.read().to_dict("records")}
+    for t in stale:
+        if t.number in rows:
+            tell_row(study, t.number, space, rows[t.number])
+        else:
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
+    return len(stale)
+
+
+def budget_used(study: optuna.Study) -> int:
+    """Trials that count against the budget, across every driver of the study: finished ones
+    (failures of dead drivers excepted, since they are re-enqueued), running and waiting."""
+    return _usage(study.get_trials(deepcopy=False))[0]
+
+
+def _usage(trials: list[FrozenTrial]) -> tuple[int, int]:
+    """(trials counted against the budget, trials waiting to be asked)."""
+    requeued = {t.user_attrs.get("requeued_from") for t in trials}
+    used = sum(1 for t in trials if not (t.state is TrialState.FAIL and t.number in requeued))
+    return used, sum(1 for t in trials if t.state is TrialState.WAITING)
+
+
+class Budget:
+    """Whether this driver may ask another trial: while the study's used budget
+    (:func:`budget_used`) is below the target, or while re-enqueued trials wait to be run.
+
+    Counted locally between re-syncs with the storage, which other drivers may also fill.
+    A re-sync reads every trial, so on a large study in a database it is spaced out to keep
+    it under 5 % of the driver's time.
+    """
+
+    def __init__(self, study: optuna.Study, target: int, resync_s: float = 2.0) -> None:
+        self.study, self.target, self.resync_s = study, target, resync_s
+        self.interval = resync_s
+        self.synced = -math.inf
+        self.count = self.waiting = 0
+
+    def may_ask(self) -> bool:
+        now = time.monotonic()
+        if now - self.synced > self.interval:
+            self.count, self.waiting = _usage(self.study.get_trials(deepcopy=False))
+            self.synced = time.monotonic()
+            self.interval = max(self.resync_s, 20 * (self.synced - now))
+        return self.count < self.target or self.waiting > 0
+
+    def asked(self) -> None:
+        """Count a trial just asked. Optuna pops a waiting trial first, and those are counted."""
+        if self.waiting > 0:
+            self.waiting -= 1
+        else:
+            self.count += 1

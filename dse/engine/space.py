@@ -1,0 +1,379 @@
+"""Search spaces from TOML, validated before any work starts.
+
+A file has four tables::
+
+    [study]        name, sampler, trials, workers, seed, cpus_per_trial, gpus_per_trial, description
+    [sampler]      optional sampler settings, passed to the sampler's constructor
+    [params]       name = fixed value | {choices = [...]} | {low, high, step?} | {low, high, log = true}
+    [objectives]   column = "max" | "min"           (order kept; at least one)
+    [constraints]  column = "<= 0.01" | ">= 0.9"    (optional; a trial is feasible when all hold)
+
+Every error is a :class:`SpaceError` naming the file, the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from dse.analysis.pareto import Direction, Objective
+from dse.results.store import recorded_columns
+from dse.schema.point import PARAMETERS, DesignPoint, allowed_text, check_value
+
+SAMPLERS = ("tpe", "nsga2", "random", "gp", "grid")
+STUDY_KEYS = (
+    "name",
+    "description",
+    "sampler",
+    "trials",
+    "workers",
+    "seed",
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "max_retries",
+)
+DIRECTION_WORDS = {
+    "max": Direction.MAXIMIZE,
+    "maximize": Direction.MAXIMIZE,
+    "min": Direction.MINIMIZE,
+    "minimize": Direction.MINIMIZE,
+}
+
+
+class SpaceError(ValueError):
+    """A search space is invalid; the message names the file and the field."""
+
+    def __init__(self, file: str, field: str, message: str) -> None:
+        super().__init__(f"{file}: {field}: {message}")
+        self.file, self.field = file, field
+
+
+class DomainKind(StrEnum):
+    """How a parameter is searched."""
+
+    FIXED = "fixed"
+    CATEGORICAL = "categorical"
+    INT = "int"
+    FLOAT = "float"
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One parameter's domain."""
+
+    name: str
+    kind: DomainKind
+    value: Any = None
+    """FIXED: the value."""
+    choices: tuple[Any, ...] = ()
+    """CATEGORICAL: the options."""
+    low: float = 0.0
+    high: float = 0.0
+    step: float | None = None
+    """INT/FLOAT: step (int default 1; float None = continuous)."""
+    log: bool = False
+
+    def grid_values(self) -> list[Any]:
+        """Every value of a finite domain, for the grid sampler."""
+        if self.kind is DomainKind.CATEGORICAL:
+            return list(self.choices)
+        if self.kind is DomainKind.INT:
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.kind is DomainKind.FLOAT and self.step is not None:
+            n = round((self.high - self.low) / self.step)
+            return [self.low + i * self.step for i in range(n + 1)]
+        raise ValueError(f"{self.name}: a continuous domain has no grid; give choices or a step")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``column <= bound`` or ``column >= bound``; Optuna value ≤ 0 means feasible."""
+
+    column: str
+    op: str
+    bound: float
+
+    def violation(self, value: float) -> float:
+        """Amount by which ``value`` breaks the constraint (≤ 0 when it holds)."""
+        return value - self.bound if self.op == "<=" else self.bound - value
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space: domains, objectives, constraints and study settings."""
+
+    name: str
+    domains: tuple[Domain, ...]
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...] = ()
+    sampler: str = "tpe"
+    sampler_options: tuple[tuple[str, Any], ...] = ()
+    trials: int = 16
+    workers: int = 2
+    seed: int = 0
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_retries: int = 2
+    description: str = ""
+    source: str = ""
+    """Path of the TOML file (for provenance)."""
+
+    @property
+    def searched(self) -> tuple[Domain, ...]:
+        """The domains Optuna samples (not fixed)."""
+        return tuple(d for d in self.domains if d.kind is not DomainKind.FIXED)
+
+    def fixed_params(self) -> dict[str, Any]:
+        """Fixed values, plus the study seed as the training seed unless the file sets one."""
+        fixed = {d.name: d.value for d in self.domains if d.kind is DomainKind.FIXED}
+        fixed.setdefault("seed", self.seed)
+        return fixed
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The grid sampler's search space."""
+        return {d.name: d.grid_values() for d in self.searched}
+
+    def grid_size(self) -> int:
+        """Number of grid points."""
+        return math.prod(len(v) for v in self.grid().values())
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """Read and validate a TOML search space."""
+    file = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SpaceError(file, "file", f"cannot read it ({exc.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpaceError(file, "syntax", f"not valid TOML: {exc}") from None
+    return parse_space(raw, file)
+
+
+def parse_space(raw: Mapping[str, Any], file: str = "<space>") -> SearchSpace:
+    """Validate a parsed TOML document into a :class:`SearchSpace`."""
+    _unknown(file, "top level", raw, ("study", "sampler", "params", "objectives", "constraints"))
+    study = _table(file, "study", raw.get("study", {}))
+    _unknown(file, "study", study, STUDY_KEYS)
+    name = study.get("name", re.sub(r"[^A-Za-z0-9_.-]", "", Path(file).stem) or "study")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise SpaceError(file, "study.name", f"{name!r} must be letters, digits, '_', '-' or '.'")
+    sampler = study.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        raise SpaceError(
+            file, "study.sampler", f"{sampler!r} is not a sampler; allowed: {', '.join(SAMPLERS)}"
+        )
+    params = _table(file, "params", raw.get("params", {}))
+    domains = tuple(_domain(file, k, v) for k, v in params.items())
+    objectives = _objectives(file, raw.get("objectives"))
+    constraints = _constraints(file, raw.get("constraints", {}))
+    space = SearchSpace(
+        name=name,
+        domains=domains,
+        objectives=objectives,
+        constraints=constraints,
+        sampler=sampler,
+        sampler_options=tuple(sorted(_table(file, "sampler", raw.get("sampler", {})).items())),
+        trials=_int(file, "study.trials", study.get("trials", 16), 1),
+        workers=_int(file, "study.workers", study.get("workers", 2), 1),
+        seed=_int(file, "study.seed", study.get("seed", 0), 0),
+        cpus_per_trial=_num(file, "study.cpus_per_trial", study.get("cpus_per_trial", 1.0), 0.0),
+        gpus_per_trial=_num(file, "study.gpus_per_trial", study.get("gpus_per_trial", 0.0), 0.0),
+        max_retries=_int(file, "study.max_retries", study.get("max_retries", 2), 0),
+        description=str(study.get("description", "")),
+        source=file,
+    )
+    _check_sampler_options(file, sampler, dict(space.sampler_options))
+    if sampler == "grid":
+        try:
+            space.grid()
+        except ValueError as exc:
+            raise SpaceError(file, "params", f"{exc} (sampler 'grid')") from None
+    try:
+        point = DesignPoint.from_params(space.fixed_params())
+        if "mode" in point_fixed(space):
+            point.train_config()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SpaceError(file, "params", str(exc)) from None
+    _check_modes(file, space)
+    return space
+
+
+def point_fixed(space: SearchSpace) -> set[str]:
+    """Names of the parameters the space fixes."""
+    return {d.name for d in space.domains if d.kind is DomainKind.FIXED}
+
+
+def _check_modes(file: str, space: SearchSpace) -> None:
+    """Reject a space whose device × mode pairs are all invalid (``models.training.modes``).
+
+    A space that fixes both gets the pair's reason; a space that searches either and keeps
+    some valid pairs passes, and a sampled invalid pair fails its trial at once with that
+    reason (``dse.engine.trial.evaluate_point``), before any training.
+    """
+    from models.config import TrainMode
+    from models.physics.devices import get_device
+    from models.training.modes import check_mode, invalid_reason
+
+    def values(name: str) -> list[Any]:
+        dom = next((d for d in space.domains if d.name == name), None)
+        if dom is None:
+            return [PARAMETERS[name].default]
+        return [dom.value] if dom.kind is DomainKind.FIXED else list(dom.choices)
+
+    devices, modes = values("device"), values("mode")
+    if any(invalid_reason(get_device(d), TrainMode(m)) is None for d in devices for m in modes):
+        return
+    if len(devices) == 1 and len(modes) == 1:
+        try:
+            check_mode(devices[0], modes[0])
+        except ValueError as exc:
+            raise SpaceError(file, "params.mode", str(exc)) from None
+    raise SpaceError(
+        file, "params.mode", f"no valid device × mode pair among devices {devices} × modes {modes}"
+    )
+
+
+# ---------------------------------------------------------------- helpers
+
+SAMPLER_CLASSES = {
+    "tpe": "TPESampler",
+    "nsga2": "NSGAIISampler",
+    "random": "RandomSampler",
+    "gp": "GPSampler",
+    "grid": "GridSampler",
+}
+
+
+def _check_sampler_options(file: str, sampler: str, options: dict[str, Any]) -> None:
+    import inspect
+
+    import optuna
+
+    cls = getattr(optuna.samplers, SAMPLER_CLASSES[sampler])
+    accepted = [
+        p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "seed", "search_space")
+    ]
+    for key in options:
+        if key not in accepted:
+            raise SpaceError(
+                file, f"sampler.{key}", f"not an option of {sampler!r}; allowed: {', '.join(accepted)}"
+            )
+
+
+def _table(file: str, field: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SpaceError(file, field, f"must be a table, got {type(value).__name__}")
+    return value
+
+
+def _unknown(file: str, field: str, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise SpaceError(
+                file,
+                f"{field}.{key}" if field != "top level" else key,
+                f"unknown key; allowed: {', '.join(allowed)}",
+            )
+
+
+def _int(file: str, field: str, value: Any, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise SpaceError(file, field, f"{value!r} must be an integer ≥ {lo}")
+    return value
+
+
+def _num(file: str, field: str, value: Any, lo: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
+        raise SpaceError(file, field, f"{value!r} must be a number ≥ {lo}")
+    return float(value)
+
+
+def _domain(file: str, name: str, spec: Any) -> Domain:
+    field = f"params.{name}"
+    if name not in PARAMETERS:
+        raise SpaceError(file, field, f"unknown parameter; allowed: {', '.join(PARAMETERS)}")
+
+    def check(value: Any) -> Any:
+        why = check_value(name, value)
+        if why:
+            raise SpaceError(file, field, f"{why}; allowed: {allowed_text(name)}")
+        return value
+
+    if not isinstance(spec, dict):
+        return Domain(name, DomainKind.FIXED, value=check(tuple(spec) if isinstance(spec, list) else spec))
+    keys = set(spec)
+    if "choices" in keys:
+        _unknown(file, field, spec, ("choices",))
+        choices = spec["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise SpaceError(file, field, "choices must be a non-empty list (empty domain)")
+        return Domain(name, DomainKind.CATEGORICAL, choices=tuple(check(c) for c in choices))
+    _unknown(file, field, spec, ("low", "high", "step", "log"))
+    if not {"low", "high"} <= keys:
+        raise SpaceError(file, field, "a range needs low and high; or give choices = [...] or a fixed value")
+    low, high, step, log = (
+        check(spec["low"]),
+        check(spec["high"]),
+        spec.get("step"),
+        bool(spec.get("log", False)),
+    )
+    if low > high:
+        raise SpaceError(file, field, f"empty domain: low {low!r} > high {high!r}")
+    is_int = PARAMETERS[name].kind == "int"
+    if is_int and not (isinstance(low, int) and isinstance(high, int)):
+        raise SpaceError(file, field, "low and high must be integers for an integer parameter")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0):
+        raise SpaceError(file, field, f"step {step!r} must be a positive number")
+    if log and (low <= 0 or step is not None):
+        raise SpaceError(file, field, "a log domain needs low > 0 and no step")
+    kind = DomainKind.INT if is_int else DomainKind.FLOAT
+    if PARAMETERS[name].kind not in ("int", "float"):
+        raise SpaceError(file, field, "ranges apply to numeric parameters only; use choices")
+    return Domain(name, kind, low=low, high=high, step=int(step or 1) if is_int else step, log=log)
+
+
+def _objectives(file: str, raw: Any) -> tuple[Objective, ...]:
+    if raw is None:
+        raise SpaceError(file, "objectives", 'missing; give at least one, e.g. accuracy = "max"')
+    table = _table(file, "objectives", raw)
+    if not table:
+        raise SpaceError(file, "objectives", 'empty; give at least one, e.g. accuracy = "max"')
+    columns = recorded_columns()
+    out = []
+    for column, word in table.items():
+        if column not in columns:
+            raise SpaceError(
+                file,
+                f"objectives.{column}",
+                f"not a recorded numeric column; allowed: {', '.join(sorted(columns))}",
+            )
+        if word not in DIRECTION_WORDS:
+            raise SpaceError(file, f"objectives.{column}", f"{word!r}; allowed: max, min")
+        out.append(Objective(column, DIRECTION_WORDS[word]))
+    return tuple(out)
+
+
+def _constraints(file: str, raw: Any) -> tuple[Constraint, ...]:
+    table = _table(file, "constraints", raw)
+    columns = recorded_columns()
+    out = []
+    for column, expr in table.items():
+        field = f"constraints.{column}"
+        if column not in columns:
+            raise SpaceError(
+                file, field, f"not a recorded numeric column; allowed: {', '.join(sorted(columns))}"
+            )
+        m = re.fullmatch(r"\s*(<=|>=)\s*([-+0-9.eE]+)\s*", str(expr))
+        if not m:
+            raise SpaceError(file, field, f'{expr!r}; write "<= number" or ">= number"')
+        out.append(Constraint(column, m.group(1), float(m.group(2))))
+    return tuple(out)

@@ -1,0 +1,316 @@
+"""The driver: an Optuna multi-objective study run by ask/tell over an executor.
+
+The driver is the only writer of Optuna storage and of the Parquet store. For each
+finished trial it writes the Parquet row first and then tells Optuna, so after a crash
+a trial left RUNNING either has its row (and is told from it) or is failed and its
+parameters enqueued again. The budget counts trials with a recorded row.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import time
+import warnings
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from dse.analysis.pareto import Direction
+from dse.engine.executor import Executor, failed_record
+from dse.engine.journal import BatchedJournalStorage
+from dse.engine.lease import HEARTBEAT_EVERY_S, Budget, DriverLease, finite, recover, tell_row
+from dse.engine.space import DomainKind, SearchSpace
+from dse.engine.trial import TrialContext
+from dse.engine.writer import RowWriter
+from dse.results.store import ResultStore, TrialRecord
+from dse.schema.point import DesignPoint
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+JOURNAL_FILE = "optuna.journal"
+STUDY_FILE = "study.json"
+MAX_BATCH_S = 1.0
+"""Longest a burst of asks holds the journal's lock: other writers wait for it, and Optuna's
+lock counts as abandoned after 30 s (slow samplers, hundreds of workers asked at once)."""
+
+
+class StudyMismatch(ValueError):
+    """An existing study cannot be continued with this search space."""
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler for ask/tell: it does not call ``study.stop()`` once the grid is used up
+    (Optuna allows that only inside ``optimize``); the driver's budget ends the study."""
+
+    def after_trial(self, study: optuna.Study, trial: Any, state: TrialState, values: Any) -> None:
+        return None
+
+
+def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """The sampler named by the space, seeded, with its options."""
+    opts = dict(space.sampler_options)
+    s = space.seed
+    factories: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=s, **opts),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=s, **opts),
+        "random": lambda: optuna.samplers.RandomSampler(seed=s, **opts),
+        "gp": lambda: optuna.samplers.GPSampler(seed=s, **opts),
+        "grid": lambda: AskTellGridSampler(space.grid(), seed=s, **opts),
+    }
+    try:
+        return factories[space.sampler]()
+    except TypeError as exc:
+        raise ValueError(f"[sampler] options {opts} do not fit sampler {space.sampler!r}: {exc}") from None
+
+
+def open_storage(out: Path, storage: str | None, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """The journal file under ``out`` by default, else any Optuna storage URL.
+
+    Drivers started together on an empty database race to create Optuna's tables; the loser
+    gets a unique-violation error. Creation is idempotent, so it is retried with a short backoff.
+    """
+    if not storage:
+        out.mkdir(parents=True, exist_ok=True)
+        return BatchedJournalStorage(out / JOURNAL_FILE)
+    if "://" not in storage or storage.startswith(("redis", "journal")):
+        return optuna.storages.get_storage(storage)
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
+    raise AssertionError("unreachable")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape results, for provenance."""
+    out = {"python": platform.python_version()}
+    for pkg in ("optuna", "ray", "torch", "numpy", "pyarrow", "analog-dse"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def open_study(
+    space: SearchSpace, store: optuna.storages.BaseStorage, where: str, *, must_exist: bool = False
+) -> optuna.Study:
+    """Create the study in ``store`` (found at ``where``), or load it to continue; check that
+    it matches the space."""
+    names = optuna.study.get_all_study_names(store)
+    if must_exist and space.name not in names:
+        raise StudyMismatch(f"--resume: no study named {space.name!r} in {where}")
+    directions = ["maximize" if o.direction is Direction.MAXIMIZE else "minimize" for o in space.objectives]
+    study = optuna.create_study(
+        storage=store,
+        sampler=make_sampler(space),
+        study_name=space.name,
+        directions=directions,
+        load_if_exists=True,
+    )
+    existing = [d.name.lower() for d in study.directions]
+    if existing != directions:
+        raise StudyMismatch(
+            f"study {space.name!r} exists with directions {existing}, the space asks {directions}"
+        )
+    if study.metric_names is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([o.name for o in space.objectives])
+        study.set_user_attr(
+            "sampler", {"name": space.sampler, "seed": space.seed, **dict(space.sampler_options)}
+        )
+        study.set_user_attr("versions", package_versions())
+        study.set_user_attr("space_file", space.source)
+        study.set_user_attr("constraints", [f"{c.column} {c.op} {c.bound}" for c in space.constraints])
+    elif study.metric_names != [o.name for o in space.objectives]:
+        raise StudyMismatch(
+            f"study {space.name!r} has objectives {study.metric_names}, the space asks "
+            f"{[o.name for o in space.objectives]}"
+        )
+    return study
+
+
+def write_study_file(space: SearchSpace, out: Path, storage: str | None) -> None:
+    """``study.json``: what ``dse status`` and ``dse pareto`` need to read the folder alone."""
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "study": space.name,
+        "space_file": space.source,
+        "sampler": space.sampler,
+        "trials": space.trials,
+        "objectives": [
+            f"{o.name}:{'max' if o.direction is Direction.MAXIMIZE else 'min'}" for o in space.objectives
+        ],
+        "storage": storage,
+        "journal": None if storage else JOURNAL_FILE,
+    }
+    tmp = out / f".{STUDY_FILE}.tmp"
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(out / STUDY_FILE)
+
+
+def read_study_file(out: Path) -> dict[str, Any]:
+    """The study metadata of a results folder."""
+    path = out / STUDY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{out} is not a results folder (no {STUDY_FILE}); run `dse run` first")
+    return json.loads(path.read_text())
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> DesignPoint:
+    """Ask Optuna for each searched parameter and merge the fixed ones into a point.
+
+    The device and the mode are asked first; a knob that the design they make ignores (an
+    apt knob in an hwa trial, ADC bits on SRAM) is then not asked at all, so the sampler never
+    models it, and the point holds its default (its row stores null).
+    """
+    params: dict[str, Any] = dict(space.fixed_params())
+    first = [d for d in space.searched if d.name in ("device", "mode")]
+    for d in [*first, *(d for d in space.searched if d not in first)]:
+        if d not in first and _ignored(d.name, params):
+            continue
+        if d.kind is DomainKind.CATEGORICAL:
+            labels = [json.dumps(list(c)) if isinstance(c, tuple) else c for c in d.choices]
+            value = trial.suggest_categorical(d.name, labels)
+            params[d.name] = d.choices[labels.index(value)]
+        elif d.kind is DomainKind.INT:
+            params[d.name] = trial.suggest_int(
+                d.name, int(d.low), int(d.high), step=int(d.step or 1), log=d.log
+            )
+        else:
+            params[d.name] = trial.suggest_float(d.name, d.low, d.high, step=d.step, log=d.log)
+    return DesignPoint.from_params(params).normalized()
+
+
+def _ignored(name: str, params: dict[str, Any]) -> bool:
+    """Whether the design fixed so far (device, mode) ignores ``name``."""
+    probe = DesignPoint.from_params({k: params[k] for k in ("device", "mode") if k in params})
+    return probe.ignores(name)
+
+
+@dataclass
+class Progress:
+    """Counts the driver reports as it goes."""
+
+    total: int
+    complete: int = 0
+    failed: int = 0
+    recovered: int = 0
+
+
+def run_study(
+    space: SearchSpace,
+    executor: Executor,
+    out: Path,
+    storage: str | None = None,
+    *,
+    resume: bool = False,
+    workers: int = 2,
+    on_progress: Callable[[Progress, TrialRecord | None], None] | None = None,
+    cache_dir: Path | None = None,
+) -> Progress:
+    """Run the study until ``space.trials`` trials are recorded, across every driver sharing it.
+
+    Several drivers may run the same study on one storage (and one results folder): each
+    asks only while the study's used budget (:func:`budget_used`) is below the target.
+    """
+    opened = open_storage(out, storage)
+    study = open_study(space, opened, storage or str(out / JOURNAL_FILE), must_exist=resume)
+    batch: Callable[[], AbstractContextManager[None]] = nullcontext
+    sync = None
+    if isinstance(opened, BatchedJournalStorage):
+        batch, sync = opened.batch, opened.sync
+    write_study_file(space, out, storage)
+    store = ResultStore(out)
+    lease = DriverLease(study)
+    progress = Progress(total=space.trials)
+    progress.recovered = recover(study, space, store, lease)
+    done = store.read()
+    progress.complete = int((done["status"] == "complete").sum())
+    progress.failed = int((done["status"] == "failed").sum())
+    live: dict[int, optuna.Trial] = {}
+    budget = Budget(study, space.trials)
+    if on_progress:
+        on_progress(progress, None)
+    # Rows are written on a writer thread in group commits (dse.engine.writer); Optuna is only touched
+    # on this thread, and a trial is told only after its row is durable. Each burst of storage
+    # calls is one journal write; the writer fsyncs the journal before each part, so a durable
+    # row's trial is always in the durable journal.
+    rows: RowWriter[optuna.Trial] = RowWriter(store, before_write=sync)
+    try:
+        while True:
+            start: list[tuple[DesignPoint, TrialContext]] = []
+            with batch():
+                for rec, trial in rows.durable(block=not live):
+                    _told(study, space, trial, rec, progress, on_progress)
+                deadline, asked = time.monotonic() + MAX_BATCH_S, 0
+                while len(live) < workers and budget.may_ask() and (not asked or time.monotonic() < deadline):
+                    asked += 1
+                    trial = study.ask()
+                    budget.asked()
+                    trial.set_user_attr("driver", lease.id)
+                    try:
+                        point = suggest(trial, space)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        ctx = TrialContext(space.name, trial.number)
+                        rows.add(failed_record(DesignPoint(), ctx, f"invalid point: {exc}"), trial)
+                        continue
+                    live[trial.number] = trial
+                    cache = str(cache_dir) if cache_dir else None
+                    start.append((point, TrialContext(space.name, trial.number, cache_dir=cache)))
+            for point, ctx in start:
+                executor.submit(point, ctx)
+            more = len(live) < workers and budget.may_ask()  # the batch hit its time limit
+            if not live and not rows.pending and not more:
+                break
+            if live:  # wake up when queued rows are due, or poll while one is written
+                due = rows.due_in()
+                wait_s = 0.0 if more else HEARTBEAT_EVERY_S if due is None else max(due, 0.005)
+                for rec in executor.wait(timeout=wait_s):
+                    rows.add(_checked(rec, space), live.pop(rec.trial_number))
+            if lease.beat():  # and take over the trials of drivers that died meanwhile
+                progress.recovered += recover(study, space, store, lease)
+    finally:
+        executor.close()
+        rows.close()
+    return progress
+
+
+def _checked(rec: TrialRecord, space: SearchSpace) -> TrialRecord:
+    """A complete record whose objectives are missing or not finite becomes a failed one."""
+    if rec.status == "complete":
+        bad = [o.name for o in space.objectives if not finite(rec.metrics.get(o.name))]
+        if bad:
+            return replace(rec, status="failed", error=f"objective(s) {bad} are missing or not finite")
+    return rec
+
+
+def _told(
+    study: optuna.Study,
+    space: SearchSpace,
+    trial: optuna.Trial,
+    rec: TrialRecord,
+    progress: Progress,
+    on_progress: Callable[[Progress, TrialRecord | None], None] | None,
+) -> None:
+    if tell_row(study, trial, space, rec.to_row()):
+        progress.complete += 1
+    else:
+        progress.failed += 1
+    if on_progress:
+        on_progress(progress, rec)

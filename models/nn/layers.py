@@ -1,0 +1,389 @@
+"""Analog layers: small ``nn.Module``s that compose the pure functions of ``crossbar.py``
+and ``drift.py``.
+
+Every analog layer is a matrix ``(rows, out)`` on crossbar tiles: :class:`AnalogLinear`
+feeds it its inputs, :class:`AnalogConv2d` the im2col patches of its input (rows =
+in_ch·kh·kw, one MVM per output pixel). The weight is stored as that matrix so that
+tiles of ``tile_rows`` rows are views of it; all full tiles run in one batched matmul,
+the remainder tile in a second. The forward pass is DAC → per-tile analog partial sums
+→ per-tile ADC (→ GDC scale) → digital sum.
+
+States:
+- training (``module.training``): floating-point weights, hardware-aware noise
+  injected at the tile outputs (:func:`output_noise`), dynamic converter ranges;
+- programmed (after :meth:`AnalogMatrix.program`): the weights read back from the noisy
+  programmed conductances at the current read time (:meth:`AnalogMatrix.set_read_time`),
+  calibrated or fixed converter ranges, per-read additive noise, GDC if ``gdc``;
+- ideal eval (neither): the floating-point weights, the same converters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from models.config import AdcRange, AnalogConfig, RangeScope
+from models.physics import converters, crossbar, drift, tiling
+from models.physics.devices import DeviceSpec, get_device
+from models.physics.noise import normals, output_noise
+from models.torch_device import random_int, seeded
+
+
+class AnalogMatrix(nn.Module):
+    """A weight matrix ``(rows, out)`` mapped onto crossbar tiles of one device technology."""
+
+    def __init__(
+        self, rows: int, out: int, config: AnalogConfig, bias: bool = True, tile_rows: int | None = None
+    ) -> None:
+        super().__init__()
+        self.tile_rows = tile_rows or config.tile_rows
+        """Rows used per full tile (a conv packs whole kernels: fewer than ``config.tile_rows``)."""
+        self.config = config
+        self.device_spec: DeviceSpec = get_device(config.device)
+        self.weight = nn.Parameter(torch.empty(rows, out))
+        self.bias = nn.Parameter(torch.zeros(out)) if bias else None
+        self.register_parameter("out_scale", None)
+        """Per-output digital scale (``None``: 1); created by :meth:`enable_output_scale`."""
+        bound = 1.0 / math.sqrt(rows)
+        nn.init.uniform_(self.weight, -bound, bound)
+        self.row_sizes = tiling.tile_row_sizes(rows, self.tile_rows)
+        self.register_buffer("dac_range", torch.zeros(()))
+        self.register_buffer("adc_range", torch.zeros(len(self.row_sizes), 1, out))
+        self.programmed: Tensor | None = None
+        """Effective weights read from the programmed devices at the current read time."""
+        self.calibrating = False
+        self.noise_std = 0.0
+        """Relative hwa noise (η_train); set by the trainer, used only while training."""
+        self.analog = True
+        """False evaluates the layer as a plain floating-point matmul (the software baseline)."""
+        self.gdc = config.gdc
+        """Apply global drift compensation to programmed reads."""
+        self.read_time_s = 0.0
+        self._g: Tensor | None = None
+        self._nu: Tensor | None = None
+        self._faults: Tensor | None = None
+        self._w_max_prog = torch.ones(())
+        self._gdc_ref: Tensor | None = None
+        self._gdc_scale: Tensor | None = None
+        self._read_sigma = 0.0
+        self._read_gen: torch.Generator | None = None
+        self._calibrated = False
+        self.weight_bits: int | None = None
+        """Training only: fake-quantize the weight to this many signed bits (hwa)."""
+        self.w_range: float | None = None
+        """Fixed weight range mapped to the full conductance span at programming (on-chip
+        modes whose weights sit on a device grid); ``None``: the largest |weight|."""
+
+    def enable_output_scale(self) -> nn.Parameter:
+        """Add (once) a per-output digital scale, initialised to 1, applied after the MVM (apt)."""
+        if self.out_scale is None:
+            w = self.weight
+            self.out_scale = nn.Parameter(torch.ones(w.shape[1], dtype=w.dtype, device=w.device))
+        return self.out_scale
+
+    # ------------------------------------------------------------ mapping facts
+
+    @property
+    def tiles(self) -> int:
+        """Crossbar tiles this layer occupies (row tiles × column tiles)."""
+        return len(self.row_sizes) * tiling.tile_count(self.weight.shape[1], self.config.tile_cols)
+
+    def w_max(self) -> Tensor:
+        """Largest |weight|: the weight that maps to the full conductance span."""
+        lo, hi = torch.aminmax(self.weight.detach())  # one pass; max and min are exact
+        return torch.maximum(hi, lo.neg_()).clamp_min(1e-12)
+
+    def _add_training_noise(self, y: Tensor, x: Tensor) -> Tensor:
+        """``y += N(0, (η_train·w_max)²·‖x‖²)`` per sample, in place (hwa, [J20]): the output-referred
+        per-weight noise of :func:`output_noise` on the whole matrix, η·w_max as a Python float."""
+        lo, hi = torch.aminmax(self.weight.detach())  # w_max, one pass
+        sigma = max(float(hi), -float(lo), 1e-12) * self.noise_std
+        norms = torch.linalg.vector_norm(x.detach(), dim=1, keepdim=True)
+        return y.addcmul_(normals(y, None), norms, value=sigma)
+
+    # ------------------------------------------------------------ programming and time
+
+    @torch.no_grad()
+    def program(self, generator: torch.Generator) -> None:
+        """Program the current weights once: quantized levels, programming noise, stuck-at
+        faults, a device-to-device draw of drift exponents; then read at t = 0. ``generator``
+        lives on the weights' torch device, as does the per-read generator seeded from it."""
+        dev, cfg, where = self.device_spec, self.config, self.weight.device
+        w_max = self.w_max() if self.w_range is None else torch.tensor(float(self.w_range), device=where)
+        g = crossbar.program(
+            crossbar.weight_to_slices(self.weight, w_max, dev, cfg), dev, generator, cfg.prog_noise_scale
+        )
+        self._faults = None
+        if dev.analog and cfg.stuck_off_fraction + cfg.stuck_on_fraction > 0:
+            self._faults = crossbar.stuck_mask(
+                g.shape, cfg.stuck_off_fraction, cfg.stuck_on_fraction, generator
+            )
+            g = crossbar.apply_stuck(g, self._faults, dev)
+        self._g, self._w_max_prog = g, w_max
+        self._nu = drift.drift_exponents(g, dev, generator) if dev.analog else torch.zeros_like(g)
+        self._read_gen = seeded(random_int(2**62, generator), where)
+        self._read_sigma = self._read_noise_weight_std(w_max) if dev.analog else 0.0
+        self._gdc_ref = None
+        self.set_read_time(0.0, self._read_gen)
+
+    def _read_noise_weight_std(self, w_max: Tensor) -> float:
+        """Std of one weight's additive read noise: both devices of every slice, in weight units
+        (a constant of the mapping: computed on the CPU, whatever the weights' torch device)."""
+        sigma_us = drift.additive_read_std_us(self.device_spec, self.config.read_noise_scale)
+        if sigma_us == 0:
+            return 0.0
+        s = self.config.slices
+        unit = torch.zeros(s, 2, s, 1, device="cpu")
+        diag = torch.arange(s, device="cpu")
+        unit[diag, 0, diag, 0] = 1.0
+        coef = crossbar.slices_to_weight(unit, float(w_max), self.device_spec, self.config)
+        return sigma_us * math.sqrt(2.0 * float((coef**2).sum()))
+
+    @torch.no_grad()
+    def set_read_time(self, t_s: float, generator: torch.Generator) -> None:
+        """Read the programmed devices ``t_s`` seconds after programming: drift, accumulated
+        read noise (drawn from ``generator``), stuck devices, IR drop; update the GDC factors."""
+        if self._g is None or self._nu is None:
+            raise RuntimeError("program() the layer before setting a read time")
+        dev, cfg = self.device_spec, self.config
+        g = drift.read_at(self._g, self._nu, t_s, dev, generator, cfg.drift, cfg.read_noise_scale)
+        if self._faults is not None:
+            g = crossbar.apply_stuck(g, self._faults, dev)
+        w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
+        sums = tiling.tile_abs_sums(w, self.tile_rows, cfg.tile_cols)
+        if self._gdc_ref is None:
+            self._gdc_ref = sums
+        scale = drift.gdc_scale(self._gdc_ref, sums)
+        self._gdc_scale = tiling.expand_column_tiles(scale, cfg.tile_cols, w.shape[1])
+        if cfg.ir_drop > 0:
+            g = g * crossbar.ir_drop_factor(g, dev, self.tile_rows, cfg.ir_drop)
+            w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
+        self.programmed = w
+        self.read_time_s = t_s
+
+    def unprogram(self) -> None:
+        """Forget the programmed state (back to the floating-point weights)."""
+        self.programmed = self._g = self._nu = self._faults = None
+        self._gdc_ref = self._gdc_scale = None
+        self._read_sigma = 0.0
+
+    # ------------------------------------------------------------ converters
+
+    def _dac(self, x: Tensor) -> tuple[Tensor, float]:
+        """Quantize the inputs; returns them and the DAC range (a Python float of ``x.dtype``).
+
+        Ranges and the sign are read as Python floats (no 0-dim tensor arithmetic); a dynamic
+        range covers the inputs, so its quantizer skips the (no-op) clamp.
+        """
+        cfg = self.config
+        if cfg.dac_range is AdcRange.FIXED:
+            r = cfg.dac_full_scale
+            signed, dynamic = True, False
+        else:
+            if self.calibrating:
+                flat = x.abs().reshape(1, -1)
+                self.dac_range.copy_(converters.percentile(flat, cfg.dac_percentile, dim=1)[0])
+            dynamic = self.training or self.calibrating
+            r = 0.0 if dynamic else float(self.dac_range)
+            if r > 0:
+                signed = float(x.amin()) < 0
+            else:  # dynamic: the largest |input| of this batch
+                dynamic = True
+                lo_t, hi_t = torch.aminmax(x)
+                lo, hi = float(lo_t), float(hi_t)
+                signed = lo < 0
+                r = max(hi, -lo) if signed else hi
+        if cfg.dac_bits is None:
+            return x, r
+        return converters.quantize_scalar_range(x, cfg.dac_bits, r, signed, clip=not dynamic), r
+
+    def _adc_ranges(self, parts: Tensor, w_max: Tensor | None, x_range: Tensor | float) -> Tensor:
+        """Per-tile ADC ranges for partial sums ``parts (tiles, N, out)``: fixed full scale,
+        dynamic, or calibrated; ``(tiles, 1, out)`` or broadcastable to it."""
+        cfg = self.config
+        if cfg.adc_range is AdcRange.FIXED:
+            rows = torch.tensor(self.row_sizes, dtype=parts.dtype, device=parts.device)
+            r = (rows * w_max * x_range).view(-1, 1, 1).expand(-1, 1, parts.shape[-1])
+            return r.amax().expand_as(r) if cfg.adc_scope is RangeScope.LAYER else r
+        if not (self.training or self.calibrating) and self._calibrated:
+            return self.adc_range
+        if self.calibrating:
+            per_col = converters.percentile(parts.abs(), cfg.adc_percentile, dim=1)
+            if cfg.adc_scope is RangeScope.LAYER:
+                r = per_col.amax().view(1, 1, 1)
+            else:
+                r = converters.column_tile_max_fast(per_col, cfg.tile_cols)
+        else:  # dynamic: max |partial sum| per tile (or layer) of this MVM
+            r = converters.tile_abs_max(parts, cfg.tile_cols, cfg.adc_scope is RangeScope.LAYER)
+        if self.calibrating:
+            self.adc_range.copy_(r.expand_as(self.adc_range))
+            self._calibrated = True
+        return r
+
+    def _adc_is_dynamic(self) -> bool:
+        """True when the ADC ranges are the max |partial sum| of the very MVM they quantize."""
+        cfg = self.config
+        if cfg.adc_range is AdcRange.FIXED or self.calibrating:
+            return False
+        return self.training or not self._calibrated
+
+    # ------------------------------------------------------------ forward
+
+    def current_weight(self) -> Tensor:
+        """The weight a forward pass uses: programmed (at the read time) in eval, else the float
+        one (fake-quantized to ``weight_bits`` while training, straight-through)."""
+        if self.programmed is not None and not self.training:
+            return self.programmed
+        if self.training and self.weight_bits:
+            return converters.fake_quant(self.weight, self.weight_bits, self.w_max(), True)
+        return self.weight
+
+    @property
+    def digital(self) -> bool:
+        """True when the forward pass is a plain matmul: software baseline or digital SRAM."""
+        return not self.analog or not self.device_spec.analog
+
+    def _mvm(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        """``x @ W (+ bias)`` for 2-D ``x (N, rows)`` through DAC, tiles, noise, ADC and GDC."""
+        w = self.current_weight()
+        if self.digital:
+            # software baseline, or the exact digital SRAM word
+            if w.shape[1] < tiling.NARROW:
+                w = tiling.column_major(w)
+            y = x @ w if bias is None else torch.addmm(bias, x, w)
+            if self.training and self.noise_std > 0:  # hwa's digital forward: η_train only [J20]
+                self._add_training_noise(y, x)  # in place: no autograd copy of y
+            return y
+        if torch.is_grad_enabled() and (
+            x.requires_grad or w.requires_grad or (bias is not None and bias.requires_grad)
+        ):
+            return _AnalogMVM.apply(x, w, bias, self)
+        with torch.no_grad():
+            y = self._analog_pipeline(x, w)[0]
+            return y if bias is None else y.add_(bias)
+
+    @torch.no_grad()
+    def _analog_forward(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`_analog_pipeline` under ``no_grad``."""
+        return self._analog_pipeline(x, w)
+
+    def _analog_pipeline(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+        """The analog pipeline (call without grad); returns the output and the DAC'd input.
+
+        Training noise is drawn on the summed output: the sum of independent per-tile
+        output-referred noises N(0, σ²‖x_t‖²) is N(0, σ²‖x‖²), so the injected variance is
+        the same as per tile, with a fraction of the draws (only its interaction with ADC
+        clipping is left out). Per-read noise at evaluation stays per tile, before the ADC.
+
+        All tiles' partial sums live in one ``(tiles, N, out)`` tensor, so each converter
+        step is one pass over all tiles.
+        """
+        cfg = self.config
+        programmed = self.programmed is not None and not self.training
+        w_max: Tensor | None = None
+        if programmed:
+            w_max = self._w_max_prog
+        elif cfg.adc_bits is not None and cfg.adc_range is AdcRange.FIXED:
+            w_max = self.w_max()
+        x_q, x_range = self._dac(x)
+        parts = tiling.stacked_partial_sums(x_q, w, self.tile_rows)
+        if programmed and self._read_sigma > 0:
+            self._add_read_noise(x_q, parts)
+        scale = self._gdc_scale if programmed and self.gdc else None
+        if cfg.adc_bits is not None:
+            ranges = self._adc_ranges(parts, w_max, x_range)
+            converters.adc_(parts, cfg.adc_bits, ranges, scale, clip=not self._adc_is_dynamic())
+        elif scale is not None:
+            parts.mul_(scale)
+        y = parts[0] if parts.shape[0] == 1 else parts.sum(dim=0)
+        if self.training and self.noise_std > 0:
+            # η_train alone, as in [J20]; the level quantization happens once, at programming.
+            # Folding its Δ²/12 in here made binary devices (Δ = w_max) untrainable.
+            self._add_training_noise(y, x_q)
+        return y, x_q
+
+    def _add_read_noise(self, x_q: Tensor, parts: Tensor) -> None:
+        """Per-read additive noise of every tile, output-referred (:func:`output_noise`), drawn
+        per group of tiles (full tiles, then the remainder) as :func:`tiling.row_tiles` splits."""
+        start = 0
+        for xt in tiling.row_tiles(x_q, self.tile_rows):
+            p = parts[start : start + xt.shape[0]]
+            norms = torch.linalg.vector_norm(xt, dim=2, keepdim=True)
+            p.addcmul_(normals(p, self._read_gen), norms, value=self._read_sigma)
+            start += xt.shape[0]
+
+
+class _AnalogMVM(torch.autograd.Function):
+    """The analog forward with the gradient of the plain matmul ``x @ W (+ bias)``.
+
+    With straight-through DAC and ADC, noise that does not depend on the weights, and
+    a sum over tiles, ∂y/∂(partial sum of every tile) is the identity, so the backward
+    pass is exactly ``nn.Linear``'s: ``∂x = ∂y·Wᵀ``, ``∂W = x_qᵀ·∂y`` with the input the
+    array actually saw, ``∂b = Σ_batch ∂y``. Two plain matmuls, no per-tile autograd graph.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        x: Tensor,
+        w: Tensor,
+        bias: Tensor | None,
+        layer: AnalogMatrix,
+    ) -> Tensor:
+        y, x_q = layer._analog_pipeline(x, w)  # autograd functions run without grad
+        if bias is not None:
+            y.add_(bias)
+        ctx.save_for_backward(x_q, w)
+        return y
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
+        x_q, w = ctx.saved_tensors  # type: ignore[attr-defined]
+        needs = ctx.needs_input_grad  # type: ignore[attr-defined]
+        grad_x = grad @ w.t() if needs[0] else None
+        grad_w = None
+        if needs[1]:  # narrow outputs: the column-major product is faster, then one small copy
+            grad_w = (grad.t() @ x_q).t().contiguous() if grad.shape[1] < tiling.NARROW else x_q.t() @ grad
+        grad_b = grad.sum(dim=0) if needs[2] else None
+        return grad_x, grad_w, grad_b, None
+
+
+class AnalogLinear(AnalogMatrix):
+    """A fully connected layer; ``weight`` is ``(in, out)``."""
+
+    def __init__(self, in_features: int, out_features: int, config: AnalogConfig, bias: bool = True) -> None:
+        super().__init__(in_features, out_features, config, bias)
+        self.in_features = in_features
+        self.out_features = out_features
+
+    @classmethod
+    def from_linear(cls, layer: nn.Linear, config: AnalogConfig) -> AnalogLinear:
+        """Convert a digital ``nn.Linear`` (weights copied, transposed to ``(in, out)``)."""
+        new = cls(layer.in_features, layer.out_features, config, bias=layer.bias is not None)
+        with torch.no_grad():
+            new.weight.copy_(layer.weight.t())
+            if layer.bias is not None and new.bias is not None:
+                new.bias.copy_(layer.bias)
+        return new
+
+    def forward(self, x: Tensor) -> Tensor:
+        """DAC → tiled analog MVM (+ noise) → ADC → digital sum (+ bias)."""
+        lead = x.shape[:-1]
+        if self.out_scale is None:  # bias folded into the MVM (addmm, or the analog function)
+            y = self._mvm(x.reshape(-1, self.in_features), self.bias)
+        else:
+            y = self._mvm(x.reshape(-1, self.in_features)) * self.out_scale
+            if self.bias is not None:
+                y = y + self.bias
+        return y.reshape(*lead, self.out_features)
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
+__all__ = ["AnalogLinear", "AnalogMatrix", "normals", "output_noise"]

@@ -1,0 +1,332 @@
+"""Pulsed device updates: an update becomes a number of device steps with the device's physics.
+
+Weights are held in normalized device units ω (the units of ``DeviceSpec.dw_min`` and the
+bounds); a layer's weight is ``α·ω`` with one scale α per layer. The update model is
+aihwkit's constant-step pulsed device [A]: an up pulse moves ω by ``dw_min·(1+a)``, a down
+pulse by ``dw_min·(1−a)`` (a = ``up_down_asymmetry``), each step scaled per device by
+``1 + d2d·ξ`` and per pulse by ``1 + c2c·ξ``; ω is clipped at per-device bounds. A device
+with ``a ≥ 1`` only steps up (PCM SET); it is used as a pair ω = ω⁺ − ω⁻ whose devices
+are RESET and reprogrammed when one nears its bound (refresh) [N20, A18].
+
+Pure functions compute the arithmetic; :class:`PulsedArray` holds one matrix's device
+state and its per-device write counters, updated in place.
+
+Speed (an update that makes a dozen passes over every weight costs more than the forward
+and backward): the uniforms of stochastic rounding are windows at random offsets into a
+fixed table (:func:`uniforms`), as the c2c normals are (:func:`models.physics.noise.normals`);
+rounding is ``floor(x + U)``; and only the devices that get pulses are gathered, updated
+and scattered back (:meth:`PulsedArray.pulse_at`). See docs/training_modes.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from models.physics.devices import DeviceSpec
+from models.physics.noise import normals
+from models.torch_device import flat_indices, per_device, random_int
+
+MAX_PULSES_PER_UPDATE = 31
+"""Most pulses one update may apply to a device: aihwkit's default pulse-train length [A]."""
+INIT_FRACTION = 0.25
+"""The initial largest |weight| maps to this fraction of the device's range (room to learn)."""
+REFRESH_FRACTION = 0.9
+"""A one-directional pair is refreshed when a device passes this fraction of its bound [N20]."""
+UNIFORM_TABLE_SIZE = 1 << 22
+"""Uniforms kept for stochastic rounding (16 MiB in float32)."""
+_UNIFORM_TABLE: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+
+
+@dataclass(frozen=True)
+class PulseModel:
+    """The pulsed-update parameters of one device technology, in normalized units [A]."""
+
+    dw_min: float
+    """Nominal step ε."""
+    asymmetry: float
+    """Up steps are ε(1+a), down steps ε(1−a)."""
+    c2c: float
+    """Cycle-to-cycle std of each step, relative to the step."""
+    d2d: float
+    """Device-to-device std of the step, relative."""
+    lo: float
+    """Lower bound of ω."""
+    hi: float
+    """Upper bound of ω."""
+    bound_d2d: float
+    """Device-to-device spread of the bounds, relative."""
+
+    @classmethod
+    def of(cls, device: DeviceSpec) -> PulseModel:
+        """The pulse model of a device preset."""
+        return cls(
+            device.dw_min,
+            device.up_down_asymmetry,
+            device.step_c2c,
+            device.step_d2d,
+            device.w_bound_min,
+            device.w_bound_max,
+            device.bound_d2d,
+        )
+
+    @property
+    def one_directional(self) -> bool:
+        """True when the device only steps up (PCM SET): it is used as a refreshed pair."""
+        return self.asymmetry >= 1.0
+
+    @property
+    def reach(self) -> float:
+        """Largest |ω| the weight can take: the pair's span, or the nearer bound."""
+        return self.hi - self.lo if self.one_directional else min(self.hi, -self.lo)
+
+
+def layer_scale(w: Tensor, model: PulseModel) -> float:
+    """α such that the initial largest |weight| sits at :data:`INIT_FRACTION` of the reach."""
+    return max(float(w.abs().max()), 1e-6) / (INIT_FRACTION * model.reach)
+
+
+def stochastic_round(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Round to an adjacent integer, up with probability frac(x): unbiased, E = x (fresh draws)."""
+    low = torch.floor(x)
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return low + (u < (x - low)).to(x.dtype)
+
+
+def uniforms(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator: torch.Generator) -> Tensor:
+    """U[0, 1) of ``shape`` on ``generator``'s device: a window at a random offset (drawn from
+    ``generator``) into a fixed table of uniforms (one copy per device); fresh draws where the
+    shape exceeds half the table. Read-only.
+
+    The noise-table trick of :func:`models.physics.noise.normals` for the per-step draws of the
+    on-chip updates: inside a window the values are i.i.d. U[0, 1), windows of different
+    steps are random shifts of one sequence. ``torch.rand`` costs ~5 µs per 1,000 draws
+    here, more than an analog layer's whole forward and backward.
+    """
+    n = math.prod(shape)
+    if n > UNIFORM_TABLE_SIZE // 2:
+        return torch.rand(shape, generator=generator, dtype=dtype, device=generator.device)
+    table = per_device(_UNIFORM_TABLE, dtype, generator.device, _uniform_table)
+    start = random_int(UNIFORM_TABLE_SIZE - n + 1, generator)
+    return table[start : start + n].view(shape)
+
+
+def _uniform_table(dtype: torch.dtype) -> Tensor:
+    """The table, drawn on the CPU from seed 1 (the same values on every device)."""
+    gen = torch.Generator(device="cpu").manual_seed(1)
+    return torch.rand(UNIFORM_TABLE_SIZE, generator=gen, dtype=dtype, device="cpu")
+
+
+def stochastic_round_(x: Tensor, generator: torch.Generator) -> Tensor:
+    """:func:`stochastic_round` in place, as ``floor(x + U)`` with table uniforms (:func:`uniforms`):
+    up with probability P(U ≥ 1 − frac(x)) = frac(x), so E = x as well."""
+    return x.add_(uniforms(x.shape, x.dtype, generator)).floor_()
+
+
+def pulse_counts(delta: Tensor, dw_min: float, generator: torch.Generator, max_pulses: int) -> Tensor:
+    """Signed pulse numbers for the desired change ``delta``: ``delta/ε`` stochastically rounded,
+    at most ``max_pulses`` per device (the expected change is ``delta`` inside the cap)."""
+    return stochastic_round_(delta / dw_min, generator).clamp_(-max_pulses, max_pulses)
+
+
+def step_sizes(shape: torch.Size, model: PulseModel, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Per-device up and down steps, ε(1±a)·|1 + d2d·ξ| (drawn once per device, on ``generator``'s
+    torch device) [A]; a one-directional device steps ε·|1 + d2d·ξ| up and never down."""
+    xi = torch.randn(shape, generator=generator, device=generator.device)
+    d = (1.0 + model.d2d * xi).abs() * model.dw_min
+    if model.one_directional:
+        return d, torch.zeros_like(d)
+    return d * (1.0 + model.asymmetry), d * (1.0 - model.asymmetry)
+
+
+def bounds(shape: torch.Size, model: PulseModel, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Per-device bounds, each scaled by ``1 + bound_d2d·ξ`` [A] (on ``generator``'s torch device)."""
+    where = generator.device
+    lo = model.lo * (1.0 + model.bound_d2d * torch.randn(shape, generator=generator, device=where))
+    hi = model.hi * (1.0 + model.bound_d2d * torch.randn(shape, generator=generator, device=where))
+    return lo, torch.maximum(hi, lo)
+
+
+def apply_pulses(
+    w: Tensor, n: Tensor, up: Tensor, down: Tensor, lo: Tensor, hi: Tensor, c2c: float
+) -> Tensor:
+    """ω after ``n`` signed pulses: the sum of |n| noisy steps, n·s + c2c·s·√|n|·ξ, then clipped.
+
+    The sum of |n| steps with independent relative noise c2c has mean n·s and std
+    c2c·s·√|n|, drawn in one normal per device (no per-pulse loop)."""
+    step = torch.where(n >= 0, up, down)
+    change = n * step
+    if c2c > 0:
+        change = change + normals(w, None) * (c2c * step * n.abs().sqrt())
+    return torch.minimum(torch.maximum(w + change, lo), hi)
+
+
+def nonzero_indices(x: Tensor) -> Tensor:
+    """Flat indices (int64, on ``x``'s device) of the nonzero (or NaN) entries of a contiguous tensor
+    (:func:`~models.torch_device.flat_indices`: NumPy on the CPU, faster than ``torch.nonzero``)."""
+    return flat_indices(x, lambda a: a != 0)
+
+
+def whole_indices(x: Tensor) -> Tensor:
+    """Flat indices where ``trunc(x) ≠ 0``, i.e. ``|x| ≥ 1`` (or NaN), as :func:`nonzero_indices`."""
+    return flat_indices(x, lambda a: ~(abs(a) < 1.0))
+
+
+class PulsedArray:
+    """The devices of one weight matrix under pulsed updates, with a write counter per device.
+
+    Two devices per weight, as the mapping's pair: a bidirectional device carries ω against a
+    fixed reference (written once, at programming); a one-directional device pair carries
+    ω⁺ − ω⁻, positive pulses on ω⁺, negative ones on ω⁻, with refresh [N20]. Programming the
+    initial weights counts one write per device.
+
+    Only the devices that get pulses are touched (:meth:`pulse_at`, by flat index): a device
+    without pulses keeps its ω (it already lies inside its bounds) and its count, and a pair
+    can only become full (refresh) where it was pulsed, since a refresh leaves one device of
+    the pair at 0. On CPU, gathering the few pulsed devices (0.5–10 % per step) costs less
+    than a dozen passes over all of them. The arithmetic is :func:`apply_pulses`' (up to
+    float rounding): the step of a signed pulse is ``mid + sign(n)·half``, and the pulsed
+    device of a pair moves by ``step·(|n| + c2c·√|n|·ξ)``.
+    """
+
+    def __init__(self, target: Tensor, model: PulseModel, generator: torch.Generator) -> None:
+        self.model = model
+        shape = target.shape
+        self.up, self.down = step_sizes(shape, model, generator)
+        self.lo, self.hi = bounds(shape, model, generator)
+        self.counts = torch.ones(2, *shape, dtype=torch.float64, device=target.device)
+        # One-directional: what a pulsed pair reads and writes, one row per weight so that a
+        # gather touches one cache line: (ω⁺, ω⁻, step, bound).
+        if model.one_directional:
+            self.lo = torch.zeros(shape, device=target.device)
+            pos = target.clamp_min(0.0).minimum(self.hi)
+            neg = (-target).clamp_min(0.0).minimum(self.hi)
+            self._rows = torch.stack((pos, neg, self.up, self.hi), dim=-1).view(-1, 4)
+            self.pos, self.neg = (self._rows[:, j].unflatten(0, shape) for j in (0, 1))
+            self._value = pos - neg
+            self._cols = torch.arange(4, device=target.device)
+        else:  # contiguous tensors: the dense path (:meth:`pulse_dense`) streams them
+            self.w = torch.minimum(torch.maximum(target, self.lo), self.hi)
+            self._mid, self._half = (self.up + self.down) / 2, (self.up - self.down) / 2
+
+    def value(self) -> Tensor:
+        """The stored ω (read-only: the array's own tensor, updated in place)."""
+        return self._value if self.model.one_directional else self.w
+
+    def pulse(self, n: Tensor) -> Tensor:
+        """Apply ``n`` signed pulses per weight and count them on the devices that got them;
+        returns the flat indices of the weights that changed."""
+        idx = nonzero_indices(n)
+        self.pulse_at(idx, n.reshape(-1).index_select(0, idx))
+        return idx
+
+    def pulse_at(self, idx: Tensor, n: Tensor) -> Tensor:
+        """:meth:`pulse` given only the weights with pulses: flat indices ``idx`` (unique) and their
+        pulses ``n`` (an entry of 0 changes nothing); returns their new ω (in the order of ``idx``)."""
+        c2c = self.model.c2c
+        if idx.numel() == 0:
+            return n
+        k = n.abs()
+        # in steps: n, plus the c2c noise of the sum of |n| steps, c2c·√|n|·ξ (ξ symmetric: its
+        # sign needs no flip for negative n)
+        noise = torch.sqrt(k).mul_(normals(k, None)).mul_(c2c) if c2c > 0 else None
+        if not self.model.one_directional:
+            w, mid, half, lo, hi = (t.view(-1).index_select(0, idx) for t in self._bidirectional())
+            move = n if noise is None else noise.add_(n)
+            w = torch.clamp(w.addcmul_(move, torch.addcmul(mid, torch.sign(n), half)), lo, hi)
+            self.w.view(-1).index_copy_(0, idx, w)
+            self.counts[0].view(-1).index_add_(0, idx, k.double())
+            return w
+        at = (idx * 4).unsqueeze(1) + self._cols  # flat indices of the rows' entries
+        rows = self._rows.view(-1).index_select(0, at.view(-1)).view(-1, 4)
+        up, hi = rows[:, 2], rows[:, 3]
+        move = k * up if noise is None else noise.add_(k).mul_(up)  # on the device that gets them
+        on_pos = (n > 0).to(n.dtype)  # positive pulses on ω⁺, negative ones on ω⁻
+        pq = rows[:, :2]
+        pq[:, 0].addcmul_(move, on_pos)
+        pq[:, 1].addcmul_(move, 1.0 - on_pos)
+        torch.minimum(pq.clamp_min_(0.0), hi.unsqueeze(1), out=pq)
+        device = idx + self.counts[0].numel() * (1 - on_pos).long()  # flat index into (2, ...)
+        self.counts.view(-1).index_add_(0, device, k.double())
+        self._refresh(idx, pq[:, 0], pq[:, 1], up, hi)
+        self._rows.view(-1).index_copy_(0, at[:, :2].reshape(-1), pq.reshape(-1))
+        w = pq[:, 0] - pq[:, 1]
+        self._value.view(-1).index_copy_(0, idx, w)
+        return w
+
+    def _bidirectional(self) -> tuple[Tensor, ...]:
+        return self.w, self._mid, self._half, self.lo, self.hi
+
+    def pulse_dense(self, n: Tensor) -> None:
+        """:meth:`pulse` over every device of a bidirectional array (``n`` is overwritten): fewer
+        passes than gathering when many devices get pulses. √|n| is |n|·rsqrt(max(|n|, 1)):
+        ``torch.sqrt`` of zeros takes a slow path on this CPU build."""
+        w, mid, half, lo, hi = self._bidirectional()
+        k = torch.abs(n)
+        self.counts[0].add_(k)
+        move = n
+        if self.model.c2c > 0:
+            root = torch.clamp(k, min=1.0).rsqrt_().mul_(k)
+            move = root.mul_(normals(n, None)).mul_(self.model.c2c).add_(n)
+        step = torch.addcmul(mid, torch.sign(n, out=k), half)
+        torch.clamp(w.addcmul_(move, step), lo, hi, out=w)
+
+    def _refresh(self, idx: Tensor, p: Tensor, q: Tensor, up: Tensor, hi: Tensor) -> None:
+        """RESET both devices of pairs near their bound and SET the difference onto one [N20, A18]:
+        one write each for the RESET, plus ⌈|ω|/step⌉ SET pulses on the receiving device.
+        Checked on the pairs ``idx`` just pulsed (no other pair can be full), whose devices
+        hold ``p`` and ``q`` (changed in place)."""
+        full = (torch.maximum(p, q) >= REFRESH_FRACTION * hi) & (torch.minimum(p, q) >= up)
+        # only where the partner holds at least a step, so the refresh frees headroom
+        if not bool(full.any()):
+            return
+        at = full.nonzero().squeeze(1)
+        w = p[at] - q[at]
+        sets = torch.ceil(w.abs() / up[at])
+        self.counts[0].view(-1).index_add_(0, idx[at], (1 + sets * (w > 0)).double())
+        self.counts[1].view(-1).index_add_(0, idx[at], (1 + sets * (w < 0)).double())
+        p[at] = w.clamp_min(0.0)
+        q[at] = (-w).clamp_min(0.0)
+
+
+def chi_grid(bits: int | None, eps: float) -> tuple[float, float]:
+    """(LSB, saturation) of a ``bits``-bit signed χ register in units where the device step is ε.
+
+    Half the bits (⌊b/2⌋) are fractional, so both resolution (ε/2^⌊b/2⌋) and saturation
+    ((2^(b−1)−1) LSBs, e.g. 1.75ε at 4 bits, 7.9ε at 8 bits) grow with b [N20]. ``None``: a
+    float register (no grid, no saturation).
+    """
+    if bits is None:
+        return 0.0, math.inf
+    lsb = eps / 2 ** (bits // 2)
+    return lsb, (2 ** (bits - 1) - 1) * lsb
+
+
+def chi_transfer(chi: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """Mixed-precision transfer [N20]: ``⌊|χ|/ε⌋`` pulses of χ's sign, and χ less those steps.
+
+    No pulse is ever applied while |χ| < ε; the remainder keeps χ's sign with |rest| < ε.
+    """
+    q = chi / eps
+    n = q - torch.frac(q)  # trunc(q), exactly (torch.trunc is ~30× slower here)
+    return n, chi - n * eps
+
+
+__all__ = [
+    "MAX_PULSES_PER_UPDATE",
+    "PulseModel",
+    "PulsedArray",
+    "apply_pulses",
+    "chi_grid",
+    "chi_transfer",
+    "layer_scale",
+    "nonzero_indices",
+    "pulse_counts",
+    "stochastic_round",
+    "stochastic_round_",
+    "uniforms",
+    "whole_indices",
+]

@@ -1,0 +1,210 @@
+"""Hybrid in-memory computing (HIC) training [HIC]: binary MSB devices + multi-level LSB devices.
+
+A weight is ``ε_w·Σ_k s_k·d_k`` with signed digits ``d_k`` (least significant first): the
+first ``multilevel_devices`` slices hold ``|d| ≤ L−1``, the ``binary_devices`` above them
+``|d| ≤ 1``; each slice is a device pair (the digit sits on the device of its sign), and
+``s_k`` is the significance of :func:`models.physics.crossbar.slice_significance` (positional, or
+``slice_base^k``). Updates go to a digital accumulator of ``update_bits`` holding less than
+one LSB level; its overflow (carry) changes the least significant digit, whose overflow
+carries on to the binary devices; the most significant slice saturates.
+
+Writes: a device whose level rises by n takes n SET pulses; one that falls takes n pulses
+on a bidirectional device, or one RESET plus its new level's SET pulses on a one-directional
+one (PCM). Programming the initial weights counts one write per device.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from models.config import AnalogConfig, TrainConfig
+from models.nn.layers import AnalogMatrix
+from models.physics.crossbar import max_code, slice_caps, slice_significance
+from models.physics.pulses import INIT_FRACTION, PulseModel, uniforms, whole_indices
+from models.training.onchip import FLOAT_STATE_BITS, DigitalMomentum
+
+
+def slice_bases(caps: list[int], significance: list[float]) -> list[int]:
+    """Integer ratios ``s_{k+1}/s_k`` the carry chain needs; each in ``2 … 2·cap_k+1`` so a carry
+    always brings the digit back into ``[−cap_k, cap_k]``."""
+    bases = []
+    for k in range(len(caps) - 1):
+        ratio = significance[k + 1] / significance[k]
+        base = round(ratio)
+        if abs(ratio - base) > 1e-9 or not 2 <= base <= 2 * caps[k] + 1:
+            raise ValueError(
+                f"hic needs an integer significance ratio in 2..{2 * caps[k] + 1} between slices {k} and "
+                f"{k + 1} (levels {caps[k] + 1}); got {ratio:g}: choose slice_base accordingly"
+            )
+        bases.append(base)
+    return bases
+
+
+def carry_chain(digits: Tensor, caps: list[int], bases: list[int]) -> Tensor:
+    """Bring every digit into ``[−cap_k, cap_k]`` by carrying ``⌈(|d|−cap)/B⌉`` of its sign to the
+    next slice; the value Σ s_k d_k is unchanged except where the top slice saturates."""
+    d = digits.clone()
+    for k, base in enumerate(bases):
+        carry = torch.sign(d[k]) * torch.ceil((d[k].abs() - caps[k]).clamp_min(0.0) / base)
+        d[k] -= carry * base
+        d[k + 1] += carry
+    d[-1].clamp_(-caps[-1], caps[-1])
+    return d
+
+
+def digits_value(digits: Tensor, significance: list[float]) -> Tensor:
+    """Σ_k s_k·d_k in LSB levels."""
+    sig = torch.tensor(significance, dtype=digits.dtype, device=digits.device)
+    sig = sig.view(-1, *([1] * (digits.dim() - 1)))
+    return (digits * sig).sum(dim=0)
+
+
+def accumulate(acc: Tensor, update: Tensor) -> tuple[Tensor, Tensor]:
+    """Add ``update`` (LSB levels) to the accumulator; return (accumulator with |a| < 1, carry).
+
+    The carry is the whole-level part, trunc(a + u); acc + update = carry + new acc exactly.
+    """
+    total = acc + update
+    rest = torch.frac(total)  # total − trunc(total), exactly (torch.trunc is ~30× slower here)
+    return rest, total - rest
+
+
+def device_levels(digits: Tensor) -> Tensor:
+    """Levels of each slice's device pair, ``(S, 2, ...)``: the digit on the device of its sign."""
+    return torch.stack((digits.clamp_min(0.0), (-digits).clamp_min(0.0)), dim=1)
+
+
+def level_pulses(old: Tensor, new: Tensor, one_directional: bool) -> Tensor:
+    """Pulses that move each device from level ``old`` to ``new`` (0 where unchanged; whole levels)."""
+    rise = new - old
+    if not one_directional:
+        return rise.abs_()
+    fell = torch.clamp(rise, max=0.0).neg_().clamp_(max=1.0)  # 1 where the level fell, else 0
+    return rise.clamp_(min=0.0).addcmul_(fell, 1.0 + new)
+
+
+class HicArray:
+    """The device digits, accumulator and write counters of one HIC weight matrix.
+
+    An update is dense only up to the accumulator (three passes over the weights); the
+    carry chain and the write counts then run on the few weights whose accumulator
+    overflowed, gathered by index, and the weight (:attr:`value`) changes there only. A
+    weight's digits and counters are stored side by side (one cache line per gather);
+    :attr:`digits` and :attr:`counts` are views of them, slices first.
+    """
+
+    def __init__(
+        self, w: Tensor, w_range: float, bits: int | None, device_cfg: AnalogConfig, layer: AnalogMatrix
+    ) -> None:
+        dev = layer.device_spec
+        self.caps = slice_caps(dev, device_cfg)
+        self.sig = slice_significance(dev, device_cfg)
+        self.bases = slice_bases(self.caps, self.sig)
+        self.lsb = w_range / max_code(dev, device_cfg)
+        self.grid = 2 ** (bits - 1) if bits is not None else 0
+        self.one_directional = PulseModel.of(dev).one_directional
+        self.multilevel = device_cfg.multilevel_devices
+        slices = len(self.caps)
+        d = torch.zeros(slices, *w.shape, device=w.device)
+        d[0] = torch.round(w / self.lsb)
+        self._digits = (
+            carry_chain(d, self.caps, self.bases).reshape(slices, -1).T.contiguous()
+        )  # (weights, S)
+        self._counts = torch.ones(w.numel(), slices, 2, dtype=torch.float64, device=w.device)
+        self._shape = w.shape
+        self.acc = torch.zeros_like(w)
+        self.value = self.weight()
+        """The weight the devices hold, kept up to date by :meth:`update` (read-only)."""
+        self._buf = torch.empty_like(w)
+        self._cols = torch.arange(2 * slices, device=w.device)
+
+    @property
+    def digits(self) -> Tensor:
+        """Signed digit per slice, ``(slices, ...)`` (a view)."""
+        return self._digits.T.unflatten(1, self._shape)
+
+    @property
+    def counts(self) -> Tensor:
+        """Writes per device, ``(slices, 2, ...)`` float64 (a view)."""
+        return self._counts.permute(1, 2, 0).unflatten(2, self._shape)
+
+    def weight(self) -> Tensor:
+        """The weight the devices hold (the accumulator is digital, not read by the array)."""
+        return digits_value(self.digits, self.sig) * self.lsb
+
+    def update(self, delta_w: Tensor, gen: torch.Generator, scale: float = 1.0) -> Tensor:
+        """Accumulate ``scale·delta_w`` (weight units), carry overflow through the slices, count
+        writes; returns the flat indices of the weights that may have changed."""
+        acc = self.acc
+        c = scale / self.lsb  # weight units → LSB levels
+        if self.grid:  # the accumulator's LSB, 1/2^(b−1) level: stochastic rounding floor(U + u·grid)
+            u = torch.add(uniforms(acc.shape, acc.dtype, gen), delta_w, alpha=c * self.grid, out=self._buf)
+            acc.add_(u.floor_(), alpha=1.0 / self.grid)
+        else:
+            acc.add_(delta_w, alpha=c)
+        idx = whole_indices(acc)  # |acc| ≥ 1 (or NaN): a carry
+        if idx.numel() == 0:
+            return idx
+        flat = acc.view(-1)
+        total = flat.index_select(0, idx)
+        rest = torch.frac(total)
+        flat.index_copy_(0, idx, rest)
+        slices = len(self.caps)
+        at = (idx * (2 * slices)).unsqueeze(1) + self._cols  # flat indices of the counters' rows
+        at_digits = ((idx * slices).unsqueeze(1) + self._cols[:slices]).view(-1)  # ... and the digits' rows
+        old = self._digits.view(-1).index_select(0, at_digits).view(-1, slices).T
+        new = old.clone()
+        new[0] += total - rest  # the carry: trunc(total)
+        new = carry_chain(new, self.caps, self.bases)
+        pulses = level_pulses(device_levels(old), device_levels(new), self.one_directional)  # (S, 2, k)
+        self._counts.view(-1).index_add_(0, at.view(-1), pulses.permute(2, 0, 1).reshape(-1).double())
+        self._digits.view(-1).index_copy_(0, at_digits, new.T.reshape(-1))
+        self.value.view(-1).index_copy_(0, idx, digits_value(new, self.sig) * self.lsb)
+        return idx
+
+
+class Hic:
+    """``hic`` updater [HIC]: −lr·v (digital momentum optional) into each layer's :class:`HicArray`."""
+
+    def __init__(self, layers: list[AnalogMatrix], cfg: TrainConfig, gen: torch.Generator) -> None:
+        self.layers, self.cfg, self.gen = layers, cfg, gen
+        self.arrays = []
+        for layer in layers:
+            w = layer.weight.detach()
+            w_range = max(float(w.abs().max()), 1e-6) / INIT_FRACTION
+            self.arrays.append(HicArray(w, w_range, cfg.update_precision, layer.config, layer))
+            layer.w_range = w_range  # deployment programs the same device grid
+            layer.weight.data.copy_(self.arrays[-1].weight())
+        self.momentum = DigitalMomentum(layers, cfg)
+        bits = cfg.update_precision if cfg.update_precision is not None else FLOAT_STATE_BITS
+        self.digital_bits_per_weight = float(bits + self.momentum.bits)
+
+    @torch.no_grad()
+    def step(self, i: int, grad: Tensor) -> None:
+        arr = self.arrays[i]
+        idx = arr.update(self.momentum.velocity(i, grad), self.gen, scale=-self.cfg.lr)
+        # only the carried weights change (analog weights change only by the updater's writes)
+        self.layers[i].weight.data.view(-1).index_copy_(0, idx, arr.value.view(-1).index_select(0, idx))
+
+    def counters(self) -> list[tuple[str, Tensor]]:
+        out: list[tuple[str, Tensor]] = []
+        for a in self.arrays:
+            m = a.multilevel
+            if m:
+                out.append(("multilevel", a.counts[:m]))
+            if m < len(a.caps):
+                out.append(("binary", a.counts[m:]))
+        return out
+
+
+__all__ = [
+    "Hic",
+    "HicArray",
+    "accumulate",
+    "carry_chain",
+    "device_levels",
+    "digits_value",
+    "level_pulses",
+    "slice_bases",
+]

@@ -1,0 +1,311 @@
+"""On-chip training: forward and backward through the simulated crossbars, updates as device writes.
+
+:func:`train_onchip` is the loop shared by every on-chip mode. An :class:`Updater` turns
+each analog layer's gradient into writes on that layer's devices; digital parameters
+(biases, normalization) take plain SGD with momentum beside the array. This module holds
+the pulsed-SGD updater (``onchip_sgd``, momentum none / digital / in memory [G19]) and
+the mixed-precision updater (``mixed_precision`` [N20]); ``models/hic.py`` and
+``models/qnn.py`` hold the others.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from models.config import MomentumPlacement, TrainConfig
+from models.nn.layers import AnalogMatrix
+from models.nn.networks import analog_layers
+from models.physics.pulses import (
+    MAX_PULSES_PER_UPDATE,
+    PulsedArray,
+    PulseModel,
+    chi_grid,
+    chi_transfer,
+    layer_scale,
+    nonzero_indices,
+    stochastic_round,
+    stochastic_round_,
+    uniforms,
+)
+from models.torch_device import device_of, flat_indices, seeded, shuffled_batches
+from models.training.outcome import TrainingDiverged, TrainResult, summarize
+
+FLOAT_STATE_BITS = 32
+"""Bits of a floating-point digital register (momentum, a float χ or accumulator)."""
+
+
+class Updater(Protocol):
+    """Turns gradients of analog layers into device writes.
+
+    Contract: built on the layers before training (it programs the initial weights and
+    counts that programming); :meth:`step` is called once per optimizer step for every
+    analog layer ``i`` after the backward pass, and leaves ``layer.weight`` equal to what
+    the devices now hold; :meth:`counters` returns one write counter per physical device,
+    tagged by device set (``weights``, ``binary``, ``multilevel``, ``momentum``).
+    """
+
+    digital_bits_per_weight: float
+
+    def step(self, i: int, grad: Tensor) -> None: ...
+
+    def counters(self) -> list[tuple[str, Tensor]]: ...
+
+
+UpdaterFactory = Callable[[list[AnalogMatrix], TrainConfig, torch.Generator], Updater]
+
+
+class DigitalMomentum:
+    """The update direction −lr·v with v ← μv + g kept digitally, or −lr·g without momentum."""
+
+    def __init__(self, layers: list[AnalogMatrix], cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.on = cfg.momentum_placement is MomentumPlacement.DIGITAL and cfg.momentum > 0
+        self.bufs = [torch.zeros_like(layer.weight) for layer in layers] if self.on else []
+        self.bits = FLOAT_STATE_BITS if self.on else 0
+
+    def velocity(self, i: int, grad: Tensor) -> Tensor:
+        """v for this step (read-only: ``grad`` itself or the momentum buffer); the change is −lr·v."""
+        if not self.on:
+            return grad
+        return torch.add(grad, self.bufs[i], alpha=self.cfg.momentum, out=self.bufs[i])
+
+    def direction(self, i: int, grad: Tensor) -> Tensor:
+        """The desired weight change for this step (weight units)."""
+        return self.velocity(i, grad) * -self.cfg.lr
+
+
+def device_arrays(
+    layers: list[AnalogMatrix], gen: torch.Generator
+) -> tuple[PulseModel, list[float], list[PulsedArray]]:
+    """The pulse model of the layers' device, each layer's weight scale α, and a pulsed device
+    array per layer holding its weights in device units (w/α)."""
+    model = PulseModel.of(layers[0].device_spec)
+    alphas = [layer_scale(layer.weight.detach(), model) for layer in layers]
+    arrays = [
+        PulsedArray(layer.weight.detach() / a, model, gen) for layer, a in zip(layers, alphas, strict=True)
+    ]
+    return model, alphas, arrays
+
+
+class PulsedSGD:
+    """``onchip_sgd``: each update −lr·v/α (optionally rounded to ``update_bits``) becomes
+    stochastically rounded pulses of the device step [A]; in-memory momentum is a second device
+    array updated by pulses toward μm − lr·g/α, whose writes count too [G19]."""
+
+    def __init__(self, layers: list[AnalogMatrix], cfg: TrainConfig, gen: torch.Generator) -> None:
+        self.layers, self.cfg, self.gen = layers, cfg, gen
+        self.model, self.alphas, self.arrays = device_arrays(layers, gen)
+        self.in_memory = cfg.momentum_placement is MomentumPlacement.IN_MEMORY and cfg.momentum > 0
+        zeros = [torch.zeros_like(layer.weight.detach()) for layer in layers]
+        self.moments = [PulsedArray(z, self.model, gen) for z in zeros] if self.in_memory else []
+        self.momentum = DigitalMomentum(layers, cfg)
+        self.digital_bits_per_weight = float(self.momentum.bits)
+        self._bufs = [torch.empty_like(layer.weight.detach()) for layer in layers]
+        for i in range(len(layers)):
+            self._write_back(i)
+
+    def _pulses(self, d: Tensor) -> tuple[Tensor, Tensor]:
+        """Pulses for the desired change ``d`` in steps (Δω/ε, overwritten): rounded to
+        ``update_bits`` first if set, then stochastically to whole pulses, capped; returned as
+        (flat indices of the weights with pulses, their pulses)."""
+        if self.cfg.update_precision is not None:
+            quantize_update_(d, self.cfg.update_precision, self.gen)
+        return _sparse_pulses(stochastic_round_(d, self.gen))
+
+    def _write_back(self, i: int) -> None:
+        torch.mul(self.arrays[i].value(), self.alphas[i], out=self.layers[i].weight.data)
+
+    @torch.no_grad()
+    def step(self, i: int, grad: Tensor) -> None:
+        buf, eps, lr = self._bufs[i], self.model.dw_min, self.cfg.lr
+        if self.in_memory:  # m is pulsed toward μm − lr·g/α, then read as the update
+            m = self.moments[i]
+            d = torch.mul(grad, -lr / (self.alphas[i] * eps), out=buf)
+            m.pulse_at(*self._pulses(d.add_(m.value(), alpha=-(1.0 - self.cfg.momentum) / eps)))
+            d = torch.mul(m.value(), 1.0 / eps, out=buf)
+        else:
+            v = self.momentum.velocity(i, grad)
+            if self.cfg.update_precision is None:  # fused: floor(U + Δω/ε)
+                u = uniforms(v.shape, v.dtype, self.gen)
+                d = torch.add(u, v, alpha=-lr / (self.alphas[i] * eps), out=buf).floor_()
+                if not self.model.one_directional and _dense(d):
+                    self.arrays[i].pulse_dense(d.clamp_(-MAX_PULSES_PER_UPDATE, MAX_PULSES_PER_UPDATE))
+                    self._write_back(i)
+                    return
+                _set_weights(self.layers[i], *self._apply(i, _sparse_pulses(d)), self.alphas[i])
+                return
+            d = torch.mul(v, -lr / (self.alphas[i] * eps), out=buf)
+        _set_weights(self.layers[i], *self._apply(i, self._pulses(d)), self.alphas[i])
+
+    def _apply(self, i: int, pulses: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        idx, n = pulses
+        return idx, self.arrays[i].pulse_at(idx, n)
+
+    def counters(self) -> list[tuple[str, Tensor]]:
+        return [("weights", a.counts) for a in self.arrays] + [("momentum", m.counts) for m in self.moments]
+
+
+def _set_weights(layer: AnalogMatrix, idx: Tensor, omega: Tensor, alpha: float) -> None:
+    """Write the changed weights α·ω at flat indices ``idx`` into the layer (the others are
+    unchanged: analog weights change only by the updater's writes)."""
+    layer.weight.data.view(-1).index_copy_(0, idx, omega * alpha)
+
+
+DENSE_FRACTION = 0.02
+"""Above this fraction of pulsed devices (sampled), a bidirectional array is updated densely."""
+
+
+def _dense(n: Tensor) -> bool:
+    """Whether more than :data:`DENSE_FRACTION` of ``n`` is nonzero, from a strided sample."""
+    sample = n.view(-1)[::61]
+    return sample.numel() >= 64 and int(torch.count_nonzero(sample)) > DENSE_FRACTION * sample.numel()
+
+
+def _sparse_pulses(n: Tensor) -> tuple[Tensor, Tensor]:
+    """(flat indices, pulses capped at ±:data:`MAX_PULSES_PER_UPDATE`) of the nonzero whole numbers ``n``."""
+    idx = nonzero_indices(n)
+    return idx, n.reshape(-1).index_select(0, idx).clamp_(-MAX_PULSES_PER_UPDATE, MAX_PULSES_PER_UPDATE)
+
+
+def _beyond(x: Tensor, threshold: float) -> Tensor:
+    """Flat indices where ``|x| ≥ threshold`` (or NaN), on ``x``'s device."""
+    return flat_indices(x, lambda a: ~((a < threshold) & (a > -threshold)))
+
+
+class MixedPrecision:
+    """``mixed_precision`` [N20]: χ ← χ + Δ in a digital register of ``update_bits`` (see
+    :func:`~models.physics.pulses.chi_grid`: stochastic rounding onto its LSB, saturation); then
+    ⌊|χ|/ε⌋ pulses of χ's sign go to the device and are subtracted from χ."""
+
+    def __init__(self, layers: list[AnalogMatrix], cfg: TrainConfig, gen: torch.Generator) -> None:
+        self.layers, self.cfg, self.gen = layers, cfg, gen
+        self.model, self.alphas, self.arrays = device_arrays(layers, gen)
+        self.chi = [torch.zeros_like(layer.weight.detach()) for layer in layers]
+        self.lsb, self.saturation = chi_grid(cfg.update_precision, self.model.dw_min)
+        self.momentum = DigitalMomentum(layers, cfg)
+        bits = cfg.update_precision if cfg.update_precision is not None else FLOAT_STATE_BITS
+        self.digital_bits_per_weight = float(bits + self.momentum.bits)
+        self._bufs = [torch.empty_like(c) for c in self.chi]
+        self._reach = min(self.saturation, self.model.dw_min) * (1 - 1e-5)
+        for i, layer in enumerate(layers):
+            layer.weight.data.copy_(self.arrays[i].value() * self.alphas[i])
+
+    @torch.no_grad()
+    def step(self, i: int, grad: Tensor) -> None:
+        v, buf, chi = self.momentum.velocity(i, grad), self._bufs[i], self.chi[i]
+        scale = -self.cfg.lr / self.alphas[i]  # Δω = scale·v
+        if self.lsb > 0:  # χ += LSB·stochastic_round(Δω/LSB), fused: floor(U + Δω/LSB)
+            d = torch.add(uniforms(v.shape, v.dtype, self.gen), v, alpha=scale / self.lsb, out=buf)
+            chi.add_(d.floor_(), alpha=self.lsb)
+        else:
+            chi.add_(v, alpha=scale)
+        # Saturation and transfer change χ only where |χ| reaches min(saturation, ε); find
+        # those (with a margin for rounding) and treat them alone.
+        idx = _beyond(chi, self._reach)
+        if idx.numel() == 0:
+            return
+        flat = chi.view(-1)
+        c = flat.index_select(0, idx).clamp_(-self.saturation, self.saturation)
+        n, rest = chi_transfer(c, self.model.dw_min)
+        flat.index_copy_(0, idx, rest)
+        omega = self.arrays[i].pulse_at(idx, n)  # n = 0 (|χ| just below ε) changes nothing
+        _set_weights(self.layers[i], idx, omega, self.alphas[i])
+
+    def counters(self) -> list[tuple[str, Tensor]]:
+        return [("weights", a.counts) for a in self.arrays]
+
+
+def quantize_update(delta: Tensor, bits: int, generator: torch.Generator) -> Tensor:
+    """Round an update to ``bits`` signed levels of its own max magnitude, stochastically.
+
+    Stochastic rounding keeps the update unbiased: E[q(δ)] = δ. With ``b`` bits the grid
+    is ``max|δ|/(2^(b-1)-1)``; a 1-bit update is sign(δ)·max|δ| with probability |δ|/max.
+    """
+    scale = delta.abs().amax()
+    if scale == 0:
+        return delta
+    step = scale / max(1, 2 ** (bits - 1) - 1)
+    return stochastic_round(delta / step, generator) * step
+
+
+def quantize_update_(delta: Tensor, bits: int, generator: torch.Generator) -> Tensor:
+    """:func:`quantize_update` in place, with table uniforms
+    (:func:`~models.physics.pulses.stochastic_round_`)."""
+    scale = float(delta.abs().amax())
+    if scale == 0:
+        return delta
+    step = scale / max(1, 2 ** (bits - 1) - 1)
+    return stochastic_round_(delta.div_(step), generator).mul_(step)
+
+
+def train_onchip(
+    model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, make: UpdaterFactory
+) -> TrainResult:
+    """Train through the analog forward; analog weights change only by the updater's writes. Runs
+    on the model's torch device (its generator and device state too); batches are moved there."""
+    where = device_of(model)
+    gen = seeded(cfg.seed, where)
+    torch.manual_seed(cfg.seed)
+    layers = analog_layers(model)
+    for layer in layers:
+        layer.analog, layer.noise_std = True, 0.0
+    start = time.perf_counter()
+    updater = make(layers, cfg, gen)
+    analog_ids = {id(layer.weight) for layer in layers}
+    digital = [p for p in model.parameters() if p.requires_grad and id(p) not in analog_ids]
+    bufs = [torch.zeros_like(p) for p in digital]
+    loss_fn = nn.CrossEntropyLoss()
+    n, steps, epoch_loss = x.shape[0], 0, math.nan
+    model.train()
+    for _ in range(cfg.epochs):
+        total, batches = 0.0, 0
+        for xb, yb in shuffled_batches(x, y, cfg.batch_size, gen, where):
+            loss = loss_fn(model(xb), yb)
+            model.zero_grad(set_to_none=True)
+            loss.backward()
+            with torch.no_grad():
+                for p, buf in zip(digital, bufs, strict=True):
+                    if p.grad is not None:
+                        p.sub_(buf.mul_(cfg.momentum).add_(p.grad), alpha=cfg.lr)
+            for j, layer in enumerate(layers):
+                if layer.weight.grad is not None:
+                    updater.step(j, layer.weight.grad)
+            total += loss.item()
+            batches += 1
+            steps += 1
+        epoch_loss = total / max(1, batches)
+        if not math.isfinite(epoch_loss):
+            raise TrainingDiverged(f"training loss is {epoch_loss} after {steps} steps (lr={cfg.lr})")
+    model.eval()
+    tagged = updater.counters()
+    kinds = sorted({k for k, _ in tagged} - {"weights"})
+    by_kind = tuple((k, summarize([c for kk, c in tagged if kk == k])) for k in kinds)
+    extra = sum(c.numel() for k, c in tagged if k == "momentum")
+    return TrainResult(
+        seconds=time.perf_counter() - start,
+        steps=steps,
+        final_loss=epoch_loss,
+        writes=summarize([c for _, c in tagged]),
+        train_samples=cfg.epochs * n,
+        digital_bits_per_weight=updater.digital_bits_per_weight,
+        writes_by_kind=by_kind,
+        extra_devices=extra,
+    )
+
+
+__all__ = [
+    "DigitalMomentum",
+    "MixedPrecision",
+    "PulsedSGD",
+    "Updater",
+    "UpdaterFactory",
+    "quantize_update",
+    "quantize_update_",
+    "train_onchip",
+]

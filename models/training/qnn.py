@@ -1,0 +1,135 @@
+"""Quantized (binary/ternary) training with stochastic updates on binary STT-MRAM [G21].
+
+Weights are ``α·s`` with ``s ∈ {−1, +1}`` (binary) or ``{−1, 0, +1}`` (ternary) and one
+scale α per layer. GXNOR's discrete-state update: the desired change in state units
+``Δz = −lr·v/(α·h)`` (h = 2 binary, 1 ternary) moves ``trunc(Δz)`` states for sure and one
+more with probability ``tanh(m·|frac(Δz)|)``. That Bernoulli draw is the MTJ's stochastic
+switching: the pulse's amplitude and width set its switching probability [G21].
+
+Each synapse is two MTJs [G21]: ternary ``+1 = (1,0)``, ``0 = (0,0)``, ``−1 = (0,1)``;
+binary complementary ``(1,0)``/``(0,1)``. A write is one MTJ switching.
+
+Speed: the Bernoulli draw ``u < tanh(m·|ν|)`` is the same event as ``|ν| > atanh(u)/m``, so
+the thresholds ``atanh(u)/m`` are precomputed once into a table and read as windows at
+random offsets (the noise-table trick of :func:`models.physics.pulses.uniforms`); no ``tanh`` and no
+boolean mask per step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from models.config import QnnWeights, TrainConfig
+from models.nn.layers import AnalogMatrix
+from models.physics.pulses import UNIFORM_TABLE_SIZE
+from models.torch_device import flat_indices, per_device, random_int
+from models.training.onchip import DigitalMomentum
+
+GXNOR_M = 3.0
+"""Nonlinearity m of the transition probability tanh(m·|ν|) (GXNOR's default range 1–5) [G21]."""
+_BELOW_ONE = 1.0 - 2.0**-24
+"""The largest float32 below 1: |ν| < 1 never exceeds it, so larger thresholds are capped to it."""
+_THRESHOLDS: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+
+
+def switch_thresholds(
+    shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator: torch.Generator
+) -> Tensor:
+    """Thresholds T = min(atanh(U)/m, 1 − 2⁻²⁴) of ``shape``: a stochastic transition happens
+    where |ν| > T, i.e. with probability tanh(m·|ν|) for |ν| < 1. A window at a random offset
+    (from ``generator``) into one fixed table kept per torch device (fresh draws for more than half
+    the table), on ``generator``'s device. Read-only."""
+    n = 1
+    for k in shape:
+        n *= k
+    if n > UNIFORM_TABLE_SIZE // 2:
+        return (
+            torch.atanh(torch.rand(shape, generator=generator, dtype=dtype, device=generator.device))
+            .div_(GXNOR_M)
+            .clamp_(max=_BELOW_ONE)
+        )
+    table = per_device(_THRESHOLDS, dtype, generator.device, _threshold_table)
+    start = random_int(UNIFORM_TABLE_SIZE - n + 1, generator)
+    return table[start : start + n].view(shape)
+
+
+def _threshold_table(dtype: torch.dtype) -> Tensor:
+    """The table, drawn on the CPU from seed 2 (the same values on every device)."""
+    gen = torch.Generator(device="cpu").manual_seed(2)
+    u = torch.rand(UNIFORM_TABLE_SIZE, generator=gen, dtype=dtype, device="cpu")
+    return torch.atanh(u).div_(GXNOR_M).clamp_(max=_BELOW_ONE)
+
+
+def to_states(w: Tensor, alpha: float, ternary: bool) -> Tensor:
+    """Nearest state of ``w/α``: ternary rounds (|w| < α/2 → 0), binary takes the sign (0 → +1)."""
+    if ternary:
+        return torch.round(w / alpha).clamp_(-1.0, 1.0)
+    return torch.where(w >= 0, 1.0, -1.0)
+
+
+def gxnor_step(s: Tensor, dz: Tensor, ternary: bool, generator: torch.Generator) -> Tensor:
+    """New states after the desired change ``dz`` (in units of α): deterministic whole
+    transitions plus one stochastic transition with probability tanh(m·|ν|); clipped to the set."""
+    h = 1.0 if ternary else 2.0
+    return _gxnor(s, dz, 1.0 / h, h, generator, torch.empty_like(s), torch.empty_like(s))
+
+
+def _gxnor(
+    s: Tensor, v: Tensor, scale: float, h: float, gen: torch.Generator, out: Tensor, tmp: Tensor
+) -> Tensor:
+    """:func:`gxnor_step` for z = scale·v into ``out``: with z = ±(w + |ν|) (w whole), the
+    transitions are ±(w + [|ν| > T]) = sign(z)·⌈|z| − T⌉ (T < 1, |ν| − T > −1)."""
+    z = torch.mul(v, scale, out=tmp)
+    moves = torch.abs(z, out=out).sub_(switch_thresholds(s.shape, s.dtype, gen)).ceil_().mul_(z.sign_())
+    return moves.mul_(h).add_(s).clamp_(-1.0, 1.0)
+
+
+def mtj_states(s: Tensor) -> Tensor:
+    """The synapse's two MTJ states ``(2, ...)``: (s > 0, s < 0)."""
+    return torch.stack(((s > 0).to(torch.float64), (s < 0).to(torch.float64)))
+
+
+class Qnn:
+    """``qnn`` updater [G21]: per-layer α = initial max |w|; states from the initial weights."""
+
+    def __init__(self, layers: list[AnalogMatrix], cfg: TrainConfig, gen: torch.Generator) -> None:
+        self.layers, self.cfg, self.gen = layers, cfg, gen
+        self.ternary = cfg.qnn_weights is QnnWeights.TERNARY
+        self.alphas = [max(float(layer.weight.detach().abs().max()), 1e-6) for layer in layers]
+        self.states = [
+            to_states(layer.weight.detach(), a, self.ternary)
+            for layer, a in zip(layers, self.alphas, strict=True)
+        ]
+        self.counts = [torch.ones(2, *s.shape, dtype=torch.float64, device=s.device) for s in self.states]
+        self._bufs = [torch.empty_like(s) for s in self.states]
+        self.momentum = DigitalMomentum(layers, cfg)
+        self.digital_bits_per_weight = float(self.momentum.bits)
+        for i in range(len(layers)):
+            self.layers[i].weight.data.copy_(self.states[i] * self.alphas[i])
+
+    @torch.no_grad()
+    def step(self, i: int, grad: Tensor) -> None:
+        h = 1.0 if self.ternary else 2.0
+        v = self.momentum.velocity(i, grad)
+        c = -self.cfg.lr / (self.alphas[i] * h)  # z = c·v
+        # transitions sign(z)·⌈|z| − T⌉ are nonzero exactly where |z| − T > 0: find those first
+        gap = torch.abs(v, out=self._bufs[i]).mul_(abs(c)).sub_(switch_thresholds(v.shape, v.dtype, self.gen))
+        idx = flat_indices(gap, lambda a: ~(a <= 0))  # (or NaN)
+        if idx.numel() == 0:
+            return
+        moves = (
+            gap.view(-1).index_select(0, idx).ceil_().mul_(torch.sign(v.reshape(-1).index_select(0, idx) * c))
+        )
+        states = self.states[i].view(-1)
+        old = states.index_select(0, idx)
+        new = (old + moves * h).clamp_(-1.0, 1.0)
+        self.counts[i].view(2, -1).index_add_(1, idx, (mtj_states(new) != mtj_states(old)).double())
+        states.index_copy_(0, idx, new)
+        self.layers[i].weight.data.view(-1).index_copy_(0, idx, new * self.alphas[i])
+
+    def counters(self) -> list[tuple[str, Tensor]]:
+        return [("weights", c) for c in self.counts]
+
+
+__all__ = ["GXNOR_M", "Qnn", "gxnor_step", "mtj_states", "switch_thresholds", "to_states"]
