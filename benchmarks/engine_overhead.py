@@ -22,8 +22,8 @@ from dse.engine.executor import Executor, LocalExecutor, RayExecutor, Resources
 from dse.engine.space import SearchSpace, load_space
 from dse.engine.study import run_study
 from dse.engine.trial import TrialContext
-from dse.results.store import TrialRecord
 from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
 
 
 def trivial_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:

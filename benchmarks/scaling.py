@@ -28,10 +28,12 @@ from ray.cluster_utils import Cluster
 from dse.engine.data import Dataset, load_dataset
 from dse.engine.executor import RayExecutor, Resources
 from dse.engine.space import SearchSpace, load_space
-from dse.engine.study import JOURNAL_FILE, run_study
+from dse.engine.study import run_study
 from dse.engine.trial import TrialContext
-from dse.results.store import ResultStore, TrialRecord
+from dse.results.folder import JOURNAL_FILE
+from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

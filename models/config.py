@@ -248,16 +248,11 @@ class AnalogConfig:
     hardware_seeds: int = knob(3, "independently programmed chips averaged at evaluation", lo=1, hi=1000)
 
     def __post_init__(self) -> None:
-        # 0 means "as tile_size": resolve once, so every reader sees the rows and columns that run
-        if self.tile_rows == 0:
-            object.__setattr__(self, "tile_rows", self.tile_size)
-        if self.tile_cols == 0:
-            object.__setattr__(self, "tile_cols", self.tile_size)
         for name, value in (("adc_bits", self.adc_bits), ("dac_bits", self.dac_bits)):
             if value is not None and not 1 <= value <= 16:
                 raise ValueError(f"{name} must be None or an integer in 1..16, got {value!r}")
-        if self.tile_rows < 1 or self.tile_cols < 1:
-            raise ValueError("tile_rows and tile_cols must be positive")
+        if self.tile_size < 1 or self.tile_rows < 0 or self.tile_cols < 0:
+            raise ValueError("tile_size must be positive, tile_rows and tile_cols ≥ 0 (0: tile_size)")
         if self.binary_devices < 0 or self.multilevel_devices < 0 or self.slices < 1:
             raise ValueError(
                 "binary_devices and multilevel_devices must be ≥ 0 with at least one slice "
@@ -284,6 +279,16 @@ class AnalogConfig:
             raise ValueError(f"read_time {self.read_time!r}; allowed: {', '.join(READ_TIMES)}")
         if not self.ir_drop >= 0 or not self.dac_full_scale > 0:
             raise ValueError("ir_drop must be ≥ 0 and dac_full_scale > 0")
+
+    @property
+    def rows(self) -> int:
+        """Crossbar rows (inputs) per tile: ``tile_rows``, or ``tile_size`` when it is 0."""
+        return self.tile_rows or self.tile_size
+
+    @property
+    def cols(self) -> int:
+        """Crossbar columns (outputs) per tile: ``tile_cols``, or ``tile_size`` when it is 0."""
+        return self.tile_cols or self.tile_size
 
     @property
     def slices(self) -> int:

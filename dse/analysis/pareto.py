@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import moocore
 import numpy as np
 import pandas as pd
+
+from dse.schema.record import Direction, Objective
 
 REFERENCE_MARGIN = 0.1
 """Default reference point: each objective's worst observed value pushed out by this fraction of its range."""
@@ -25,28 +26,6 @@ _ALIASES = {
     "max": "maximize", "maximize": "maximize", "maximise": "maximize",
     "min": "minimize", "minimize": "minimize", "minimise": "minimize",
 }  # fmt: skip
-
-
-class Direction(StrEnum):
-    """Whether larger (maximize) or smaller (minimize) values of an objective are better."""
-
-    MAXIMIZE = "maximize"
-    MINIMIZE = "minimize"
-
-    @property
-    def maximise(self) -> bool:
-        """True for MAXIMIZE; the flag moocore expects."""
-        return self is Direction.MAXIMIZE
-
-
-@dataclass(frozen=True)
-class Objective:
-    """One optimization objective: a result column and its direction."""
-
-    name: str
-    """Column of the results DataFrame, e.g. ``energy_per_inference_pj``."""
-    direction: Direction
-    """Which way is better."""
 
 
 @dataclass(frozen=True)

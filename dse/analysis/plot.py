@@ -2,7 +2,7 @@
 
 Each ``plot_*`` takes results (or :mod:`dse.analysis.pareto` output), writes ``out`` with one suffix per
 format and returns the paths. Conventions: single-column width (3.5 in), 8 pt text, axis labels with units
-from :data:`dse.analysis.report.COLUMN_LABELS`, the colour-blind-safe Okabe–Ito palette plus a marker per
+from :func:`dse.schema.record.label`, the colour-blind-safe Okabe–Ito palette plus a marker per
 category so figures survive greyscale printing, TrueType fonts embedded in PDFs (publishers reject Type 3).
 """
 

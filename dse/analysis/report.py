@@ -19,48 +19,9 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from dse.analysis.pareto import Direction
+from dse.schema.record import Direction, label
 
 TableFormat = Literal["csv", "markdown", "latex"]
-
-_READ_TIMES = {"1s": "1 s", "1h": "1 h", "1d": "1 day", "1y": "1 year"}
-COLUMN_LABELS: dict[str, str] = {
-    "trial_number": "Trial",
-    "status": "Status",
-    "device": "Device",
-    "mode": "Training mode",
-    "model": "Model",
-    "dataset": "Dataset",
-    "tile_rows": "Tile rows",
-    "tile_cols": "Tile cols",
-    "adc_bits": "ADC bits",
-    "dac_bits": "DAC bits",
-    "update_bits": "Update bits",
-    "width_mult": "Width mult.",
-    "epochs": "Epochs",
-    "accuracy": "Accuracy",
-    "accuracy_std": "Accuracy std.",
-    "accuracy_fp": "Accuracy (FP)",
-    "energy_per_inference_pj": "Energy/inference (pJ)",
-    "energy_training_j": "Training energy (J)",
-    "latency_per_inference_ns": "Latency/inference (ns)",
-    "area_mm2": "Area (mm²)",
-    "model_size_bits": "Model size (bit)",
-    "devices": "Devices",
-    "tiles": "Tiles",
-    "max_writes_per_device": "Max. writes/device",
-    "mean_writes_per_device": "Mean writes/device",
-    "endurance_cycles": "Endurance (cycles)",
-    "lifetime_fraction_used": "Lifetime used",
-    "wall_seconds": "Wall time (s)",
-    "pareto_rank": "Pareto rank",
-    "hypervolume": "Hypervolume",
-    "hv_contribution": "HV contribution",
-    "knee_distance": "Knee distance",
-    **{f"accuracy_t_{k}": f"Accuracy ({v})" for k, v in _READ_TIMES.items()},
-    **{f"accuracy_t_{k}_gdc": f"Accuracy ({v}, GDC)" for k, v in _READ_TIMES.items()},
-}
-"""Human-readable header with units for each result column; unknown columns fall back to their name."""
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -98,8 +59,8 @@ def utc_now() -> str:
 
 
 def column_label(name: str) -> str:
-    """Header for a column: :data:`COLUMN_LABELS` entry, else the name with spaces for underscores."""
-    return COLUMN_LABELS.get(name, name.replace("_", " "))
+    """Header for a column, with its unit (:func:`dse.schema.record.label`)."""
+    return label(name)
 
 
 def latex_escape(text: str) -> str:
@@ -107,18 +68,22 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
-def format_number(value: object, precision: int = 3) -> str:
+NOT_APPLICABLE = "n/a"
+"""How tables meant for reading show a null: a knob the design ignores, a metric it has not."""
+
+
+def format_number(value: object, precision: int = 3, na: str = "") -> str:
     """Fixed ``precision`` decimals; integers as integers; tiny non-zero values in ``precision`` significant
-    digits instead of rounding to 0; NaN/None as the empty string."""
+    digits instead of rounding to 0; NaN/None as ``na``."""
     if value is None or value is pd.NA:
-        return ""
+        return na
     if isinstance(value, bool | np.bool_ | str):
         return str(value)
     if isinstance(value, int | np.integer):
         return str(int(value))
     number = float(value)  # type: ignore[arg-type]
     if math.isnan(number):
-        return ""
+        return na
     if math.isinf(number):
         return "inf" if number > 0 else "-inf"
     if number != 0 and abs(number) < 0.5 * 10.0**-precision:
@@ -143,10 +108,10 @@ def _integral(series: pd.Series) -> bool:
     )
 
 
-def _cell_formatter(series: pd.Series, precision: int) -> object:
+def _cell_formatter(series: pd.Series, precision: int, na: str = "") -> object:
     if _integral(series):
-        return lambda v: format_number(v if isinstance(v, str) or pd.isna(v) else int(v), precision)
-    return lambda v: format_number(v, precision)
+        return lambda v: format_number(v if isinstance(v, str) or pd.isna(v) else int(v), precision, na)
+    return lambda v: format_number(v, precision, na)
 
 
 def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None) -> pd.DataFrame:
@@ -169,19 +134,20 @@ def _select(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return df.loc[:, list(columns)]
 
 
-def _formatted(df: pd.DataFrame, precision: int) -> pd.DataFrame:
-    """Every cell as display text; the single formatting rule shared by CSV, Markdown and rich."""
+def _formatted(df: pd.DataFrame, precision: int, na: str = NOT_APPLICABLE) -> pd.DataFrame:
+    """Every cell as display text; the single formatting rule shared by CSV (``na=""``), Markdown
+    and rich (nulls as "n/a")."""
     out = {}
     for column in df.columns:
-        fmt = _cell_formatter(df[column], precision)
+        fmt = _cell_formatter(df[column], precision, na)
         numeric = _is_numeric(df[column])
-        out[column] = [fmt(v) if numeric else ("" if pd.isna(v) else str(v)) for v in df[column]]
+        out[column] = [fmt(v) if numeric else (na if pd.isna(v) else str(v)) for v in df[column]]
     return pd.DataFrame(out, index=df.index, columns=df.columns)
 
 
 def _render_csv(df: pd.DataFrame, provenance: Provenance, precision: int) -> str:
     """Raw column names (so tools can read it back); ``# `` comment line first (pandas: ``comment='#'``)."""
-    body = _formatted(df, precision).to_csv(index=False, lineterminator="\n")
+    body = _formatted(df, precision, na="").to_csv(index=False, lineterminator="\n")
     return f"# {provenance.summary()}\n{body}"
 
 
@@ -207,7 +173,11 @@ def _render_latex(
         shown.columns = list(df.columns)
     styler = shown.style.hide(axis="index")
     styler = styler.format(
-        {shown.columns[i]: _cell_formatter(df[c], precision) for i, c in enumerate(df.columns) if numeric[c]},
+        {
+            shown.columns[i]: _cell_formatter(df[c], precision, NOT_APPLICABLE)
+            for i, c in enumerate(df.columns)
+            if numeric[c]
+        },
         escape="latex",
         na_rep="--",
     ).format_index(escape="latex", axis=1)

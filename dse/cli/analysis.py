@@ -15,7 +15,6 @@ from dse.analysis import report
 from dse.cli.common import (
     FIGURE_FORMATS,
     PLOT_KINDS,
-    READ_TIME_COLUMNS,
     SUMMARY_COLUMNS,
     TABLE_FORMATS,
     app,
@@ -25,9 +24,9 @@ from dse.cli.common import (
     load_rows,
     parse_objectives_option,
 )
-from dse.engine.study import read_study_file
-from dse.results import query as q
+from dse.results.folder import read_study_file
 from dse.results.store import ResultStore
+from dse.schema.record import READ_TIME_COLUMNS
 
 
 def _choice(option: str, value: str, allowed: Sequence[str]) -> str:
@@ -60,6 +59,8 @@ def _analysis_rows(
     _check_columns("--objectives", [o.name for o in objs], done, numeric=True)
     if where:
         try:
+            from dse.results import query as q  # DuckDB only when a filter is given
+
             done = q.filter_rows(done, where)
         except ValueError as exc:
             raise bad_input(f"--where: {exc}") from None
@@ -209,6 +210,8 @@ def query(
     GROUP BY device``."""
     fmt = _choice("--format", fmt, ("table", "csv", "markdown"))
     try:
+        from dse.results import query as q
+
         rows = q.sql(results, sql)
     except FileNotFoundError as exc:
         raise bad_input(f"RESULTS: {exc}") from None

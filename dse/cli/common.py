@@ -12,9 +12,8 @@ from rich.markup import escape
 
 from dse.analysis import pareto as pa
 from dse.analysis import report
-from dse.engine.study import read_study_file
+from dse.results.folder import read_study_file
 from dse.results.store import ResultStore
-from dse.schema.point import READ_TIMES
 
 app = typer.Typer(
     add_completion=False,
@@ -38,7 +37,6 @@ SUMMARY_COLUMNS = (
 TABLE_FORMATS = ("csv", "markdown", "latex")
 PLOT_KINDS = ("front", "parallel", "progress", "read-time", "hardware")
 FIGURE_FORMATS = ("png", "pdf", "html")
-READ_TIME_COLUMNS = tuple(f"accuracy_t_{t}{s}" for t in READ_TIMES for s in ("", "_gdc"))
 
 
 class BadInput(Exception):

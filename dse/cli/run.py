@@ -6,12 +6,14 @@ Exit codes: 0 success, 2 bad input (reported before any work starts), 1 any othe
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dse.analysis import pareto as pa
@@ -27,12 +29,13 @@ from dse.cli.common import (
     parse_objectives_option,
     print_front,
 )
-from dse.engine.data import DataError, load_dataset
-from dse.engine.executor import Resources, make_executor
-from dse.engine.space import SAMPLERS, SearchSpace, SpaceError, load_space
-from dse.engine.study import Progress as StudyProgress
-from dse.engine.study import StudyMismatch, run_study
-from dse.results.store import ResultStore, TrialRecord
+from dse.engine.space import SAMPLERS
+from dse.results.store import ResultStore
+
+if TYPE_CHECKING:
+    from dse.engine.space import SearchSpace
+    from dse.engine.study import Progress as StudyProgress
+    from dse.schema.record import TrialRecord
 
 
 def _override(space: SearchSpace, **flags: Any) -> SearchSpace:
@@ -42,6 +45,12 @@ def _override(space: SearchSpace, **flags: Any) -> SearchSpace:
     for key in ("trials", "workers"):
         if key in changes and changes[key] < 1:
             raise BadInput(f"--{key}: must be ≥ 1, got {changes[key]}")
+    if changes.get("seed", 0) < 0:
+        raise BadInput(f"--seed: must be ≥ 0, got {changes['seed']}")
+    if "cpus_per_trial" in changes and not changes["cpus_per_trial"] > 0:
+        raise BadInput(f"--cpus-per-trial: must be > 0, got {changes['cpus_per_trial']}")
+    if "gpus_per_trial" in changes and not changes["gpus_per_trial"] >= 0:
+        raise BadInput(f"--gpus-per-trial: must be ≥ 0, got {changes['gpus_per_trial']}")
     if changes.get("sampler", space.sampler) != space.sampler:
         changes["sampler_options"] = ()  # the file's [sampler] options belong to the file's sampler
     return dataclasses.replace(space, **changes)
@@ -71,7 +80,14 @@ def run(
     ] = False,
     resume: Annotated[bool, typer.Option(help="continue an existing study (error if there is none)")] = False,
 ) -> None:
-    """Run (or continue) a study and print its Pareto front."""
+    """Run (or continue) a study and print its Pareto front.
+
+    Everything is checked before Ray starts (exit 2, nothing written): the space, the options,
+    the results folder, the storage URL, a resumed study and every dataset the space can ask for.
+    """
+    from dse.engine.preflight import PreflightError, preflight
+    from dse.engine.space import SpaceError, load_space
+
     try:
         space = _override(
             load_space(space_file),
@@ -86,41 +102,81 @@ def run(
             raise BadInput(f"--executor: {executor!r}; allowed: ray, local")
         if space.sampler == "grid" and trials is None:
             space = dataclasses.replace(space, trials=space.grid_size())
-        fixed = space.fixed_params()
-        data = load_dataset(fixed.get("dataset", "digits"), fixed.get("data_path") or None, seed=space.seed)
-    except (SpaceError, DataError, BadInput) as exc:
+        out_dir = out or Path("results") / space.name
+        if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+            raise BadInput(f"--cache-dir: {str(cache_dir)!r} exists and is not a folder")
+        plan = preflight(space, out_dir, storage, resume=resume)
+    except (SpaceError, PreflightError, BadInput) as exc:
         raise bad_input(str(exc)) from None
-    out_dir = out or Path("results") / space.name
+    if plan.finished:
+        console.print(
+            f"[bold]{space.name}[/]: all {space.trials} trials are recorded in {out_dir}; nothing to run"
+        )
+        print_front(out_dir, [f"{o.name}:{o.direction.value}" for o in space.objectives])
+        return
+    console.print(
+        f"[bold]{space.name}[/]: {space.trials} trials, sampler {space.sampler}, "
+        f"{space.workers} workers ({executor}), results in {out_dir}"
+    )
+    result = _run_checked(space, plan, out_dir, storage, address, executor, resume, cache_dir, no_cache)
+    console.print(
+        f"complete {result.complete}, failed {result.failed}"
+        + (f", recovered {result.recovered} stale" if result.recovered else "")
+    )
+    print_front(out_dir, [f"{o.name}:{o.direction.value}" for o in space.objectives])
+
+
+def _run_checked(
+    space: Any,
+    plan: Any,
+    out_dir: Path,
+    storage: str | None,
+    address: str | None,
+    executor: str,
+    resume: bool,
+    cache_dir: Path | None,
+    no_cache: bool,
+) -> Any:
+    """Start Ray (or the local executor) and drive the study; SIGTERM stops it like Ctrl-C."""
+    from dse.engine.executor import InsufficientResources, Resources, make_executor
+    from dse.engine.study import StudyMismatch, run_study
+    from dse.results.folder import CACHE_DIR
+
     resources = Resources(
         workers=space.workers,
         cpus_per_trial=space.cpus_per_trial,
         gpus_per_trial=space.gpus_per_trial,
         max_retries=space.max_retries,
     )
-    console.print(
-        f"[bold]{space.name}[/]: {space.trials} trials, sampler {space.sampler}, "
-        f"{space.workers} workers ({executor}), results in {out_dir}"
-    )
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        err.print("starting Ray…" if executor == "ray" else "starting…", highlight=False)
+        try:
+            runner = make_executor(executor, plan.datasets, resources, address)
+        except (InsufficientResources, ConnectionError) as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(1) from None
         progress_cb, bar = _progress_bar()
         with bar:
-            result = run_study(
+            return run_study(
                 space,
-                make_executor(executor, data, resources, address),
+                runner,
                 out_dir,
                 storage,
                 resume=resume,
                 workers=space.workers,
                 on_progress=progress_cb,
-                cache_dir=None if no_cache else (cache_dir or out_dir / "cache").resolve(),
+                cache_dir=None if no_cache else (cache_dir or out_dir / CACHE_DIR).resolve(),
             )
     except StudyMismatch as exc:
         raise bad_input(str(exc)) from None
-    console.print(
-        f"complete {result.complete}, failed {result.failed}"
-        + (f", recovered {result.recovered} stale" if result.recovered else "")
-    )
-    print_front(out_dir, [f"{o.name}:{o.direction.value}" for o in space.objectives])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM: unwind like Ctrl-C, so the executor shuts Ray down and written rows stay."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _progress_bar() -> tuple[Callable[[StudyProgress, TrialRecord | None], None], Progress]:
@@ -173,17 +229,26 @@ def status(results: Annotated[Path, typer.Argument(help="results folder")]) -> N
 
 
 def _running_count(results: Path, meta: dict[str, Any]) -> int:
+    """Trials left RUNNING: read from the journal file directly (no Optuna import), or from the
+    database through Optuna. A damaged journal is an error naming the file and line (exit 1)."""
+    from dse.results.folder import JOURNAL_FILE, JournalDamaged, running_trials
+
+    if not meta.get("storage"):
+        journal = next(
+            (results / n for n in (JOURNAL_FILE, "optuna.journal") if (results / n).is_file()), None
+        )
+        if journal is None:
+            return 0
+        try:
+            return running_trials(journal, meta["study"])
+        except JournalDamaged as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(1) from None
     import optuna
     from optuna.trial import TrialState
 
-    from dse.engine.study import open_storage
-
-    try:
-        storage = open_storage(results, meta.get("storage"))
-        study = optuna.load_study(study_name=meta["study"], storage=storage)
-        return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    except Exception:
-        return 0
+    study = optuna.load_study(study_name=meta["study"], storage=meta["storage"])
+    return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 # ------------------------------------------------------------------ analysis: shared helpers
@@ -224,10 +289,36 @@ def devices(
 
 
 @app.command()
+def params(
+    group: Annotated[
+        str | None, typer.Option(help="only this group: hardware, network, train, data, cost")
+    ] = None,
+) -> None:
+    """Every search parameter: group, type, default, allowed values, and what it does."""
+    from rich.table import Table
+
+    from dse.schema.point import GROUPS, PARAMETERS, allowed_text
+
+    if group is not None and group not in GROUPS:
+        raise bad_input(f"--group: {group!r}; allowed: {', '.join(GROUPS)}")
+    table = Table(title="Search parameters (set in a space's \\[params]; declared in models/config.py)")
+    for col in ("name", "group", "type", "default", "allowed", "acts in", "doc"):
+        table.add_column(col)
+    for p in PARAMETERS.values():
+        if group is None or p.group == group:
+            where = "analog devices" if p.analog_only else ""
+            where = ", ".join(filter(None, [where, " ".join(p.modes)])) or "all"
+            table.add_row(p.name, p.group, p.kind, repr(p.default), allowed_text(p.name), where, p.doc)
+    console.print(table)
+
+
+@app.command()
 def spaces(
     folder: Annotated[Path, typer.Argument(help="folder of TOML spaces")] = Path("search_spaces"),
 ) -> None:
     """List the ready search spaces with their descriptions, validating each."""
+    from dse.engine.space import SpaceError, load_space
+
     for path in sorted(folder.glob("*.toml")):
         try:
             space = load_space(path)
@@ -243,6 +334,8 @@ def compact(
 ) -> None:
     """Merge the per-trial Parquet parts into a few large ones; every reader sees the same rows."""
     load_rows(results)  # a results folder, or exit 2
+    if max_rows < 1:
+        raise bad_input(f"--max-rows: must be ≥ 1, got {max_rows}")
     before, after = ResultStore(results).compact(max_rows=max_rows)
     console.print(f"{results}: {before} part files → {after}")
 

@@ -81,10 +81,15 @@ def read_idx(path: Path) -> np.ndarray:
 
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{str(path)!r} is a damaged gzip file ({exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
         raise DataError(f"{str(path)!r} is not an IDX file (bad magic number)")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{str(path)!r} is truncated: its header promises {ndim} dimensions")
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     dtype = np.dtype(IDX_DTYPES[raw[2]])
     count = int(np.prod(dims)) if dims else 0
@@ -95,7 +100,9 @@ def read_idx(path: Path) -> np.ndarray:
 
 def _load_idx_dataset(name: str, folder: Path | None) -> Dataset:
     if folder is None:
-        raise DataError(f"dataset {name!r} needs a folder with the IDX files (nothing is downloaded)")
+        raise DataError(
+            f"dataset {name!r} needs data_path: a folder with the IDX files (nothing is downloaded)"
+        )
     arrays = []
     for split_name in ("train", "t10k"):
         for kind, dims in (("images", "idx3"), ("labels", "idx1")):
@@ -141,17 +148,22 @@ def load_cifar10(path: Path | None = None, seed: int = 0) -> Dataset:
     import pickle
 
     if path is None:
-        raise DataError("dataset 'cifar10' needs a folder with the python batches (nothing is downloaded)")
+        raise DataError(
+            "dataset 'cifar10' needs data_path: a folder with the python batches (nothing is downloaded)"
+        )
     folder = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
 
     def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
-        with _find(folder, (name,)).open("rb") as f:
-            d = pickle.load(f, encoding="bytes")
+        path = _find(folder, (name,))
         try:
+            with path.open("rb") as f:
+                d = pickle.load(f, encoding="bytes")
             data, labels = d[b"data"], d[b"labels"]
-        except (KeyError, TypeError):
-            raise DataError(f"{str(folder / name)!r} is not a CIFAR-10 python batch") from None
-        x = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
+            x = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
+        except Exception:  # not a pickle, a truncated one, or a pickle of something else
+            raise DataError(
+                f"{str(path)!r} is not a CIFAR-10 python batch (data_batch_1..5, test_batch)"
+            ) from None
         return x, np.asarray(labels, dtype=np.int64)
 
     parts = [batch(n) for n in CIFAR10_TRAIN]
@@ -182,5 +194,5 @@ def load_dataset(name: str, path: str | Path | None = None, seed: int = 0) -> Da
         raise DataError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(LOADERS))}")
     folder = Path(path) if path is not None else None
     if folder is not None and not folder.is_dir():
-        raise DataError(f"dataset folder {str(folder)!r} does not exist or is not a folder")
+        raise DataError(f"data_path {str(folder)!r} does not exist or is not a folder")
     return LOADERS[name](folder, seed)

@@ -10,16 +10,18 @@ import dataclasses
 import logging
 import os
 import re
+import socket
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from dse.engine.data import Dataset
 from dse.engine.trial import TRANSIENT_ERRORS, TrialContext, run_trial
-from dse.results.store import TrialRecord
 from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,32 @@ class Executor(ABC):
 
 TrialFn = Callable[[DesignPoint, Dataset, TrialContext], TrialRecord]
 """What an executor runs for each trial: :func:`dse.engine.trial.run_trial`, or a stand-in in benchmarks."""
+Datasets = Dataset | Mapping[str, Dataset]
+"""One dataset, or every dataset a space lists by name (a searched ``dataset``)."""
+
+
+def by_name(data: Datasets) -> dict[str, Dataset]:
+    """The datasets keyed by their names."""
+    return {data.name: data} if isinstance(data, Dataset) else dict(data)
+
+
+def run_on_its_data(
+    trial_fn: TrialFn, point: DesignPoint, datasets: Mapping[str, Dataset], ctx: TrialContext
+) -> TrialRecord:
+    """Run ``point`` on the dataset it names; a point whose dataset was not loaded fails (a row
+    never claims data it did not train on)."""
+    data = datasets.get(point.dataset)
+    if data is None:
+        loaded = ", ".join(sorted(datasets))
+        return failed_record(point, ctx, f"dataset {point.dataset!r} was not loaded (loaded: {loaded})")
+    return trial_fn(point, data, ctx)
 
 
 class LocalExecutor(Executor):
     """Runs each trial in this process, one at a time (for debugging and tests)."""
 
-    def __init__(self, data: Dataset, trial_fn: TrialFn = run_trial) -> None:
-        self.data = data
+    def __init__(self, data: Datasets, trial_fn: TrialFn = run_trial) -> None:
+        self.data = by_name(data)
         self.trial_fn = trial_fn
         self.queue: deque[tuple[DesignPoint, TrialContext]] = deque()
 
@@ -78,7 +99,7 @@ class LocalExecutor(Executor):
         """Runs the next trial to its end; ``timeout`` does not apply in-process."""
         point, ctx = self.queue.popleft()
         try:
-            return [self.trial_fn(point, self.data, ctx)]
+            return [run_on_its_data(self.trial_fn, point, self.data, ctx)]
         except TRANSIENT_ERRORS as exc:
             return [failed_record(point, ctx, f"{type(exc).__name__}: {exc}")]
 
@@ -87,17 +108,21 @@ class LocalExecutor(Executor):
         return len(self.queue)
 
 
-_WORKER_SHARED: dict[str, tuple[Dataset, TrialFn]] = {}
+_WORKER_SHARED: dict[str, tuple[dict[str, Dataset], TrialFn]] = {}
 """What every trial of a study shares (the dataset and the trial function), as this worker
 process last fetched it, by object id: Ray reuses worker processes, so each fetches and
 unpickles them once per study, not once per trial."""
 
 
-def _ray_trial(point: DesignPoint, ctx: TrialContext, boxed: list[object]) -> TrialRecord:
+def _ray_trial(
+    point: DesignPoint, ctx: TrialContext, boxed: list[object], attempts: Any = None
+) -> TrialRecord:
     """Ray task body: pin torch threads to the CPUs Ray gave this task, then run the trial.
 
-    ``boxed`` holds the ObjectRef of (dataset, trial function) inside a list, so Ray does not
+    ``boxed`` holds the ObjectRef of (datasets, trial function) inside a list, so Ray does not
     fetch it before the task starts and the worker's cached copy can be used instead.
+    ``attempts`` is the study's :class:`AttemptCounter` actor: a task Ray retries after its
+    worker died asks it again, so the row records which try produced it.
     """
     import ray
     import torch
@@ -108,12 +133,28 @@ def _ray_trial(point: DesignPoint, ctx: TrialContext, boxed: list[object]) -> Tr
         _WORKER_SHARED.clear()
         _WORKER_SHARED[key] = ray.get(ref)
     data, trial_fn = _WORKER_SHARED[key]
+    if attempts is not None:  # this task's tries so far, Ray's retries included
+        ctx = dataclasses.replace(ctx, attempt=ray.get(attempts.start.remote(ctx.trial_number)))
     rt = ray.get_runtime_context()
     cpus = max(1, int(rt.get_assigned_resources().get("CPU", 1)))
     torch.set_num_threads(cpus)
     device = trial_device(rt.get_accelerator_ids().get("GPU", []), torch.cuda.is_available())
     ctx = dataclasses.replace(ctx, worker_node=rt.get_node_id(), device=device)
-    return trial_fn(point, data, ctx)
+    return run_on_its_data(trial_fn, point, data, ctx)
+
+
+class AttemptCounter:
+    """A Ray actor counting the starts of each trial's task: Ray exposes no attempt number to
+    the task, and a retry after a worker's death is otherwise invisible in the rows."""
+
+    def __init__(self) -> None:
+        self.starts: dict[int, int] = {}
+
+    def start(self, trial_number: int) -> int:
+        """Count a start; returns the attempt number (0 for the first try)."""
+        n = self.starts.get(trial_number, -1) + 1
+        self.starts[trial_number] = n
+        return n
 
 
 def trial_device(gpu_ids: list[str], cuda_available: bool) -> str:
@@ -130,7 +171,7 @@ class RayExecutor(Executor):
     """
 
     def __init__(
-        self, data: Dataset, resources: Resources, address: str | None = None, trial_fn: TrialFn = run_trial
+        self, data: Datasets, resources: Resources, address: str | None = None, trial_fn: TrialFn = run_trial
     ) -> None:
         import ray
 
@@ -155,9 +196,16 @@ class RayExecutor(Executor):
                     **common,
                 )
             else:
+                reachable(address)
                 ray.init(address=address, **common)
             self.started_ray = True
-        self.shared = [ray.put((data, trial_fn))]
+        try:
+            check_fits(resources, ray.cluster_resources())
+        except InsufficientResources:
+            self.close()
+            raise
+        self.shared = [ray.put((by_name(data), trial_fn))]
+        self.attempts = ray.remote(num_cpus=0)(AttemptCounter).remote()
         self.task = ray.remote(_ray_trial).options(
             num_cpus=resources.cpus_per_trial,
             num_gpus=resources.gpus_per_trial,
@@ -167,7 +215,7 @@ class RayExecutor(Executor):
         self.pending: dict[object, tuple[DesignPoint, TrialContext]] = {}
 
     def submit(self, point: DesignPoint, ctx: TrialContext) -> None:
-        ref = self.task.remote(point, ctx, self.shared)
+        ref = self.task.remote(point, ctx, self.shared, self.attempts)
         self.pending[ref] = (point, ctx)
 
     def wait(self, timeout: float | None = None) -> list[TrialRecord]:
@@ -186,11 +234,51 @@ class RayExecutor(Executor):
         return len(self.pending)
 
     def close(self) -> None:
-        for ref in list(self.pending):
+        for ref in list(getattr(self, "pending", {})):
             self.ray.cancel(ref, force=True)
-        self.pending.clear()
+        getattr(self, "pending", {}).clear()
         if self.started_ray:
             self.ray.shutdown()
+
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long ``--address host:port`` may take to accept a TCP connection before the run gives up
+(Ray's own client retries for minutes and ignores SIGTERM meanwhile)."""
+
+
+class InsufficientResources(RuntimeError):
+    """No node of the cluster can run one trial with the resources asked per trial."""
+
+
+def reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise ConnectionError unless ``host:port`` accepts a TCP connection within ``timeout_s``
+    (``auto`` is left to Ray, which fails at once when no cluster is running)."""
+    if address in ("auto", "local") or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConnectionError(f"--address {address!r}: expected host:port or auto")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConnectionError(
+            f"--address {address}: no Ray cluster answered within {timeout_s:g} s ({exc.strerror or exc}); "
+            "start one with `ray start --head` or check the address"
+        ) from None
+
+
+def check_fits(resources: Resources, totals: Mapping[str, float]) -> None:
+    """Raise :class:`InsufficientResources` when the cluster's totals cannot hold one trial
+    (a trial asking for a GPU on a cluster with none would wait forever)."""
+    need = {"CPU": resources.cpus_per_trial, "GPU": resources.gpus_per_trial}
+    short = {k: v for k, v in need.items() if v > 0 and totals.get(k, 0.0) < v}
+    if short:
+        have = ", ".join(f"{k} {totals.get(k, 0.0):g}" for k in need)
+        ask = ", ".join(f"{k} {v:g}" for k, v in short.items())
+        raise InsufficientResources(
+            f"no node offers the resources of one trial ({ask} per trial); the cluster has {have} in total"
+        )
 
 
 def describe_ray_error(exc: BaseException) -> str:
@@ -216,7 +304,7 @@ def failed_record(point: DesignPoint, ctx: TrialContext, error: str) -> TrialRec
     )
 
 
-def make_executor(kind: str, data: Dataset, resources: Resources, address: str | None = None) -> Executor:
+def make_executor(kind: str, data: Datasets, resources: Resources, address: str | None = None) -> Executor:
     """``"ray"`` or ``"local"``."""
     if kind == "local":
         return LocalExecutor(data)

@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from dse.engine.budget import REQUEUED
 from dse.engine.space import SearchSpace
 from dse.results.store import ResultStore
 
@@ -139,49 +140,5 @@ def recover(study: optuna.Study, space: SearchSpace, store: ResultStore, lease: 
             tell_row(study, t.number, space, rows[t.number])
         else:
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
+            study.enqueue_trial(t.params, user_attrs={REQUEUED: t.number})
     return len(stale)
-
-
-def budget_used(study: optuna.Study) -> int:
-    """Trials that count against the budget, across every driver of the study: finished ones
-    (failures of dead drivers excepted, since they are re-enqueued), running and waiting."""
-    return _usage(study.get_trials(deepcopy=False))[0]
-
-
-def _usage(trials: list[FrozenTrial]) -> tuple[int, int]:
-    """(trials counted against the budget, trials waiting to be asked)."""
-    requeued = {t.user_attrs.get("requeued_from") for t in trials}
-    used = sum(1 for t in trials if not (t.state is TrialState.FAIL and t.number in requeued))
-    return used, sum(1 for t in trials if t.state is TrialState.WAITING)
-
-
-class Budget:
-    """Whether this driver may ask another trial: while the study's used budget
-    (:func:`budget_used`) is below the target, or while re-enqueued trials wait to be run.
-
-    Counted locally between re-syncs with the storage, which other drivers may also fill.
-    A re-sync reads every trial, so on a large study in a database it is spaced out to keep
-    it under 5 % of the driver's time.
-    """
-
-    def __init__(self, study: optuna.Study, target: int, resync_s: float = 2.0) -> None:
-        self.study, self.target, self.resync_s = study, target, resync_s
-        self.interval = resync_s
-        self.synced = -math.inf
-        self.count = self.waiting = 0
-
-    def may_ask(self) -> bool:
-        now = time.monotonic()
-        if now - self.synced > self.interval:
-            self.count, self.waiting = _usage(self.study.get_trials(deepcopy=False))
-            self.synced = time.monotonic()
-            self.interval = max(self.resync_s, 20 * (self.synced - now))
-        return self.count < self.target or self.waiting > 0
-
-    def asked(self) -> None:
-        """Count a trial just asked. Optuna pops a waiting trial first, and those are counted."""
-        if self.waiting > 0:
-            self.waiting -= 1
-        else:
-            self.count += 1

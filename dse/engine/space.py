@@ -13,6 +13,9 @@ Every error is a :class:`SpaceError` naming the file, the field and the allowed 
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import json
 import math
 import re
 import tomllib
@@ -22,9 +25,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from dse.analysis.pareto import Direction, Objective
-from dse.results.store import recorded_columns
 from dse.schema.point import PARAMETERS, DesignPoint, allowed_text, check_value
+from dse.schema.record import Direction, Objective, objective_columns
 
 SAMPLERS = ("tpe", "nsga2", "random", "gp", "grid")
 STUDY_KEYS = (
@@ -123,6 +125,22 @@ class SearchSpace:
     description: str = ""
     source: str = ""
     """Path of the TOML file (for provenance)."""
+    text: str = ""
+    """The TOML file's content (recorded with the study, so a row can be replayed from it)."""
+
+    def canonical(self) -> dict[str, Any]:
+        """What defines the study, as JSON-able data: the domains, objectives, constraints,
+        sampler and seed. A resumed run must match it; the budget, workers and per-trial
+        resources may change."""
+        raw = {
+            "domains": [dataclasses.asdict(d) for d in self.domains],
+            "objectives": [[o.name, o.direction.value] for o in self.objectives],
+            "constraints": [[c.column, c.op, c.bound] for c in self.constraints],
+            "sampler": self.sampler,
+            "sampler_options": [list(o) for o in self.sampler_options],
+            "seed": self.seed,
+        }
+        return json.loads(json.dumps(raw, default=list))
 
     @property
     def searched(self) -> tuple[Domain, ...]:
@@ -139,33 +157,58 @@ class SearchSpace:
         """The grid sampler's search space."""
         return {d.name: d.grid_values() for d in self.searched}
 
+    def grid_points(self) -> list[dict[str, Any]]:
+        """The distinct designs of the grid, as the searched values of each (Optuna's labels for
+        list values). Combinations that differ only in knobs the design ignores (ADC bits on
+        SRAM, another mode's knobs) are one design: it is run once, and those knobs are left out."""
+        names = [d.name for d in self.searched]
+        fixed = self.fixed_params()
+        seen: dict[str, dict[str, Any]] = {}
+        for combo in itertools.product(*(self.grid()[n] for n in names)):
+            params = dict(zip(names, combo, strict=True))
+            point = DesignPoint.from_params({**fixed, **params})
+            kept = {n: optuna_label(v) for n, v in params.items() if not point.ignores(n)}
+            seen.setdefault(json.dumps(kept, sort_keys=True), kept)
+        return list(seen.values())
+
     def grid_size(self) -> int:
-        """Number of grid points."""
-        return math.prod(len(v) for v in self.grid().values())
+        """Number of distinct grid designs (see :meth:`grid_points`)."""
+        return len(self.grid_points())
+
+
+def optuna_label(value: Any) -> Any:
+    """Optuna's categorical label of a value: lists and tuples as JSON text."""
+    return json.dumps(list(value)) if isinstance(value, list | tuple) else value
 
 
 def load_space(path: str | Path) -> SearchSpace:
     """Read and validate a TOML search space."""
     file = str(path)
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpaceError(file, "file", f"cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise SpaceError(file, "file", "not a text file (not UTF-8); a space is a TOML file") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpaceError(file, "syntax", f"not valid TOML: {exc}") from None
-    return parse_space(raw, file)
+    return parse_space(raw, file, text)
 
 
-def parse_space(raw: Mapping[str, Any], file: str = "<space>") -> SearchSpace:
+def parse_space(raw: Mapping[str, Any], file: str = "<space>", text: str = "") -> SearchSpace:
     """Validate a parsed TOML document into a :class:`SearchSpace`."""
     _unknown(file, "top level", raw, ("study", "sampler", "params", "objectives", "constraints"))
     study = _table(file, "study", raw.get("study", {}))
     _unknown(file, "study", study, STUDY_KEYS)
     name = study.get("name", re.sub(r"[^A-Za-z0-9_.-]", "", Path(file).stem) or "study")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise SpaceError(file, "study.name", f"{name!r} must be letters, digits, '_', '-' or '.'")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise SpaceError(
+            file,
+            "study.name",
+            f"{name!r} must be a plain name: a letter or digit, then letters, digits, '_', '-' or '.'",
+        )
     sampler = study.get("sampler", "tpe")
     if sampler not in SAMPLERS:
         raise SpaceError(
@@ -190,6 +233,7 @@ def parse_space(raw: Mapping[str, Any], file: str = "<space>") -> SearchSpace:
         max_retries=_int(file, "study.max_retries", study.get("max_retries", 2), 0),
         description=str(study.get("description", "")),
         source=file,
+        text=text,
     )
     _check_sampler_options(file, sampler, dict(space.sampler_options))
     if sampler == "grid":
@@ -262,11 +306,27 @@ def _check_sampler_options(file: str, sampler: str, options: dict[str, Any]) -> 
     accepted = [
         p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "seed", "search_space")
     ]
-    for key in options:
+    params = inspect.signature(cls.__init__).parameters
+    for key, value in options.items():
         if key not in accepted:
             raise SpaceError(
                 file, f"sampler.{key}", f"not an option of {sampler!r}; allowed: {', '.join(accepted)}"
             )
+        default = params[key].default
+        if isinstance(default, bool | int | float) and not _same_kind(value, default):
+            kind = "true or false" if isinstance(default, bool) else f"a {type(default).__name__}"
+            raise SpaceError(file, f"sampler.{key}", f"{value!r} must be {kind} (default {default!r})")
+
+
+def _same_kind(value: Any, default: bool | int | float) -> bool:
+    """Whether ``value`` has the type of a sampler option's default (an int passes for a float)."""
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if isinstance(default, int):
+        return isinstance(value, int)
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def _table(file: str, field: str, value: Any) -> dict[str, Any]:
@@ -292,8 +352,13 @@ def _int(file: str, field: str, value: Any, lo: int) -> int:
 
 
 def _num(file: str, field: str, value: Any, lo: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
-        raise SpaceError(file, field, f"{value!r} must be a number ≥ {lo}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < lo
+    ):
+        raise SpaceError(file, field, f"{value!r} must be a finite number ≥ {lo}")
     return float(value)
 
 
@@ -347,7 +412,7 @@ def _objectives(file: str, raw: Any) -> tuple[Objective, ...]:
     table = _table(file, "objectives", raw)
     if not table:
         raise SpaceError(file, "objectives", 'empty; give at least one, e.g. accuracy = "max"')
-    columns = recorded_columns()
+    columns = objective_columns()
     out = []
     for column, word in table.items():
         if column not in columns:
@@ -364,7 +429,7 @@ def _objectives(file: str, raw: Any) -> tuple[Objective, ...]:
 
 def _constraints(file: str, raw: Any) -> tuple[Constraint, ...]:
     table = _table(file, "constraints", raw)
-    columns = recorded_columns()
+    columns = objective_columns()
     out = []
     for column, expr in table.items():
         field = f"constraints.{column}"
@@ -372,8 +437,12 @@ def _constraints(file: str, raw: Any) -> tuple[Constraint, ...]:
             raise SpaceError(
                 file, field, f"not a recorded numeric column; allowed: {', '.join(sorted(columns))}"
             )
-        m = re.fullmatch(r"\s*(<=|>=)\s*([-+0-9.eE]+)\s*", str(expr))
-        if not m:
-            raise SpaceError(file, field, f'{expr!r}; write "<= number" or ">= number"')
-        out.append(Constraint(column, m.group(1), float(m.group(2))))
+        m = re.fullmatch(r"\s*(<=|>=)\s*(\S+)\s*", str(expr))
+        try:
+            bound = float(m.group(2)) if m else math.nan
+        except ValueError:
+            bound = math.nan
+        if not m or not math.isfinite(bound):
+            raise SpaceError(file, field, f'{expr!r}; write "<= number" or ">= number" with a finite number')
+        out.append(Constraint(column, m.group(1), bound))
     return tuple(out)

@@ -8,7 +8,6 @@ parameters enqueued again. The budget counts trials with a recorded row.
 
 from __future__ import annotations
 
-import json
 import platform
 import random
 import time
@@ -21,23 +20,23 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
-from dse.analysis.pareto import Direction
+from dse.engine.budget import Budget
 from dse.engine.executor import Executor, failed_record
 from dse.engine.journal import BatchedJournalStorage
-from dse.engine.lease import HEARTBEAT_EVERY_S, Budget, DriverLease, finite, recover, tell_row
-from dse.engine.space import DomainKind, SearchSpace
+from dse.engine.lease import HEARTBEAT_EVERY_S, DriverLease, finite, recover, tell_row
+from dse.engine.space import DomainKind, SearchSpace, optuna_label
 from dse.engine.trial import TrialContext
 from dse.engine.writer import RowWriter
-from dse.results.store import ResultStore, TrialRecord
+from dse.results import folder
+from dse.results.folder import JOURNAL_FILE
+from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
+from dse.schema.record import Direction, TrialRecord
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-JOURNAL_FILE = "optuna.journal"
-STUDY_FILE = "study.json"
 MAX_BATCH_S = 1.0
 """Longest a burst of asks holds the journal's lock: other writers wait for it, and Optuna's
 lock counts as abandoned after 30 s (slow samplers, hundreds of workers asked at once)."""
@@ -45,14 +44,6 @@ lock counts as abandoned after 30 s (slow samplers, hundreds of workers asked at
 
 class StudyMismatch(ValueError):
     """An existing study cannot be continued with this search space."""
-
-
-class AskTellGridSampler(optuna.samplers.GridSampler):
-    """GridSampler for ask/tell: it does not call ``study.stop()`` once the grid is used up
-    (Optuna allows that only inside ``optimize``); the driver's budget ends the study."""
-
-    def after_trial(self, study: optuna.Study, trial: Any, state: TrialState, values: Any) -> None:
-        return None
 
 
 def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
@@ -64,7 +55,7 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
         "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=s, **opts),
         "random": lambda: optuna.samplers.RandomSampler(seed=s, **opts),
         "gp": lambda: optuna.samplers.GPSampler(seed=s, **opts),
-        "grid": lambda: AskTellGridSampler(space.grid(), seed=s, **opts),
+        "grid": lambda: optuna.samplers.RandomSampler(seed=s),  # the grid is enqueued: see enqueue_grid
     }
     try:
         return factories[space.sampler]()
@@ -80,6 +71,7 @@ def open_storage(out: Path, storage: str | None, attempts: int = 5) -> optuna.st
     """
     if not storage:
         out.mkdir(parents=True, exist_ok=True)
+        folder.migrate(out)
         return BatchedJournalStorage(out / JOURNAL_FILE)
     if "://" not in storage or storage.startswith(("redis", "journal")):
         return optuna.storages.get_storage(storage)
@@ -146,11 +138,13 @@ def open_study(
 
 
 def write_study_file(space: SearchSpace, out: Path, storage: str | None) -> None:
-    """``study.json``: what ``dse status`` and ``dse pareto`` need to read the folder alone."""
-    out.mkdir(parents=True, exist_ok=True)
+    """``_study.json``: what the analysis commands need to read the folder alone, and what a
+    resumed run is checked against (the space as validated, and the file's text)."""
     meta = {
         "study": space.name,
         "space_file": space.source,
+        "space_text": space.text,
+        "space": space.canonical(),
         "sampler": space.sampler,
         "trials": space.trials,
         "objectives": [
@@ -158,18 +152,26 @@ def write_study_file(space: SearchSpace, out: Path, storage: str | None) -> None
         ],
         "storage": storage,
         "journal": None if storage else JOURNAL_FILE,
+        "versions": package_versions(),
+        "platform": platform.platform(),
     }
-    tmp = out / f".{STUDY_FILE}.tmp"
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(out / STUDY_FILE)
+    folder.write_study_file(out, meta)
 
 
-def read_study_file(out: Path) -> dict[str, Any]:
-    """The study metadata of a results folder."""
-    path = out / STUDY_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{out} is not a results folder (no {STUDY_FILE}); run `dse run` first")
-    return json.loads(path.read_text())
+GRID_ENQUEUED = "grid:enqueued"
+
+
+def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
+    """Enqueue every distinct design of a grid space once (:meth:`SearchSpace.grid_points`), under
+    the storage's lock, when the study is new; returns how many. The driver then asks them in
+    order; a grid over knobs some designs ignore runs each design once."""
+    if study.user_attrs.get(GRID_ENQUEUED) or study.get_trials(deepcopy=False):
+        return 0
+    points = space.grid_points()
+    for params in points:
+        study.enqueue_trial(params, skip_if_exists=False)
+    study.set_user_attr(GRID_ENQUEUED, len(points))
+    return len(points)
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> DesignPoint:
@@ -185,7 +187,7 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> DesignPoint:
         if d not in first and _ignored(d.name, params):
             continue
         if d.kind is DomainKind.CATEGORICAL:
-            labels = [json.dumps(list(c)) if isinstance(c, tuple) else c for c in d.choices]
+            labels = [optuna_label(c) for c in d.choices]
             value = trial.suggest_categorical(d.name, labels)
             params[d.name] = d.choices[labels.index(value)]
         elif d.kind is DomainKind.INT:
@@ -227,7 +229,7 @@ def run_study(
     """Run the study until ``space.trials`` trials are recorded, across every driver sharing it.
 
     Several drivers may run the same study on one storage (and one results folder): each
-    asks only while the study's used budget (:func:`budget_used`) is below the target.
+    asks only while the study's budget (:class:`dse.engine.budget.Budget`, exact across drivers) lasts.
     """
     opened = open_storage(out, storage)
     study = open_study(space, opened, storage or str(out / JOURNAL_FILE), must_exist=resume)
@@ -244,7 +246,10 @@ def run_study(
     progress.complete = int((done["status"] == "complete").sum())
     progress.failed = int((done["status"] == "failed").sum())
     live: dict[int, optuna.Trial] = {}
-    budget = Budget(study, space.trials)
+    budget = Budget(study, space.trials, storage)
+    if space.sampler == "grid":
+        with batch(), budget.turn():
+            enqueue_grid(study, space)
     if on_progress:
         on_progress(progress, None)
     # Rows are written on a writer thread in group commits (dse.engine.writer); Optuna is only touched
@@ -258,21 +263,26 @@ def run_study(
             with batch():
                 for rec, trial in rows.durable(block=not live):
                     _told(study, space, trial, rec, progress, on_progress)
-                deadline, asked = time.monotonic() + MAX_BATCH_S, 0
-                while len(live) < workers and budget.may_ask() and (not asked or time.monotonic() < deadline):
-                    asked += 1
-                    trial = study.ask()
-                    budget.asked()
-                    trial.set_user_attr("driver", lease.id)
-                    try:
-                        point = suggest(trial, space)
-                    except (KeyError, TypeError, ValueError) as exc:
-                        ctx = TrialContext(space.name, trial.number)
-                        rows.add(failed_record(DesignPoint(), ctx, f"invalid point: {exc}"), trial)
-                        continue
-                    live[trial.number] = trial
-                    cache = str(cache_dir) if cache_dir else None
-                    start.append((point, TrialContext(space.name, trial.number, cache_dir=cache)))
+                with budget.turn():  # the storage's lock: the budget is exact across drivers
+                    deadline, asked = time.monotonic() + MAX_BATCH_S, 0
+                    while (
+                        len(live) < workers
+                        and budget.may_ask()
+                        and (not asked or time.monotonic() < deadline)
+                    ):
+                        asked += 1
+                        trial = study.ask()
+                        budget.asked(trial)
+                        trial.set_user_attr("driver", lease.id)
+                        try:
+                            point = suggest(trial, space)
+                        except (KeyError, TypeError, ValueError) as exc:
+                            ctx = TrialContext(space.name, trial.number)
+                            rows.add(failed_record(DesignPoint(), ctx, f"invalid point: {exc}"), trial)
+                            continue
+                        live[trial.number] = trial
+                        cache = str(cache_dir) if cache_dir else None
+                        start.append((point, TrialContext(space.name, trial.number, cache_dir=cache)))
             for point, ctx in start:
                 executor.submit(point, ctx)
             more = len(live) < workers and budget.may_ask()  # the batch hit its time limit
@@ -288,6 +298,7 @@ def run_study(
     finally:
         executor.close()
         rows.close()
+        budget.close()
     return progress
 
 

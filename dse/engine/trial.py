@@ -21,8 +21,8 @@ import torch
 
 from dse.engine.cache import WeightCache
 from dse.engine.data import Dataset
-from dse.results.store import TrialRecord
 from dse.schema.point import READ_TIMES, DesignPoint
+from dse.schema.record import WRITE_KINDS, TrialRecord
 from models.cost.model import hardware_cost
 from models.nn import inference
 from models.nn.networks import analog_layers, build_network, layer_shapes
@@ -35,7 +35,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutErr
 CALIBRATION_SAMPLES = 256
 """Training samples used to calibrate converter ranges after programming."""
 
-WRITE_KINDS = ("binary", "multilevel", "momentum")
 """Device subsets with their own write columns (``max_writes_<kind>``, ``mean_writes_<kind>``)."""
 
 

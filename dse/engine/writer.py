@@ -15,7 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from dse.results.store import ResultStore, TrialRecord
+from dse.results.store import ResultStore
+from dse.schema.record import TrialRecord
 
 T = TypeVar("T")
 

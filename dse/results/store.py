@@ -8,129 +8,21 @@ current one by column name, so parts written by older versions stay readable.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dse.schema.point import PARAMETERS, READ_TIMES, DesignPoint
-from models.cost.model import HardwareCost
+from dse.schema.record import SCHEMA_VERSION, TrialRecord, arrow_schema
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "ResultStore", "TrialRecord", "load"]
+
 PENDING = "compact.pending"
-
-_ARROW = {
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "str": pa.string(),
-    "choice": pa.string(),
-    "bool": pa.bool_(),
-    "ints": pa.string(),
-    "int | None": pa.int64(),
-    "float | None": pa.float64(),
-}
-
-IDENTITY: list[pa.Field] = [
-    pa.field("schema_version", pa.int32(), nullable=False),
-    pa.field("study", pa.string(), nullable=False),
-    pa.field("trial_number", pa.int64(), nullable=False),
-    pa.field("attempt", pa.int32()),
-    pa.field("status", pa.string(), nullable=False),
-    pa.field("error", pa.string()),
-    pa.field("datetime_start", pa.timestamp("us", tz="UTC")),
-    pa.field("datetime_complete", pa.timestamp("us", tz="UTC")),
-    pa.field("worker_node", pa.string()),
-    pa.field("wall_seconds", pa.float64()),
-]
-
-ACCURACY: list[pa.Field] = [
-    pa.field("accuracy", pa.float64()),
-    pa.field("accuracy_std", pa.float64()),
-    pa.field("accuracy_fp", pa.float64()),
-    *[
-        pa.field(f"accuracy_t_{label}{suffix}", pa.float64())
-        for label in READ_TIMES
-        for suffix in ("", "_gdc")
-    ],
-    pa.field("train_seconds", pa.float64()),
-    pa.field("calibration_seconds", pa.float64()),
-    pa.field("eval_seconds", pa.float64()),
-    pa.field("cache_hit", pa.bool_()),
-    pa.field("extra_devices", pa.int64()),
-    *[
-        pa.field(f"{stat}_writes_{kind}", pa.float64())
-        for kind in ("binary", "multilevel", "momentum")
-        for stat in ("max", "mean")
-    ],
-]
-
-
-def _cost_fields() -> list[pa.Field]:
-    return [pa.field(f.name, _ARROW.get(str(f.type), pa.float64())) for f in dataclasses.fields(HardwareCost)]
-
-
-def _param_fields() -> list[pa.Field]:
-    return [pa.field(p.name, _ARROW[p.kind]) for p in PARAMETERS.values()]
-
-
-def schema() -> pa.Schema:
-    """The explicit schema of one trial row (identity, design, accuracy, hardware)."""
-    return pa.schema(IDENTITY + _param_fields() + ACCURACY + _cost_fields())
-
-
-def recorded_columns() -> set[str]:
-    """Numeric columns that objectives and constraints may name."""
-    return {f.name for f in schema() if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)} - {
-        "schema_version",
-        "trial_number",
-        "attempt",
-    }
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """One finished trial, flat: what ``run_trial`` returns and the store writes."""
-
-    study: str
-    trial_number: int
-    status: str
-    """'complete' or 'failed'."""
-    point: DesignPoint
-    metrics: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    """Accuracy and hardware columns (names in :func:`schema`)."""
-    error: str | None = None
-    attempt: int = 0
-    datetime_start: datetime | None = None
-    datetime_complete: datetime | None = None
-    worker_node: str | None = None
-    wall_seconds: float | None = None
-
-    def to_row(self) -> dict[str, Any]:
-        """The Parquet row: identity, every design parameter, then metrics."""
-        row: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "study": self.study,
-            "trial_number": self.trial_number,
-            "attempt": self.attempt,
-            "status": self.status,
-            "error": self.error,
-            "datetime_start": self.datetime_start,
-            "datetime_complete": self.datetime_complete,
-            "worker_node": self.worker_node,
-            "wall_seconds": self.wall_seconds,
-        }
-        row.update(self.point.as_row())
-        row.update(self.metrics)
-        return row
 
 
 class ResultStore:
@@ -146,7 +38,7 @@ class ResultStore:
         if not recs:
             return None
         self.parts.mkdir(parents=True, exist_ok=True)
-        sch = schema()
+        sch = arrow_schema()
         rows = [rec.to_row() for rec in recs]
         unknown = set().union(*rows) - set(sch.names)
         if unknown:
@@ -184,7 +76,7 @@ class ResultStore:
         """
         self._finish_compaction()
         files = self.files()
-        sch = schema()
+        sch = arrow_schema()
         if not files:
             return sch.empty_table().to_pandas()
         tables = [_read_part(f) for f in files]

@@ -202,12 +202,12 @@ class DesignPoint:
     @property
     def rows(self) -> int:
         """Effective tile rows."""
-        return self.hardware.tile_rows
+        return self.hardware.rows
 
     @property
     def cols(self) -> int:
         """Effective tile columns."""
-        return self.hardware.tile_cols
+        return self.hardware.cols
 
     def analog_config(self) -> AnalogConfig:
         """The hardware mapping of this point."""
@@ -269,11 +269,14 @@ class DesignPoint:
         return out
 
     def as_row(self) -> dict[str, Any]:
-        """The design columns of a stored row: ignored knobs are null, lists are JSON."""
-        return {
+        """The design columns of a stored row: ignored knobs are null, lists are JSON, and tile
+        rows and columns are the ones that ran (``tile_size`` where they were 0)."""
+        row = {
             name: None if self.ignores(name) else json.dumps(v) if isinstance(v, list) else v
             for name, v in self.as_dict().items()
         }
+        row["tile_rows"], row["tile_cols"] = self.rows, self.cols
+        return row
 
     @property
     def hardware_in_training(self) -> bool:

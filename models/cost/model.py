@@ -75,9 +75,7 @@ def _cells_per_entry(device: DeviceSpec) -> int:
 def _tiles(analog: AnalogConfig, device: DeviceSpec, layers: list[LayerShape]) -> int:
     """Tiles allocated: row tiles × column tiles, slices side by side in columns."""
     k = _slices(analog, device)
-    return sum(
-        tile_count(s.rows, analog.tile_rows) * tile_count(s.cols * k, analog.tile_cols) for s in layers
-    )
+    return sum(tile_count(s.rows, analog.rows) * tile_count(s.cols * k, analog.cols) for s in layers)
 
 
 def _entry_g_us(analog: AnalogConfig, device: DeviceSpec, g_frac: float) -> float:
@@ -122,9 +120,7 @@ def _pass(
     Each bit slice [HIC] is a device pair in its own column, converted and shift-added
     digitally, as in ISAAC's bit-sliced columns.
     """
-    t_rows, t_cols = (
-        (analog.tile_cols, analog.tile_rows) if transposed else (analog.tile_rows, analog.tile_cols)
-    )
+    t_rows, t_cols = (analog.cols, analog.rows) if transposed else (analog.rows, analog.cols)
     digital = (cost.node_nm / const("digital_ref_node_nm")) ** const("digital_node_exponent")
     clock_ns = 1.0 / cost.clock_ghz
     byte_pj = const("sram_64b_access_pj") / 8.0 * digital
@@ -172,20 +168,18 @@ def _area_mm2(
 ) -> tuple[float, float, float, int]:
     """(array, ADC, periphery) area in mm² and the ADC count of ``tiles`` allocated tiles."""
     f_mm = cost.node_nm * 1e-6
-    array = (
-        tiles * analog.tile_rows * analog.tile_cols * _cells_per_entry(device) * device.cell_area_f2 * f_mm**2
-    )
+    array = tiles * analog.rows * analog.cols * _cells_per_entry(device) * device.cell_area_f2 * f_mm**2
     s = (cost.node_nm / const("periphery_ref_node_nm")) ** 2
-    regs = tiles * (analog.tile_rows + analog.tile_cols) * cost.activation_bits / 8.0
+    regs = tiles * (analog.rows + analog.cols) * cost.activation_bits / 8.0
     periphery = regs * const("register_area_mm2_per_byte") * s
     if not device.analog:  # one accumulator per column
-        return array, 0.0, periphery + tiles * analog.tile_cols * const("shift_add_area_mm2") * s, 0
-    adcs = tiles * tile_count(analog.tile_cols, cost.adc_column_sharing) if analog.adc_bits else 0
+        return array, 0.0, periphery + tiles * analog.cols * const("shift_add_area_mm2") * s, 0
+    adcs = tiles * tile_count(analog.cols, cost.adc_column_sharing) if analog.adc_bits else 0
     adc = adcs * const("adc_area_mm2_8b") * 2.0 ** ((analog.adc_bits or 8) - 8) * s
-    periphery += tiles * analog.tile_cols * const("sample_hold_area_mm2") * s
+    periphery += tiles * analog.cols * const("sample_hold_area_mm2") * s
     periphery += adcs * const("shift_add_area_mm2") * s
     if analog.dac_bits:
-        periphery += tiles * analog.tile_rows * analog.dac_bits * const("dac_area_mm2_per_bit") * s
+        periphery += tiles * analog.rows * analog.dac_bits * const("dac_area_mm2_per_bit") * s
     return array, adc, periphery, adcs
 
 
@@ -242,7 +236,7 @@ def hardware_cost(
     else:
         e_read_j = t_read_s = 0.0
     parallel_writes = max(
-        tiles * analog.tile_cols * _cells_per_entry(device), 1
+        tiles * analog.cols * _cells_per_entry(device), 1
     )  # one row at a time per tile (est.)
     t_prog_s = writes_sum / parallel_writes * device.write_latency_ns * 1e-9
     if device.analog:  # a pair per slice, each device log2(levels of its slice) bits

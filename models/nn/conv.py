@@ -39,7 +39,7 @@ class AnalogConv2d(AnalogMatrix):
         bias: bool = True,
     ) -> None:
         kh, kw = _pair(kernel_size)
-        fit = config.tile_rows // (kh * kw)  # whole kernels per tile; spread channels evenly over tiles
+        fit = config.rows // (kh * kw)  # whole kernels per tile; spread channels evenly over tiles
         self.channels_per_tile = -(-in_channels // -(-in_channels // fit)) if fit else 0
         tile_rows = self.channels_per_tile * kh * kw if self.channels_per_tile else None
         super().__init__(in_channels * kh * kw, out_channels, config, bias, tile_rows)
@@ -166,7 +166,7 @@ class AnalogConv2d(AnalogMatrix):
             n_t, out = probe.shape[0], probe.shape[2]
             return self._adc_ranges(probe, w_max, x_range).expand(n_t, 1, out)
         per_col = torch.maximum(parts.amax(dim=(0, 3, 4)), parts.amin(dim=(0, 3, 4)).neg_())
-        r = tiling.column_tile_max(per_col, self.config.tile_cols)
+        r = tiling.column_tile_max(per_col, self.config.cols)
         return r.amax().expand_as(r) if self.config.adc_scope is RangeScope.LAYER else r
 
 

@@ -38,8 +38,8 @@ class AnalogMatrix(nn.Module):
         self, rows: int, out: int, config: AnalogConfig, bias: bool = True, tile_rows: int | None = None
     ) -> None:
         super().__init__()
-        self.tile_rows = tile_rows or config.tile_rows
-        """Rows used per full tile (a conv packs whole kernels: fewer than ``config.tile_rows``)."""
+        self.tile_rows = tile_rows or config.rows
+        """Rows used per full tile (a conv packs whole kernels: fewer than ``config.rows``)."""
         self.config = config
         self.device_spec: DeviceSpec = get_device(config.device)
         self.weight = nn.Parameter(torch.empty(rows, out))
@@ -88,7 +88,7 @@ class AnalogMatrix(nn.Module):
     @property
     def tiles(self) -> int:
         """Crossbar tiles this layer occupies (row tiles × column tiles)."""
-        return len(self.row_sizes) * tiling.tile_count(self.weight.shape[1], self.config.tile_cols)
+        return len(self.row_sizes) * tiling.tile_count(self.weight.shape[1], self.config.cols)
 
     def w_max(self) -> Tensor:
         """Largest |weight|: the weight that maps to the full conductance span."""
@@ -152,11 +152,11 @@ class AnalogMatrix(nn.Module):
         if self._faults is not None:
             g = crossbar.apply_stuck(g, self._faults, dev)
         w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
-        sums = tiling.tile_abs_sums(w, self.tile_rows, cfg.tile_cols)
+        sums = tiling.tile_abs_sums(w, self.tile_rows, cfg.cols)
         if self._gdc_ref is None:
             self._gdc_ref = sums
         scale = drift.gdc_scale(self._gdc_ref, sums)
-        self._gdc_scale = tiling.expand_column_tiles(scale, cfg.tile_cols, w.shape[1])
+        self._gdc_scale = tiling.expand_column_tiles(scale, cfg.cols, w.shape[1])
         if cfg.ir_drop > 0:
             g = g * crossbar.ir_drop_factor(g, dev, self.tile_rows, cfg.ir_drop)
             w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
@@ -214,9 +214,9 @@ class AnalogMatrix(nn.Module):
             if cfg.adc_scope is RangeScope.LAYER:
                 r = per_col.amax().view(1, 1, 1)
             else:
-                r = converters.column_tile_max_fast(per_col, cfg.tile_cols)
+                r = converters.column_tile_max_fast(per_col, cfg.cols)
         else:  # dynamic: max |partial sum| per tile (or layer) of this MVM
-            r = converters.tile_abs_max(parts, cfg.tile_cols, cfg.adc_scope is RangeScope.LAYER)
+            r = converters.tile_abs_max(parts, cfg.cols, cfg.adc_scope is RangeScope.LAYER)
         if self.calibrating:
             self.adc_range.copy_(r.expand_as(self.adc_range))
             self._calibrated = True

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 import dse.analysis.plot
 from dse.cli.run import app
-from dse.results.store import ResultStore, TrialRecord
+from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
 
 DEVICES = ("pcm", "rram", "sram")
 DRIFT = {"pcm": 0.012, "rram": 0.006, "sram": 0.0}  # accuracy lost per decade of read time
@@ -66,7 +67,7 @@ def _write_study(root: Path, records: list[TrialRecord]) -> Path:
         "storage": None,
         "journal": "optuna.journal",
     }
-    (root / "study.json").write_text(json.dumps(meta, indent=2))
+    (root / "_study.json").write_text(json.dumps(meta, indent=2))
     store = ResultStore(root)
     for rec in records:  # a part per trial, as a study of slow trials leaves them
         store.append([rec])

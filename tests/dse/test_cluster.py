@@ -19,8 +19,9 @@ from dse.engine.executor import RayExecutor, Resources
 from dse.engine.space import load_space
 from dse.engine.study import run_study
 from dse.engine.trial import TrialContext
-from dse.results.store import ResultStore, TrialRecord
+from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -57,7 +57,7 @@ def test_idx_magic_and_missing_files_are_clear_errors(tmp_path: Path) -> None:
         read_idx(bad)
     with pytest.raises(DataError, match="does not exist"):
         load_dataset("mnist", tmp_path / "nowhere")
-    with pytest.raises(DataError, match="needs a folder"):
+    with pytest.raises(DataError, match="needs data_path"):
         load_dataset("cifar10")
 
 

@@ -14,8 +14,9 @@ from dse.engine.executor import LocalExecutor
 from dse.engine.space import load_space
 from dse.engine.study import open_storage, run_study
 from dse.engine.trial import TrialContext
-from dse.results.store import ResultStore, TrialRecord
+from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
 
 
 def instant(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:

@@ -21,14 +21,15 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
+from dse.engine.budget import budget_used
 from dse.engine.data import Dataset, load_dataset
 from dse.engine.executor import RayExecutor, Resources
-from dse.engine.lease import budget_used
 from dse.engine.space import SearchSpace, load_space
 from dse.engine.study import open_storage, run_study
 from dse.engine.trial import TrialContext
-from dse.results.store import ResultStore, TrialRecord
+from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
 
 TrialFn = Callable[[DesignPoint, Dataset, TrialContext], TrialRecord]
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import test modules

@@ -13,13 +13,16 @@ import pytest
 from optuna.trial import TrialState
 
 from dse.engine import lease
+from dse.engine.budget import Budget, budget_used
+from dse.engine.data import load_dataset
 from dse.engine.executor import RayExecutor, Resources
-from dse.engine.lease import Budget, DriverLease, budget_used, recover, tell_row
+from dse.engine.lease import DriverLease, recover, tell_row
 from dse.engine.space import SearchSpace, load_space
 from dse.engine.study import open_storage, open_study
 from dse.engine.trial import TrialContext
-from dse.results.store import ResultStore, TrialRecord
+from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
 
 
 @pytest.fixture
@@ -105,7 +108,7 @@ def test_ray_wait_returns_empty_after_its_timeout_so_the_driver_can_beat() -> No
         time.sleep(2.0)  # a closure, so Ray ships it by value
         raise RuntimeError("slept")
 
-    executor = RayExecutor(None, Resources(workers=1), trial_fn=sleepy)  # type: ignore[arg-type]
+    executor = RayExecutor(load_dataset("digits"), Resources(workers=1), trial_fn=sleepy)
     try:
         executor.submit(DesignPoint(), TrialContext("t", 0))
         assert executor.wait(timeout=0.2) == []
@@ -120,9 +123,26 @@ def test_the_budget_runs_re_enqueued_trials_even_when_it_is_used_up(study: optun
     dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
     for _ in range(3):
         study.tell(study.ask(dist), [1.0, 1.0])
-    study.enqueue_trial({"x": 0.5})  # a dead driver's trial, re-enqueued
+    dead = study.ask(dist)  # a dead driver's trial: failed and re-enqueued by recover()
+    study.tell(dead, state=TrialState.FAIL)
+    study.enqueue_trial({"x": 0.5}, user_attrs={"requeued_from": dead.number})
     budget = Budget(study, target=4)
-    assert budget_used(study) == 4 and budget.may_ask()
-    study.ask(dist)
-    budget.asked()
-    assert not budget.may_ask()
+    with budget.turn():  # a study begun before the counter: its trials are counted once
+        assert budget_used(study) == 4 and budget.taken == 4 and budget.may_ask()
+        budget.asked(study.ask(dist))  # the re-enqueued trial takes no new unit
+        assert not budget.may_ask()
+    assert study.user_attrs["budget:taken"] == 4
+
+
+def test_the_budget_counter_is_shared_by_drivers(study: optuna.Study) -> None:
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    one, two = Budget(study, target=3), Budget(study, target=3)
+    with one.turn():
+        for _ in range(2):
+            one.asked(study.ask(dist))
+    with two.turn():  # sees the first driver's two units
+        assert two.taken == 2 and two.may_ask()
+        two.asked(study.ask(dist))
+        assert not two.may_ask()
+    with one.turn():
+        assert one.taken == 3 and not one.may_ask()

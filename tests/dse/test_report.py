@@ -13,15 +13,15 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from dse.analysis.pareto import Direction
 from dse.analysis.report import (
-    COLUMN_LABELS,
     Provenance,
+    column_label,
     format_number,
     latex_escape,
     render_table,
     rich_table,
 )
+from dse.schema.record import Direction
 
 PROV = Provenance(
     study="tech_sweep",
@@ -64,7 +64,7 @@ def test_markdown_labels_bold_and_comment(front: pd.DataFrame) -> None:
     text = render_table(front, COLUMNS, "markdown", PROV, best=BEST)
     lines = text.strip().splitlines()
     assert lines[0].startswith("<!-- study=tech_sweep") and lines[0].endswith("-->")
-    assert COLUMN_LABELS["energy_per_inference_pj"] in lines[1] and "Area (mm²)" in lines[1]
+    assert column_label("energy_per_inference_pj") in lines[1] and "Area (mm²)" in lines[1]
     assert lines[2] == "| :--- | ---: | ---: | ---: | ---: | :--- |"
     assert "**0.950**" in text and "**12.500**" in text and text.count("**") == 4
     assert r"a\|b" in text  # pipe escaped, so the row keeps its cell count
@@ -88,7 +88,7 @@ def test_latex_structure_escaping_and_bold(front: pd.DataFrame) -> None:
 def test_latex_headers_escaped() -> None:
     df = pd.DataFrame({"yield_%": [0.5], "x_y": [1.0]})
     text = render_table(df, ["yield_%", "x_y"], "latex", PROV)
-    assert r"yield \%" in text and "x y" in text
+    assert r"Yield \%" in text and "X y" in text  # display names: escaped, capitalised
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dse.analysis.pareto import Direction
 from dse.engine.space import DomainKind, SpaceError, load_space, parse_space
+from dse.schema.record import Direction
 
 REPO = Path(__file__).resolve().parents[2]
 

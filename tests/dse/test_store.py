@@ -12,8 +12,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from dse.results.store import SCHEMA_VERSION, ResultStore, TrialRecord, schema
+from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
+from dse.schema.record import SCHEMA_VERSION, TrialRecord
+from dse.schema.record import arrow_schema as schema
 
 
 def record(n: int, status: str = "complete", **metrics: float) -> TrialRecord:

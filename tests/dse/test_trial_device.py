@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dse.engine.cache import WeightCache
-from dse.engine.data import Dataset, load_digits
+from dse.engine.data import Dataset, load_dataset, load_digits
 from dse.engine.trial import TrialContext, evaluate_point, run_trial
 from dse.schema.point import DesignPoint
 from tests.torch_devices import TORCH_DEVICES
@@ -85,12 +85,12 @@ def test_a_trial_gets_cuda_only_when_ray_gave_it_a_gpu_that_torch_can_see() -> N
 
 def test_ray_tasks_name_their_device_in_the_context() -> None:
     from dse.engine.executor import RayExecutor, Resources
-    from dse.results.store import TrialRecord
+    from dse.schema.record import TrialRecord
 
     def report(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:
         return TrialRecord("t", ctx.trial_number, "failed", point, error=f"device={ctx.device}")
 
-    executor = RayExecutor(None, Resources(workers=1), trial_fn=report)  # type: ignore[arg-type]
+    executor = RayExecutor(load_dataset("digits"), Resources(workers=1), trial_fn=report)
     try:
         executor.submit(DesignPoint(), TrialContext("t", 0))
         (rec,) = executor.wait()

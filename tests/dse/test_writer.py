@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from dse.engine.writer import RowWriter
-from dse.results.store import ResultStore, TrialRecord
+from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
 
 
 def rec(n: int, **metrics: float) -> TrialRecord:

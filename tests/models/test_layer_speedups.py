@@ -53,7 +53,7 @@ def _reference_mvm(layer: AnalogLinear, x: torch.Tensor, dynamic_adc: bool) -> t
     parts = torch.cat(tiling.tile_partial_sums(x_q, w, layer.tile_rows))
     if dynamic_adc:
         per_col = torch.maximum(parts.amax(1), parts.amin(1).neg())
-        ranges = tiling.column_tile_max(per_col, cfg.tile_cols)
+        ranges = tiling.column_tile_max(per_col, cfg.cols)
         if cfg.adc_scope is RangeScope.LAYER:
             ranges = ranges.amax().expand_as(ranges)
     else:

@@ -1,0 +1,159 @@
+"""Bad input: exit 2, a message naming the field and what is allowed, nothing written, Ray never started."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import ray
+from typer.testing import CliRunner
+
+from dse.cli.common import app
+
+GOOD = """
+[study]
+name = "bad"
+trials = 2
+workers = 1
+seed = 1
+
+[params]
+hidden = [8]
+epochs = 1
+hardware_seeds = 1
+{extra_params}
+
+{extra}
+[objectives]
+accuracy = "max"
+"""
+
+
+def space(tmp_path: Path, extra_params: str = "", extra: str = "", name: str = "bad") -> Path:
+    path = tmp_path / "space.toml"
+    text = GOOD.format(extra_params=extra_params, extra=extra).replace('name = "bad"', f'name = "{name}"')
+    path.write_text(text)
+    return path
+
+
+def run_cli(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, " ".join(result.output.split())
+
+
+def idx_folder(tmp_path: Path, damage: Callable[[bytes], bytes]) -> Path:
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    images = bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(2 * 28 * 28)
+    labels = bytes([0, 0, 8, 1]) + (2).to_bytes(4, "big") + bytes([3, 4])
+    for split in ("train", "t10k"):
+        (folder / f"{split}-images-idx3-ubyte").write_bytes(damage(images))
+        (folder / f"{split}-labels-idx1-ubyte").write_bytes(labels)
+    return folder
+
+
+CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
+    "lr nan": (lambda t: [str(space(t, "lr = nan"))], "params.lr"),
+    "width_mult nan": (lambda t: [str(space(t, "width_mult = nan"))], "params.width_mult"),
+    "lr inf range": (lambda t: [str(space(t, "lr = { low = 0.01, high = inf }"))], "params.lr"),
+    "sampler option type": (
+        lambda t: [str(space(t, extra='[sampler]\nn_startup_trials = "ten"\n'))],
+        "sampler.n_startup_trials",
+    ),
+    "constraint e": (
+        lambda t: [str(space(t, extra='[constraints]\narea_mm2 = "<= e"\n'))],
+        "constraints.area_mm2",
+    ),
+    "study name ..": (lambda t: [str(space(t, name=".."))], "study.name"),
+    "mapping typo": (lambda t: [str(space(t, 'mapping = "sign-pair"'))], "params.mapping"),
+    "no slices": (lambda t: [str(space(t, "multilevel_devices = 0"))], "multilevel_devices"),
+    "searched data_path": (
+        lambda t: [str(space(t, 'data_path = { choices = ["a", "b"] }'))],
+        "params.data_path",
+    ),
+    "missing data_path": (
+        lambda t: [str(space(t, f'dataset = "mnist"\ndata_path = "{t / "absent"}"'))],
+        "data_path",
+    ),
+    "mnist without data_path": (lambda t: [str(space(t, 'dataset = "mnist"'))], "data_path"),
+    "truncated idx header": (
+        lambda t: [str(space(t, f'dataset = "mnist"\ndata_path = "{idx_folder(t, lambda b: b[:9])}"'))],
+        "truncated",
+    ),
+    "truncated idx data": (
+        lambda t: [str(space(t, f'dataset = "mnist"\ndata_path = "{idx_folder(t, lambda b: b[:100])}"'))],
+        "truncated",
+    ),
+    "damaged gzip idx": (
+        lambda t: [
+            str(
+                space(t, f'dataset = "mnist"\ndata_path = "{idx_folder(t, lambda b: gzip.compress(b)[:30])}"')
+            )
+        ],
+        "params.dataset",
+    ),
+    "seed -1": (lambda t: [str(space(t)), "--seed", "-1"], "--seed"),
+    "cpus -1": (lambda t: [str(space(t)), "--cpus-per-trial", "-1"], "--cpus-per-trial"),
+    "gpus -1": (lambda t: [str(space(t)), "--gpus-per-trial", "-1"], "--gpus-per-trial"),
+    "trials 0": (lambda t: [str(space(t)), "--trials", "0"], "--trials"),
+    "workers 0": (lambda t: [str(space(t)), "--workers", "0"], "--workers"),
+    "sampler": (lambda t: [str(space(t)), "--sampler", "cmaes"], "--sampler"),
+    "executor": (lambda t: [str(space(t)), "--executor", "dask"], "--executor"),
+    "storage foo": (lambda t: [str(space(t)), "--storage", "foo://bar"], "--storage"),
+    "storage not a url": (lambda t: [str(space(t)), "--storage", "not-a-url"], "--storage"),
+    "storage unreachable": (
+        lambda t: [str(space(t)), "--storage", "postgresql://nobody@127.0.0.1:1/none"],
+        "--storage",
+    ),
+    "out is a file": (lambda t: [str(space(t)), "--out", str(t / "space.toml")], "--out"),
+    "cache-dir is a file": (lambda t: [str(space(t)), "--cache-dir", str(t / "space.toml")], "--cache-dir"),
+    "resume without study": (lambda t: [str(space(t)), "--resume"], "--resume"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_exits_2_before_any_work(case: str, tmp_path: Path) -> None:
+    make, field = CASES[case]
+    args = make(tmp_path)
+    out = tmp_path / "out"
+    if "--out" not in args:
+        args += ["--out", str(out)]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, text = run_cli(["run", *args])
+    assert code == 2, text
+    assert field in text, text
+    assert "starting Ray" not in text
+    assert not ray.is_initialized()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_a_binary_space_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "space.toml"
+    path.write_bytes(bytes(range(256)))
+    code, text = run_cli(["run", str(path), "--out", str(tmp_path / "out")])
+    assert code == 2 and "not a text file" in text and str(path) in text
+
+
+def test_a_non_pickle_cifar_batch_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(
+            pickle.dumps({b"data": [1, 2, 3], b"labels": [0]}) if name != "test_batch" else b"x"
+        )
+    code, text = run_cli(["run", str(space(tmp_path, f'dataset = "cifar10"\ndata_path = "{folder}"'))])
+    assert code == 2 and "is not a CIFAR-10 python batch" in text and "params.dataset" in text
+
+
+def test_compact_with_zero_rows_per_part_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "_study.json").write_text('{"study": "s", "objectives": ["accuracy:max"], "trials": 1}')
+    code, text = run_cli(["compact", str(tmp_path), "--max-rows", "0"])
+    assert code == 2 and "--max-rows" in text
+
+
+def test_status_of_a_folder_that_is_no_study_exits_2(tmp_path: Path) -> None:
+    code, text = run_cli(["status", str(tmp_path)])
+    assert code == 2 and "not a results folder" in text

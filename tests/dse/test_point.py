@@ -1,0 +1,193 @@
+"""Contract of every parameter in the registry: defaults, choices, bounds, NaN, round-trips, cache keys."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from dse.engine.space import SpaceError, parse_space
+from dse.schema.point import GROUPS, PARAMETERS, TRAINING_GROUPS, DesignPoint, check_value
+from dse.schema.record import COLUMNS, arrow_schema, objective_columns
+
+NAMES = list(PARAMETERS)
+NUMERIC = [n for n, p in PARAMETERS.items() if p.kind in ("int", "float") and p.lo is not None]
+FLOATS = [n for n, p in PARAMETERS.items() if p.kind == "float"]
+CHOICES = [n for n, p in PARAMETERS.items() if p.kind == "choice"]
+
+
+def relevant_point(name: str, **extra: Any) -> DesignPoint:
+    """A point in which ``name`` acts: a mode that uses it, an analog device."""
+    param = PARAMETERS[name]
+    mode = param.modes[0] if param.modes else "hwa"
+    device = {"qnn": "stt_mram"}.get(mode, "pcm")
+    return DesignPoint.of(mode=mode, device=device, **extra)
+
+
+def other_value(name: str) -> Any:
+    """A valid value of ``name`` different from its default."""
+    param = PARAMETERS[name]
+    if param.kind == "choice":
+        return next(c for c in param.choices() if c != param.default)
+    if param.kind == "bool":
+        return not param.default
+    if param.kind == "ints":
+        return (7, 5)
+    if param.kind == "str":
+        return param.default + "x"
+    hi = param.hi if param.hi is not None else param.default + 1
+    lo = param.lo if param.lo is not None else param.default - 1
+    value = (param.default + hi) / 2 if param.default != hi else (param.default + lo) / 2
+    return round(value) if param.kind == "int" and round(value) != param.default else value
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_validates_and_builds(name: str) -> None:
+    param = PARAMETERS[name]
+    assert check_value(name, param.default) is None
+    assert getattr(DesignPoint(), name) == param.default
+    assert param.doc and param.group in GROUPS
+
+
+@pytest.mark.parametrize("name", CHOICES)
+def test_every_choice_validates_and_round_trips(name: str) -> None:
+    choices = PARAMETERS[name].choices()
+    assert choices
+    for choice in choices:
+        assert check_value(name, choice) is None, (name, choice)
+        if name in ("mode", "device"):
+            continue  # pairs are checked against models.training.modes, not here
+        point = (
+            DesignPoint.of(**{name: choice})
+            if name != "momentum_placement"
+            else DesignPoint.of(mode="onchip_sgd", device="rram", momentum_placement=choice)
+        )
+        assert getattr(point, name) == choice
+    assert check_value(name, "no-such-choice") is not None
+
+
+def test_mapping_choices_are_the_projects_enum() -> None:
+    # regression: the choices iterated collections.abc.Mapping and raised TypeError
+    assert check_value("mapping", "sign_pair") is None
+    assert check_value("mapping", "differential") is None
+    assert DesignPoint.of(mapping="differential").mapping == "differential"
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+def test_bounds_hold(name: str) -> None:
+    p = PARAMETERS[name]
+    assert p.lo is not None and p.hi is not None
+    step = 1 if p.kind == "int" else 1e-9 * max(1.0, abs(p.hi))
+    assert check_value(name, p.hi) is None
+    assert check_value(name, p.hi + step) is not None
+    assert check_value(name, p.lo - step) is not None
+    assert (check_value(name, p.lo) is None) == (not p.lo_open)
+    if p.kind == "int":
+        assert check_value(name, float(p.lo) + 0.5) is not None  # a fraction is not an integer
+        assert check_value(name, True) is not None  # nor is a bool
+
+
+@pytest.mark.parametrize("name", FLOATS)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_nan_and_inf_are_refused(name: str, bad: float) -> None:
+    assert "finite" in str(check_value(name, bad))
+    with pytest.raises(ValueError, match=name):
+        DesignPoint.of(**{name: bad})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_space_may_fix_each_parameter(name: str) -> None:
+    value = PARAMETERS[name].default
+    raw = {
+        "objectives": {"accuracy": "max"},
+        "params": {name: list(value) if isinstance(value, tuple) else value},
+    }
+    space = parse_space(raw, "fix.toml")
+    assert space.fixed_params()[name] == value
+
+
+def test_flat_round_trip_is_exact() -> None:
+    point = DesignPoint.of(
+        **{n: other_value(n) for n in ("adc_bits", "tile_size", "lr", "hidden", "node_nm")}
+    )
+    assert DesignPoint.from_params(point.as_dict()) == point
+    assert DesignPoint.from_params(DesignPoint().as_dict()) == DesignPoint()
+
+
+def test_unknown_and_invalid_parameters_are_named() -> None:
+    with pytest.raises(KeyError, match="no_such"):
+        DesignPoint.of(no_such=1)
+    with pytest.raises(ValueError, match="adc_bits"):
+        DesignPoint.of(adc_bits=0)
+
+
+def test_multilevel_devices_zero_without_binary_is_rejected_at_load() -> None:
+    # regression: accepted by the loader, then every trial failed
+    raw = {"objectives": {"accuracy": "max"}, "params": {"multilevel_devices": 0}}
+    with pytest.raises(SpaceError, match="multilevel_devices"):
+        parse_space(raw, "slices.toml")
+
+
+def test_sram_ignores_analog_knobs_and_stores_null() -> None:
+    sram = DesignPoint.of(device="sram", adc_bits=3, dac_bits=5, drift=False)
+    row = sram.as_row()
+    analog_only = {n for n, p in PARAMETERS.items() if p.analog_only}
+    assert {n for n, v in row.items() if v is None} == analog_only | {
+        n for n, p in PARAMETERS.items() if p.modes and "hwa" not in p.modes
+    }
+    assert sram.normalized() == DesignPoint.of(device="sram")
+    assert sram.training_key() == DesignPoint.of(device="sram").training_key()
+
+
+def test_knobs_of_other_modes_are_ignored() -> None:
+    hwa = DesignPoint.of(mode="hwa", apt_steps=7, qnn_weights="binary")
+    assert hwa.ignores("apt_steps") and hwa.ignores("qnn_weights") and not hwa.ignores("eta_train")
+    assert hwa.as_row()["apt_steps"] is None and hwa.as_row()["eta_train"] == 0.04
+    assert hwa.normalized() == DesignPoint.of(mode="hwa")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n, p in PARAMETERS.items() if p.group in TRAINING_GROUPS and p.cached and n not in ("mode",)],
+)
+def test_every_training_knob_changes_the_cache_key(name: str) -> None:
+    base = relevant_point(name)
+    changed = base.replace(**{name: other_value(name)})
+    assert changed.normalized() != base.normalized()
+    assert changed.training_key() != base.training_key(), name
+
+
+@pytest.mark.parametrize("name", [n for n, p in PARAMETERS.items() if p.group in ("hardware", "cost")])
+def test_hardware_and_cost_knobs_leave_offchip_keys_alone(name: str) -> None:
+    base = DesignPoint.of(mode="hwa", device="pcm")
+    changed = base.replace(**{name: other_value(name)})
+    assert changed.training_key() == base.training_key(), name
+
+
+@pytest.mark.parametrize("name", [n for n, p in PARAMETERS.items() if p.group == "hardware"])
+def test_hardware_knobs_change_onchip_keys(name: str) -> None:
+    if name in ("hardware_seeds", "read_time", "gdc", "drift", "device"):
+        pytest.skip(f"{name} acts only after training (or is not a single-device change)")
+    base = DesignPoint.of(mode="onchip_sgd", device="rram")
+    changed = base.replace(**{name: other_value(name)})
+    if changed.normalized() == base.normalized():
+        pytest.skip(f"{name}: the new value does not change this design")
+    assert changed.training_key() != base.training_key(), name
+
+
+def test_apt_calibration_knobs_are_outside_the_key() -> None:
+    a = DesignPoint.of(mode="apt", apt_data_fraction=0.01)
+    assert a.training_key() == a.replace(apt_data_fraction=0.1, apt_steps=5, apt_lr=0.01).training_key()
+
+
+def test_every_parameter_and_metric_is_a_column() -> None:
+    schema = arrow_schema()
+    assert set(PARAMETERS) <= set(schema.names)
+    assert schema.field("adc_bits").type == pa.int64() and schema.field("device").type == pa.string()
+    assert schema.field("hidden").type == pa.string() and schema.field("gdc").type == pa.bool_()
+    assert len(set(schema.names)) == len(schema.names) == len(COLUMNS)
+    assert {"accuracy", "energy_per_inference_pj", "area_mm2", "max_writes_per_device"} <= objective_columns()
+    assert not objective_columns() & {"trial_number", "attempt", "schema_version", "adc_bits"}
+    assert COLUMNS["energy_per_inference_pj"].unit == "pJ" and COLUMNS["area_mm2"].label == "Area (mm²)"
