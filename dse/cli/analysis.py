@@ -205,14 +205,21 @@ def query(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or markdown")] = "table",
     precision: Annotated[int, typer.Option(min=0, help="decimals for floats")] = 3,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    unsafe_sql: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-sql",
+            help="full DuckDB: the SQL may read and write any file (read_csv, COPY ... TO, ATTACH)",
+        ),
+    ] = False,
 ) -> None:
-    """Run SQL (DuckDB) over the study's Parquet parts, e.g. ``SELECT device, max(accuracy) FROM trials
-    GROUP BY device``."""
+    """Run SQL (DuckDB) over the study's rows, the table ``trials``, e.g. ``SELECT device, max(accuracy)
+    FROM trials GROUP BY device``. The SQL reads nothing else and writes no file unless --unsafe-sql."""
     fmt = _choice("--format", fmt, ("table", "csv", "markdown"))
     try:
         from dse.results import query as q
 
-        rows = q.sql(results, sql)
+        rows = q.sql(results, sql, unsafe=unsafe_sql)
     except FileNotFoundError as exc:
         raise bad_input(f"RESULTS: {exc}") from None
     except ValueError as exc:

@@ -85,6 +85,7 @@ def run(
     Everything is checked before Ray starts (exit 2, nothing written): the space, the options,
     the results folder, the storage URL, a resumed study and every dataset the space can ask for.
     """
+    from dse.engine.journal import JournalCorrupt
     from dse.engine.preflight import PreflightError, preflight
     from dse.engine.space import SpaceError, load_space
 
@@ -108,6 +109,9 @@ def run(
         plan = preflight(space, out_dir, storage, resume=resume)
     except (SpaceError, PreflightError, BadInput) as exc:
         raise bad_input(str(exc)) from None
+    except JournalCorrupt as exc:  # a damaged journal is no bad input: exit 1, naming file and line
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
     if plan.finished:
         console.print(
             f"[bold]{space.name}[/]: all {space.trials} trials are recorded in {out_dir}; nothing to run"
@@ -139,6 +143,7 @@ def _run_checked(
 ) -> Any:
     """Start Ray (or the local executor) and drive the study; SIGTERM stops it like Ctrl-C."""
     from dse.engine.executor import InsufficientResources, Resources, make_executor
+    from dse.engine.journal import JournalCorrupt
     from dse.engine.study import StudyMismatch, run_study
     from dse.results.folder import CACHE_DIR
 
@@ -170,6 +175,9 @@ def _run_checked(
             )
     except StudyMismatch as exc:
         raise bad_input(str(exc)) from None
+    except JournalCorrupt as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 

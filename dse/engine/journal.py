@@ -12,8 +12,13 @@ durable journal). Appends outside a burst are written and fsynced at once.
 The file format and the lock (Optuna's symlink lock on ``<file>.lock``) are Optuna's
 own, so ``JournalFileBackend`` readers and writers (``optuna-dashboard``, other
 drivers) share the file safely. A burst never spans a blocking wait, so other writers
-wait at most for one burst. A writer killed mid-line leaves a torn last line; the next
-writer, holding the lock, cuts it off before appending.
+wait at most for one burst. A writer killed mid-line leaves a torn last line (no newline);
+readers ignore it and the next writer, holding the lock, cuts it off before appending.
+
+Every complete line must be a journal record (a JSON object with a known ``op_code`` and a
+``worker_id``). Any other complete line (garbage appended in the middle or at the end) raises
+:class:`JournalCorrupt`, naming the file and the line, when the log is read: Optuna would
+otherwise fail later with a JSONDecodeError or "Should not reach", or skip it silently.
 """
 
 from __future__ import annotations
@@ -27,6 +32,34 @@ from typing import Any
 
 from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend, JournalFileSymlinkLock
+from optuna.storages.journal._storage import JournalOperation
+
+OP_CODES = frozenset(int(op) for op in JournalOperation)
+"""The operation codes Optuna's journal replay knows."""
+
+
+class JournalCorrupt(ValueError):
+    """A complete line of the journal file is not a journal record; the message names the file and line."""
+
+
+def parse_record(line: bytes) -> dict[str, Any]:
+    """One journal line as Optuna's replay expects it.
+
+    Raises:
+        ValueError: saying why the line is not a record.
+    """
+    try:
+        log = json.loads(line)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"not JSON ({err})") from None
+    if not isinstance(log, dict):
+        raise ValueError(f"a JSON {type(log).__name__}, not an object")
+    op = log.get("op_code")
+    if isinstance(op, bool) or not isinstance(op, int) or op not in OP_CODES:
+        raise ValueError(f"op_code {op!r} is not one of {sorted(OP_CODES)}")
+    if not isinstance(log.get("worker_id"), str):
+        raise ValueError("no worker_id")
+    return log
 
 
 class JournalLog(BaseJournalBackend):
@@ -117,7 +150,14 @@ class JournalLog(BaseJournalBackend):
             fh.write(b"".join(lines))
 
     def _read_file(self, log_number_from: int) -> Iterator[dict[str, Any]]:
-        """Complete lines from ``log_number_from`` on, indexing new ones as they are read."""
+        """Complete lines from ``log_number_from`` on, indexing new ones as they are read.
+
+        A line is indexed only once it parses, so a damaged line stays unread (and is reported
+        again) rather than being skipped by the next read.
+
+        Raises:
+            JournalCorrupt: at the first complete line that is not a journal record.
+        """
         start = min(log_number_from, self.lines)
         with open(self.path, "rb") as fh:
             fh.seek(self._offsets[start])
@@ -125,10 +165,18 @@ class JournalLog(BaseJournalBackend):
         pos = 0
         number = start
         while (end := data.find(b"\n", pos)) >= 0:
-            if number == self.lines:
-                self._offsets.append(self._offsets[number] + end + 1 - pos)
-            if number >= log_number_from:
-                yield json.loads(data[pos:end])
+            if number == self.lines or number >= log_number_from:
+                try:
+                    log = parse_record(data[pos:end])
+                except ValueError as err:
+                    raise JournalCorrupt(
+                        f"{self.path}: line {number + 1} is not an Optuna journal record: {err}; "
+                        "the journal is damaged (restore it from a copy, or delete that line)"
+                    ) from None
+                if number == self.lines:
+                    self._offsets.append(self._offsets[number] + end + 1 - pos)
+                if number >= log_number_from:
+                    yield log
             pos, number = end + 1, number + 1
 
 

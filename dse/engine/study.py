@@ -239,6 +239,7 @@ def run_study(
         batch, sync = opened.batch, opened.sync
     write_study_file(space, out, storage)
     store = ResultStore(out)
+    store.sweep()  # temp files of writers killed mid-write (older than a minute: not a live peer's)
     lease = DriverLease(study)
     progress = Progress(total=space.trials)
     progress.recovered = recover(study, space, store, lease)

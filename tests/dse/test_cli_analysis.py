@@ -177,6 +177,14 @@ def test_query_runs_sql_over_the_parts(results: Path) -> None:
     assert code == 0 and "| Device |" in out
 
 
+def test_query_reads_no_other_file_unless_unsafe_sql(results: Path) -> None:
+    sql = "SELECT count(*) AS n FROM read_csv('/etc/passwd', sep=':', header=false)"
+    code, out, err = invoke("query", results, sql, "--format", "csv")
+    assert code == 2 and "/etc/passwd" in err and "--unsafe-sql" in err and "root" not in out
+    code, out, _ = invoke("query", results, sql, "--format", "csv", "--unsafe-sql")
+    assert code == 0 and read_csv(out)["n"].tolist() == [len(Path("/etc/passwd").read_text().splitlines())]
+
+
 # ------------------------------------------------------------------ export
 
 

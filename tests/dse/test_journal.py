@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from dse.engine.journal import BatchedJournalStorage
+from dse.engine.journal import BatchedJournalStorage, JournalCorrupt
 
 DIST = {"x": optuna.distributions.FloatDistribution(0, 1), "n": optuna.distributions.IntDistribution(1, 9)}
 
@@ -111,3 +112,58 @@ def test_a_torn_last_line_from_a_killed_writer_is_cut_before_the_next_append(tmp
     assert path.read_bytes().startswith(whole) and b"dead" not in path.read_bytes()
     theirs = study_on(JournalStorage(JournalFileBackend(str(path))))
     assert [t.values for t in theirs.trials] == [[0.3, 0.4], [0.5, 0.6]]
+
+
+def _finished_study(path: Path, trials: int = 3) -> list[tuple]:
+    study = study_on(BatchedJournalStorage(path))
+    for i in range(trials):
+        study.tell(study.ask(DIST), [0.1 * i, float(i)])
+    return trial_view(study)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"garbage\n", b"\x00\xff\xfe not utf-8\n", b"[1, 2]\n", b'{"op_code": 99, "worker_id": "x"}\n', b"{}\n"],
+)
+def test_garbage_in_the_middle_names_the_file_and_line(tmp_path: Path, garbage: bytes) -> None:
+    path = tmp_path / "j.log"
+    _finished_study(path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:4]) + garbage + b"".join(lines[4:]))
+    with pytest.raises(
+        JournalCorrupt, match=rf"^{re.escape(str(path))}: line 5 is not an Optuna journal record"
+    ):
+        study_on(BatchedJournalStorage(path))
+
+
+def test_garbage_appended_at_the_end_with_a_newline_is_reported_not_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "j.log"
+    _finished_study(path)
+    lines = len(path.read_bytes().splitlines())
+    with open(path, "ab") as fh:
+        fh.write(b"appended by accident\n")
+    with pytest.raises(JournalCorrupt, match=rf"^{re.escape(str(path))}: line {lines + 1} .*not JSON"):
+        study_on(BatchedJournalStorage(path))
+
+
+def test_a_running_driver_sees_garbage_written_under_it_and_keeps_reporting_it(tmp_path: Path) -> None:
+    path = tmp_path / "j.log"
+    storage = BatchedJournalStorage(path)
+    study = study_on(storage)
+    study.tell(study.ask(DIST), [0.1, 0.2])
+    lines = len(path.read_bytes().splitlines())
+    with open(path, "ab") as fh:
+        fh.write(b'{"op_code": 4, "worker_id": 7}\n')
+    for _ in range(2):  # a second read reports the same line rather than skipping past it
+        with pytest.raises(JournalCorrupt, match=rf"line {lines + 1} .*no worker_id"):
+            study.ask(DIST)
+
+
+def test_a_torn_last_line_alone_is_still_silently_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "j.log"
+    view = _finished_study(path)
+    whole = path.read_bytes()
+    with open(path, "ab") as fh:
+        fh.write(b"\x00garbage without a newline")  # not even JSON: a torn write still
+    assert trial_view(study_on(BatchedJournalStorage(path))) == view
+    assert path.read_bytes().startswith(whole)

@@ -112,3 +112,36 @@ def test_filter_rows_cannot_read_files(tmp_path: Path) -> None:
     clause = f"trial_number IN (SELECT trial_number FROM read_parquet('{tmp_path / 'x.parquet'}'))"
     with pytest.raises(ValueError, match="invalid filter"):
         filter_rows(frame(), clause)
+
+
+def test_sql_reads_no_file_but_the_study_and_writes_none(
+    study: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    root, _ = study
+    with pytest.raises(ValueError, match=r"query refused: .*/etc/passwd.*--unsafe-sql"):
+        sql(root, "SELECT * FROM read_csv('/etc/passwd', sep=':')")
+    target = tmp_path / "leak.csv"
+    with pytest.raises(ValueError, match="query refused"):
+        sql(root, f"COPY (SELECT * FROM trials) TO '{target}'")
+    assert not target.exists()
+    part = sorted((root / "trials").glob("*.parquet"))[0]
+    before = part.read_bytes()
+    with pytest.raises(ValueError, match="query refused"):  # not even over the study's own parts
+        sql(root, f"COPY (SELECT 42 AS trial_number) TO '{part}' (FORMAT parquet, USE_TMP_FILE false)")
+    assert part.read_bytes() == before
+    for statement in ("SET enable_external_access = true", "RESET lock_configuration"):
+        with pytest.raises(ValueError, match=r"query refused: .*configuration has been locked"):
+            sql(root, statement)
+    with pytest.raises(ValueError, match="query refused"):
+        sql(root, f"ATTACH '{tmp_path / 'other.duckdb'}'")
+    assert not (tmp_path / "other.duckdb").exists()
+    assert sql(root, "SELECT count(*) AS n FROM trials")["n"].tolist() == [50]
+
+
+def test_unsafe_sql_is_full_duckdb(study: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    root, df = study
+    passwd = sql(root, "SELECT * FROM read_csv('/etc/passwd', sep=':', header=false)", unsafe=True)
+    assert len(passwd) == len(Path("/etc/passwd").read_text().splitlines())
+    target = tmp_path / "copy.csv"
+    sql(root, f"COPY (SELECT trial_number FROM trials ORDER BY 1) TO '{target}' (HEADER)", unsafe=True)
+    assert pd.read_csv(target)["trial_number"].tolist() == df["trial_number"].tolist()
