@@ -26,7 +26,7 @@ def _qnn(kind: QnnWeights, lr: float) -> tuple[AnalogLinear, Qnn]:
 def test_a_tiny_update_pulses_every_movable_synapse_but_switches_none(kind: QnnWeights) -> None:
     # |Δz| ≈ 1e-9 states: switching probability tanh(3e-9) ≈ 0, yet every synapse not already at
     # the bound in the update's direction gets a pulse on each MTJ its move would switch
-    layer, upd = _qnn(kind, lr=1e-9)
+    _, upd = _qnn(kind, lr=1e-9)
     s = upd.states[0].clone()
     grad = torch.where(torch.arange(128).reshape(16, 8) % 2 == 0, 1.0, -1.0) * upd.alphas[0]
     upd.step(0, grad)
@@ -42,7 +42,7 @@ def test_a_tiny_update_pulses_every_movable_synapse_but_switches_none(kind: QnnW
 def test_switches_never_exceed_attempts_and_a_sure_move_pulses_exactly_what_switches(
     kind: QnnWeights,
 ) -> None:
-    layer, upd = _qnn(kind, lr=0.3)
+    _, upd = _qnn(kind, lr=0.3)
     gen = torch.Generator().manual_seed(3)
     for _ in range(20):
         upd.step(0, torch.randn(16, 8, generator=gen))
