@@ -257,3 +257,4 @@ def main() -> None:
 
 
 from dse.cli import analysis  # noqa: E402, F401  (registers pareto, query, plot, export on the app)
+from dse.cli import hardware  # noqa: E402, F401  (registers cost and cite on the app)
