@@ -256,7 +256,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from dse.cli import (
-    analysis,  # noqa: F401  (registers pareto, query, plot, export on the app)
-    hardware,  # noqa: F401  (registers cost and cite on the app)
-)
+from dse.cli import analysis, hardware  # noqa: E402, F401  (register pareto … export; cost and cite)
