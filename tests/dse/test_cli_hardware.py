@@ -83,3 +83,30 @@ def test_cite_prints_the_bibtex_of_the_sources_the_study_used(results: Path) -> 
     for key in ("ISAAC", "ACC", "NS", "H14", "HIC", "J20", "A"):  # cost model, hic, pcm drift
         assert f"{{{key}," in res.output, key
     assert "{G21," not in res.output and "{LG23," not in res.output  # no qnn, no HERMES figure used
+
+
+def test_a_space_fixes_or_searches_the_cost_knobs_and_refuses_bad_ones() -> None:
+    from dse.engine.space import SpaceError, parse_space
+
+    base = {"study": {"name": "c"}, "objectives": {"energy_per_inference_pj": "min"}}
+    space = parse_space(
+        {
+            **base,
+            "params": {
+                "node_nm": 14,
+                "input_encoding": {"choices": ["bit_serial", "multi_bit"]},
+                "adc_sample_rate_gsps": {"low": 0.1, "high": 2.4},
+                "adc_column_sharing": {"choices": [1, 8, 32]},
+            },
+        }
+    )
+    assert space.fixed_params()["node_nm"] == 14
+    assert {d.name for d in space.searched} >= {
+        "input_encoding",
+        "adc_sample_rate_gsps",
+        "adc_column_sharing",
+    }
+    with pytest.raises(SpaceError, match=r"input_encoding.*bit_serial.*multi_bit"):
+        parse_space({**base, "params": {"input_encoding": "pulse"}})
+    with pytest.raises(SpaceError, match="adc_floor_pj"):  # the withdrawn knob is gone
+        parse_space({**base, "params": {"adc_floor_pj": 0.4}})
