@@ -405,6 +405,15 @@ class TrainConfig:
         return self.train_weight_bits or None
 
 
+class InputEncoding(StrEnum):
+    """How an input activation is applied to a crossbar row (a cost knob)."""
+
+    BIT_SERIAL = "bit_serial"
+    """One 1-bit drive, array read and ADC conversion per input bit [ISAAC, NS]."""
+    MULTI_BIT = "multi_bit"
+    """One pulse-width (or multi-level) drive per input, one read and one conversion [LG23]."""
+
+
 @dataclass(frozen=True)
 class CostConfig:
     """Cost-only knobs: circuit and technology choices that change no accuracy [NS, ACC, ISAAC]."""
@@ -424,17 +433,27 @@ class CostConfig:
     )
     adc_fom_fj_per_step: float = knob(
         const("adc_fom_fj_per_step"),
-        "ADC Walden figure of merit at 22 nm (fJ/step) [ACC]",
+        "Walden figure of merit of the 8-bit ADC at 32 nm and adc_sample_rate_gsps (fJ/step); "
+        "scales the whole ADC energy curve [ISAAC, ACC]",
         lo=0.0,
         hi=1000.0,
         lo_open=True,
         analog_only=True,
     )
-    adc_floor_pj: float = knob(
-        const("adc_floor_pj"),
-        "ADC energy floor at 22 nm (pJ/conversion) [ACC]",
+    adc_sample_rate_gsps: float = knob(
+        const("adc_ref_rate_gsps"),
+        "sample rate of the 8-bit ADC (GS/s) [ISAAC]: sets conversion time; above 1.2 GS/s energy "
+        "grows in proportion (est., speed-limited regime [ACC])",
         lo=0.0,
-        hi=1000.0,
+        hi=100.0,
+        lo_open=True,
+        analog_only=True,
+    )
+    input_encoding: InputEncoding = knob(
+        InputEncoding.BIT_SERIAL,
+        "how inputs reach the rows: bit_serial (1-bit drive, read and conversion per input bit, "
+        "ISAAC/NeuroSim) or multi_bit (one pulse-width drive per input)",
+        choices=InputEncoding,
         analog_only=True,
     )
     v_read_v: float = knob(
@@ -486,6 +505,8 @@ class CostConfig:
             "activation_bits",
             "clock_ghz",
             "inference_batch",
+            "adc_fom_fj_per_step",
+            "adc_sample_rate_gsps",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"CostConfig.{name} must be positive, got {getattr(self, name)!r}")

@@ -142,6 +142,8 @@ def evaluate_point(
         writes_total=trained.writes.total,
         train_samples=trained.train_samples,
         digital_state_bits_per_weight=trained.digital_bits_per_weight,
+        write_attempts_total=trained.write_attempts.total,
+        write_attempts_max=trained.write_attempts.max_per_device,
         cost=point.cost_config(),
     )
     kinds = dict(trained.writes_by_kind)

@@ -20,7 +20,8 @@ class HardwareCost:
     energy_adc_pj: float
     """ADC conversions [ACC]; 0 when the ADC is off or the device is digital."""
     energy_dac_pj: float
-    """Row drives by multi-bit DACs [ISAAC]; 0 when the DAC is off or the device is digital."""
+    """Row drives [ISAAC]: per row per column tile per input vector, ×input bits when bit-serial;
+    0 when the DAC is off (ideal inputs) or the device is digital."""
     energy_digital_pj: float
     """Shift-add accumulation of partial sums; for SRAM, the int8 MACs themselves [H14]."""
     energy_buffer_pj: float
@@ -30,7 +31,8 @@ class HardwareCost:
     macs_per_inference: int
     """Multiply-accumulates of one inference (2 ops each)."""
     adc_conversions_per_inference: int
-    """One per used column per row tile per MVM; 0 when the ADC is off or digital."""
+    """One per used column per row tile per read cycle (×input bits when bit-serial); 0 when the
+    ADC is off or the device is digital."""
     tops_per_w: float
     """Energy efficiency, 2·MACs / energy (tera-ops per joule per second)."""
     tops_per_mm2: float
@@ -50,11 +52,14 @@ class HardwareCost:
     adcs: int
     """ADCs on the chip."""
     model_size_bits: float
-    """model_size_device_bits + model_size_digital_bits."""
+    """Kept equal to model_size_device_bits (the meaning it always had), for existing spaces."""
     model_size_device_bits: float
-    """Devices × bits per device (log2 levels; 1 for an SRAM cell)."""
+    """Physical storage: devices × log2(levels per device) (1 per SRAM cell) + model_size_digital_bits."""
     model_size_digital_bits: float
-    """Digital state that must persist beside the array: accumulators, momentum."""
+    """Digital state that really persists beside the array: accumulators, χ, digital momentum."""
+    model_size_info_bits: float
+    """Information: weights × log2(distinct values a weight can take); a sign pair of L-level
+    devices holds 2L−1 values."""
     weights: int
     """Weights of the network (mapped matrix entries)."""
     devices: int
@@ -66,15 +71,21 @@ class HardwareCost:
     energy_training_read_j: float
     """train_samples × (forward + transposed backward pass through the arrays)."""
     energy_training_write_j: float
-    """writes_total × device write energy per pulse."""
+    """write_attempts_total × device write energy per pulse."""
     latency_training_s: float
     """train_samples × (forward + backward latency) + programming time (row-serial, tiles parallel)."""
     writes_total: float
-    """Programming pulses summed over devices."""
+    """State changes (switches: what wears a device) summed over devices."""
     max_writes_per_device: float
-    """Writes of the most-written device."""
+    """State changes of the most-written device (sets lifetime_fraction_used)."""
     mean_writes_per_device: float
-    """Writes averaged over devices."""
+    """State changes averaged over devices."""
+    write_attempts_total: float
+    """Write pulses summed over devices, switching or not (set write energy and time)."""
+    max_write_attempts_per_device: float
+    """Write pulses of the most-pulsed device."""
+    mean_write_attempts_per_device: float
+    """Write pulses averaged over devices."""
     endurance_cycles: float
     """Device endurance (``inf`` for SRAM)."""
     lifetime_fraction_used: float

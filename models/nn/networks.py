@@ -132,11 +132,40 @@ def resnet(cfg: NetworkConfig, depth: int) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+VGG8_CHANNELS = (128, 128, 256, 256, 512, 512)
+"""Conv widths of NeuroSim's reference VGG-8 at width_mult 1, a 2×2 max-pool after every pair [NS]."""
+VGG8_HIDDEN = 1024
+"""Width of its first fully connected layer [NS]."""
+
+
+def vgg8(cfg: NetworkConfig) -> nn.Module:
+    """VGG-8 as in DNN+NeuroSim's CIFAR-10 reference [NS]: six 3×3 convs (128-128-M-256-256-M-512-512-M)
+    and two fully connected layers (1024, classes), ReLU, no bias; widths × width_mult."""
+    c, h, w = image_shape(cfg)
+    layers: list[nn.Module] = [Reshape((c, h, w))]
+    prev = c
+    for i, width in enumerate(VGG8_CHANNELS):
+        size = scaled(width, cfg.width_mult)
+        layers += [nn.Conv2d(prev, size, 3, 1, 1, bias=False), nn.ReLU()]
+        if i % 2 == 1:
+            layers.append(nn.MaxPool2d(2))
+        prev = size
+    hidden = scaled(VGG8_HIDDEN, cfg.width_mult)
+    layers += [
+        nn.Flatten(),
+        nn.Linear(prev * (h // 8) * (w // 8), hidden, bias=False),
+        nn.ReLU(),
+        nn.Linear(hidden, cfg.classes, bias=False),
+    ]
+    return nn.Sequential(*layers)
+
+
 NETWORKS: dict[str, Callable[[NetworkConfig], nn.Module]] = {
     "mlp": mlp,
     "lenet": lenet,
     "resnet20": lambda cfg: resnet(cfg, 20),
     "resnet32": lambda cfg: resnet(cfg, 32),
+    "vgg8": vgg8,
 }
 """Digital architectures by name."""
 

@@ -98,8 +98,10 @@ def weight_to_slices(
 ) -> Tensor:
     """Map weights onto ``(S, 2, *w.shape)`` target conductances (µS).
 
-    Sign pair: |w| in LSB units, ``r = |w|/w_max·K``, is split greedily from the most
-    significant slice down (``d_k = min(cap_k, ⌊r/s_k⌋)``, the last slice rounds) and
+    Sign pair: |w| in LSB units, ``r = |w|/w_max·K``, is rounded to a whole code (so a
+    rounding carries into the next slice; only a non-integer ``slice_base`` rounds in the
+    last slice instead), then split greedily from the most significant slice down
+    (``d_k = min(cap_k, ⌊r/s_k⌋)``) and
     each digit goes onto the device of the weight's sign, ``g = g_min + d_k·span/cap_k``
     [HIC]. Differential (one slice): ``g± = g_min + k±·span/cap`` with
     ``k+ = round((1+w/w_max)/2·cap)``, ``k- = cap - k+``.
@@ -116,7 +118,10 @@ def weight_to_slices(
         return (device.g_min_us + torch.stack((k_pos, cap - k_pos)) * (span / cap)).unsqueeze(0)
     sig = slice_significance(device, config)
     r = (w.abs() / w_max).clamp(max=1.0) * max_code(device, config)
-    if len(caps) == 1:
+    if len(caps) == 1 or all(float(s).is_integer() for s in sig):
+        # round the whole code first, then split it: the rounding carries into the higher
+        # slices (r = 15.6 with digits of 16 becomes 16 = one carry, not 15), so the error
+        # stays within ½ LSB for every integer significance
         r = torch.round(r)
     digits: list[Tensor] = []
     for k in range(len(caps) - 1, -1, -1):

@@ -34,7 +34,7 @@ from models.physics.pulses import (
     uniforms,
 )
 from models.torch_device import device_of, flat_indices, seeded, shuffled_batches
-from models.training.outcome import TrainingDiverged, TrainResult, summarize
+from models.training.outcome import ATTEMPTS, TrainingDiverged, TrainResult, summarize
 
 FLOAT_STATE_BITS = 32
 """Bits of a floating-point digital register (momentum, a float χ or accumulator)."""
@@ -47,7 +47,8 @@ class Updater(Protocol):
     counts that programming); :meth:`step` is called once per optimizer step for every
     analog layer ``i`` after the backward pass, and leaves ``layer.weight`` equal to what
     the devices now hold; :meth:`counters` returns one write counter per physical device,
-    tagged by device set (``weights``, ``binary``, ``multilevel``, ``momentum``).
+    tagged by device set (``weights``, ``binary``, ``multilevel``, ``momentum``) and counting
+    state changes; counters tagged ``attempts`` count write pulses instead, where they differ.
     """
 
     digital_bits_per_weight: float
@@ -283,7 +284,8 @@ def train_onchip(
         if not math.isfinite(epoch_loss):
             raise TrainingDiverged(f"training loss is {epoch_loss} after {steps} steps (lr={cfg.lr})")
     model.eval()
-    tagged = updater.counters()
+    tagged = [(k, c) for k, c in updater.counters() if k != ATTEMPTS]
+    attempts = [c for k, c in updater.counters() if k == ATTEMPTS]
     kinds = sorted({k for k, _ in tagged} - {"weights"})
     by_kind = tuple((k, summarize([c for kk, c in tagged if kk == k])) for k in kinds)
     extra = sum(c.numel() for k, c in tagged if k == "momentum")
@@ -296,6 +298,7 @@ def train_onchip(
         digital_bits_per_weight=updater.digital_bits_per_weight,
         writes_by_kind=by_kind,
         extra_devices=extra,
+        attempts=summarize(attempts) if attempts else None,
     )
 
 

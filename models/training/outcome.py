@@ -1,8 +1,12 @@
 """What a training run reports: time, loss and device write counts (per device, for endurance).
 
 Every training mode keeps one counter per physical device (a tensor, one entry per device)
-and reports :class:`WriteCounts` built by :func:`summarize`; the cost model turns them into
-``max_writes_per_device``, ``mean_writes_per_device`` and the lifetime fraction used.
+and reports :class:`WriteCounts` built by :func:`summarize`. Two events are counted apart:
+state changes (``writes``: a device's stored state moved; they wear it) and write attempts
+(``attempts``: pulses applied, switching or not; they cost write energy and time). For pulsed
+analog devices every pulse moves the conductance, so the two coincide and ``attempts`` is None;
+binary stochastic devices (qnn's MTJs) are pulsed far more often than they switch. The cost
+model turns them into ``max_writes_per_device`` … and ``max_write_attempts_per_device`` ….
 """
 
 from __future__ import annotations
@@ -61,6 +65,17 @@ class TrainResult:
     """Writes of device subsets (``binary``, ``multilevel``, ``momentum``), where they exist."""
     extra_devices: int = 0
     """Devices beyond the weight mapping (in-memory momentum), included in ``writes``."""
+    attempts: WriteCounts | None = None
+    """Write pulses per device, switching or not, where they differ from ``writes`` (qnn); None:
+    every pulse changed the device's state, so attempts equal ``writes``."""
+
+    @property
+    def write_attempts(self) -> WriteCounts:
+        """Write pulses per device (``attempts``, or ``writes`` where every pulse switches)."""
+        return self.writes if self.attempts is None else self.attempts
 
 
-__all__ = ["TrainResult", "TrainingDiverged", "WriteCounts", "summarize"]
+ATTEMPTS = "attempts"
+"""The tag of an updater's write-attempt counters (kept apart from its state-change counters)."""
+
+__all__ = ["ATTEMPTS", "TrainResult", "TrainingDiverged", "WriteCounts", "summarize"]

@@ -7,7 +7,12 @@ more with probability ``tanh(m·|frac(Δz)|)``. That Bernoulli draw is the MTJ's
 switching: the pulse's amplitude and width set its switching probability [G21].
 
 Each synapse is two MTJs [G21]: ternary ``+1 = (1,0)``, ``0 = (0,0)``, ``−1 = (0,1)``;
-binary complementary ``(1,0)``/``(0,1)``. A write is one MTJ switching.
+binary complementary ``(1,0)``/``(0,1)``. Two events are counted per MTJ: a write attempt
+is a switching pulse, applied to every MTJ that the update's full move (deterministic part
+plus the stochastic transition, if it fires) would switch, wherever the update is nonzero and
+the state is not already at the bound in its direction; a switch (state change, wear) is an MTJ
+that actually flipped. A pulse whose stochastic switch does not fire costs write energy and
+time but no wear.
 
 Speed: the Bernoulli draw ``u < tanh(m·|ν|)`` is the same event as ``|ν| > atanh(u)/m``, so
 the thresholds ``atanh(u)/m`` are precomputed once into a table and read as windows at
@@ -25,6 +30,7 @@ from models.nn.layers import AnalogMatrix
 from models.physics.pulses import UNIFORM_TABLE_SIZE
 from models.torch_device import flat_indices, per_device, random_int
 from models.training.onchip import DigitalMomentum
+from models.training.outcome import ATTEMPTS
 
 GXNOR_M = 3.0
 """Nonlinearity m of the transition probability tanh(m·|ν|) (GXNOR's default range 1–5) [G21]."""
@@ -102,6 +108,7 @@ class Qnn:
             for layer, a in zip(layers, self.alphas, strict=True)
         ]
         self.counts = [torch.ones(2, *s.shape, dtype=torch.float64, device=s.device) for s in self.states]
+        self.attempts = [c.clone() for c in self.counts]  # the first programming is a pulse too
         self._bufs = [torch.empty_like(s) for s in self.states]
         self.momentum = DigitalMomentum(layers, cfg)
         self.digital_bits_per_weight = float(self.momentum.bits)
@@ -114,6 +121,7 @@ class Qnn:
         v = self.momentum.velocity(i, grad)
         c = -self.cfg.lr / (self.alphas[i] * h)  # z = c·v
         # transitions sign(z)·⌈|z| − T⌉ are nonzero exactly where |z| − T > 0: find those first
+        self._count_attempts(i, v, c, h)
         gap = torch.abs(v, out=self._bufs[i]).mul_(abs(c)).sub_(switch_thresholds(v.shape, v.dtype, self.gen))
         idx = flat_indices(gap, lambda a: ~(a <= 0))  # (or NaN)
         if idx.numel() == 0:
@@ -128,8 +136,15 @@ class Qnn:
         states.index_copy_(0, idx, new)
         self.layers[i].weight.data.view(-1).index_copy_(0, idx, new * self.alphas[i])
 
+    def _count_attempts(self, i: int, v: Tensor, c: float, h: float) -> None:
+        """Add one pulse to every MTJ the full move ``sign(z)·⌈|z|⌉`` (z = c·v) would switch."""
+        z = v * c
+        s = self.states[i]
+        target = (s + torch.ceil(z.abs()) * z.sign() * h).clamp_(-1.0, 1.0)
+        self.attempts[i] += (mtj_states(target) != mtj_states(s)).double()
+
     def counters(self) -> list[tuple[str, Tensor]]:
-        return [("weights", c) for c in self.counts]
+        return [("weights", c) for c in self.counts] + [(ATTEMPTS, a) for a in self.attempts]
 
 
 __all__ = ["GXNOR_M", "Qnn", "gxnor_step", "mtj_states", "switch_thresholds", "to_states"]

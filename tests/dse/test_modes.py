@@ -72,6 +72,8 @@ def test_hic_trial_reports_writes_by_device_type(tmp_path: Path) -> None:
     assert m["max_writes_multilevel"] >= 1 and m["max_writes_binary"] >= 1
     assert m["max_writes_per_device"] == max(m["max_writes_multilevel"], m["max_writes_binary"])
     assert m["lifetime_fraction_used"] == pytest.approx(m["max_writes_per_device"] / 1e8)
-    assert m["model_size_device_bits"] == m["weights"] * 2 * (3 + 1)  # pairs of 8-level and binary devices
+    # pairs of 8-level and binary devices, plus the digital state kept (4-bit accumulator, momentum)
+    assert m["model_size_device_bits"] == m["weights"] * (2 * (3 + 1) + 4 + 32)
+    assert m["model_size_info_bits"] == pytest.approx(m["weights"] * math.log2(2 * (7 + 8) + 1))
     assert m["model_size_digital_bits"] == m["weights"] * (4 + 32)  # accumulator + digital momentum
     assert math.isnan(m["max_writes_momentum"]) and m["calibration_seconds"] == 0.0
