@@ -9,7 +9,6 @@ in ``models/`` because ``models/`` must not import the engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -31,7 +30,7 @@ def knob(
     lo: float | None = None,
     hi: float | None = None,
     lo_open: bool = False,
-    choices: type[StrEnum] | Callable[[], Sequence[Any]] | None = None,
+    choices: type[StrEnum] | str | None = None,
     cached: bool = True,
     modes: tuple[str, ...] = (),
     analog_only: bool = False,
@@ -44,8 +43,9 @@ def knob(
         lo: inclusive lower bound of a number (``lo_open``: excluded); NaN never passes.
         hi: inclusive upper bound of a number.
         lo_open: exclude ``lo`` itself.
-        choices: an enum (its values are allowed) or a zero-argument callable returning the
-            allowed values, called lazily so that nothing heavy is imported up front.
+        choices: an enum (its values are allowed), or ``"module:NAME"`` naming a registry (a
+            dict or sequence) whose keys are the allowed values, looked up only when asked, so
+            this module imports none of the modules that consume it.
         cached: False for training knobs that act after the cacheable training stage (apt's
             calibration), so the weights cache ignores them.
         modes: the training modes in which this knob acts; empty means every mode.
@@ -70,18 +70,6 @@ def knob(
 def derived(default: Any, doc: str) -> Any:
     """A config field the engine sets from the data: never searched, never recorded."""
     return field(default=default, metadata={"doc": doc, "derived": True})
-
-
-def _device_names() -> list[str]:
-    from models.physics.devices import DEVICES
-
-    return sorted(DEVICES)
-
-
-def _network_names() -> list[str]:
-    from models.nn.networks import NETWORKS
-
-    return sorted(NETWORKS)
 
 
 class AdcRange(StrEnum):
@@ -155,7 +143,9 @@ class QnnWeights(StrEnum):
 class AnalogConfig:
     """How a network's weights are mapped onto crossbar tiles, read out and evaluated."""
 
-    device: str = knob("pcm", "device technology (models.physics.devices.DEVICES)", choices=_device_names)
+    device: str = knob(
+        "pcm", "device technology (models.physics.devices.DEVICES)", choices="models.physics.devices:DEVICES"
+    )
     tile_size: int = knob(256, "crossbar rows and columns per tile", lo=8, hi=4096)
     tile_rows: int = knob(0, "crossbar rows (inputs) per tile; 0 = tile_size", lo=0, hi=4096)
     tile_cols: int = knob(0, "crossbar columns (outputs) per tile; 0 = tile_size", lo=0, hi=4096)
@@ -229,7 +219,7 @@ class AnalogConfig:
         0.0, "significance ratio of consecutive slices; 0 = positional", lo=0.0, hi=4096.0, analog_only=True
     )
     read_time: str = knob(
-        "1s", "read time after programming of the headline accuracy", choices=lambda: list(READ_TIMES)
+        "1s", "read time after programming of the headline accuracy", choices="models.config:READ_TIMES"
     )
     gdc: bool = knob(True, "global drift compensation per tile at evaluation [A, J20]", analog_only=True)
     stuck_off_fraction: float = knob(
@@ -305,7 +295,9 @@ class AnalogConfig:
 class NetworkConfig:
     """Which network to build and how wide."""
 
-    model: str = knob("mlp", "network architecture (models.nn.networks.NETWORKS)", choices=_network_names)
+    model: str = knob(
+        "mlp", "network architecture (models.nn.networks.NETWORKS)", choices="models.nn.networks:NETWORKS"
+    )
     width_mult: float = knob(1.0, "multiplier on every hidden width", lo=0.0, hi=16.0, lo_open=True)
     hidden: tuple[int, ...] = knob((128, 128), "MLP hidden widths at width_mult 1")
     in_features: int = derived(64, "flattened input size (from the dataset)")

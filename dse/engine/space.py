@@ -21,14 +21,14 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from dse.engine.domain import Domain, DomainKind, optuna_label
+from dse.engine.samplers import SAMPLERS, option_problem
 from dse.schema.point import PARAMETERS, DesignPoint, allowed_text, check_value
 from dse.schema.record import Direction, Objective, objective_columns
 
-SAMPLERS = ("tpe", "nsga2", "random", "gp", "grid")
 STUDY_KEYS = (
     "name",
     "description",
@@ -54,43 +54,6 @@ class SpaceError(ValueError):
     def __init__(self, file: str, field: str, message: str) -> None:
         super().__init__(f"{file}: {field}: {message}")
         self.file, self.field = file, field
-
-
-class DomainKind(StrEnum):
-    """How a parameter is searched."""
-
-    FIXED = "fixed"
-    CATEGORICAL = "categorical"
-    INT = "int"
-    FLOAT = "float"
-
-
-@dataclass(frozen=True)
-class Domain:
-    """One parameter's domain."""
-
-    name: str
-    kind: DomainKind
-    value: Any = None
-    """FIXED: the value."""
-    choices: tuple[Any, ...] = ()
-    """CATEGORICAL: the options."""
-    low: float = 0.0
-    high: float = 0.0
-    step: float | None = None
-    """INT/FLOAT: step (int default 1; float None = continuous)."""
-    log: bool = False
-
-    def grid_values(self) -> list[Any]:
-        """Every value of a finite domain, for the grid sampler."""
-        if self.kind is DomainKind.CATEGORICAL:
-            return list(self.choices)
-        if self.kind is DomainKind.INT:
-            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-        if self.kind is DomainKind.FLOAT and self.step is not None:
-            n = round((self.high - self.low) / self.step)
-            return [self.low + i * self.step for i in range(n + 1)]
-        raise ValueError(f"{self.name}: a continuous domain has no grid; give choices or a step")
 
 
 @dataclass(frozen=True)
@@ -176,11 +139,6 @@ class SearchSpace:
         return len(self.grid_points())
 
 
-def optuna_label(value: Any) -> Any:
-    """Optuna's categorical label of a value: lists and tuples as JSON text."""
-    return json.dumps(list(value)) if isinstance(value, list | tuple) else value
-
-
 def load_space(path: str | Path) -> SearchSpace:
     """Read and validate a TOML search space."""
     file = str(path)
@@ -235,7 +193,9 @@ def parse_space(raw: Mapping[str, Any], file: str = "<space>", text: str = "") -
         source=file,
         text=text,
     )
-    _check_sampler_options(file, sampler, dict(space.sampler_options))
+    problem = option_problem(sampler, dict(space.sampler_options))
+    if problem:
+        raise SpaceError(file, *problem)
     if sampler == "grid":
         try:
             space.grid()
@@ -287,46 +247,6 @@ def _check_modes(file: str, space: SearchSpace) -> None:
 
 
 # ---------------------------------------------------------------- helpers
-
-SAMPLER_CLASSES = {
-    "tpe": "TPESampler",
-    "nsga2": "NSGAIISampler",
-    "random": "RandomSampler",
-    "gp": "GPSampler",
-    "grid": "GridSampler",
-}
-
-
-def _check_sampler_options(file: str, sampler: str, options: dict[str, Any]) -> None:
-    import inspect
-
-    import optuna
-
-    cls = getattr(optuna.samplers, SAMPLER_CLASSES[sampler])
-    accepted = [
-        p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "seed", "search_space")
-    ]
-    params = inspect.signature(cls.__init__).parameters
-    for key, value in options.items():
-        if key not in accepted:
-            raise SpaceError(
-                file, f"sampler.{key}", f"not an option of {sampler!r}; allowed: {', '.join(accepted)}"
-            )
-        default = params[key].default
-        if isinstance(default, bool | int | float) and not _same_kind(value, default):
-            kind = "true or false" if isinstance(default, bool) else f"a {type(default).__name__}"
-            raise SpaceError(file, f"sampler.{key}", f"{value!r} must be {kind} (default {default!r})")
-
-
-def _same_kind(value: Any, default: bool | int | float) -> bool:
-    """Whether ``value`` has the type of a sampler option's default (an int passes for a float)."""
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if isinstance(default, int):
-        return isinstance(value, int)
-    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def _table(file: str, field: str, value: Any) -> dict[str, Any]:

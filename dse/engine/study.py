@@ -25,6 +25,7 @@ from dse.engine.budget import Budget
 from dse.engine.executor import Executor, failed_record
 from dse.engine.journal import BatchedJournalStorage
 from dse.engine.lease import HEARTBEAT_EVERY_S, DriverLease, finite, recover, tell_row
+from dse.engine.samplers import make_sampler
 from dse.engine.space import DomainKind, SearchSpace, optuna_label
 from dse.engine.trial import TrialContext
 from dse.engine.writer import RowWriter
@@ -44,23 +45,6 @@ lock counts as abandoned after 30 s (slow samplers, hundreds of workers asked at
 
 class StudyMismatch(ValueError):
     """An existing study cannot be continued with this search space."""
-
-
-def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """The sampler named by the space, seeded, with its options."""
-    opts = dict(space.sampler_options)
-    s = space.seed
-    factories: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=s, **opts),
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=s, **opts),
-        "random": lambda: optuna.samplers.RandomSampler(seed=s, **opts),
-        "gp": lambda: optuna.samplers.GPSampler(seed=s, **opts),
-        "grid": lambda: optuna.samplers.RandomSampler(seed=s),  # the grid is enqueued: see enqueue_grid
-    }
-    try:
-        return factories[space.sampler]()
-    except TypeError as exc:
-        raise ValueError(f"[sampler] options {opts} do not fit sampler {space.sampler!r}: {exc}") from None
 
 
 def open_storage(out: Path, storage: str | None, attempts: int = 5) -> optuna.storages.BaseStorage:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -45,17 +46,13 @@ __all__ = [
 ]
 
 
-def _datasets() -> list[str]:
-    from dse.engine.data import LOADERS
-
-    return sorted(LOADERS)
-
-
 @dataclass(frozen=True)
 class DataConfig:
     """Which data the network trains and is tested on."""
 
-    dataset: str = knob("digits", "dataset (bundled: digits; local files: see data_path)", choices=_datasets)
+    dataset: str = knob(
+        "digits", "dataset (bundled: digits; local files: see data_path)", choices="dse.engine.data:LOADERS"
+    )
     data_path: str = knob("", "folder of a local dataset (MNIST, Fashion-MNIST, CIFAR-10); '' for bundled")
 
 
@@ -86,7 +83,8 @@ class Param:
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False
-    choices_fn: Callable[[], Sequence[Any]] | None = None
+    registry: str | None = None
+    """``"module:NAME"`` of the registry whose keys are the allowed values (lazy)."""
     enum: type[StrEnum] | None = None
     cached: bool = True
     modes: tuple[str, ...] = ()
@@ -96,7 +94,10 @@ class Param:
         """Allowed values of a 'choice' parameter (empty for other kinds)."""
         if self.enum is not None:
             return [e.value for e in self.enum]
-        return list(self.choices_fn()) if self.choices_fn else []
+        if self.registry is None:
+            return []
+        module, _, name = self.registry.partition(":")
+        return list(getattr(importlib.import_module(module), name))
 
 
 def _kind(annotation: str, choices: Any) -> str:
@@ -128,7 +129,7 @@ def _registry() -> dict[str, Param]:
                 lo=meta["lo"],
                 hi=meta["hi"],
                 lo_open=meta["lo_open"],
-                choices_fn=None if enum else choices,
+                registry=None if enum else choices,
                 enum=enum,
                 cached=meta["cached"],
                 modes=tuple(meta["modes"]),

@@ -47,6 +47,7 @@ def quick_record(point: DesignPoint, ctx: TrialContext) -> TrialRecord:
         datetime_complete=now,
         worker_node=ctx.worker_node,
         wall_seconds=0.0,
+        attempt=ctx.attempt,
     )
 
 
@@ -111,12 +112,19 @@ def test_sigkilled_worker_is_retried_and_recorded_once(
     assert (df["status"] == "complete").all()
     assert attempts_in(tmp_path, 1) == 2  # killed once, retried once
     assert store.rows_on_disk() == 4  # one row per trial on disk, not just after read's dedup
+    assert dict(zip(df["trial_number"], df["attempt"], strict=True)) == {
+        0: 0,
+        1: 1,
+        2: 0,
+        3: 0,
+    }  # the retry shows
 
 
 def test_transient_errors_are_retried(local_ray: None, space: SearchSpace, tmp_path: Path) -> None:
     df = run(space, tmp_path / "out", behaving(tmp_path, "transient")).read()
     assert (df["status"] == "complete").all() and len(df) == 4
     assert attempts_in(tmp_path, 1) == 2
+    assert dict(zip(df["trial_number"], df["attempt"], strict=True)) == {0: 0, 1: 1, 2: 0, 3: 0}
 
 
 def test_application_errors_fail_the_trial_once_and_the_study_goes_on(

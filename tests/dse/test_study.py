@@ -111,3 +111,36 @@ def test_grid_runs_every_distinct_design_once_and_ends_cleanly(tmp_path: Path) -
         (d, None if pd.isna(a) else int(a)) for d, a in zip(df["device"], df["adc_bits"], strict=True)
     )
     assert pairs == [("pcm", 4), ("pcm", 8), ("sram", None)]  # SRAM has no ADC: null, trained once
+
+
+def test_the_study_folder_reads_as_a_dataset_and_a_resume_must_match_its_space(
+    tiny_space, tmp_path: Path
+) -> None:
+    import duckdb
+    import polars as pl
+    import pyarrow.dataset as ds
+
+    space, out = tiny_space(trials=3), tmp_path / "out"
+    proc = dse("run", str(space), "--out", str(out), "--executor", "local")
+    assert proc.returncode == 0, proc.stderr
+    assert {"_study.json", "_optuna.journal", "_cache", "trials"} <= {p.name for p in out.iterdir()}
+    # the folder as it is, with the cache, the journal and the study file inside it
+    assert sorted(pd.read_parquet(out)["trial_number"]) == [0, 1, 2]
+    assert ds.dataset(out, format="parquet").count_rows() == 3
+    assert pl.read_parquet(out / "**/*.parquet").height == 3
+    sql = f"SELECT count(*) FROM read_parquet('{out}/**/*.parquet', union_by_name=true)"
+    assert duckdb.sql(sql).fetchall() == [(3,)]
+
+    again = dse("run", str(space), "--out", str(out))  # finished: the front, without starting Ray
+    assert again.returncode == 0, again.stderr
+    assert "nothing to run" in again.stdout and "starting Ray" not in again.stderr
+
+    changed = tmp_path / "changed.toml"
+    changed.write_text(
+        space.read_text().replace("adc_bits = { low = 3, high = 8 }", "adc_bits = { low = 2, high = 3 }")
+    )
+    refused = dse("run", str(changed), "--out", str(out), "--trials", "5")
+    assert refused.returncode == 2
+    text = " ".join(refused.stderr.split())
+    assert "changed since it was recorded" in text and "domains" in text
+    assert sorted(pd.read_parquet(out)["trial_number"]) == [0, 1, 2]  # nothing written
