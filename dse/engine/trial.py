@@ -35,7 +35,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutErr
 CALIBRATION_SAMPLES = 256
 """Training samples used to calibrate converter ranges after programming."""
 
-WRITE_KINDS = ("binary", "multilevel", "momentum")
+WRITE_KINDS = ("binary", "multilevel", "momentum", "capacitor")
 """Device subsets with their own write columns (``max_writes_<kind>``, ``mean_writes_<kind>``)."""
 
 

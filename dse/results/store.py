@@ -68,7 +68,7 @@ ACCURACY: list[pa.Field] = [
     pa.field("extra_devices", pa.int64()),
     *[
         pa.field(f"{stat}_writes_{kind}", pa.float64())
-        for kind in ("binary", "multilevel", "momentum")
+        for kind in ("binary", "multilevel", "momentum", "capacitor")
         for stat in ("max", "mean")
     ],
 ]

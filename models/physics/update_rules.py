@@ -271,6 +271,24 @@ def pulses_to_reach(
     return count
 
 
+def pulses_toward(
+    start: Tensor, target: Tensor, up: Tensor, hi: Tensor, model: PulseModel, slope: Tensor | None
+) -> Tensor:
+    """SET pulses that bring a one-directional device from ``start`` nearest to ``target`` (≥ start) on
+    its nominal pulse response: pulse while the next nominal step ends closer to the target than
+    the device stands (what an open-loop write of a known change applies)."""
+    lo = torch.zeros_like(hi)
+    w, count = start.clone(), torch.zeros_like(start)
+    for _ in range(math.ceil(10.0 * model.hi / model.dw_min)):
+        step = torch.minimum(w + up * step_factor(w, True, model, slope, lo, hi), hi) - w
+        go = (w + step / 2 < target) & (step > 0)
+        if not bool(go.any()):
+            break
+        w = torch.where(go, w + step, w)
+        count += go.to(count.dtype)
+    return count
+
+
 __all__ = [
     "PulseModel",
     "device_bounds",
@@ -279,5 +297,6 @@ __all__ = [
     "pulse_once",
     "pulse_train",
     "pulses_to_reach",
+    "pulses_toward",
     "step_factor",
 ]
