@@ -134,6 +134,15 @@ class TrainMode(StrEnum):
     periodically with polarity inversion; W = F·(G⁺ − G⁻) + (g − g_shared) [A18]."""
 
 
+class AptTarget(StrEnum):
+    """What APT calibrates its digital parameters against (source 000)."""
+
+    CHIP = "chip"
+    """The programmed chip: programmed once, then read at every calibration step."""
+    NOISE = "noise"
+    """The device's programming-noise statistics, as output-referred noise per step (cheap)."""
+
+
 class MomentumPlacement(StrEnum):
     """Where the momentum state of on-chip SGD lives [G19]."""
 
@@ -401,6 +410,13 @@ class TrainConfig:
         lo=1,
         hi=16,
         modes=("pcm_2t1c",),
+    )
+    apt_target: AptTarget = knob(
+        AptTarget.CHIP,
+        "apt: calibrate against the programmed chip (once, no reprogramming) or the noise statistics",
+        choices=AptTarget,
+        cached=False,
+        modes=("apt",),
     )
     qnn_weights: QnnWeights = knob(
         QnnWeights.TERNARY, "qnn: binary or ternary weights [G21]", choices=QnnWeights, modes=("qnn",)
