@@ -19,7 +19,7 @@ READ_TIMES: dict[str, float] = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "1y": 36
 """Evaluation read times after programming, by label (the ``accuracy_t_<label>`` columns)."""
 FLOAT_UPDATE_BITS = 32
 """``update_bits`` of 32 or more means floating-point updates."""
-ON_CHIP = ("onchip_sgd", "mixed_precision", "hic", "qnn")
+ON_CHIP = ("onchip_sgd", "mixed_precision", "hic", "qnn", "pcm_2t1c")
 """Training modes that write the devices while training (knobs that act only there name these)."""
 
 
@@ -117,6 +117,18 @@ class TrainMode(StrEnum):
     """Binary (MSB) + multi-level (LSB) devices fed by a low-precision accumulator's carry [HIC]."""
     QNN = "qnn"
     """Binary/ternary weights, stochastic (GXNOR) updates by binary STT-MRAM switching [G21]."""
+    PCM_2T1C = "pcm_2t1c"
+    """2PCM + 3T1C cell: updates on a volatile capacitor pair, transferred to the PCM pair
+    periodically with polarity inversion; W = F·(G⁺ − G⁻) + (g − g_shared) [A18]."""
+
+
+class AptTarget(StrEnum):
+    """What APT calibrates its digital parameters against (source 000)."""
+
+    CHIP = "chip"
+    """The programmed chip: programmed once, then read at every calibration step."""
+    NOISE = "noise"
+    """The device's programming-noise statistics, as output-referred noise per step (cheap)."""
 
 
 class MomentumPlacement(StrEnum):
@@ -364,6 +376,42 @@ class TrainConfig:
         lo=0.0,
         hi=1.0,
         lo_open=True,
+        cached=False,
+        modes=("apt",),
+    )
+    pcm_gain: float = knob(
+        3.0,
+        "pcm_2t1c: significance F of the PCM pair over the capacitors, W = F·(G⁺−G⁻) + (g−g_shared) [A18]",
+        lo=1.0,
+        hi=100.0,
+        modes=("pcm_2t1c",),
+    )
+    transfer_images: int = knob(
+        8000,
+        "pcm_2t1c: training images between transfers of the capacitors onto the PCM pairs [A18]",
+        lo=1,
+        hi=10_000_000,
+        modes=("pcm_2t1c",),
+    )
+    cap_retention_images: float = knob(
+        80_000.0,
+        "pcm_2t1c: capacitor leak time constant in training images, g−g_shared ∝ e^(−images/τ); "
+        "0 = no leak (est.: 10 transfer intervals)",
+        lo=0.0,
+        hi=1e9,
+        modes=("pcm_2t1c",),
+    )
+    cap_update_bits: int = knob(
+        8,
+        "pcm_2t1c: capacitor update precision: charge steps of 2^-(b-1) of its half range (est.)",
+        lo=1,
+        hi=16,
+        modes=("pcm_2t1c",),
+    )
+    apt_target: AptTarget = knob(
+        AptTarget.CHIP,
+        "apt: calibrate against the programmed chip (once, no reprogramming) or the noise statistics",
+        choices=AptTarget,
         cached=False,
         modes=("apt",),
     )

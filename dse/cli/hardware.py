@@ -35,6 +35,7 @@ MODE_KEYS: dict[str, tuple[str, ...]] = {
     "mixed_precision": ("N20",),
     "hic": ("HIC",),
     "qnn": ("G21",),
+    "pcm_2t1c": ("A18",),
 }
 """Sources of each training mode's algorithm (docs/training_modes.md)."""
 ANALOG_KEYS = ("A", "J20")

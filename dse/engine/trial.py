@@ -23,9 +23,11 @@ from dse.engine.cache import WeightCache
 from dse.engine.data import Dataset
 from dse.schema.point import READ_TIMES, DesignPoint
 from dse.schema.record import WRITE_KINDS, TrialRecord
+from models.config import TrainMode
 from models.cost.model import hardware_cost
 from models.nn import inference
 from models.nn.networks import analog_layers, build_network, layer_shapes
+from models.training import apt
 from models.training.modes import check_mode
 from models.training.trainers import TrainResult, cacheable, finish, one_programming, pretrain
 
@@ -34,8 +36,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutErr
 
 CALIBRATION_SAMPLES = 256
 """Training samples used to calibrate converter ranges after programming."""
-
-"""Device subsets with their own write columns (``max_writes_<kind>``, ``mean_writes_<kind>``)."""
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,11 @@ def evaluate_point(
     inference.set_analog(model, False)
     acc_fp = inference.accuracy(model, x_test, y_test)
     inference.set_analog(model, True)
+    # apt touches only its apt_data_fraction subset, converter ranges included
+    x_cal = apt.calibration_subset(x_train, y_train, cfg)[0] if cfg.mode is TrainMode.APT else x_train
     by_time = inference.evaluate_read_times(
         model,
-        x_train[:CALIBRATION_SAMPLES],
+        x_cal[:CALIBRATION_SAMPLES],
         x_test,
         y_test,
         point.hardware_seeds_list(),

@@ -63,7 +63,7 @@ READ_TIME_COLUMNS: tuple[str, ...] = tuple(
     f"accuracy_t_{label}{suffix}" for label in READ_TIMES for suffix in ("", "_gdc")
 )
 """Accuracy at every read time, without and with global drift compensation."""
-WRITE_KINDS: tuple[str, ...] = ("binary", "multilevel", "momentum")
+WRITE_KINDS: tuple[str, ...] = ("binary", "multilevel", "momentum", "capacitor")
 """Device types whose writes are counted apart (``max_writes_<kind>``, ``mean_writes_<kind>``)."""
 
 

@@ -24,6 +24,26 @@ class DriftLaw(StrEnum):
     """Power law with conductance-dependent ν statistics of aihwkit's PCM model [A]."""
 
 
+class UpdateRule(StrEnum):
+    """How one update pulse changes a device's normalized weight ω (aihwkit's pulsed devices [A]).
+
+    Every rule moves ω by ``d·s^d·f^d(ω)`` per pulse of direction d = ±1, with the per-device step
+    s^d (:func:`models.physics.update_rules.device_steps`), then clips ω at the device's bounds.
+    """
+
+    CONSTANT = "constant"
+    """ConstantStepDevice: f = 1."""
+    SOFT_BOUNDS = "soft_bounds"
+    """SoftBoundsDevice: f⁺ = 1 − ω/b_max, f⁻ = 1 − ω/b_min (per-device bounds): the step
+    vanishes at each bound."""
+    LINEAR_STEP = "linear_step"
+    """LinearStepDevice: f^d = 1 + γ^d·ω with γ⁺ = −|γ_up + σ_γ·ξ|/w_max,
+    γ⁻ = −|γ_down + σ_γ·ξ|/w_min (mean bounds, ``mean_bound_reference``)."""
+    EXP_STEP = "exp_step"
+    """ExpStepDevice: f⁺ = max(1 − A_up·e^{γ_up·z}, 0), f⁻ = max(1 − A_down·e^{−γ_down·z}, 0),
+    z = 2a·ω/(b_max − b_min) + b (per-device bounds)."""
+
+
 class ProgNoiseModel(StrEnum):
     """How programming error depends on the target conductance."""
 
@@ -87,9 +107,10 @@ class DeviceSpec:
     dw_min: float
     """Pulsed update: nominal step as a fraction of the weight range [A]."""
     up_down_asymmetry: float
-    """Pulsed update: relative difference of up and down steps [A]."""
+    """Pulsed update: aihwkit's ``up_down`` β [A]: a positive β shrinks the down step to
+    ε(1 − β), a negative one the up step to ε(1 + β)."""
     step_c2c: float
-    """Pulsed update: cycle-to-cycle step noise, as a fraction of dw_min [A]."""
+    """Pulsed update: cycle-to-cycle step noise, as a fraction of the step [A]."""
     step_d2d: float
     """Pulsed update: device-to-device spread of dw_min, relative [A]."""
     cell_area_f2: float
@@ -100,6 +121,35 @@ class DeviceSpec:
     """Pulsed update: upper bound of the normalized device weight [A]."""
     bound_d2d: float = 0.0
     """Pulsed update: device-to-device spread of the bounds, relative [A]."""
+    update_rule: UpdateRule = UpdateRule.CONSTANT
+    """Pulsed update: how the step depends on the device's state [A]."""
+    one_directional: bool = False
+    """Pulsed update: the device only steps up (PCM SET); used as a refreshed pair [A, N20]."""
+    up_down_d2d: float = 0.0
+    """Pulsed update: device-to-device spread of the up/down bias, in units of dw_min [A]."""
+    gamma_up: float = 0.0
+    """LINEAR_STEP γ_up, or EXP_STEP γ_up [A]."""
+    gamma_down: float = 0.0
+    """LINEAR_STEP γ_down, or EXP_STEP γ_down [A]."""
+    gamma_d2d: float = 0.0
+    """LINEAR_STEP: device-to-device spread of γ_up and γ_down (absolute) [A]."""
+    exp_a: float = 0.0
+    """EXP_STEP slope a of z [A]."""
+    exp_b: float = 0.0
+    """EXP_STEP offset b of z [A]."""
+    exp_amp_up: float = 0.0
+    """EXP_STEP A_up [A]."""
+    exp_amp_down: float = 0.0
+    """EXP_STEP A_down [A]."""
+    mult_noise: bool = True
+    """Pulsed update: c2c noise multiplies the step, s·f·(1 + c2c·ξ); else s·(f + c2c·ξ) [A]."""
+    step_c2c_add: float = 0.0
+    """EXP_STEP complex c2c noise: σ = c2c·(|Δω| + add + slope·|ω|) when add or slope > 0 [A]."""
+    step_c2c_slope: float = 0.0
+    """EXP_STEP complex c2c noise: see ``step_c2c_add`` [A]."""
+    write_noise: float = 0.0
+    """Pulsed update: write noise of a touched device, σ = write_noise·dw_min on the weight
+    the array reads, redrawn at each write; the update acts on the hidden persistent ω [A]."""
     analog: bool = True
     """False for the digital SRAM baseline: exact arithmetic, no conversion noise."""
 
@@ -148,14 +198,25 @@ DEVICES: dict[str, DeviceSpec] = {
         write_energy_pj=17.5,  # ~12–23 pJ per pulse (est.) [X, N]
         write_latency_ns=100.0,  # SET ~100 ns [N]
         endurance_cycles=1e8,  # 1e5–2e11, median 1e8 [N]
-        dw_min=0.01,  # one-directional SET, dw_min 0.01 [A, N20]
-        up_down_asymmetry=1.0,  # SET only: the down step is realised by the partner device [A, N20]
-        step_c2c=0.6,  # c2c 0.6 [A]
-        step_d2d=0.2,  # d2d 0.2 [A]
+        dw_min=0.01,  # PCMPresetDevice dw_min 0.01 [A, N20]
+        up_down_asymmetry=0.0,  # up_down 0 [A]; SET only: the partner device realises "down" [A, N20]
+        step_c2c=0.6,  # dw_min_std 0.6 [A]
+        step_d2d=0.2,  # dw_min_dtod 0.2 [A]
         cell_area_f2=25.0,  # 1T1R PCM cell ~25 F² (est.) [X]
         w_bound_min=0.0,  # one-directional device, w ∈ [0, 2] [A, N20]
         w_bound_max=2.0,
-        bound_d2d=0.0,  # not given in [A, N20]; a parameter
+        bound_d2d=0.1,  # w_max_dtod 0.1 (w_min 0, so only the upper bound spreads) [A]
+        update_rule=UpdateRule.EXP_STEP,  # PCMPresetDevice is an ExpStepDevice [A, N20]
+        one_directional=True,  # used as a ± pair with refresh (PCMPresetUnitCell) [A, N20]
+        up_down_d2d=0.05,  # up_down_dtod 0.05 [A]
+        gamma_up=2.5,  # gamma_up 2.5 [A]
+        gamma_down=2.5,  # gamma_down 2.5 [A]
+        exp_a=-1.0,  # a −1 [A]
+        exp_b=0.0,  # b 0 [A]
+        exp_amp_up=-27.235,  # A_up −27.235 [A]
+        exp_amp_down=-2.235,  # A_down −2.235 [A]
+        step_c2c_add=0.042,  # dw_min_std_add 0.042 [A]
+        step_c2c_slope=0.108,  # dw_min_std_slope 0.108 [A]
     ),
     "rram": DeviceSpec(
         name="rram",
@@ -174,14 +235,23 @@ DEVICES: dict[str, DeviceSpec] = {
         write_energy_pj=1.0,  # 0.6–1.3 pJ (est.) [X, M]
         write_latency_ns=50.0,  # 10–100 ns [X, N]
         endurance_cycles=1e6,  # 1e3–1e9, median 1e6 [N]
-        dw_min=0.00135,  # ExpStep dw_min [A, Gong 2018]
+        dw_min=0.00135,  # ReRamESPresetDevice dw_min [A, Gong 2018]
         up_down_asymmetry=0.259359,  # ReRamESPresetDevice up_down [A, Gong 2018]
-        step_c2c=5.0,  # dw_min_std 5.0·dw_min [A]
+        step_c2c=5.0,  # dw_min_std 5.0 (relative to the step) [A]
         step_d2d=0.2,  # dw_min_dtod 0.2 [A]
         cell_area_f2=12.0,  # 1T1R RRAM ~12 F² [X, NS]
         w_bound_min=-1.0,  # ReRamESPresetDevice w_min −1 [A]
         w_bound_max=1.0,  # w_max 1 [A]
         bound_d2d=0.3,  # w_max_dtod = w_min_dtod = 0.3 [A]
+        update_rule=UpdateRule.EXP_STEP,  # ReRamESPresetDevice is an ExpStepDevice [A, Gong 2018]
+        up_down_d2d=0.05,  # up_down_dtod 0.05 [A]
+        gamma_up=5.0,  # gamma_up 5 [A]
+        gamma_down=5.0,  # gamma_down 5 [A]
+        exp_a=-0.5,  # a −0.5 [A]
+        exp_b=-0.5,  # b −0.5 [A]
+        exp_amp_up=-1.18445,  # A_up [A]
+        exp_amp_down=-0.081404,  # A_down [A]
+        write_noise=75.0,  # write_noise_std 75 (× dw_min ≈ 0.10 of the range) [A]
     ),
     "stt_mram": DeviceSpec(
         name="stt_mram",
@@ -251,14 +321,19 @@ DEVICES: dict[str, DeviceSpec] = {
         write_energy_pj=1.0,  # parameter (est.)
         write_latency_ns=100.0,  # parameter (est.)
         endurance_cycles=1e9,  # parameter (large) (est.)
-        dw_min=0.002,  # [A, Tang 2018]
-        up_down_asymmetry=0.0,  # symmetric [A]
-        step_c2c=0.3,  # 0.3·dw_min [A]
+        dw_min=0.002,  # EcRamPresetDevice dw_min [A, Tang 2018]
+        up_down_asymmetry=0.0,  # up_down 0 (shifted onto the symmetry point) [A]
+        step_c2c=0.3,  # dw_min_std 0.3 [A]
         step_d2d=0.1,  # dw_min_dtod 0.1 [A]
         cell_area_f2=30.0,  # 3-terminal cell (est.)
         w_bound_min=-0.8276,  # EcRamPresetDevice w_min [A, Tang 2018]
         w_bound_max=1.1724,  # w_max [A, Tang 2018]
         bound_d2d=0.05,  # w_max_dtod = w_min_dtod = 0.05 [A]
+        update_rule=UpdateRule.LINEAR_STEP,  # EcRamPresetDevice is a LinearStepDevice [A, Tang 2018]
+        up_down_d2d=0.01,  # up_down_dtod 0.01 [A]
+        gamma_up=0.1153,  # gamma_up [A, Tang 2018]
+        gamma_down=0.5085,  # gamma_down [A, Tang 2018]
+        gamma_d2d=0.05,  # gamma_up_dtod = gamma_down_dtod = 0.05 [A]
     ),
     "sram": DeviceSpec(
         name="sram",

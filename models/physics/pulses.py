@@ -1,12 +1,12 @@
 """Pulsed device updates: an update becomes a number of device steps with the device's physics.
 
 Weights are held in normalized device units ω (the units of ``DeviceSpec.dw_min`` and the
-bounds); a layer's weight is ``α·ω`` with one scale α per layer. The update model is
-aihwkit's constant-step pulsed device [A]: an up pulse moves ω by ``dw_min·(1+a)``, a down
-pulse by ``dw_min·(1−a)`` (a = ``up_down_asymmetry``), each step scaled per device by
-``1 + d2d·ξ`` and per pulse by ``1 + c2c·ξ``; ω is clipped at per-device bounds. A device
-with ``a ≥ 1`` only steps up (PCM SET); it is used as a pair ω = ω⁺ − ω⁻ whose devices
-are RESET and reprogrammed when one nears its bound (refresh) [N20, A18].
+bounds); a layer's weight is ``α·ω`` with one scale α per layer. An update becomes pulses of
+the nominal step ε = ``dw_min``; each pulse moves ω by the device's update rule
+(:mod:`models.physics.update_rules`, aihwkit's pulsed devices [A]: constant, soft-bounds,
+linear and exponential steps, per-device steps and bounds, c2c and write noise). A
+one-directional device (PCM SET) is used as a pair ω = ω⁺ − ω⁻ whose devices are RESET and
+reprogrammed when one nears its bound (refresh) [N20, A18].
 
 Pure functions compute the arithmetic; :class:`PulsedArray` holds one matrix's device
 state and its per-device write counters, updated in place.
@@ -21,13 +21,19 @@ and scattered back (:meth:`PulsedArray.pulse_at`). See docs/training_modes.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from models.physics.devices import DeviceSpec
 from models.physics.noise import normals
+from models.physics.update_rules import (
+    PulseModel,
+    device_bounds,
+    device_slopes,
+    device_steps,
+    pulse_train,
+    pulses_to_reach,
+)
 from models.torch_device import flat_indices, per_device, random_int
 
 MAX_PULSES_PER_UPDATE = 31
@@ -39,49 +45,6 @@ REFRESH_FRACTION = 0.9
 UNIFORM_TABLE_SIZE = 1 << 22
 """Uniforms kept for stochastic rounding (16 MiB in float32)."""
 _UNIFORM_TABLE: dict[tuple[torch.dtype, torch.device], Tensor] = {}
-
-
-@dataclass(frozen=True)
-class PulseModel:
-    """The pulsed-update parameters of one device technology, in normalized units [A]."""
-
-    dw_min: float
-    """Nominal step ε."""
-    asymmetry: float
-    """Up steps are ε(1+a), down steps ε(1−a)."""
-    c2c: float
-    """Cycle-to-cycle std of each step, relative to the step."""
-    d2d: float
-    """Device-to-device std of the step, relative."""
-    lo: float
-    """Lower bound of ω."""
-    hi: float
-    """Upper bound of ω."""
-    bound_d2d: float
-    """Device-to-device spread of the bounds, relative."""
-
-    @classmethod
-    def of(cls, device: DeviceSpec) -> PulseModel:
-        """The pulse model of a device preset."""
-        return cls(
-            device.dw_min,
-            device.up_down_asymmetry,
-            device.step_c2c,
-            device.step_d2d,
-            device.w_bound_min,
-            device.w_bound_max,
-            device.bound_d2d,
-        )
-
-    @property
-    def one_directional(self) -> bool:
-        """True when the device only steps up (PCM SET): it is used as a refreshed pair."""
-        return self.asymmetry >= 1.0
-
-    @property
-    def reach(self) -> float:
-        """Largest |ω| the weight can take: the pair's span, or the nearer bound."""
-        return self.hi - self.lo if self.one_directional else min(self.hi, -self.lo)
 
 
 def layer_scale(w: Tensor, model: PulseModel) -> float:
@@ -132,22 +95,18 @@ def pulse_counts(delta: Tensor, dw_min: float, generator: torch.Generator, max_p
     return stochastic_round_(delta / dw_min, generator).clamp_(-max_pulses, max_pulses)
 
 
-def step_sizes(shape: torch.Size, model: PulseModel, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Per-device up and down steps, ε(1±a)·|1 + d2d·ξ| (drawn once per device, on ``generator``'s
-    torch device) [A]; a one-directional device steps ε·|1 + d2d·ξ| up and never down."""
-    xi = torch.randn(shape, generator=generator, device=generator.device)
-    d = (1.0 + model.d2d * xi).abs() * model.dw_min
-    if model.one_directional:
-        return d, torch.zeros_like(d)
-    return d * (1.0 + model.asymmetry), d * (1.0 - model.asymmetry)
+def step_sizes(
+    shape: torch.Size, model: PulseModel, generator: torch.Generator, dtype: torch.dtype = torch.float32
+) -> tuple[Tensor, Tensor]:
+    """Per-device up and down steps (:func:`~models.physics.update_rules.device_steps`) [A]."""
+    return device_steps(shape, model, generator, dtype)
 
 
-def bounds(shape: torch.Size, model: PulseModel, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Per-device bounds, each scaled by ``1 + bound_d2d·ξ`` [A] (on ``generator``'s torch device)."""
-    where = generator.device
-    lo = model.lo * (1.0 + model.bound_d2d * torch.randn(shape, generator=generator, device=where))
-    hi = model.hi * (1.0 + model.bound_d2d * torch.randn(shape, generator=generator, device=where))
-    return lo, torch.maximum(hi, lo)
+def bounds(
+    shape: torch.Size, model: PulseModel, generator: torch.Generator, dtype: torch.dtype = torch.float32
+) -> tuple[Tensor, Tensor]:
+    """Per-device bounds (:func:`~models.physics.update_rules.device_bounds`) [A]."""
+    return device_bounds(shape, model, generator, dtype)
 
 
 def apply_pulses(
@@ -181,27 +140,33 @@ class PulsedArray:
     Two devices per weight, as the mapping's pair: a bidirectional device carries ω against a
     fixed reference (written once, at programming); a one-directional device pair carries
     ω⁺ − ω⁻, positive pulses on ω⁺, negative ones on ω⁻, with refresh [N20]. Programming the
-    initial weights counts one write per device.
+    initial weights counts one write per device. The update rule is the device's
+    (:mod:`models.physics.update_rules` [A]); with write noise, the array reads ω plus a
+    draw of σ_w·ξ that is redrawn whenever a device is written (aihwkit's persistent weight [A]).
 
     Only the devices that get pulses are touched (:meth:`pulse_at`, by flat index): a device
     without pulses keeps its ω (it already lies inside its bounds) and its count, and a pair
     can only become full (refresh) where it was pulsed, since a refresh leaves one device of
     the pair at 0. On CPU, gathering the few pulsed devices (0.5–10 % per step) costs less
-    than a dozen passes over all of them. The arithmetic is :func:`apply_pulses`' (up to
-    float rounding): the step of a signed pulse is ``mid + sign(n)·half``, and the pulsed
-    device of a pair moves by ``step·(|n| + c2c·√|n|·ξ)``.
+    than a dozen passes over all of them. Constant steps without write noise take all of a
+    device's pulses at once (n·s + c2c·s·√|n|·ξ, :func:`apply_pulses`); state-dependent rules
+    apply them one by one (:func:`~models.physics.update_rules.pulse_train`).
     """
 
     def __init__(self, target: Tensor, model: PulseModel, generator: torch.Generator) -> None:
         self.model = model
         shape = target.shape
-        self.up, self.down = step_sizes(shape, model, generator)
-        self.lo, self.hi = bounds(shape, model, generator)
+        self.up, self.down = step_sizes(shape, model, generator, target.dtype)
+        self.lo, self.hi = bounds(shape, model, generator, target.dtype)
         self.counts = torch.ones(2, *shape, dtype=torch.float64, device=target.device)
+        self._exact = not model.state_dependent and model.write_sigma == 0
+        if model.one_directional:
+            self.lo = torch.zeros(shape, device=target.device, dtype=target.dtype)
+        slopes = device_slopes(model, self.lo, self.hi, generator)
+        self._slopes = None if slopes is None else (slopes[0].reshape(-1), slopes[1].reshape(-1))
         # One-directional: what a pulsed pair reads and writes, one row per weight so that a
         # gather touches one cache line: (ω⁺, ω⁻, step, bound).
         if model.one_directional:
-            self.lo = torch.zeros(shape, device=target.device)
             pos = target.clamp_min(0.0).minimum(self.hi)
             neg = (-target).clamp_min(0.0).minimum(self.hi)
             self._rows = torch.stack((pos, neg, self.up, self.hi), dim=-1).view(-1, 4)
@@ -211,10 +176,15 @@ class PulsedArray:
         else:  # contiguous tensors: the dense path (:meth:`pulse_dense`) streams them
             self.w = torch.minimum(torch.maximum(target, self.lo), self.hi)
             self._mid, self._half = (self.up + self.down) / 2, (self.up - self.down) / 2
+            self._read = self.w
+            if model.write_sigma > 0:  # programming writes every device: a first draw [A]
+                self._read = self.w + model.write_sigma * torch.randn(
+                    shape, generator=generator, device=generator.device, dtype=target.dtype
+                )
 
     def value(self) -> Tensor:
-        """The stored ω (read-only: the array's own tensor, updated in place)."""
-        return self._value if self.model.one_directional else self.w
+        """The ω the array reads (read-only: the array's own tensor, updated in place)."""
+        return self._value if self.model.one_directional else self._read
 
     def pulse(self, n: Tensor) -> Tensor:
         """Apply ``n`` signed pulses per weight and count them on the devices that got them;
@@ -225,33 +195,59 @@ class PulsedArray:
 
     def pulse_at(self, idx: Tensor, n: Tensor) -> Tensor:
         """:meth:`pulse` given only the weights with pulses: flat indices ``idx`` (unique) and their
-        pulses ``n`` (an entry of 0 changes nothing); returns their new ω (in the order of ``idx``)."""
-        c2c = self.model.c2c
+        pulses ``n`` (an entry of 0 changes nothing); returns their new read ω (in the order of ``idx``)."""
         if idx.numel() == 0:
             return n
+        if self.model.one_directional:
+            return self._pulse_pairs(idx, n)
         k = n.abs()
-        # in steps: n, plus the c2c noise of the sum of |n| steps, c2c·√|n|·ξ (ξ symmetric: its
-        # sign needs no flip for negative n)
-        noise = torch.sqrt(k).mul_(normals(k, None)).mul_(c2c) if c2c > 0 else None
-        if not self.model.one_directional:
-            w, mid, half, lo, hi = (t.view(-1).index_select(0, idx) for t in self._bidirectional())
+        w, mid, half, lo, hi = (t.view(-1).index_select(0, idx) for t in self._bidirectional())
+        if self._exact or not self.model.state_dependent:
+            # in steps: n, plus the c2c noise of the sum of |n| steps, c2c·√|n|·ξ (ξ symmetric)
+            c2c = self.model.c2c
+            noise = torch.sqrt(k).mul_(normals(k, None)).mul_(c2c) if c2c > 0 else None
             move = n if noise is None else noise.add_(n)
             w = torch.clamp(w.addcmul_(move, torch.addcmul(mid, torch.sign(n), half)), lo, hi)
-            self.w.view(-1).index_copy_(0, idx, w)
-            self.counts[0].view(-1).index_add_(0, idx, k.double())
-            return w
+        else:
+            up, down = self.up.view(-1).index_select(0, idx), self.down.view(-1).index_select(0, idx)
+            w = pulse_train(w, n, up, down, lo, hi, self.model, self._gather_slopes(idx))
+        self.w.view(-1).index_copy_(0, idx, w)
+        self.counts[0].view(-1).index_add_(0, idx, k.double())
+        if self.model.write_sigma > 0:
+            w = w + self.model.write_sigma * normals(w, None)
+            self._read.view(-1).index_copy_(0, idx, w)
+        return w
+
+    def _gather_slopes(self, idx: Tensor) -> tuple[Tensor, Tensor] | None:
+        if self._slopes is None:
+            return None
+        return self._slopes[0].index_select(0, idx), self._slopes[1].index_select(0, idx)
+
+    def _pulse_pairs(self, idx: Tensor, n: Tensor) -> Tensor:
+        k = n.abs()
         at = (idx * 4).unsqueeze(1) + self._cols  # flat indices of the rows' entries
         rows = self._rows.view(-1).index_select(0, at.view(-1)).view(-1, 4)
         up, hi = rows[:, 2], rows[:, 3]
-        move = k * up if noise is None else noise.add_(k).mul_(up)  # on the device that gets them
         on_pos = (n > 0).to(n.dtype)  # positive pulses on ω⁺, negative ones on ω⁻
         pq = rows[:, :2]
-        pq[:, 0].addcmul_(move, on_pos)
-        pq[:, 1].addcmul_(move, 1.0 - on_pos)
-        torch.minimum(pq.clamp_min_(0.0), hi.unsqueeze(1), out=pq)
+        slope = None if self._slopes is None else self._slopes[0].index_select(0, idx)
+        if self.model.state_dependent:
+            dev = torch.where(n > 0, pq[:, 0], pq[:, 1])
+            zero = torch.zeros_like(dev)
+            slopes = None if slope is None else (slope, slope)
+            new = pulse_train(dev, k, up, zero, zero, hi, self.model, slopes)
+            pq[:, 0] = torch.where(n > 0, new, pq[:, 0])
+            pq[:, 1] = torch.where(n > 0, pq[:, 1], new)
+        else:
+            c2c = self.model.c2c
+            noise = torch.sqrt(k).mul_(normals(k, None)).mul_(c2c) if c2c > 0 else None
+            move = k * up if noise is None else noise.add_(k).mul_(up)  # on the device that gets them
+            pq[:, 0].addcmul_(move, on_pos)
+            pq[:, 1].addcmul_(move, 1.0 - on_pos)
+            torch.minimum(pq.clamp_min_(0.0), hi.unsqueeze(1), out=pq)
         device = idx + self.counts[0].numel() * (1 - on_pos).long()  # flat index into (2, ...)
         self.counts.view(-1).index_add_(0, device, k.double())
-        self._refresh(idx, pq[:, 0], pq[:, 1], up, hi)
+        self._refresh(idx, pq[:, 0], pq[:, 1], up, hi, slope)
         self._rows.view(-1).index_copy_(0, at[:, :2].reshape(-1), pq.reshape(-1))
         w = pq[:, 0] - pq[:, 1]
         self._value.view(-1).index_copy_(0, idx, w)
@@ -263,7 +259,11 @@ class PulsedArray:
     def pulse_dense(self, n: Tensor) -> None:
         """:meth:`pulse` over every device of a bidirectional array (``n`` is overwritten): fewer
         passes than gathering when many devices get pulses. √|n| is |n|·rsqrt(max(|n|, 1)):
-        ``torch.sqrt`` of zeros takes a slow path on this CPU build."""
+        ``torch.sqrt`` of zeros takes a slow path on this CPU build. State-dependent rules and
+        write noise go through :meth:`pulse`."""
+        if not self._exact:
+            self.pulse(n)
+            return
         w, mid, half, lo, hi = self._bidirectional()
         k = torch.abs(n)
         self.counts[0].add_(k)
@@ -274,9 +274,12 @@ class PulsedArray:
         step = torch.addcmul(mid, torch.sign(n, out=k), half)
         torch.clamp(w.addcmul_(move, step), lo, hi, out=w)
 
-    def _refresh(self, idx: Tensor, p: Tensor, q: Tensor, up: Tensor, hi: Tensor) -> None:
+    def _refresh(
+        self, idx: Tensor, p: Tensor, q: Tensor, up: Tensor, hi: Tensor, slope: Tensor | None = None
+    ) -> None:
         """RESET both devices of pairs near their bound and SET the difference onto one [N20, A18]:
-        one write each for the RESET, plus ⌈|ω|/step⌉ SET pulses on the receiving device.
+        one write each for the RESET, plus the SET pulses that reach |ω| on the device's nominal
+        pulse response (⌈|ω|/step⌉ for constant steps), programmed and verified to |ω|.
         Checked on the pairs ``idx`` just pulsed (no other pair can be full), whose devices
         hold ``p`` and ``q`` (changed in place)."""
         full = (torch.maximum(p, q) >= REFRESH_FRACTION * hi) & (torch.minimum(p, q) >= up)
@@ -285,7 +288,7 @@ class PulsedArray:
             return
         at = full.nonzero().squeeze(1)
         w = p[at] - q[at]
-        sets = torch.ceil(w.abs() / up[at])
+        sets = pulses_to_reach(w.abs(), up[at], hi[at], self.model, None if slope is None else slope[at])
         self.counts[0].view(-1).index_add_(0, idx[at], (1 + sets * (w > 0)).double())
         self.counts[1].view(-1).index_add_(0, idx[at], (1 + sets * (w < 0)).double())
         p[at] = w.clamp_min(0.0)

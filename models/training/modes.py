@@ -9,6 +9,8 @@ device's update physics:
   take an SGD-sized step (use ``qnn``); the digital SRAM word has no pulse physics.
 - ``hic`` needs multi-level devices for the least significant part [HIC]; binary-only
   STT-MRAM and digital SRAM cannot hold it.
+- ``pcm_2t1c`` is the 2PCM + 3T1C cell [A18]: its high-significance pair is a SET-only PCM
+  pair with refresh, so it needs a one-directional (PCM) device.
 - ``qnn`` draws its randomness from the stochastic switching of binary MTJs [G21]; only
   the binary STT-MRAM preset has it (a multi-level device would waste its levels and has
   no intrinsic switching probability).
@@ -43,6 +45,10 @@ def invalid_reason(device: DeviceSpec, mode: TrainMode) -> str | None:
         return _BINARY_REASON if binary else None
     if mode is TrainMode.HIC:
         return "hic needs multi-level devices for the least significant part" if binary else None
+    if mode is TrainMode.PCM_2T1C:
+        if device.one_directional:
+            return None
+        return "pcm_2t1c is the 2PCM + 3T1C cell [A18]: it needs a one-directional PCM device pair (pcm)"
     if mode is TrainMode.QNN:
         if binary:
             return None

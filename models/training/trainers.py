@@ -8,7 +8,7 @@ weight noise η_train and optionally fake-quantizes weights to ``train_weight_bi
 ``apt`` trains noise-free, then calibrates under the analog forward (``models/apt.py``).
 
 On-chip modes run forward and backward through the crossbars and write the devices on
-every update (``models/onchip.py``, ``models/hic.py``, ``models/qnn.py``).
+every update (``models/onchip.py``, ``models/hic.py``, ``models/qnn.py``, ``models/pcm_2t1c.py``).
 
 A run has two stages: :func:`pretrain` (cacheable for off-chip modes: it depends only on
 ``TrainConfig``) and :func:`finish` (hardware-dependent: apt's calibration). :func:`train`
@@ -34,6 +34,7 @@ from models.training.hic import Hic
 from models.training.modes import cacheable
 from models.training.onchip import MixedPrecision, PulsedSGD, UpdaterFactory, quantize_update, train_onchip
 from models.training.outcome import TrainingDiverged, TrainResult, WriteCounts
+from models.training.pcm_2t1c import train_pcm_2t1c
 from models.training.qnn import Qnn
 
 __all__ = [
@@ -151,6 +152,7 @@ TRAINERS: dict[TrainMode, Trainer] = {
     TrainMode.MIXED_PRECISION: _on_chip(MixedPrecision),
     TrainMode.HIC: _on_chip(Hic),
     TrainMode.QNN: _on_chip(Qnn),
+    TrainMode.PCM_2T1C: train_pcm_2t1c,
 }
 """Training mode → its trainer. A new mode is one entry here and one ``TrainMode`` value."""
 

@@ -43,7 +43,11 @@ def _hardware_accuracy(net: nn.Module) -> float:
         ("hwa", "pcm", {}),
         ("apt", "rram", {"apt_steps": 10}),
         ("onchip_sgd", "rram", {}),
-        ("onchip_sgd", "pcm", {"momentum_placement": MomentumPlacement.IN_MEMORY}),
+        (
+            "onchip_sgd",
+            "ecram",
+            {"momentum_placement": MomentumPlacement.IN_MEMORY},
+        ),  # pcm learns little: docs
         ("mixed_precision", "pcm", {"update_bits": 8}),
         ("hic", "pcm", {"update_bits": 4}),
         ("qnn", "stt_mram", {"lr": 0.2}),

@@ -1,0 +1,302 @@
+"""Device update rules: how one pulse moves a device's normalized weight ω, as aihwkit documents them [A].
+
+Per device (drawn once, at construction, as aihwkit's ``PulsedDevice.populate`` [A]):
+
+- steps: with gain g = 1 + σ_d2d·ξ, r = σ_ud·ξ' and bias β = ``up_down``,
+  s⁺ = |min(β, 0) + g + r|·ε and s⁻ = |−max(β, 0) + g − r|·ε (a positive β shrinks the
+  down step, a negative one the up step);
+- bounds: b_max = w_max·(1 + σ_b·ξ), b_min = w_min·(1 + σ_b·ξ'), made b_max ≥ 0 ≥ b_min.
+
+Per pulse of direction d = ±1: ω ← clip(ω + d·s^d·f^d(ω)·(1 + c2c·ξ), b_min, b_max), with the
+factor f of the rule (:class:`~models.physics.devices.UpdateRule`):
+
+- constant: f = 1;
+- soft bounds: f⁺ = 1 − ω/b_max, f⁻ = 1 − ω/b_min;
+- linear step: f^d = 1 + γ^d·ω, γ⁺ = −|γ_up + σ_γ·ξ|/w_max, γ⁻ = −|γ_down + σ_γ·ξ|/w_min;
+- exponential step: f⁺ = max(1 − A_up·e^{γ_up·z}, 0), f⁻ = max(1 − A_down·e^{−γ_down·z}, 0),
+  z = 2a·ω/(b_max − b_min) + b.
+
+f is clipped at 0 (a step never reverses its direction). c2c noise is multiplicative as above,
+additive (ω + d·s^d·(f + c2c·ξ)) when ``mult_noise`` is off, or aihwkit's complex PCM noise
+Δω + c2c·(|Δω| + add + slope·|ω|)·ξ when ``step_c2c_add`` or ``step_c2c_slope`` is set.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from models.physics.devices import DeviceSpec, UpdateRule
+from models.physics.noise import normals
+
+
+@dataclass(frozen=True)
+class PulseModel:
+    """The pulsed-update parameters of one device technology, in normalized units [A]
+    (the fields of :class:`~models.physics.devices.DeviceSpec` of the same meaning)."""
+
+    dw_min: float
+    """Nominal step ε."""
+    asymmetry: float
+    """aihwkit's up/down bias β."""
+    c2c: float
+    """Cycle-to-cycle std of each step, relative to the step."""
+    d2d: float
+    """Device-to-device std of the step, relative."""
+    lo: float
+    """Lower bound of ω."""
+    hi: float
+    """Upper bound of ω."""
+    bound_d2d: float
+    """Device-to-device spread of the bounds, relative."""
+    rule: UpdateRule = UpdateRule.CONSTANT
+    one_way: bool = False
+    """Only steps up (PCM SET): used as a refreshed pair."""
+    up_down_d2d: float = 0.0
+    gamma_up: float = 0.0
+    gamma_down: float = 0.0
+    gamma_d2d: float = 0.0
+    exp_a: float = 0.0
+    exp_b: float = 0.0
+    amp_up: float = 0.0
+    amp_down: float = 0.0
+    mult_noise: bool = True
+    c2c_add: float = 0.0
+    c2c_slope: float = 0.0
+    write_noise: float = 0.0
+    """σ of the write noise in units of ε."""
+
+    @classmethod
+    def of(cls, d: DeviceSpec) -> PulseModel:
+        """The pulse model of a device preset."""
+        return cls(
+            d.dw_min,
+            d.up_down_asymmetry,
+            d.step_c2c,
+            d.step_d2d,
+            d.w_bound_min,
+            d.w_bound_max,
+            d.bound_d2d,
+            d.update_rule,
+            d.one_directional,
+            d.up_down_d2d,
+            d.gamma_up,
+            d.gamma_down,
+            d.gamma_d2d,
+            d.exp_a,
+            d.exp_b,
+            d.exp_amp_up,
+            d.exp_amp_down,
+            d.mult_noise,
+            d.step_c2c_add,
+            d.step_c2c_slope,
+            d.write_noise,
+        )
+
+    @property
+    def one_directional(self) -> bool:
+        """True when the device only steps up (PCM SET): it is used as a refreshed pair."""
+        return self.one_way
+
+    @property
+    def reach(self) -> float:
+        """Largest |ω| the weight can take: the pair's span, or the nearer bound."""
+        return self.hi - self.lo if self.one_directional else min(self.hi, -self.lo)
+
+    @property
+    def state_dependent(self) -> bool:
+        """True when a step depends on ω (or its noise does): pulses are then applied one by one."""
+        return self.rule is not UpdateRule.CONSTANT or self.complex_noise
+
+    @property
+    def complex_noise(self) -> bool:
+        """aihwkit's complex c2c noise (PCM preset)."""
+        return self.c2c_add > 0 or self.c2c_slope > 0
+
+    @property
+    def write_sigma(self) -> float:
+        """Write noise std on the read weight, in units of ω."""
+        return self.write_noise * self.dw_min
+
+
+def device_steps(
+    shape: torch.Size, model: PulseModel, generator: torch.Generator, dtype: torch.dtype = torch.float32
+) -> tuple[Tensor, Tensor]:
+    """Per-device (s⁺, s⁻), aihwkit's combination of ``up_down``, its spread and the gain spread
+    (module docstring) [A]; a one-directional device has s⁻ = 0."""
+    where = generator.device
+    gain = 1.0 + model.d2d * torch.randn(shape, generator=generator, device=where, dtype=dtype)
+    r = model.up_down_d2d * torch.randn(shape, generator=generator, device=where, dtype=dtype)
+    beta = model.asymmetry
+    up = (min(beta, 0.0) + gain + r).abs_() * model.dw_min
+    if model.one_directional:
+        return up, torch.zeros_like(up)
+    return up, (-max(beta, 0.0) + gain - r).abs_() * model.dw_min
+
+
+def device_bounds(
+    shape: torch.Size, model: PulseModel, generator: torch.Generator, dtype: torch.dtype = torch.float32
+) -> tuple[Tensor, Tensor]:
+    """Per-device (b_min, b_max) = w_min·(1 + σ_b·ξ'), w_max·(1 + σ_b·ξ), then b_max ≥ 0 ≥ b_min [A]."""
+    where = generator.device
+    hi = model.hi * (
+        1.0 + model.bound_d2d * torch.randn(shape, generator=generator, device=where, dtype=dtype)
+    )
+    lo = model.lo * (
+        1.0 + model.bound_d2d * torch.randn(shape, generator=generator, device=where, dtype=dtype)
+    )
+    return -torch.minimum(lo, hi).abs_(), torch.maximum(lo, hi).abs_()
+
+
+def device_slopes(
+    model: PulseModel, lo: Tensor, hi: Tensor, generator: torch.Generator
+) -> tuple[Tensor, Tensor] | None:
+    """Per-device (γ⁺, γ⁻) of the linear rules (soft bounds: −1/b_max, −1/b_min), else None [A]."""
+    if model.rule is UpdateRule.SOFT_BOUNDS:
+        return -1.0 / hi.clamp_min(1e-12), -1.0 / lo.clamp_max(-1e-12)
+    if model.rule is not UpdateRule.LINEAR_STEP:
+        return None
+    where, dtype = generator.device, lo.dtype
+    g_up = model.gamma_up + model.gamma_d2d * torch.randn(
+        lo.shape, generator=generator, device=where, dtype=dtype
+    )
+    g_dn = model.gamma_down + model.gamma_d2d * torch.randn(
+        lo.shape, generator=generator, device=where, dtype=dtype
+    )
+    g_up, g_dn = g_up.abs_(), g_dn.abs_()
+    down = g_dn / -model.lo if model.lo < 0 else torch.zeros_like(g_dn)  # mean bounds (mean_bound_reference)
+    return g_up / -model.hi, down
+
+
+def step_factor(
+    w: Tensor, up: bool, model: PulseModel, slope: Tensor | None, lo: Tensor, hi: Tensor
+) -> Tensor | float:
+    """f^d(ω) of the rule (module docstring), ≥ 0; ``slope`` is γ^d of the linear rules."""
+    if slope is not None:
+        return torch.addcmul(torch.ones_like(w), slope, w).clamp_min_(0.0)
+    if model.rule is UpdateRule.EXP_STEP:
+        z = (2.0 * model.exp_a) * w / (hi - lo).clamp_min(1e-12) + model.exp_b
+        if up:
+            return (1.0 - model.amp_up * torch.exp(model.gamma_up * z)).clamp_min_(0.0)
+        return (1.0 - model.amp_down * torch.exp(-model.gamma_down * z)).clamp_min_(0.0)
+    return 1.0
+
+
+def pulse_once(
+    w: Tensor,
+    sign: Tensor,
+    step: Tensor,
+    factor: Tensor | float,
+    lo: Tensor,
+    hi: Tensor,
+    model: PulseModel,
+    noise: bool = True,
+) -> Tensor:
+    """ω after one pulse of direction ``sign`` (±1, or 0 for none) with per-device step ``step``
+    and factor f^d(ω): the rule's change plus its c2c noise, clipped at the bounds [A]."""
+    dw = step * factor
+    change = sign * dw
+    if noise and model.c2c > 0:
+        xi = normals(w, None)
+        if model.complex_noise:
+            sigma = (dw + model.c2c_add + model.c2c_slope * w.abs()) * model.c2c
+        elif model.mult_noise:
+            sigma = dw * model.c2c
+        else:
+            sigma = step * model.c2c
+        change = change + sign.abs() * sigma * xi
+    return torch.minimum(torch.maximum(w + change, lo), hi)
+
+
+def pulse_train(
+    w: Tensor,
+    n: Tensor,
+    up: Tensor,
+    down: Tensor,
+    lo: Tensor,
+    hi: Tensor,
+    model: PulseModel,
+    slopes: tuple[Tensor, Tensor] | None,
+    noise: bool = True,
+) -> Tensor:
+    """ω after ``n`` signed pulses per device, applied one at a time (so every pulse sees the state
+    the previous one left). Pulse j runs on the devices with |n| > j only, so the work is the total
+    number of pulses, not the largest."""
+    out = w.clone()
+    k = n.abs()
+    sign = torch.sign(n)
+    rows = torch.arange(w.numel(), device=w.device)
+    for j in range(int(k.max()) if k.numel() else 0):
+        if j:
+            keep = k.index_select(0, rows) > j
+            rows = rows[keep]
+        cur = out.index_select(0, rows)
+        s = sign.index_select(0, rows)
+        lo_r, hi_r = lo.index_select(0, rows), hi.index_select(0, rows)
+        going_up = s > 0
+        su = slopes[0].index_select(0, rows) if slopes is not None else None
+        sd = slopes[1].index_select(0, rows) if slopes is not None else None
+        f_up = step_factor(cur, True, model, su, lo_r, hi_r)
+        f_dn = step_factor(cur, False, model, sd, lo_r, hi_r) if not model.one_directional else f_up
+        step = torch.where(going_up, up.index_select(0, rows), down.index_select(0, rows))
+        factor = torch.where(going_up, f_up, f_dn) if isinstance(f_up, Tensor) else f_up
+        out.index_copy_(0, rows, pulse_once(cur, s, step, factor, lo_r, hi_r, model, noise))
+    return out
+
+
+def pulses_to_reach(
+    target: Tensor, up: Tensor, hi: Tensor, model: PulseModel, slope: Tensor | None
+) -> Tensor:
+    """SET pulses that take a one-directional device from 0 to ``target`` on its nominal (noise-free)
+    pulse response: what a program-and-verify refresh writes [N20]. Constant steps: ⌈target/s⁺⌉."""
+    if not model.state_dependent or model.rule is UpdateRule.CONSTANT:
+        return torch.ceil(target / up)
+    lo = torch.zeros_like(hi)
+    w, count = torch.zeros_like(target), torch.zeros_like(target)
+    cap = math.ceil(10.0 * model.hi / model.dw_min)
+    for _ in range(cap):
+        short = w < target * (1 - 1e-6)
+        if not bool(short.any()):
+            break
+        f = step_factor(w, True, model, slope, lo, hi)
+        nxt = torch.minimum(w + up * f, hi)
+        stuck = nxt <= w
+        w = torch.where(short, nxt, w)
+        count += short.to(count.dtype)
+        if bool((short & stuck).all()):
+            break
+    return count
+
+
+def pulses_toward(
+    start: Tensor, target: Tensor, up: Tensor, hi: Tensor, model: PulseModel, slope: Tensor | None
+) -> Tensor:
+    """SET pulses that bring a one-directional device from ``start`` nearest to ``target`` (≥ start) on
+    its nominal pulse response: pulse while the next nominal step ends closer to the target than
+    the device stands (what an open-loop write of a known change applies)."""
+    lo = torch.zeros_like(hi)
+    w, count = start.clone(), torch.zeros_like(start)
+    for _ in range(math.ceil(10.0 * model.hi / model.dw_min)):
+        step = torch.minimum(w + up * step_factor(w, True, model, slope, lo, hi), hi) - w
+        go = (w + step / 2 < target) & (step > 0)
+        if not bool(go.any()):
+            break
+        w = torch.where(go, w + step, w)
+        count += go.to(count.dtype)
+    return count
+
+
+__all__ = [
+    "PulseModel",
+    "device_bounds",
+    "device_slopes",
+    "device_steps",
+    "pulse_once",
+    "pulse_train",
+    "pulses_to_reach",
+    "pulses_toward",
+    "step_factor",
+]
