@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -12,29 +9,13 @@ import pytest
 
 from dse.engine.study import open_storage
 from dse.results.store import ResultStore
-
-
-def dse_run(space: Path, out: Path) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "dse",
-        "run",
-        str(space),
-        "--out",
-        str(out),
-        "--executor",
-        "local",
-        "--no-cache",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+from tests.drivers import dse_driver
 
 
 @pytest.mark.parametrize("drivers", [2, 3])
 def test_drivers_on_one_journal_share_an_exact_budget(tiny_space, tmp_path: Path, drivers: int) -> None:
     space, out = tiny_space(name=f"exact{drivers}", trials=6), tmp_path / "shared"
-    procs = [dse_run(space, out) for _ in range(drivers)]
+    procs = [dse_driver(space, out, "--no-cache") for _ in range(drivers)]
     for proc in procs:
         _, err = proc.communicate(timeout=400)
         assert proc.returncode == 0, err[-3000:]

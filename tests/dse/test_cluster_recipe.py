@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from dse.results.store import ResultStore
+from tests.drivers import dse_driver
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -83,19 +84,7 @@ def test_an_address_with_no_cluster_gives_up_within_its_bound(tiny_space, tmp_pa
 def test_sigterm_stops_a_running_study_and_keeps_its_rows(tiny_space, tmp_path: Path) -> None:
     out = tmp_path / "out"
     space = tiny_space(trials=200)
-    cmd = [
-        sys.executable,
-        "-m",
-        "dse",
-        "run",
-        str(space),
-        "--out",
-        str(out),
-        "--executor",
-        "local",
-        "--no-cache",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = dse_driver(space, out, "--no-cache", quiet=True)
     parts = out / "trials"
     deadline = time.monotonic() + 300
     try:

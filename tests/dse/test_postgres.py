@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import optuna
 import pytest
 
 from dse.results.store import ResultStore
+from tests.drivers import dse_driver
 from tests.postgres import NoPostgres, postgres_server
 
 
@@ -26,22 +25,7 @@ def pg_url() -> Iterator[str]:
 
 
 def dse_run(space: Path, out: Path, url: str, *extra: str) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "dse",
-        "run",
-        str(space),
-        "--out",
-        str(out),
-        "--storage",
-        url,
-        "--executor",
-        "local",
-        *extra,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # in-process trials of two drivers share 2 cores
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return dse_driver(space, out, "--storage", url, *extra)
 
 
 def test_a_study_on_postgres(pg_url: str, tiny_space, tmp_path: Path) -> None:
