@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (reported before any work starts), 1 any othe
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -73,7 +74,7 @@ def run(
     gpus_per_trial: Annotated[float | None, typer.Option(help="GPUs per trial")] = None,
     cache_dir: Annotated[
         Path | None,
-        typer.Option(help="trained-weights cache, shared by off-chip trials (default: OUT/cache)"),
+        typer.Option(help="trained-weights cache, shared by off-chip trials (default: OUT/_cache)"),
     ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="always train; never reuse cached weights")
@@ -118,9 +119,32 @@ def run(
         )
         print_front(out_dir, [f"{o.name}:{o.direction.value}" for o in space.objectives])
         return
+    from dse.engine import netns
+
+    if netns.wanted(address, storage, executor):
+        if netns.available():  # the same run, in a network namespace of its own: Ray on loopback only
+            argv = ["run", str(space_file), "--out", str(out_dir)]
+            for flag, value in (
+                ("--trials", trials),
+                ("--workers", workers),
+                ("--sampler", sampler),
+                ("--seed", seed),
+                ("--cpus-per-trial", cpus_per_trial),
+                ("--gpus-per-trial", gpus_per_trial),
+                ("--cache-dir", cache_dir),
+            ):
+                argv += [flag, str(value)] if value is not None else []
+            argv += ["--no-cache"] * no_cache + ["--resume"] * resume
+            raise typer.Exit(netns.rerun_isolated(argv))
+        err.print(
+            "warning: no user namespace could be made here, so the local Ray listens on every "
+            f"interface (set RAY_AUTH_MODE=token on shared machines; {netns.OPT_OUT}=1 hides this)",
+            highlight=False,
+        )
     console.print(
         f"[bold]{space.name}[/]: {space.trials} trials, sampler {space.sampler}, "
         f"{space.workers} workers ({executor}), results in {out_dir}"
+        + (", Ray on loopback only (private network namespace)" if os.environ.get(netns.ISOLATED) else "")
     )
     result = _run_checked(space, plan, out_dir, storage, address, executor, resume, cache_dir, no_cache)
     console.print(
@@ -153,6 +177,10 @@ def _run_checked(
         gpus_per_trial=space.gpus_per_trial,
         max_retries=space.max_retries,
     )
+    from dse.engine import netns
+
+    if os.environ.get(netns.ISOLATED) == "1":
+        netns.loopback_up()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         err.print("starting Ray…" if executor == "ray" else "starting…", highlight=False)
