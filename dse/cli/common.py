@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ SUMMARY_COLUMNS = (
     "update_bits",
     "mode",
 )
+"""Design columns shown when the study file does not say which parameters were searched."""
 TABLE_FORMATS = ("csv", "markdown", "latex")
 PLOT_KINDS = ("front", "parallel", "progress", "read-time", "hardware")
 FIGURE_FORMATS = ("png", "pdf", "html")
@@ -63,6 +65,32 @@ def parse_objectives_option(spec: str | None, meta: dict[str, Any]) -> tuple[pa.
         raise bad_input(f"--objectives: {exc}") from None
 
 
+def searched_parameters(meta: dict[str, Any]) -> list[str] | None:
+    """The parameters the study's space searched (not fixed), from ``_study.json``; None for a
+    folder written before the space was recorded."""
+    space = meta.get("space")
+    if not isinstance(space, dict) or "domains" not in space:
+        return None
+    return [d["name"] for d in space["domains"] if d.get("kind") != "fixed"]
+
+
+def default_columns(meta: dict[str, Any], df: Any, objectives: Sequence[pa.Objective]) -> list[str]:
+    """Trial number, the searched parameters and the objectives (the design summary for folders
+    that do not record their space)."""
+    searched = searched_parameters(meta)
+    design = SUMMARY_COLUMNS[1:] if searched is None else searched
+    names = ["trial_number", *design, *(o.name for o in objectives)]
+    return [n for n in dict.fromkeys(names) if n in df.columns]
+
+
+def hypervolume_text(hv: pa.HypervolumeResult) -> str:
+    """ "hypervolume 0.874 (normalized; reference point ..., ideal point ...)": the one scale the
+    CLI, the figures and ``dse compare`` print."""
+    ref = ", ".join(f"{k}={v:.4g}" for k, v in hv.reference.items())
+    ideal = ", ".join(f"{k}={v:.4g}" for k, v in (hv.ideal or {}).items())
+    return f"normalized hypervolume {hv.value:.4f} (reference point: {ref}; ideal point: {ideal})"
+
+
 def print_front(results: Path, objectives: list[str]) -> None:
     meta, df = load_rows(results)
     objs = parse_objectives_option(",".join(objectives), meta)
@@ -73,9 +101,7 @@ def print_front(results: Path, objectives: list[str]) -> None:
     front = pa.pareto_front(done, objs).sort_values(
         objs[0].name, ascending=objs[0].direction.value == "minimize"
     )
-    columns = [*SUMMARY_COLUMNS, *(o.name for o in objs)]
-    console.print(
-        report.rich_table(
-            front, columns, f"Pareto front of {meta['study']} ({len(front)} of {len(done)} complete trials)"
-        )
-    )
+    names = ", ".join(o.name for o in objs)
+    title = f"Pareto front of {meta['study']} over {names} ({len(front)} of {len(done)} complete trials)"
+    keep = [o.name for o in objs]
+    console.print(report.rich_table(front, default_columns(meta, done, objs), title, keep=keep))

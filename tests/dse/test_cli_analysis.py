@@ -129,12 +129,12 @@ def test_pareto_table_prints_front_and_hypervolume_with_reference(results: Path)
 
 def test_pareto_where_filters_rows(results: Path) -> None:
     where = "device in ('pcm','rram') and adc_bits >= 4"
-    code, out, _ = invoke("pareto", results, "--where", where, "--format", "csv")
+    code, out, err = invoke("pareto", results, "--where", where, "--format", "csv")
     assert code == 0
     front = read_csv(out)
     assert len(front) > 0
     assert set(front["device"]) <= {"pcm", "rram"} and (front["adc_bits"] >= 4).all()
-    assert "filter: device in ('pcm','rram') and adc_bits >= 4" in out
+    assert "filter: device in ('pcm','rram') and adc_bits >= 4" in err  # the CSV stays plain data
 
 
 def test_pareto_by_gives_one_front_per_group_with_shared_reference(results: Path, tmp_path: Path) -> None:
@@ -151,7 +151,9 @@ def test_pareto_by_gives_one_front_per_group_with_shared_reference(results: Path
     assert list(table.columns[:1]) == ["device"] and "hypervolume" in table.columns
     assert sorted(table["device"].unique()) == list(DEVICES)
     assert table.groupby("device")["hypervolume"].nunique().eq(1).all()  # one volume per group
-    assert "at one reference point accuracy=" in target.read_text().splitlines()[0]
+    assert table["hypervolume"].between(0, 1).all()  # normalized, as every other command prints it
+    notes = json.loads((tmp_path / "by.csv.json").read_text())["notes"]
+    assert "reference point: accuracy=" in notes and "one for all groups" in notes
 
 
 def test_pareto_ranks_lists_every_complete_row_with_its_rank(results: Path) -> None:
@@ -172,7 +174,7 @@ def test_query_runs_sql_over_the_parts(results: Path) -> None:
     table = read_csv(out)
     assert list(table["device"]) == list(DEVICES) and table["n"].sum() == 22
     code, out, _ = invoke("query", results, sql)
-    assert code == 0 and "pcm" in out
+    assert code == 0 and "PCM" in out  # display names in tables for reading
     code, out, _ = invoke("query", results, sql, "--format", "markdown")
     assert code == 0 and "| Device |" in out
 
@@ -197,7 +199,7 @@ def test_export_latex_is_booktabs_with_provenance_and_bold_best(results: Path, t
     assert code == 0
     text = target.read_text()
     assert "\\toprule" in text and "\\bottomrule" in text and "\\textbf{" in text
-    assert "% study=demo" in text and "ADC bits" in text
+    assert "% study=demo" in text and r"ADC\\bits" in text  # the header stacked on its words
 
 
 def test_export_all_rows_and_where(results: Path) -> None:
@@ -206,7 +208,7 @@ def test_export_all_rows_and_where(results: Path) -> None:
     table = read_csv(out)
     assert len(table) == 7 and set(table["device"]) == {"sram"}  # 8 sram trials, one failed
     code, out, _ = invoke("export", results, "--format", "markdown")
-    assert code == 0 and out.startswith("<!-- Pareto front -->") and "**" in out
+    assert code == 0 and out.startswith("<!-- Pareto front over accuracy (max),") and "**" in out
 
 
 # ------------------------------------------------------------------ plot
@@ -279,7 +281,10 @@ def test_devices_costs_prints_the_constants(results: Path) -> None:
         (("plot", "{r}", "front", "--objectives", "accuracy:max"), "--objectives", "two"),
         (("plot", "{r}", "read-time", "--trials", "4"), "--trials", "3"),  # 4 failed
         (("plot", "{r}", "read-time", "--top", "0"), "--top", "1"),
-        (("export", "{r}", "--precision", "-1"), "--precision", "0"),
+        (("export", "{r}", "--precision", "0"), "--precision", "1"),
+        (("export", "{r}", "--width", "wide"), "--width", "column"),
+        (("export", "{r}", "--front-of", "all"), "--front-of", "shown"),
+        (("pareto", "{r}", "--columns", "nope"), "--columns", "adc_bits"),
         (("query", "{r}", "SELECT [bold] FROM trials"), "SQL", "adc_bits"),  # rich markup is escaped
     ],
 )
