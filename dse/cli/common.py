@@ -91,6 +91,32 @@ def hypervolume_text(hv: pa.HypervolumeResult) -> str:
     return f"normalized hypervolume {hv.value:.4f} (reference point: {ref}; ideal point: {ideal})"
 
 
+def failure_reasons(failed: Any) -> list[tuple[str, list[int]]]:
+    """Failed trials grouped by the first line of their error, most frequent first."""
+    groups: dict[str, list[int]] = {}
+    for number, error in zip(failed["trial_number"], failed["error"], strict=True):
+        reason = str(error).strip().splitlines()[0][:200] if isinstance(error, str) and error.strip() else "?"
+        groups.setdefault(reason, []).append(int(number))
+    return sorted(((r, sorted(t)) for r, t in groups.items()), key=lambda item: (-len(item[1]), item[0]))
+
+
+def constant_objectives(done: Any, objectives: Sequence[pa.Objective]) -> list[str]:
+    """A sentence for each objective with one value over two complete trials or more: it cannot rank
+    designs ("max_writes_per_device is 1 for all 40 trials: it does not rank designs")."""
+    out = []
+    for obj in objectives:
+        values = done[obj.name].dropna() if obj.name in done.columns else []
+        if len(values) >= 2 and values.nunique() == 1:
+            value = f"{values.iloc[0]:.6g}"
+            out.append(f"{obj.name} is {value} for all {len(values)} trials: it does not rank designs")
+    return out
+
+
+def warn_constant_objectives(done: Any, objectives: Sequence[pa.Objective]) -> None:
+    for sentence in constant_objectives(done, objectives):
+        err.print(f"[bold yellow]warning:[/] {escape(sentence)}", highlight=False)
+
+
 def print_front(results: Path, objectives: list[str]) -> None:
     meta, df = load_rows(results)
     objs = parse_objectives_option(",".join(objectives), meta)
@@ -105,3 +131,5 @@ def print_front(results: Path, objectives: list[str]) -> None:
     title = f"Pareto front of {meta['study']} over {names} ({len(front)} of {len(done)} complete trials)"
     keep = [o.name for o in objs]
     console.print(report.rich_table(front, default_columns(meta, done, objs), title, keep=keep))
+    console.print(hypervolume_text(pa.hypervolume(done, objs, normalize=True)), highlight=False)
+    warn_constant_objectives(done, objs)

@@ -311,3 +311,41 @@ def test_compact_keeps_every_row(results: Path) -> None:
     assert code == 0, err
     assert len(ResultStore(results).files()) == -(-len(before) // 10)
     assert ResultStore(results).read().equals(before)
+
+
+# ------------------------------------------------------------------ status and progress
+
+
+def test_status_groups_failure_reasons_and_prints_the_normalized_hypervolume(results: Path) -> None:
+    code, out, _ = invoke("status", results)
+    assert code == 0, out
+    assert "2 × ValueError: loss diverged (#4, #11)" in out
+    assert "normalized hypervolume 0." in out and "reference point: accuracy=" in out
+
+
+def test_a_constant_objective_is_flagged() -> None:
+    from dse.analysis.pareto import parse_objectives
+    from dse.cli.common import constant_objectives
+
+    done = pd.DataFrame({"accuracy": [0.5, 0.7, 0.9], "max_writes_per_device": [1.0, 1.0, 1.0]})
+    objs = parse_objectives("accuracy:max,max_writes_per_device:min")
+    assert constant_objectives(done, objs) == [
+        "max_writes_per_device is 1 for all 3 trials: it does not rank designs"
+    ]
+
+
+def test_progress_bar_starts_with_starting_ray_then_counts_and_hypervolume() -> None:
+    from dse.cli.run import _progress_bar
+    from dse.engine.space import load_space
+    from dse.engine.study import Progress
+
+    space = load_space(Path(__file__).parents[2] / "search_spaces" / "quickstart.toml")
+    update, bar = _progress_bar(space)
+    assert bar.tasks[0].description == "starting Ray…" and bar.tasks[0].total is None
+    point = DesignPoint.of(device="pcm")
+    for n, (acc, pj, bits) in enumerate([(0.5, 10.0, 100.0), (0.7, 30.0, 200.0)]):
+        metrics = {"accuracy": acc, "energy_per_inference_pj": pj, "model_size_bits": bits}
+        update(Progress(total=40, complete=n + 1), TrialRecord("q", n, "complete", point, metrics))
+    status = bar.tasks[0].fields["status"]
+    assert bar.tasks[0].total == 40 and bar.tasks[0].completed == 2
+    assert "running 2 · complete 2 · failed 0 · HV 0." in status
