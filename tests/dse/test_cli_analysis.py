@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import dse.analysis.plot
+import dse.analysis.figure
 from dse.cli.run import app
 from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
@@ -101,7 +101,7 @@ def no_drift(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def small_html(monkeypatch: pytest.MonkeyPatch) -> None:
     """Link plotly.js instead of embedding 4.8 MB in every HTML file."""
-    monkeypatch.setattr(dse.analysis.plot, "PLOTLY_JS", "cdn")
+    monkeypatch.setattr(dse.analysis.figure, "PLOTLY_JS", "cdn")
 
 
 def invoke(*args: str | Path) -> tuple[int, str, str]:

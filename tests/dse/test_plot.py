@@ -17,12 +17,6 @@ SIZE = Objective("model_size_bits", Direction.MINIMIZE)
 WRITES = Objective("max_writes_per_device", Direction.MINIMIZE)
 
 
-@pytest.fixture(autouse=True)
-def small_html(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Link plotly.js instead of embedding 4.8 MB per file: same figure JSON, much faster tests."""
-    monkeypatch.setattr(plot, "PLOTLY_JS", "cdn")
-
-
 @pytest.fixture(scope="module")
 def results() -> pd.DataFrame:
     rng = np.random.default_rng(7)
@@ -137,3 +131,40 @@ def test_style_is_stable_and_formats_checked(tmp_path: Path) -> None:
             tmp_path / "x",
             formats=("svg",),  # type: ignore[arg-type]
         )
+
+
+def test_pdf_is_one_column_wide_with_a_times_like_font(results: pd.DataFrame, tmp_path: Path) -> None:
+    import re
+
+    (path,) = plot.plot_pareto_2d(results, (ACC, ENERGY), tmp_path / "f", formats=("pdf",))
+    data = path.read_bytes()
+    box = re.search(rb"/MediaBox \[ *0 0 ([0-9.]+) ([0-9.]+) *\]", data)
+    assert box is not None and float(box.group(1)) == 252.0  # 3.5 in × 72 pt/in, exactly
+    fonts = set(re.findall(rb"/BaseFont /([A-Za-z+-]+)", data))
+    assert fonts and all(b"DejaVu" not in f for f in fonts), fonts  # a serif face, not the sans default
+
+
+def test_log_axes_are_automatic_above_10x_and_can_be_overridden() -> None:
+    assert plot.log_scale(pd.Series([1.0, 11.0])) and not plot.log_scale(pd.Series([1.0, 9.0]))
+    assert not plot.log_scale(pd.Series([-1.0, 100.0]))  # a log axis needs positive values
+    assert plot.log_scale(pd.Series([1.0, 2.0]), True) and not plot.log_scale(pd.Series([1.0, 1e6]), False)
+
+
+def test_html_figures_share_one_plotly_js_and_hover_shows_parameters(
+    results: pd.DataFrame, tmp_path: Path
+) -> None:
+    front = plot.plot_pareto_2d(results, (ACC, ENERGY), tmp_path / "front", formats=("html",))
+    parallel = plot.plot_parallel_coordinates(
+        results, (ACC, ENERGY), tmp_path / "parallel", formats=("html",)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["front.html", "parallel.html", "plotly.min.js"]
+    for path in (*front, *parallel):
+        assert path.stat().st_size < 200_000 and 'src="plotly.min.js"' in path.read_text()
+    html = front[0].read_text()
+    assert "ADC bits: " in html and "trial 0" in html.replace("trial 0<", "trial 0")
+
+
+def test_front_legend_names_the_two_objective_front(results: pd.DataFrame) -> None:
+    front, dominated = plot.front_2d(results, (ACC, ENERGY))
+    off = set(dominated["device"]) - set(front["device"])
+    assert len(front) and set(front["device"]) | off == set(results["device"])
