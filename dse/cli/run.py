@@ -397,4 +397,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from dse.cli import analysis, hardware  # noqa: E402, F401  (register pareto … export; cost and cite)
+from dse.cli import analysis, compare, hardware  # noqa: E402, F401  (register pareto … export; cost and cite)

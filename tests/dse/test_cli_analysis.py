@@ -349,3 +349,33 @@ def test_progress_bar_starts_with_starting_ray_then_counts_and_hypervolume() -> 
     status = bar.tasks[0].fields["status"]
     assert bar.tasks[0].total == 40 and bar.tasks[0].completed == 2
     assert "running 2 · complete 2 · failed 0 · HV 0." in status
+
+
+# ------------------------------------------------------------------ compare
+
+
+def test_compare_measures_every_study_at_one_reference(results: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    start = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    worse = []
+    for n in range(24):  # the same designs, each 0.05 less accurate: strictly dominated
+        rec = _record(n, rng, start)
+        metrics = {**rec.metrics, "accuracy": rec.metrics["accuracy"] - 0.05} if rec.metrics else {}
+        worse.append(TrialRecord("worse", n, rec.status, rec.point, metrics, rec.error))
+    other = _write_study(tmp_path / "worse", worse)
+    meta = json.loads((other / "_study.json").read_text())
+    (other / "_study.json").write_text(json.dumps({**meta, "study": "worse"}))
+    code, out, err = invoke("compare", results, other, "--out", tmp_path / "fig", "--formats", "png")
+    assert code == 0, err
+    volumes = {
+        line.split()[0]: float(line.split()[-1])
+        for line in out.splitlines()
+        if line.split()[:1] in (["demo"], ["worse"])
+    }
+    assert 0 < volumes["worse"] < volumes["demo"] <= 1
+    assert out.count("reference point") == 1
+    assert (tmp_path / "fig" / "compare_accuracy_vs_energy_per_inference_pj.png").read_bytes()[
+        :4
+    ] == b"\x89PNG"
+    code, _, err = invoke("compare", results)
+    assert code == 2 and "two or more" in err
