@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -133,3 +134,64 @@ def print_front(results: Path, objectives: list[str]) -> None:
     console.print(report.rich_table(front, default_columns(meta, done, objs), title, keep=keep))
     console.print(hypervolume_text(pa.hypervolume(done, objs, normalize=True)), highlight=False)
     warn_constant_objectives(done, objs)
+
+
+def choice(option: str, value: str, allowed: Sequence[str]) -> str:
+    """``value`` if it is one of ``allowed``, else exit 2 naming the option and the allowed values."""
+    if value not in allowed:
+        raise bad_input(f"{option}: {value!r} is not allowed; allowed: {', '.join(allowed)}")
+    return value
+
+
+def split_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def check_columns(option: str, names: Iterable[str], df: pd.DataFrame, numeric: bool = False) -> None:
+    """Exit 2 if a name is not a column of ``df`` (or not numeric), listing the allowed columns."""
+    allowed = [str(c) for c in df.columns if not numeric or pd.api.types.is_numeric_dtype(df[c])]
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        kind = "numeric column" if numeric else "column"
+        raise bad_input(f"{option}: unknown {kind}(s) {unknown}; allowed: {', '.join(allowed)}")
+
+
+def analysis_rows(
+    results: Path, objectives: str | None, where: str | None
+) -> tuple[dict[str, Any], pd.DataFrame, tuple[pa.Objective, ...]]:
+    """Study metadata, the complete rows passing ``--where`` and the checked ``--objectives``."""
+    meta, df = load_rows(results)
+    done = df[df["status"] == "complete"]
+    objs = parse_objectives_option(objectives, meta)
+    check_columns("--objectives", [o.name for o in objs], done, numeric=True)
+    if where:
+        try:
+            from dse.results import query as q  # DuckDB only when a filter is given
+
+            done = q.filter_rows(done, where)
+        except ValueError as exc:
+            raise bad_input(f"--where: {exc}") from None
+    return meta, done, objs
+
+
+def require_rows(done: pd.DataFrame, objs: Sequence[pa.Objective], where: str | None) -> None:
+    """Exit (2 with a filter, else 1) when no complete row has finite values of every objective."""
+    if len(pa.objective_matrix(done, objs)[0]):
+        return
+    what = f"no complete trial with finite {', '.join(o.name for o in objs)}"
+    if where:
+        raise bad_input(f"--where: {what} matches {where!r}")
+    err.print(f"[bold red]error:[/] {what} yet", highlight=False)
+    raise typer.Exit(1)
+
+
+def best_first(df: pd.DataFrame, objs: Sequence[pa.Objective], ranks: bool = False) -> pd.DataFrame:
+    """Rows sorted best-first by the first objective (within non-domination rank if ``ranks``)."""
+    keys = ["pareto_rank"] if ranks else []
+    ascending = [True] if ranks else []
+    return df.sort_values(
+        [*keys, objs[0].name],
+        ascending=[*ascending, not objs[0].direction.maximise],
+        kind="stable",
+        na_position="last",
+    )

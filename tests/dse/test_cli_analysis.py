@@ -379,3 +379,87 @@ def test_compare_measures_every_study_at_one_reference(results: Path, tmp_path: 
     ] == b"\x89PNG"
     code, _, err = invoke("compare", results)
     assert code == 2 and "two or more" in err
+
+
+# ------------------------------------------------------------------ what tables and figures show
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A study whose space searched device, lr and momentum_placement (as onchip_momentum does)."""
+    rng = np.random.default_rng(5)
+    start = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    records = []
+    for n in range(12):
+        rec = _record(n, rng, start)
+        point = rec.point.replace(lr=float(rng.choice([0.01, 0.05, 0.2])))
+        records.append(TrialRecord("demo", n, rec.status, point, rec.metrics, rec.error))
+    root = _write_study(tmp_path_factory.mktemp("searched") / "demo", records)
+    meta = json.loads((root / "_study.json").read_text())
+    domains = [
+        {"name": "device", "kind": "categorical", "choices": list(DEVICES)},
+        {"name": "lr", "kind": "float", "low": 0.01, "high": 0.2, "log": True},
+        {"name": "adc_bits", "kind": "fixed", "value": 8},
+    ]
+    (root / "_study.json").write_text(json.dumps({**meta, "space": {"domains": domains}}))
+    return root
+
+
+def test_terminal_table_shows_the_searched_axes_whole_at_100_columns(
+    searched: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dse.cli import common
+
+    monkeypatch.setattr(common.console, "width", 100)
+    code, out, _ = invoke("pareto", searched)
+    assert code == 0 and "…" not in out and max(map(len, out.splitlines())) <= 100
+    header = out[out.index("Pareto front") : out.index("───")]
+    assert "Learning" in header and "Device" in header and "Accuracy" in header
+    assert "DAC" not in header and "Tile" not in header  # not searched: not shown
+    assert "over accuracy (max), energy_per_inference_pj (min), model_size_bits (min)" in " ".join(
+        out.split()
+    )
+    code, out, _ = invoke("pareto", searched, "--columns", "device,adc_bits,accuracy")
+    assert code == 0 and "Learning" not in out and "ADC" in out
+
+
+def test_latex_label_comes_from_the_output_file_and_front_of_shown(results: Path, tmp_path: Path) -> None:
+    labels = []
+    for name in ("a.tex", "b.tex"):
+        code, _, err = invoke("export", results, "-o", tmp_path / name)
+        assert code == 0, err
+        labels += [line for line in (tmp_path / name).read_text().splitlines() if line.startswith(r"\label")]
+    assert labels == [r"\label{tab:a}", r"\label{tab:b}"]
+    columns = "device,accuracy,energy_per_inference_pj"
+    code, out, _ = invoke("export", results, "--format", "csv", "--columns", columns, "--front-of", "shown")
+    assert code == 0
+    shown = read_csv(out)
+    sql = "SELECT accuracy, energy_per_inference_pj AS e FROM trials WHERE status = 'complete'"
+    rows = read_csv(invoke("query", results, sql, "--format", "csv")[1]).to_numpy()
+    brute = [  # brute force: rows no other row dominates in these two objectives
+        (a, e) for a, e in rows
+        if not any(a2 >= a and e2 <= e and (a2 > a or e2 < e) for a2, e2 in rows)
+    ]  # fmt: skip
+    assert sorted(brute) == sorted(zip(shown["accuracy"], shown["energy_per_inference_pj"], strict=True))
+
+
+def test_read_time_defaults_to_devices_that_drift() -> None:
+    from dse.analysis.pareto import parse_objectives
+    from dse.cli.figures import _drifting_front
+
+    df = pd.DataFrame(
+        {"trial_number": [0, 1, 2], "device": ["sram", "pcm", "stt_mram"], "accuracy": [0.99, 0.9, 0.95]}
+    )
+    assert _drifting_front(df, parse_objectives("accuracy:max"), 3)["device"].tolist() == ["sram"]  # no drift
+    two = df.assign(energy_per_inference_pj=[1.0, 0.1, 0.5])  # all three on the front
+    both = parse_objectives("accuracy:max,energy_per_inference_pj:min")
+    assert _drifting_front(two, both, 3)["device"].tolist() == ["pcm"]  # sram and stt_mram do not drift
+    assert _drifting_front(two[two.device != "pcm"], both, 3)["device"].tolist() == ["sram", "stt_mram"]
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"), [(("--log", "z"), "x, y"), (("--log", "x", "--linear"), "not both")]
+)
+def test_plot_axis_options_are_checked(results: Path, args: tuple[str, ...], allowed: str) -> None:
+    code, _, err = invoke("plot", results, "front", "--formats", "png", *args)
+    assert code == 2 and "--log" in err and allowed in err
