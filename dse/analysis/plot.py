@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -34,6 +33,12 @@ from dse.analysis.figure import (
     paper_style,
     save,
     style_for,
+)
+from dse.analysis.parallel import (  # noqa: F401  (re-exported: every plot_* lives in plot)
+    axis_format,
+    parallel_coordinates_data,
+    parameter_axes,
+    plot_parallel_coordinates,
 )
 from dse.analysis.pareto import (
     Objective,
@@ -115,70 +120,6 @@ def plot_pareto_2d(
         f.update_xaxes(title=column_label(x), type="log" if log_x else "linear")
         f.update_yaxes(title=column_label(y), type="log" if log_y else "linear")
         return f
-
-    return save(fig, html, out, formats)
-
-
-def parallel_coordinates_data(front: pd.DataFrame, objectives: Sequence[Objective]) -> pd.DataFrame:
-    """Each objective of ``front`` scaled to [0, 1] with 1 = best, so "up is better" on every axis.
-
-    Objectives spanning more than two decades (energy, size) are scaled on log10, as their plots are.
-    """
-    values, finite = objective_matrix(front, objectives)
-    logs = [log_scale(pd.Series(values[:, j])) for j in range(values.shape[1])]
-    values = np.where(logs, np.log10(np.where(logs, values, 1.0)), values)
-    lo, span = values.min(axis=0), np.ptp(values, axis=0)
-    scaled = (values - lo) / np.where(span > 0, span, 1.0)
-    scaled = np.where([o.direction.maximise for o in objectives], scaled, 1.0 - scaled)
-    return pd.DataFrame(scaled, index=front.index[finite], columns=[o.name for o in objectives])
-
-
-@paper_style
-def plot_parallel_coordinates(
-    df: pd.DataFrame,
-    objectives: Sequence[Objective],
-    out: Path,
-    color_by: str | None = "device",
-    formats: Sequence[FigureFormat] = FORMATS,
-) -> list[Path]:
-    """Parallel coordinates of the Pareto front: one line per design, axes oriented so up is better."""
-    front = pareto_front(df, objectives)
-    scaled = parallel_coordinates_data(front, objectives)
-    names = [o.name for o in objectives]
-    styles = style_for(front[color_by] if color_by in front.columns else ["all"])
-    fig, (ax,) = new_figure(2.4)
-    xs = np.arange(len(names))
-    for key, group in groups(front, color_by):
-        color, _ = styles[key]
-        for i, row in enumerate(scaled.loc[group.index].to_numpy()):
-            ax.plot(xs, row, color=color, alpha=0.7, linewidth=0.9, label=str(key) if i == 0 else None)
-    for i, obj in enumerate(objectives):
-        ax.axvline(i, color="0.6", linewidth=0.6)
-        col = front[obj.name]
-        best, worst = (col.max(), col.min()) if obj.direction.maximise else (col.min(), col.max())
-        for value, y, dy, va in ((best, 1.0, 2, "bottom"), (worst, 0.0, -2, "top")):
-            where = {"xytext": (0, dy), "textcoords": "offset points", "ha": "center", "va": va}
-            ax.annotate(f"{value:.3g}", (i, y), fontsize=6, **where)
-    ax.set_xticks(xs, [column_label(n) for n in names], rotation=20, ha="right")
-    ax.set(ylim=(-0.12, 1.12), yticks=[0, 1], yticklabels=["worst", "best"])
-    ax.spines[["left", "bottom"]].set_visible(False)
-    ax.tick_params(length=0)
-    fig.legend(loc="outside upper center", ncols=min(len(styles), 4))
-
-    def html() -> go.Figure:
-        dims = [{"label": column_label(n), "values": front[n]} for n in names]
-        line: dict[str, Any] = {"color": "#0072B2"}
-        if color_by in front.columns:
-            keys = list(styles)
-            codes = front[color_by].map({k: i for i, k in enumerate(keys)})
-            ticks = {"tickvals": list(range(len(keys))), "ticktext": [str(k) for k in keys]}
-            dims.append({"label": column_label(color_by), "values": codes, **ticks})
-            scale = [[i / max(len(keys) - 1, 1), styles[k][0]] for i, k in enumerate(keys)]
-            line = {
-                "color": codes,
-                "colorscale": scale if len(keys) > 1 else [[0, scale[0][1]], [1, scale[0][1]]],
-            }
-        return go.Figure(go.Parcoords(dimensions=dims, line=line))
 
     return save(fig, html, out, formats)
 

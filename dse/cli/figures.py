@@ -18,6 +18,7 @@ from dse.cli.common import (
     check_columns,
     choice,
     require_rows,
+    searched_parameters,
     split_list,
 )
 from dse.cli.common import app as app
@@ -90,7 +91,7 @@ def plot(
     if bad_fmts or not fmts:
         raise bad_input(f"--formats: {formats!r}; allowed: a comma list of {', '.join(FIGURE_FORMATS)}")
     axes = _axes(log, linear)
-    _, done, objs = analysis_rows(results, objectives, where)
+    meta, done, objs = analysis_rows(results, objectives, where)
     group = None if color_by.lower() == "none" else color_by
     if group is not None:
         check_columns("--color-by", [group], done)
@@ -109,7 +110,8 @@ def plot(
             stem = folder / f"front_{objs[0].name}_vs_{objs[1].name}"
             paths = figures.plot_pareto_2d(done, objs, stem, group, fmts, log=axes)
         elif kind == "parallel":
-            paths = figures.plot_parallel_coordinates(done, objs, folder / "parallel", group, fmts)
+            params = searched_parameters(meta) or []
+            paths = figures.plot_parallel_coordinates(done, objs, folder / "parallel", group, fmts, params)
         elif kind == "progress":
             paths = figures.plot_hypervolume_history(done, objs, folder / "progress", fmts)
         elif kind == "read-time":

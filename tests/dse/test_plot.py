@@ -168,3 +168,26 @@ def test_front_legend_names_the_two_objective_front(results: pd.DataFrame) -> No
     front, dominated = plot.front_2d(results, (ACC, ENERGY))
     off = set(dominated["device"]) - set(front["device"])
     assert len(front) and set(front["device"]) | off == set(results["device"])
+
+
+def test_parallel_axes_for_searched_parameters_are_labelled_with_one_format() -> None:
+    front = pd.DataFrame(
+        {"device": ["pcm", "rram", "pcm"], "adc_bits": [2, 8, 4], "width_mult": [0.25, 2.0, None]}
+    )
+    axes = plot.parameter_axes(front, ["device", "adc_bits", "width_mult"])
+    assert axes["device"][0].tolist() == [0.0, 1.0, 0.0] and axes["device"][1] == [
+        (0.0, "PCM"),
+        (1.0, "RRAM"),
+    ]
+    assert axes["adc_bits"][1] == [(0.0, "2"), (1.0, "8")]  # bits as integers
+    assert axes["width_mult"][1] == [(0.0, "0.25"), (1.0, "2.00")]  # one format: same decimals
+    assert np.isnan(axes["width_mult"][0].iloc[2])  # an ignored knob breaks the line, not a value
+    assert plot.axis_format(pd.Series([950.0, 12345.6]))(950.0) == "950"
+
+
+def test_parallel_figure_with_parameters(results: pd.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "parallel"
+    paths = plot.plot_parallel_coordinates(results, (ACC, ENERGY), out, params=["adc_bits", "device"])
+    assert_real_files(paths, out)
+    html = out.with_suffix(".html").read_text()
+    assert '"ticktext":' in html and "ADC bits" in html
