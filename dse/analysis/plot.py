@@ -225,6 +225,9 @@ def plot_accuracy_vs_read_time(
             curves.append((name, color, dash, acc))
             legend = label(row) if suffix == variants[0][0] else None
             ax.plot(times, acc, dash, marker=MARKERS[i % len(MARKERS)], color=color, label=legend)
+            low, high = read_time_interval(row, suffix)
+            if np.isfinite(low).any():  # issue 13's intervals, where the study recorded them
+                ax.fill_between(times, low, high, color=color, alpha=0.15, linewidth=0)
     for suffix, dash in variants:
         ax.plot([], [], linestyle=dash, color="0.3", label="with GDC" if suffix else "without GDC")
     ax.set_xscale("log")
@@ -243,6 +246,23 @@ def plot_accuracy_vs_read_time(
         return f
 
     return save(fig, html, out, formats)
+
+
+def read_time_interval(row: pd.Series, suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the 95 % accuracy interval at each read time: ``accuracy_t_<k><suffix>_ci_low``
+    / ``_ci_high`` where recorded, else the headline ``accuracy_ci_low`` / ``_ci_high`` at the design's
+    own ``read_time`` (GDC curves only: the headline is read with GDC); NaN where there is none."""
+    low = np.full(len(READ_TIMES), np.nan)
+    high = np.full(len(READ_TIMES), np.nan)
+    for j, key in enumerate(READ_TIMES):
+        column = f"accuracy_t_{key}{suffix}"
+        low[j] = float(row.get(f"{column}_ci_low", np.nan))
+        high[j] = float(row.get(f"{column}_ci_high", np.nan))
+        headline = row.get("read_time") == key and (suffix == "_gdc") == bool(row.get("gdc", True))
+        if np.isnan(low[j]) and headline:
+            low[j] = float(row.get("accuracy_ci_low", np.nan))
+            high[j] = float(row.get("accuracy_ci_high", np.nan))
+    return low, high
 
 
 def best_by(df: pd.DataFrame, x: str, by: str, y: str = "accuracy") -> pd.DataFrame:

@@ -191,3 +191,11 @@ def test_parallel_figure_with_parameters(results: pd.DataFrame, tmp_path: Path) 
     assert_real_files(paths, out)
     html = out.with_suffix(".html").read_text()
     assert '"ticktext":' in html and "ADC bits" in html
+
+
+def test_read_time_interval_uses_the_recorded_intervals_only() -> None:
+    row = pd.Series({"read_time": "1d", "gdc": True, "accuracy_ci_low": 0.8, "accuracy_ci_high": 0.9})
+    low, high = plot.read_time_interval(row, "_gdc")
+    assert np.isnan(low[[0, 1, 3]]).all() and (low[2], high[2]) == (0.8, 0.9)  # at 1 day, with GDC
+    assert np.isnan(plot.read_time_interval(row, "")[0]).all()  # the headline was read with GDC
+    assert np.isnan(plot.read_time_interval(pd.Series({"read_time": "1d"}), "_gdc")[0]).all()
