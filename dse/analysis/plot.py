@@ -92,6 +92,12 @@ def plot_pareto_2d(
         color, marker = styles[key]
         name = display_value(str(color_by), key)
         ax.scatter(group[x], group[y], s=18, color=color, marker=marker, label=name, **FRONT_MARK)
+    for axis, name in (("x", x), ("y", y)):  # issue 13's intervals on the front, where recorded
+        low, high = front.get(f"{name}_ci_low"), front.get(f"{name}_ci_high")
+        if low is not None and high is not None and low.notna().any():
+            err = np.vstack([front[name] - low, high - front[name]]).clip(min=0)
+            bars = {"xerr" if axis == "x" else "yerr": np.nan_to_num(err)}
+            ax.errorbar(front[x], front[y], fmt="none", ecolor="0.4", elinewidth=0.6, zorder=2, **bars)
     ax.set(xlabel=column_label(x), ylabel=column_label(y))
     ax.set_xscale("log" if log_x else "linear")
     ax.set_yscale("log" if log_y else "linear")

@@ -199,3 +199,12 @@ def test_read_time_interval_uses_the_recorded_intervals_only() -> None:
     assert np.isnan(low[[0, 1, 3]]).all() and (low[2], high[2]) == (0.8, 0.9)  # at 1 day, with GDC
     assert np.isnan(plot.read_time_interval(row, "")[0]).all()  # the headline was read with GDC
     assert np.isnan(plot.read_time_interval(pd.Series({"read_time": "1d"}), "_gdc")[0]).all()
+
+
+def test_front_draws_accuracy_intervals_when_recorded(results: pd.DataFrame, tmp_path: Path) -> None:
+    with_ci = results.assign(
+        accuracy_ci_low=results["accuracy"] - 0.01, accuracy_ci_high=results["accuracy"] + 0.02
+    )
+    (bars,) = plot.plot_pareto_2d(with_ci, (ACC, ENERGY), tmp_path / "ci", formats=("png",))
+    (plain,) = plot.plot_pareto_2d(results, (ACC, ENERGY), tmp_path / "plain", formats=("png",))
+    assert bars.read_bytes() != plain.read_bytes()  # the bars are drawn; without the columns, nothing
