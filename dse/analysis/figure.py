@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from dse.analysis.display import display_value
+from dse.analysis.display import DEVICE_NAMES, display_value
 from dse.analysis.report import column_label
 from dse.schema.record import COLUMNS
 
@@ -43,9 +43,13 @@ _RC = {
 
 
 def style_for(categories: Iterable[Hashable]) -> dict[Hashable, tuple[str, str]]:
-    """Stable (colour, marker) per category, in sorted order so a device keeps its colour across figures."""
+    """(colour, marker) per category, in sorted order. Devices keep one colour in every figure,
+    whichever of them a figure shows: their slot is their place among all device presets."""
     ordered = sorted({c for c in categories}, key=str)
-    return {c: (OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)]) for i, c in enumerate(ordered)}
+    devices = list(DEVICE_NAMES)
+    slots = {c: devices.index(str(c)) for c in ordered} if all(str(c) in devices for c in ordered) else None
+    index = slots or {c: i for i, c in enumerate(ordered)}
+    return {c: (OKABE_ITO[index[c] % len(OKABE_ITO)], MARKERS[index[c] % len(MARKERS)]) for c in ordered}
 
 
 def paper_style(func: Callable[P, list[Path]]) -> Callable[P, list[Path]]:

@@ -105,7 +105,8 @@ def plot_parallel_coordinates(
         color, _ = styles[key]
         label = display_value(str(color_by), key)
         for i, row in enumerate(scaled.loc[group.index].to_numpy()):
-            ax.plot(xs, row, color=color, alpha=0.7, linewidth=0.9, label=label if i == 0 else None)
+            style = {"alpha": 0.7, "linewidth": 0.9, "marker": "o", "markersize": 1.5}  # a point shows alone
+            ax.plot(xs, row, color=color, label=label if i == 0 else None, **style)
     where = {"textcoords": "offset points", "ha": "center", "fontsize": 5.5}
     for i, name in enumerate(params):
         ax.axvline(i, color="0.6", linewidth=0.6)

@@ -284,14 +284,16 @@ def best_by(df: pd.DataFrame, x: str, by: str, y: str = "accuracy") -> pd.DataFr
 def plot_accuracy_vs_hardware(
     df: pd.DataFrame,
     out: Path,
-    x_columns: Sequence[str] = ("adc_bits", "tile_rows"),
+    x_columns: Sequence[str] = ("adc_bits", "tile_size", "tile_rows"),
     by: str = "device",
     y: str = "accuracy",
     formats: Sequence[FigureFormat] = FORMATS,
 ) -> list[Path]:
     """``y`` against ADC bits and tile size, a line per device (best trial per setting, labelled with
     the number of trials behind it; all trials faint)."""
-    xs = [c for c in x_columns if c in df.columns]
+    xs = [c for c in x_columns if c in df.columns and df[c].notna().any()]
+    if "tile_size" in xs and "tile_rows" in xs:  # one tile axis: the knob the space set
+        xs.remove("tile_rows")
     if not xs or by not in df.columns or y not in df.columns:
         raise ValueError(
             f"need {by!r}, {y!r} and one of {list(x_columns)}; have {sorted(map(str, df.columns))}"

@@ -41,14 +41,16 @@ def _axes(log: str | None, linear: bool) -> tuple[bool | None, bool | None]:
 
 
 def _drifting_front(done: pd.DataFrame, objs: tuple[pa.Objective, ...], top: int) -> pd.DataFrame:
-    """The best ``top`` front designs by the first objective among devices whose conductance drifts
-    (the figure is about drift); every front design when no device on the front drifts."""
+    """The best ``top`` designs by the first objective on the front of the designs whose device's
+    conductance drifts (the figure is about drift), even where a non-drifting device dominates them;
+    the study's front when no design drifts."""
     from models.physics.devices import DEVICES, DriftLaw
 
-    front = best_first(pa.pareto_front(done, objs), objs)
     drifts = {name for name, spec in DEVICES.items() if spec.drift_law is not DriftLaw.NONE}
-    drifting = front[front["device"].isin(drifts)] if "device" in front.columns else front
-    return (drifting if len(drifting) else front).head(top)
+    drifting = done[done["device"].isin(drifts)] if "device" in done.columns else done
+    if len(pa.objective_matrix(drifting, objs)[0]) == 0:
+        drifting = done
+    return best_first(pa.pareto_front(drifting, objs), objs).head(top)
 
 
 def _trial_numbers(spec: str, done: pd.DataFrame) -> pd.DataFrame:

@@ -450,11 +450,15 @@ def test_read_time_defaults_to_devices_that_drift() -> None:
     df = pd.DataFrame(
         {"trial_number": [0, 1, 2], "device": ["sram", "pcm", "stt_mram"], "accuracy": [0.99, 0.9, 0.95]}
     )
-    assert _drifting_front(df, parse_objectives("accuracy:max"), 3)["device"].tolist() == ["sram"]  # no drift
+    assert _drifting_front(df, parse_objectives("accuracy:max"), 3)["device"].tolist() == [
+        "pcm"
+    ]  # sram: no drift
     two = df.assign(energy_per_inference_pj=[1.0, 0.1, 0.5])  # all three on the front
     both = parse_objectives("accuracy:max,energy_per_inference_pj:min")
     assert _drifting_front(two, both, 3)["device"].tolist() == ["pcm"]  # sram and stt_mram do not drift
     assert _drifting_front(two[two.device != "pcm"], both, 3)["device"].tolist() == ["sram", "stt_mram"]
+    dominated = two.assign(energy_per_inference_pj=[1.0, 9.0, 0.5])  # pcm off the study's front
+    assert _drifting_front(dominated, both, 3)["device"].tolist() == ["pcm"]
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,8 @@ def test_accuracy_vs_hardware(results: pd.DataFrame, tmp_path: Path) -> None:
 def test_style_is_stable_and_formats_checked(tmp_path: Path) -> None:
     styles = plot.style_for(["rram", "pcm", "rram"])
     assert list(styles) == ["pcm", "rram"] and styles["pcm"][0] == plot.OKABE_ITO[0]
+    assert plot.style_for(["rram", "sram"])["rram"] == styles["rram"]  # a device keeps its colour
+    assert plot.style_for(["b", "a"])["a"][0] == plot.OKABE_ITO[0]  # other categories: sorted order
     with pytest.raises(ValueError, match="unknown figure format"):
         plot.plot_accuracy_vs_hardware(
             pd.DataFrame({"device": ["pcm"], "adc_bits": [4], "accuracy": [0.9]}),
