@@ -296,6 +296,9 @@ def export(
         frame, names, cast(report.TableFormat, fmt), prov, precision, best, title,
         label_name=label_name, width=cast(report.Width, width), keep=[o.name for o in defining],
     )  # fmt: skip
+    if "\\resizebox" in text:
+        err.print(f"note: {len(names)} columns do not fit --width {width} at 7 pt; the table is scaled down "
+                  "(fewer --columns or --width page keep the font size)", highlight=False)  # fmt: skip
     notes = "all complete rows" if all_rows else f"Pareto front {_front_words(defining)}"
     notes += f"; filter: {where}" if where else ""
     _emit(_sidecar_note(fmt, output, frame, names, prov, notes) + text, output, len(frame))
