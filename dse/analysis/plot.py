@@ -3,23 +3,43 @@
 Each ``plot_*`` takes results (or :mod:`dse.analysis.pareto` output), writes ``out`` with one suffix per
 format and returns the paths. Conventions: single-column width (3.5 in), 8 pt text, axis labels with units
 from :func:`dse.schema.record.label`, the colour-blind-safe Okabe–Ito palette plus a marker per
-category so figures survive greyscale printing, TrueType fonts embedded in PDFs (publishers reject Type 3).
+category so figures survive greyscale printing, TrueType fonts embedded in PDFs (publishers reject Type 3);
+the shared conventions live in :mod:`dse.analysis.figure`.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, ParamSpec
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
+from dse.analysis.display import display_value
+from dse.analysis.figure import (
+    FORMATS,
+    FRONT_MARK,
+    MARKERS,
+    OKABE_ITO,
+    FigureFormat,
+    design_columns,
+    groups,
+    hover,
+    log_scale,
+    new_figure,
+    paper_style,
+    save,
+    style_for,
+)
+from dse.analysis.parallel import (  # noqa: F401  (re-exported: every plot_* lives in plot)
+    axis_format,
+    parallel_coordinates_data,
+    parameter_axes,
+    plot_parallel_coordinates,
+)
 from dse.analysis.pareto import (
     Objective,
     default_reference,
@@ -29,85 +49,6 @@ from dse.analysis.pareto import (
 )
 from dse.analysis.report import column_label
 from dse.schema.point import READ_TIMES
-
-P = ParamSpec("P")
-FigureFormat = Literal["png", "pdf", "html"]
-FORMATS: tuple[FigureFormat, ...] = ("png", "pdf", "html")
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000")
-"""Okabe & Ito (2008) colour-blind-safe palette (yellow late: it is faint on white)."""
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-WIDTH_IN = 3.5
-"""Single-column figure width of IEEE/ACM two-column layouts."""
-"""Read times after programming at which accuracy is recorded (``accuracy_t_<key>[_gdc]``)."""
-PLOTLY_JS: bool | str = True
-"""Embed plotly.js in each HTML file so figures open offline (about 4.8 MB each); "cdn" for small files."""
-_RC = {
-    "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "legend.fontsize": 7,
-    "xtick.labelsize": 7, "ytick.labelsize": 7, "lines.linewidth": 1.2, "lines.markersize": 4,
-    "axes.spines.top": False, "axes.spines.right": False, "savefig.dpi": 300,
-    "pdf.fonttype": 42, "ps.fonttype": 42, "legend.frameon": False,
-}  # fmt: skip
-
-
-def style_for(categories: Iterable[Hashable]) -> dict[Hashable, tuple[str, str]]:
-    """Stable (colour, marker) per category, in sorted order so a device keeps its colour across figures."""
-    ordered = sorted({c for c in categories}, key=str)
-    return {c: (OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)]) for i, c in enumerate(ordered)}
-
-
-def _paper_style(func: Callable[P, list[Path]]) -> Callable[P, list[Path]]:
-    """Run a plot function under the paper rcParams (fonts, line widths, embedded TrueType)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> list[Path]:
-        with mpl.rc_context(_RC):
-            return func(*args, **kwargs)
-
-    return wrapper
-
-
-def _figure(height_in: float, ncols: int = 1) -> tuple[Figure, list[Any]]:
-    fig = Figure(figsize=(WIDTH_IN, height_in), layout="constrained")
-    return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
-
-
-def _save(fig: Figure, build_html: Callable[[], go.Figure], out: Path, formats: Sequence[str]) -> list[Path]:
-    """Write ``out`` with each format's suffix (any suffix ``out`` has is replaced)."""
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise ValueError(f"unknown figure format(s) {unknown}; choose from {', '.join(FORMATS)}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    for fmt in formats:
-        path = out.with_suffix(f".{fmt}")
-        if fmt == "html":
-            html = build_html()
-            html.update_layout(template="simple_white", font={"size": 13})
-            html.write_html(path, include_plotlyjs=PLOTLY_JS, full_html=True)
-        else:
-            fig.savefig(path, format=fmt, bbox_inches="tight")
-        paths.append(path)
-    return paths
-
-
-def _log_scale(values: pd.Series) -> bool:
-    """Log axis when positive values span more than two decades (energies, sizes)."""
-    v = pd.to_numeric(values, errors="coerce").dropna()
-    return bool(len(v) and (v > 0).all() and v.max() / v.min() > 100)
-
-
-_FRONT_MARK = {"edgecolor": "black", "linewidths": 0.5, "zorder": 3}
-
-
-def _hover(group: pd.DataFrame) -> list[str] | None:
-    return [f"trial {t}" for t in group["trial_number"]] if "trial_number" in group.columns else None
-
-
-def _groups(df: pd.DataFrame, color_by: str | None) -> list[tuple[Hashable, pd.DataFrame]]:
-    if color_by is None or color_by not in df.columns:
-        return [("all", df)]
-    return list(df.groupby(color_by, sort=True, dropna=False))
 
 
 def front_2d(df: pd.DataFrame, objectives: Sequence[Objective]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -120,117 +61,73 @@ def front_2d(df: pd.DataFrame, objectives: Sequence[Objective]) -> tuple[pd.Data
     return front, valid.drop(index=front.index)
 
 
-@_paper_style
+@paper_style
 def plot_pareto_2d(
     df: pd.DataFrame,
     objectives: Sequence[Objective],
     out: Path,
     color_by: str | None = "device",
     formats: Sequence[FigureFormat] = FORMATS,
+    log: tuple[bool | None, bool | None] = (None, None),
 ) -> list[Path]:
-    """Two objectives: dominated trials faint, the front bold and joined by its attainment staircase."""
+    """Two objectives: dominated trials faint, the front of these two objectives bold and joined by
+    its attainment staircase. ``log`` forces (x, y) axes log (True) or linear (False); None: automatic."""
     front, dominated = front_2d(df, objectives)
     x, y = (o.name for o in objectives)
+    log_x, log_y = log_scale(df[x], log[0]), log_scale(df[y], log[1])
+    params = design_columns(df)
     styles = style_for(df[color_by] if color_by in df.columns else ["all"])
     step = "post" if objectives[0].direction.value == "minimize" else "pre"
-    fig, (ax,) = _figure(2.6)
-    on_front = {key for key, _ in _groups(front, color_by)}
-    for key, group in _groups(dominated, color_by):
+    fig, (ax,) = new_figure(2.6)
+    on_front = {key for key, _ in groups(front, color_by)}
+    for key, group in groups(dominated, color_by):
         color, marker = styles[key]
-        label = None if key in on_front else f"{key} (none on the front)"  # every group gets a legend entry
+        name = display_value(str(color_by), key)
+        label = (
+            None if key in on_front else f"{name} (off this 2-objective front)"
+        )  # every group in the legend
         ax.scatter(group[x], group[y], s=8, color=color, marker=marker, alpha=0.25, linewidths=0, label=label)
     ax.step(front[x], front[y], where=step, color="0.2", linewidth=0.8, zorder=2)
-    for key, group in _groups(front, color_by):
+    for key, group in groups(front, color_by):
         color, marker = styles[key]
-        ax.scatter(group[x], group[y], s=18, color=color, marker=marker, label=str(key), **_FRONT_MARK)
+        name = display_value(str(color_by), key)
+        ax.scatter(group[x], group[y], s=18, color=color, marker=marker, label=name, **FRONT_MARK)
+    for axis, name in (("x", x), ("y", y)):  # issue 13's intervals on the front, where recorded
+        low, high = front.get(f"{name}_ci_low"), front.get(f"{name}_ci_high")
+        if low is not None and high is not None and low.notna().any():
+            err = np.vstack([front[name] - low, high - front[name]]).clip(min=0)
+            bars = {"xerr" if axis == "x" else "yerr": np.nan_to_num(err)}
+            ax.errorbar(front[x], front[y], fmt="none", ecolor="0.4", elinewidth=0.6, zorder=2, **bars)
     ax.set(xlabel=column_label(x), ylabel=column_label(y))
-    ax.set_xscale("log" if _log_scale(df[x]) else "linear")
-    ax.set_yscale("log" if _log_scale(df[y]) else "linear")
+    ax.set_xscale("log" if log_x else "linear")
+    ax.set_yscale("log" if log_y else "linear")
+    ax.plot([], [], color="0.2", linewidth=0.8, label="2-objective front")
     ax.legend(title=column_label(color_by) if color_by in df.columns else None, loc="best")
 
     def html() -> go.Figure:
         f = go.Figure()
-        for key, group in _groups(dominated, color_by):
+        for key, group in groups(dominated, color_by):
             marker = {"color": styles[key][0]}
+            name = f"{display_value(str(color_by), key)} (dominated in these 2 objectives)"
             f.add_scatter(
-                x=group[x], y=group[y], mode="markers", name=f"{key} (dominated)", opacity=0.3, marker=marker
-            )
+                x=group[x], y=group[y], mode="markers", name=name, opacity=0.3, marker=marker,
+                text=hover(group, params), hoverinfo="x+y+text",
+            )  # fmt: skip
         line = {"shape": "hv" if step == "post" else "vh", "color": "#333333", "width": 1}
-        f.add_scatter(x=front[x], y=front[y], mode="lines", line=line, name="Pareto front", hoverinfo="skip")
-        for key, group in _groups(front, color_by):
+        f.add_scatter(
+            x=front[x], y=front[y], mode="lines", line=line, name="2-objective front", hoverinfo="skip"
+        )
+        for key, group in groups(front, color_by):
             marker = {"color": styles[key][0], "size": 9, "line": {"width": 1, "color": "black"}}
             f.add_scatter(
-                x=group[x], y=group[y], mode="markers", name=str(key), marker=marker, text=_hover(group)
-            )
-        f.update_xaxes(title=column_label(x), type="log" if _log_scale(df[x]) else "linear")
-        f.update_yaxes(title=column_label(y), type="log" if _log_scale(df[y]) else "linear")
+                x=group[x], y=group[y], mode="markers", name=display_value(str(color_by), key),
+                marker=marker, text=hover(group, params), hoverinfo="x+y+text",
+            )  # fmt: skip
+        f.update_xaxes(title=column_label(x), type="log" if log_x else "linear")
+        f.update_yaxes(title=column_label(y), type="log" if log_y else "linear")
         return f
 
-    return _save(fig, html, out, formats)
-
-
-def parallel_coordinates_data(front: pd.DataFrame, objectives: Sequence[Objective]) -> pd.DataFrame:
-    """Each objective of ``front`` scaled to [0, 1] with 1 = best, so "up is better" on every axis.
-
-    Objectives spanning more than two decades (energy, size) are scaled on log10, as their plots are.
-    """
-    values, finite = objective_matrix(front, objectives)
-    logs = [_log_scale(pd.Series(values[:, j])) for j in range(values.shape[1])]
-    values = np.where(logs, np.log10(np.where(logs, values, 1.0)), values)
-    lo, span = values.min(axis=0), np.ptp(values, axis=0)
-    scaled = (values - lo) / np.where(span > 0, span, 1.0)
-    scaled = np.where([o.direction.maximise for o in objectives], scaled, 1.0 - scaled)
-    return pd.DataFrame(scaled, index=front.index[finite], columns=[o.name for o in objectives])
-
-
-@_paper_style
-def plot_parallel_coordinates(
-    df: pd.DataFrame,
-    objectives: Sequence[Objective],
-    out: Path,
-    color_by: str | None = "device",
-    formats: Sequence[FigureFormat] = FORMATS,
-) -> list[Path]:
-    """Parallel coordinates of the Pareto front: one line per design, axes oriented so up is better."""
-    front = pareto_front(df, objectives)
-    scaled = parallel_coordinates_data(front, objectives)
-    names = [o.name for o in objectives]
-    styles = style_for(front[color_by] if color_by in front.columns else ["all"])
-    fig, (ax,) = _figure(2.4)
-    xs = np.arange(len(names))
-    for key, group in _groups(front, color_by):
-        color, _ = styles[key]
-        for i, row in enumerate(scaled.loc[group.index].to_numpy()):
-            ax.plot(xs, row, color=color, alpha=0.7, linewidth=0.9, label=str(key) if i == 0 else None)
-    for i, obj in enumerate(objectives):
-        ax.axvline(i, color="0.6", linewidth=0.6)
-        col = front[obj.name]
-        best, worst = (col.max(), col.min()) if obj.direction.maximise else (col.min(), col.max())
-        for value, y, dy, va in ((best, 1.0, 2, "bottom"), (worst, 0.0, -2, "top")):
-            where = {"xytext": (0, dy), "textcoords": "offset points", "ha": "center", "va": va}
-            ax.annotate(f"{value:.3g}", (i, y), fontsize=6, **where)
-    ax.set_xticks(xs, [column_label(n) for n in names], rotation=20, ha="right")
-    ax.set(ylim=(-0.12, 1.12), yticks=[0, 1], yticklabels=["worst", "best"])
-    ax.spines[["left", "bottom"]].set_visible(False)
-    ax.tick_params(length=0)
-    fig.legend(loc="outside upper center", ncols=min(len(styles), 4))
-
-    def html() -> go.Figure:
-        dims = [{"label": column_label(n), "values": front[n]} for n in names]
-        line: dict[str, Any] = {"color": "#0072B2"}
-        if color_by in front.columns:
-            keys = list(styles)
-            codes = front[color_by].map({k: i for i, k in enumerate(keys)})
-            ticks = {"tickvals": list(range(len(keys))), "ticktext": [str(k) for k in keys]}
-            dims.append({"label": column_label(color_by), "values": codes, **ticks})
-            scale = [[i / max(len(keys) - 1, 1), styles[k][0]] for i, k in enumerate(keys)]
-            line = {
-                "color": codes,
-                "colorscale": scale if len(keys) > 1 else [[0, scale[0][1]], [1, scale[0][1]]],
-            }
-        return go.Figure(go.Parcoords(dimensions=dims, line=line))
-
-    return _save(fig, html, out, formats)
+    return save(fig, html, out, formats)
 
 
 def elapsed_seconds(df: pd.DataFrame) -> tuple[pd.Series, str] | None:
@@ -258,7 +155,7 @@ def _time_unit(seconds: pd.Series) -> tuple[float, str]:
     return (3600.0, "h") if top > 7200 else (60.0, "min") if top > 120 else (1.0, "s")
 
 
-@_paper_style
+@paper_style
 def plot_hypervolume_history(
     df: pd.DataFrame,
     objectives: Sequence[Objective],
@@ -275,7 +172,7 @@ def plot_hypervolume_history(
     elif "wall_seconds" in df.columns:
         by_time = by_trial
     time = elapsed_seconds(by_time) if by_time is not None else None
-    fig, axes = _figure(2.0, ncols=2 if time is not None else 1)
+    fig, axes = new_figure(2.0, ncols=2 if time is not None else 1)
     axes[0].step(by_trial["trial_number"], by_trial["hypervolume"], where="post", color=OKABE_ITO[3])
     axes[0].set(xlabel="Trial", ylabel="Hypervolume (normalized)")
     if time is not None and by_time is not None:
@@ -297,18 +194,18 @@ def plot_hypervolume_history(
             f.update_xaxes(title=f"{time[1]} ({unit})", row=1, col=2)
         return f
 
-    return _save(fig, html, out, formats)
+    return save(fig, html, out, formats)
 
 
 def _design_label(row: pd.Series) -> str:
-    parts = [str(row[c]) for c in ("device",) if c in row.index]
+    parts = [display_value("device", row[c]) for c in ("device",) if c in row.index]
     parts += [f"{row[c]:g}b ADC" for c in ("adc_bits",) if c in row.index and pd.notna(row[c])]
     if "trial_number" in row.index:
         parts.append(f"#{row['trial_number']}")
     return " ".join(parts) or str(row.name)
 
 
-@_paper_style
+@paper_style
 def plot_accuracy_vs_read_time(
     designs: pd.DataFrame,
     out: Path,
@@ -323,16 +220,20 @@ def plot_accuracy_vs_read_time(
     if not variants or designs.empty:
         raise ValueError("designs need accuracy_t_<1s|1h|1d|1y>[_gdc] columns and at least one row")
     times = np.array(list(READ_TIMES.values()))
-    fig, (ax,) = _figure(2.4)
+    fig, (ax,) = new_figure(2.4)
     curves: list[tuple[str, str, str, np.ndarray]] = []
+    styles = style_for(designs["device"]) if "device" in designs.columns else {}
     for i, (_, row) in enumerate(designs.iterrows()):
-        color = OKABE_ITO[i % len(OKABE_ITO)]
+        color = styles[row["device"]][0] if styles else OKABE_ITO[i % len(OKABE_ITO)]
         for suffix, dash in variants:
             acc = np.array([row.get(f"accuracy_t_{k}{suffix}", np.nan) for k in READ_TIMES], dtype=float)
             name = f"{label(row)}{' (GDC)' if suffix else ''}"
             curves.append((name, color, dash, acc))
             legend = label(row) if suffix == variants[0][0] else None
             ax.plot(times, acc, dash, marker=MARKERS[i % len(MARKERS)], color=color, label=legend)
+            low, high = read_time_interval(row, suffix)
+            if np.isfinite(low).any():  # issue 13's intervals, where the study recorded them
+                ax.fill_between(times, low, high, color=color, alpha=0.15, linewidth=0)
     for suffix, dash in variants:
         ax.plot([], [], linestyle=dash, color="0.3", label="with GDC" if suffix else "without GDC")
     ax.set_xscale("log")
@@ -350,42 +251,72 @@ def plot_accuracy_vs_read_time(
         f.update_yaxes(title=column_label("accuracy"))
         return f
 
-    return _save(fig, html, out, formats)
+    return save(fig, html, out, formats)
+
+
+def read_time_interval(row: pd.Series, suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the 95 % accuracy interval at each read time: ``accuracy_t_<k><suffix>_ci_low``
+    / ``_ci_high`` where recorded, else the headline ``accuracy_ci_low`` / ``_ci_high`` at the design's
+    own ``read_time`` (GDC curves only: the headline is read with GDC); NaN where there is none."""
+    low = np.full(len(READ_TIMES), np.nan)
+    high = np.full(len(READ_TIMES), np.nan)
+    for j, key in enumerate(READ_TIMES):
+        column = f"accuracy_t_{key}{suffix}"
+        low[j] = float(row.get(f"{column}_ci_low", np.nan))
+        high[j] = float(row.get(f"{column}_ci_high", np.nan))
+        headline = row.get("read_time") == key and (suffix == "_gdc") == bool(row.get("gdc", True))
+        if np.isnan(low[j]) and headline:
+            low[j] = float(row.get("accuracy_ci_low", np.nan))
+            high[j] = float(row.get("accuracy_ci_high", np.nan))
+    return low, high
 
 
 def best_by(df: pd.DataFrame, x: str, by: str, y: str = "accuracy") -> pd.DataFrame:
-    """Best (max) ``y`` per (``by``, ``x``): the accuracy each device can reach at a setting of ``x``."""
+    """Best (max) ``y`` per (``by``, ``x``), and ``trials``, the number of trials behind it: the accuracy
+    each device can reach at a setting of ``x``. Rows where ``x`` is null (a knob the device ignores)
+    are left out."""
     valid = df.dropna(subset=[x, y])
-    return valid.groupby([by, x], sort=True)[y].max().reset_index()
+    grouped = valid.groupby([by, x], sort=True)[y]
+    return grouped.max().reset_index().assign(trials=grouped.size().to_numpy())
 
 
-@_paper_style
+@paper_style
 def plot_accuracy_vs_hardware(
     df: pd.DataFrame,
     out: Path,
-    x_columns: Sequence[str] = ("adc_bits", "tile_rows"),
+    x_columns: Sequence[str] = ("adc_bits", "tile_size", "tile_rows"),
     by: str = "device",
     y: str = "accuracy",
     formats: Sequence[FigureFormat] = FORMATS,
 ) -> list[Path]:
-    """``y`` against ADC bits and tile size, a line per device (best trial per setting; all trials faint)."""
-    xs = [c for c in x_columns if c in df.columns]
+    """``y`` against ADC bits and tile size, a line per device (best trial per setting, labelled with
+    the number of trials behind it; all trials faint)."""
+    xs = [c for c in x_columns if c in df.columns and df[c].notna().any()]
+    if "tile_size" in xs and "tile_rows" in xs:  # one tile axis: the knob the space set
+        xs.remove("tile_rows")
     if not xs or by not in df.columns or y not in df.columns:
         raise ValueError(
             f"need {by!r}, {y!r} and one of {list(x_columns)}; have {sorted(map(str, df.columns))}"
         )
     styles = style_for(df[by].dropna())
-    fig, axes = _figure(2.2, ncols=len(xs))
+    fig, axes = new_figure(2.2, ncols=len(xs))
     for ax, x in zip(axes, xs, strict=True):
         best = best_by(df, x, by, y)
         for key, group in df.groupby(by, sort=True):
             color, marker = styles[key]
             ax.scatter(group[x], group[y], s=5, color=color, alpha=0.2, linewidths=0)
             line = best[best[by] == key]
-            ax.plot(line[x], line[y], color=color, marker=marker, label=str(key) if ax is axes[0] else None)
+            name = display_value(by, key) if ax is axes[0] else None
+            ax.plot(line[x], line[y], color=color, marker=marker, label=name)
+            for xv, yv, n in zip(line[x], line[y], line["trials"], strict=True):
+                ax.annotate(
+                    str(n), (xv, yv), xytext=(0, 3), textcoords="offset points", fontsize=5, ha="center"
+                )
         values = pd.to_numeric(df[x], errors="coerce").dropna()
-        if x.startswith("tile") and len(values) and (values > 0).all() and values.max() >= 4 * values.min():
-            ax.set_xscale("log", base=2)  # tile sizes are powers of two
+        powers = len(values) and (values > 0).all() and bool(np.all(np.log2(values) % 1 == 0))
+        if x.startswith("tile") and powers and values.max() >= 4 * values.min():
+            ax.set_xscale("log", base=2)  # powers of two: even steps on a log2 axis
+        # multiples of 64 (the quickstart's step) stay linear: a log axis would crowd the large ones
         ax.set(xlabel=column_label(x))
     axes[0].set_ylabel(column_label(y))
     fig.legend(loc="outside upper center", ncols=min(len(styles), 4))
@@ -396,10 +327,14 @@ def plot_accuracy_vs_hardware(
             best = best_by(df, x, by, y)
             for key in styles:
                 line = best[best[by] == key]
-                legend = {"name": str(key), "legendgroup": str(key), "showlegend": j == 1}
-                f.add_scatter(x=line[x], y=line[y], line={"color": styles[key][0]}, row=1, col=j, **legend)
+                name = display_value(by, key)
+                legend = {"name": name, "legendgroup": name, "showlegend": j == 1}
+                hover = [f"{n} trials" for n in line["trials"]]
+                f.add_scatter(
+                    x=line[x], y=line[y], line={"color": styles[key][0]}, row=1, col=j, text=hover, **legend
+                )
             f.update_xaxes(title=column_label(x), row=1, col=j)
         f.update_yaxes(title=column_label(y), row=1, col=1)
         return f
 
-    return _save(fig, html, out, formats)
+    return save(fig, html, out, formats)

@@ -1,32 +1,45 @@
 """Tables of trial results for papers (LaTeX/booktabs), data exchange (CSV), notes (Markdown) and terminals.
 
 Tables render what :mod:`dse.analysis.pareto` computed (a front, knee points, ...); nothing here decides
-which rows matter. Every export carries a :class:`Provenance` stamp so a table in a
-paper can be traced to its study.
+which rows matter. Tables for reading (terminal, Markdown, LaTeX) show display names, prefixed units
+and significant figures, and move columns that are constant over the shown rows into a caption line.
+CSV is for machines: raw names, every value at full precision, provenance in a sidecar JSON.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from dse.schema.record import Direction, label
+from dse.analysis.display import display_value, format_sig, header_lines, integral, scaled_label, unit_scale
+from dse.schema.record import COLUMNS, Direction, label, unit_of
 
 TableFormat = Literal["csv", "markdown", "latex"]
+Width = Literal["column", "page"]
+WIDTH_PT: dict[str, float] = {"column": 229.0, "page": 469.0}
+"""Text width a LaTeX table must fit: the column and page of ``article``'s two-column letter layout,
+the narrowest of the common paper classes (IEEEtran's column is 252 pt, acmart's 241 pt)."""
+NOT_APPLICABLE = "n/a"
+"""How tables meant for reading show a null: a knob the design ignores, a metric it has not."""
+SAMPLER_NAMES = {"tpe": "TPE", "nsga2": "NSGA-II", "random": "random search", "gp": "GP", "grid": "grid"}
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
 }  # fmt: skip
+_CHAR_PT, _BOLD_PT, _SEP_PT = 4.3, 0.5, 3.0
+"""Average glyph width of \\footnotesize Computer Modern (8 pt), extra for bold, and \\tabcolsep."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ class Provenance:
     trials: int
     """Number of trials the table was computed from."""
     sampler: str
-    """Optuna sampler that proposed the designs, e.g. ``TPESampler``."""
+    """Optuna sampler that proposed the designs, e.g. ``tpe``."""
     objectives: tuple[str, ...]
     """Objectives as ``name:direction`` strings."""
     generated: str
@@ -68,13 +81,8 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
-NOT_APPLICABLE = "n/a"
-"""How tables meant for reading show a null: a knob the design ignores, a metric it has not."""
-
-
-def format_number(value: object, precision: int = 3, na: str = "") -> str:
-    """Fixed ``precision`` decimals; integers as integers; tiny non-zero values in ``precision`` significant
-    digits instead of rounding to 0; NaN/None as ``na``."""
+def format_number(value: object, digits: int = 3, na: str = "") -> str:
+    """A cell for reading: integers whole, floats to ``digits`` significant figures, null as ``na``."""
     if value is None or value is pd.NA:
         return na
     if isinstance(value, bool | np.bool_ | str):
@@ -82,36 +90,20 @@ def format_number(value: object, precision: int = 3, na: str = "") -> str:
     if isinstance(value, int | np.integer):
         return str(int(value))
     number = float(value)  # type: ignore[arg-type]
-    if math.isnan(number):
-        return na
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    if number != 0 and abs(number) < 0.5 * 10.0**-precision:
-        return f"{number:.{precision}g}"
-    return f"{number:.{precision}f}"
+    return na if math.isnan(number) else format_sig(number, digits)
 
 
-def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def _integral(series: pd.Series) -> bool:
-    """Integer dtype, or floats that are all whole numbers (ints that became float through a NaN)."""
-    if pd.api.types.is_integer_dtype(series):
-        return True
-    if not pd.api.types.is_float_dtype(series):
-        return False
-    finite = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    finite = finite[np.isfinite(finite)]
-    return (
-        len(finite) > 0 and bool(np.all(finite == np.round(finite))) and bool(np.all(np.abs(finite) < 2**53))
-    )
-
-
-def _cell_formatter(series: pd.Series, precision: int, na: str = "") -> object:
-    if _integral(series):
-        return lambda v: format_number(v if isinstance(v, str) or pd.isna(v) else int(v), precision, na)
-    return lambda v: format_number(v, precision, na)
+def caption(prov: Provenance, what: str = "Pareto-optimal designs") -> str:
+    """A caption for people: "Pareto-optimal designs of quickstart: accuracy vs. energy per inference;
+    40 trials, TPE." (display names, no units, the sampler by its usual name)."""
+    names = []
+    for spec in prov.objectives:
+        name = spec.rpartition(":")[0] or spec
+        text = re.sub(r"\s*\([^)]*\)$", "", label(name)).replace("/", " per ")
+        names.append(text[:1].lower() + text[1:] if not text[:2].isupper() else text)
+    key = prov.sampler.lower().removesuffix("sampler").replace("nsgaii", "nsga2")
+    sampler = SAMPLER_NAMES.get(key, prov.sampler)
+    return f"{what} of {prov.study}: {' vs. '.join(names)}; {prov.trials} trials, {sampler}."
 
 
 def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None) -> pd.DataFrame:
@@ -127,6 +119,10 @@ def best_mask(df: pd.DataFrame, best: Mapping[str, Direction] | None) -> pd.Data
     return mask
 
 
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
 def _select(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -134,70 +130,189 @@ def _select(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return df.loc[:, list(columns)]
 
 
-def _formatted(df: pd.DataFrame, precision: int, na: str = NOT_APPLICABLE) -> pd.DataFrame:
-    """Every cell as display text; the single formatting rule shared by CSV (``na=""``), Markdown
-    and rich (nulls as "n/a")."""
-    out = {}
-    for column in df.columns:
-        fmt = _cell_formatter(df[column], precision, na)
-        numeric = _is_numeric(df[column])
-        out[column] = [fmt(v) if numeric else (na if pd.isna(v) else str(v)) for v in df[column]]
-    return pd.DataFrame(out, index=df.index, columns=df.columns)
+@dataclass(frozen=True)
+class TableView:
+    """A table as people read it: headers with prefixed units, cells as text, constants set apart."""
+
+    columns: tuple[str, ...]
+    """Raw names of the columns shown."""
+    headers: tuple[str, ...]
+    """Display name with the unit each column is shown in."""
+    numeric: tuple[bool, ...]
+    cells: tuple[tuple[str, ...], ...]
+    """Rows of display text."""
+    bold: tuple[tuple[bool, ...], ...]
+    """Where a cell holds its column's best value."""
+    constants: tuple[tuple[str, str], ...] = field(default=())
+    """(header, value) of columns equal over every shown row, said once in a caption line."""
+
+    def constants_line(self) -> str:
+        """ "Same for every row: ADC bits 8, Device PCM." ('' when there are none)."""
+        if not self.constants:
+            return ""
+        return "Same for every row: " + ", ".join(f"{h} {v}" for h, v in self.constants) + "."
 
 
-def _render_csv(df: pd.DataFrame, provenance: Provenance, precision: int) -> str:
-    """Raw column names (so tools can read it back); ``# `` comment line first (pandas: ``comment='#'``)."""
-    body = _formatted(df, precision, na="").to_csv(index=False, lineterminator="\n")
-    return f"# {provenance.summary()}\n{body}"
+def _cells(series: pd.Series, digits: int) -> tuple[list[str], str]:
+    """The column's cells as text and the unit it is shown in."""
+    name = str(series.name)
+    if not _is_numeric(series):
+        return [NOT_APPLICABLE if pd.isna(v) else display_value(name, v) for v in series], unit_of(name)
+    factor, unit = unit_scale(name, series)
+    if integral(series) and factor == 1.0:  # bits, counts, trial numbers: whole, never rounded
+        return [NOT_APPLICABLE if pd.isna(v) else str(int(v)) for v in series], unit
+    return [
+        format_number(v if pd.isna(v) else float(v) / factor, digits, NOT_APPLICABLE) for v in series
+    ], unit
 
 
-def _render_markdown(df: pd.DataFrame, provenance: Provenance, precision: int, mask: pd.DataFrame) -> str:
-    """GitHub-flavoured pipe table; provenance in an HTML comment (a leading ``#`` would be a heading)."""
-    cells = _formatted(df, precision)
-    cells = cells.mask(mask & cells.ne(""), "**" + cells + "**")
-    header = [column_label(c) for c in df.columns]
-    align = ["---:" if _is_numeric(df[c]) else ":---" for c in df.columns]
-    rows = [header, align, *cells.to_numpy().tolist()]
-    lines = ["| " + " | ".join(str(v).replace("|", r"\|") for v in row) + " |" for row in rows]
+def table_view(
+    df: pd.DataFrame,
+    columns: Sequence[str],
+    digits: int = 3,
+    best: Mapping[str, Direction] | None = None,
+    keep: Sequence[str] = (),
+) -> TableView:
+    """Format ``columns`` of ``df`` for reading. With two rows or more, a column that is equal in every
+    row (and not in ``keep``, e.g. the objectives) moves to :attr:`TableView.constants`."""
+    table = _select(df, columns)
+    mask = best_mask(table, best)
+    shown, headers, numeric, cells, bold, constants = [], [], [], [], [], []
+    for column in table.columns:
+        texts, unit = _cells(table[column], digits)
+        header = scaled_label(str(column), unit)
+        if len(table) >= 2 and column not in keep and len(set(texts)) == 1:
+            constants.append((header, texts[0]))
+            continue
+        shown.append(str(column))
+        headers.append(header)
+        numeric.append(_is_numeric(table[column]))
+        cells.append(texts)
+        bold.append(mask[column].tolist())
+    rows = tuple(zip(*cells, strict=True)) if cells else tuple(() for _ in range(len(table)))
+    bolds = tuple(zip(*bold, strict=True)) if bold else tuple(() for _ in range(len(table)))
+    return TableView(tuple(shown), tuple(headers), tuple(numeric), rows, bolds, tuple(constants))
+
+
+# ------------------------------------------------------------------ CSV and its sidecar
+
+
+def render_csv(df: pd.DataFrame, columns: Sequence[str]) -> str:
+    """Raw column names and every value as stored (floats at full, round-trip precision); nulls empty."""
+    table = _select(df, columns).copy()
+    for column in table.columns:  # an int column with a null reads back as float; write it as int
+        schema = COLUMNS.get(str(column))
+        if (
+            schema is not None
+            and schema.dtype in ("int", "int32")
+            and pd.api.types.is_float_dtype(table[column])
+        ) and (integral(table[column]) or table[column].isna().all()):
+            table[column] = table[column].astype("Int64")
+    return table.to_csv(index=False, lineterminator="\n")
+
+
+def sidecar(df: pd.DataFrame, columns: Sequence[str], provenance: Provenance, notes: str = "") -> str:
+    """The JSON that travels beside a CSV: provenance, notes, and each column's type, unit and label."""
+    described = {}
+    for column in columns:
+        schema = COLUMNS.get(column)
+        described[column] = {
+            "dtype": schema.dtype if schema else str(df[column].dtype),
+            "unit": unit_of(column),
+            "label": label(column),
+        }
+    data: dict[str, Any] = {**asdict(provenance), "notes": notes, "rows": len(df), "columns": described}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+# ------------------------------------------------------------------ Markdown
+
+
+def _render_markdown(view: TableView, provenance: Provenance) -> str:
+    """GitHub-flavoured pipe table; provenance in an HTML comment; the constants line below it."""
+    esc = [[c.replace("|", r"\|") for c in row] for row in view.cells]
+    rows = [[f"**{c}**" if b and c != NOT_APPLICABLE else c for c, b in zip(r, bs, strict=True)]
+            for r, bs in zip(esc, view.bold, strict=True)]  # fmt: skip
+    align = ["---:" if n else ":---" for n in view.numeric]
+    lines = ["| " + " | ".join(row) + " |" for row in [list(view.headers), align, *rows]]
     comment = provenance.summary().replace("--", "- -")
-    return f"<!-- {comment} -->\n" + "\n".join(lines) + "\n"
+    tail = f"\n{view.constants_line()}\n" if view.constants else ""
+    return f"<!-- {comment} -->\n" + "\n".join(lines) + "\n" + tail
 
 
-def _render_latex(
-    df: pd.DataFrame, provenance: Provenance, precision: int, mask: pd.DataFrame, caption: str | None
-) -> str:
-    """booktabs table via pandas Styler: escaped headers and cells, bold best values, caption + % comment."""
-    numeric = {c: _is_numeric(df[c]) for c in df.columns}
-    shown = df.rename(columns=column_label)
-    if shown.columns.has_duplicates:
-        shown.columns = list(df.columns)
-    styler = shown.style.hide(axis="index")
-    styler = styler.format(
-        {
-            shown.columns[i]: _cell_formatter(df[c], precision, NOT_APPLICABLE)
-            for i, c in enumerate(df.columns)
-            if numeric[c]
-        },
-        escape="latex",
-        na_rep="--",
-    ).format_index(escape="latex", axis=1)
-    props = np.where(mask.to_numpy(), "textbf: --rwrap;", "")
-    styler = styler.apply(lambda d: pd.DataFrame(props, index=d.index, columns=d.columns), axis=None)
-    if caption is None:
-        caption = (
-            f"Study {provenance.study}: {provenance.trials} trials, sampler {provenance.sampler}, "
-            f"objectives {', '.join(provenance.objectives)}."
+# ------------------------------------------------------------------ LaTeX
+
+
+def _stack(lines: Sequence[str], align: str) -> str:
+    if len(lines) == 1:
+        return lines[0]
+    return rf"\begin{{tabular}}[b]{{@{{}}{align}@{{}}}}" + r"\\".join(lines) + r"\end{tabular}"
+
+
+def latex_width_pt(view: TableView, font_pt: float = 8.0) -> float:
+    """Estimated natural width of the tabular at ``font_pt`` (8: \\footnotesize) with 3 pt column
+    separation; within a few percent of pdflatex's for tables of digits and short words."""
+    total = 0.0
+    for j, header in enumerate(view.headers):
+        cells = [row[j] for row in view.cells]
+        lines = header_lines(header, cells)
+        bold = [b[j] for b in view.bold]
+        widest = max(
+            [len(x) for x in lines]
+            + [len(c) + (_BOLD_PT * len(c) / _CHAR_PT if b else 0) for c, b in zip(cells, bold, strict=True)]
         )
-    label = "tab:" + re.sub(r"[^A-Za-z0-9:_-]+", "-", provenance.study)
-    latex = styler.to_latex(
-        hrules=True,
-        caption=latex_escape(caption),
-        label=label,
-        position_float="centering",
-        column_format="".join("r" if numeric[c] else "l" for c in df.columns),
-        environment="table",
-    )
-    return f"% {provenance.summary()}\n{latex}"
+        total += widest * _CHAR_PT * font_pt / 8.0 + 2 * _SEP_PT
+    return total
+
+
+def _render_latex(view: TableView, provenance: Provenance, title: str, label_text: str, width: Width) -> str:
+    """booktabs in ``table`` (one column) or ``table*`` (both), \\footnotesize, headers stacked on
+    their words; shrunk to the text width only if it still would not fit."""
+    env = "table" if width == "column" else "table*"
+    head = []
+    for j, header in enumerate(view.headers):
+        lines = [latex_escape(x) for x in header_lines(header, [row[j] for row in view.cells])]
+        head.append(_stack(lines, "r" if view.numeric[j] else "l"))
+    body = []
+    for row, bold in zip(view.cells, view.bold, strict=True):
+        cells = [rf"\textbf{{{latex_escape(c)}}}" if b and c != NOT_APPLICABLE else latex_escape(c)
+                 for c, b in zip(row, bold, strict=True)]  # fmt: skip
+        body.append(" & ".join(cells) + r" \\")
+    spec = "".join("r" if n else "l" for n in view.numeric)
+    text = " ".join(filter(None, [title, view.constants_line()]))
+    room = WIDTH_PT[width] * 0.97  # a margin for the estimate
+    size = r"\footnotesize" if latex_width_pt(view) <= room else r"\scriptsize"  # 8 pt, else 7 pt
+    too_wide = latex_width_pt(view, 7.0) > room
+    out = [
+        f"% {provenance.summary()}",
+        "% needs \\usepackage{booktabs}" + (", graphicx" if too_wide else ""),
+        *(
+            ["% shrunk to the text width: fewer --columns or --width page keep the font size"]
+            if too_wide
+            else []
+        ),
+        rf"\begin{{{env}}}[tbp]",
+        r"\centering",
+        size,
+        r"\setlength{\tabcolsep}{3pt}",
+        rf"\caption{{{latex_escape(text)}}}",
+        rf"\label{{{label_text}}}",
+        *([r"\resizebox{\linewidth}{!}{%"] if too_wide else []),
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(head) + r" \\",
+        r"\midrule",
+        *body,
+        r"\bottomrule",
+        r"\end{tabular}" + ("}" if too_wide else ""),
+        rf"\end{{{env}}}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def latex_label(name: str) -> str:
+    """``tab:<name>`` with only characters LaTeX labels take safely."""
+    return "tab:" + (re.sub(r"[^A-Za-z0-9:_-]+", "-", name).strip("-") or "table")
 
 
 def render_table(
@@ -207,24 +322,31 @@ def render_table(
     provenance: Provenance,
     precision: int = 3,
     best: Mapping[str, Direction] | None = None,
-    caption: str | None = None,
+    caption_text: str | None = None,
+    *,
+    label_name: str | None = None,
+    width: Width = "column",
+    keep: Sequence[str] = (),
 ) -> str:
-    """Render ``columns`` of ``df`` as CSV, Markdown or LaTeX (booktabs), stamped with ``provenance``.
+    """Render ``columns`` of ``df`` as CSV (lossless), Markdown or LaTeX (booktabs).
 
     Args:
-        precision: decimals for floats (integers are printed whole).
-        best: column → direction whose best value is set in bold (Markdown, LaTeX; CSV stays plain data).
-        caption: LaTeX caption; defaults to a sentence built from ``provenance``.
+        precision: significant figures of floats in Markdown and LaTeX (CSV keeps every digit).
+        best: column → direction whose best value is set in bold (Markdown, LaTeX).
+        caption_text: LaTeX caption; defaults to :func:`caption` of ``provenance``.
+        label_name: LaTeX label name (the output file's stem), else the study's name.
+        width: LaTeX ``column`` (``table``) or ``page`` (``table*``).
+        keep: columns shown even when constant (Markdown, LaTeX).
     """
-    table = _select(df, columns)
-    mask = best_mask(table, best)
     if fmt == "csv":
-        return _render_csv(table, provenance, precision)
+        return render_csv(df, columns)
+    if fmt not in ("markdown", "latex"):
+        raise ValueError(f"unknown table format {fmt!r}; choose csv, markdown or latex")
+    view = table_view(df, columns, precision, best, keep)
     if fmt == "markdown":
-        return _render_markdown(table, provenance, precision, mask)
-    if fmt == "latex":
-        return _render_latex(table, provenance, precision, mask, caption)
-    raise ValueError(f"unknown table format {fmt!r}; choose csv, markdown or latex")
+        return _render_markdown(view, provenance)
+    title = caption_text if caption_text is not None else caption(provenance)
+    return _render_latex(view, provenance, title, latex_label(label_name or provenance.study), width)
 
 
 def rich_table(
@@ -233,13 +355,28 @@ def rich_table(
     title: str,
     precision: int = 3,
     best: Mapping[str, Direction] | None = None,
+    keep: Sequence[str] = (),
 ) -> Table:
-    """A ``rich`` table for the terminal: labelled headers, numbers right-aligned, best values bold."""
-    table_df = _select(df, columns)
-    cells, mask = _formatted(table_df, precision), best_mask(table_df, best)
-    table = Table(title=title)
-    for column in table_df.columns:
-        table.add_column(column_label(column), justify="right" if _is_numeric(table_df[column]) else "left")
-    for (_, row), (_, bold) in zip(cells.iterrows(), mask.iterrows(), strict=True):
-        table.add_row(*(Text(v, style="bold" if b else "") for v, b in zip(row, bold, strict=True)))
+    """A ``rich`` table for the terminal: wrapped headers, cells never cut, best values bold, and
+    the columns equal in every row in a caption line."""
+    view = table_view(df, columns, precision, best, keep)
+    table = Table(
+        title=title,
+        caption=view.constants_line() or None,
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+        caption_justify="left",
+    )
+    for j, header in enumerate(view.headers):
+        cells = [row[j] for row in view.cells]
+        widest = max([len(c) for c in cells] + [len(x) for x in header_lines(header, cells)])
+        table.add_column(
+            "\n".join(header_lines(header, cells)),
+            justify="right" if view.numeric[j] else "left",
+            min_width=widest,
+            no_wrap=True,
+        )
+    for row, bold in zip(view.cells, view.bold, strict=True):
+        table.add_row(*(Text(c, style="bold" if b else "") for c, b in zip(row, bold, strict=True)))
     return table

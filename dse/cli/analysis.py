@@ -1,9 +1,9 @@
-"""Analysis commands: ``dse pareto | query | plot | export`` over a results folder."""
+"""Analysis commands: ``dse pareto | query | export`` over a results folder (``dse plot``: figures.py)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -13,94 +13,85 @@ import typer
 from dse.analysis import pareto as pa
 from dse.analysis import report
 from dse.cli.common import (
-    FIGURE_FORMATS,
-    PLOT_KINDS,
-    SUMMARY_COLUMNS,
     TABLE_FORMATS,
+    analysis_rows,
     app,
     bad_input,
+    best_first,
+    check_columns,
+    choice,
     console,
+    default_columns,
     err,
-    load_rows,
-    parse_objectives_option,
+    hypervolume_text,
+    require_rows,
+    split_list,
 )
 from dse.results.folder import read_study_file
 from dse.results.store import ResultStore
-from dse.schema.record import READ_TIME_COLUMNS
-
-
-def _choice(option: str, value: str, allowed: Sequence[str]) -> str:
-    """``value`` if it is one of ``allowed``, else exit 2 naming the option and the allowed values."""
-    if value not in allowed:
-        raise bad_input(f"{option}: {value!r} is not allowed; allowed: {', '.join(allowed)}")
-    return value
-
-
-def _split(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _check_columns(option: str, names: Iterable[str], df: pd.DataFrame, numeric: bool = False) -> None:
-    """Exit 2 if a name is not a column of ``df`` (or not numeric), listing the allowed columns."""
-    allowed = [str(c) for c in df.columns if not numeric or pd.api.types.is_numeric_dtype(df[c])]
-    unknown = [n for n in names if n not in allowed]
-    if unknown:
-        kind = "numeric column" if numeric else "column"
-        raise bad_input(f"{option}: unknown {kind}(s) {unknown}; allowed: {', '.join(allowed)}")
-
-
-def _analysis_rows(
-    results: Path, objectives: str | None, where: str | None
-) -> tuple[dict[str, Any], pd.DataFrame, tuple[pa.Objective, ...]]:
-    """Study metadata, the complete rows passing ``--where`` and the checked ``--objectives``."""
-    meta, df = load_rows(results)
-    done = df[df["status"] == "complete"]
-    objs = parse_objectives_option(objectives, meta)
-    _check_columns("--objectives", [o.name for o in objs], done, numeric=True)
-    if where:
-        try:
-            from dse.results import query as q  # DuckDB only when a filter is given
-
-            done = q.filter_rows(done, where)
-        except ValueError as exc:
-            raise bad_input(f"--where: {exc}") from None
-    return meta, done, objs
-
-
-def _require_rows(done: pd.DataFrame, objs: Sequence[pa.Objective], where: str | None) -> None:
-    """Exit (2 with a filter, else 1) when no complete row has finite values of every objective."""
-    if len(pa.objective_matrix(done, objs)[0]):
-        return
-    what = f"no complete trial with finite {', '.join(o.name for o in objs)}"
-    if where:
-        raise bad_input(f"--where: {what} matches {where!r}")
-    err.print(f"[bold red]error:[/] {what} yet", highlight=False)
-    raise typer.Exit(1)
-
-
-def _best_first(df: pd.DataFrame, objs: Sequence[pa.Objective], ranks: bool = False) -> pd.DataFrame:
-    """Rows sorted best-first by the first objective (within non-domination rank if ``ranks``)."""
-    keys = ["pareto_rank"] if ranks else []
-    ascending = [True] if ranks else []
-    return df.sort_values(
-        [*keys, objs[0].name],
-        ascending=[*ascending, not objs[0].direction.maximise],
-        kind="stable",
-        na_position="last",
-    )
 
 
 def _ranked(rows: pd.DataFrame, objs: Sequence[pa.Objective]) -> pd.DataFrame:
     return rows.assign(pareto_rank=pa.pareto_ranks(rows, objs))
 
 
-def _table_columns(objs: Sequence[pa.Objective], *extra: str | None, first: str | None = None) -> list[str]:
-    names = [first, *SUMMARY_COLUMNS, *(o.name for o in objs), *extra]
+def _table_columns(
+    meta: dict[str, Any],
+    done: pd.DataFrame,
+    objs: Sequence[pa.Objective],
+    spec: str | None,
+    *extra: str | None,
+    first: str | None = None,
+) -> list[str]:
+    """``--columns`` (checked), else the trial, the searched parameters and the objectives."""
+    if spec is not None:
+        names = split_list(spec)
+        if not names:
+            raise bad_input("--columns: empty; give a comma list of columns")
+        check_columns("--columns", names, done)
+    else:
+        names = default_columns(meta, done, objs)
+    names = [first, *names, *extra]
     return list(dict.fromkeys(n for n in names if n))
 
 
-def _reference(point: dict[str, float]) -> str:
-    return ", ".join(f"{k}={v:.4g}" for k, v in point.items())
+def _front_of(
+    option: str, done: pd.DataFrame, objs: Sequence[pa.Objective], names: Sequence[str]
+) -> tuple[pa.Objective, ...]:
+    """The objectives that define the front: the study's, or (``shown``) those among the columns."""
+    if option == "study":
+        return tuple(objs)
+    shown = tuple(o for o in objs if o.name in names)
+    if not shown:
+        raise bad_input(
+            f"--front-of shown: no objective among the columns; objectives: {[o.name for o in objs]}"
+        )
+    return shown
+
+
+def _front_words(objs: Sequence[pa.Objective]) -> str:
+    return "over " + ", ".join(f"{o.name} ({o.direction.value[:3]})" for o in objs)
+
+
+def _sidecar_note(
+    fmt: str,
+    output: Path | None,
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    prov: report.Provenance,
+    notes: str,
+) -> str:
+    """CSV: provenance and notes go to ``<output>.json`` (stderr for stdout); other formats: a
+    comment line in the file."""
+    if fmt != "csv":
+        return _note(fmt, notes)
+    if output is None:
+        err.print(f"{prov.summary()}; {notes}", highlight=False, markup=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        sidecar = output.with_name(output.name + ".json")
+        sidecar.write_text(report.sidecar(frame, columns, prov, notes))
+    return ""
 
 
 def _provenance(meta: dict[str, Any], trials: int, objs: Sequence[pa.Objective]) -> report.Provenance:
@@ -124,6 +115,7 @@ def _note(fmt: str, text: str) -> str:
 
 
 def _emit(text: str, output: Path | None, rows: int) -> None:
+    text = text if text.endswith("\n") else text + "\n"
     if output is None:
         sys.stdout.write(text)
         return
@@ -146,53 +138,68 @@ def pareto(
     ] = None,
     by: Annotated[str | None, typer.Option(help="one front and hypervolume per value of this column")] = None,
     ranks: Annotated[bool, typer.Option(help="all rows with their non-domination rank (1 = front)")] = False,
+    columns: Annotated[
+        str | None, typer.Option(help="comma list of columns (default: searched parameters + objectives)")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, markdown or latex")] = "table",
-    precision: Annotated[int, typer.Option(min=0, help="decimals in csv/markdown/latex")] = 3,
+    precision: Annotated[int, typer.Option(min=1, help="significant figures (csv keeps every digit)")] = 3,
+    width: Annotated[
+        str, typer.Option(help="latex: fit one 'column' (table) or the 'page' (table*)")
+    ] = "column",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
 ) -> None:
-    """Print (or write) the non-dominated rows and their hypervolume, optionally filtered and grouped."""
-    fmt = _choice("--format", fmt, ("table", *TABLE_FORMATS))
-    meta, done, objs = _analysis_rows(results, objectives, where)
+    """Print (or write) the non-dominated rows and their normalized hypervolume, optionally filtered
+    and grouped."""
+    fmt = choice("--format", fmt, ("table", *TABLE_FORMATS))
+    width = choice("--width", width, ("column", "page"))
+    meta, done, objs = analysis_rows(results, objectives, where)
     if by is not None:
-        _check_columns("--by", [by], done)
-    _require_rows(done, objs, where)
-    shared = pa.default_reference(done, objs)  # one reference for every group, so the volumes compare
+        check_columns("--by", [by], done)
+    names = _table_columns(meta, done, objs, columns, "pareto_rank" if ranks else None, first=by)
+    require_rows(done, objs, where)
+    shared = pa.default_reference(done, objs)  # one reference (and ideal) for every group
     if by is None:
         groups: list[tuple[Hashable, pd.DataFrame]] = [(None, done)]
         fronts = {None: pa.pareto_front(done, objs)}
-        hvs = {None: pa.hypervolume(done, objs, shared)}
+        hvs = {None: pa.hypervolume(done, objs, shared, normalize=True)}
     else:
         groups = list(done.groupby(by, sort=True, dropna=False))
-        fronts, hvs = pa.fronts_by(done, objs, by), pa.hypervolume_by(done, objs, by, shared)
+        fronts, hvs = pa.fronts_by(done, objs, by), pa.hypervolume_by(done, objs, by, shared, normalize=True)
     tables = [  # (group, rows to show, rows in the group, hypervolume of the group)
-        (key, _best_first(_ranked(rows, objs) if ranks else front, objs, ranks), len(rows), hv.value)
+        (key, best_first(_ranked(rows, objs) if ranks else front, objs, ranks), len(rows), hv)
         for (key, rows), front, hv in zip(groups, fronts.values(), hvs.values(), strict=True)
     ]
-    columns = _table_columns(objs, "pareto_rank" if ranks else None, first=by)
     best = {o.name: o.direction for o in objs}
+    keep = [o.name for o in objs]
     what = "rows by non-domination rank" if ranks else "Pareto front"
     if fmt == "table" and output is None:
-        for key, table, size, volume in tables:
-            title = f"{what}{'' if by is None else f', {by} = {key}'} ({len(table)} of {size})"
-            console.print(report.rich_table(table, columns, title, best=best))
-            console.print(f"hypervolume {volume:.6g}")
-        console.print(f"hypervolume reference point: {_reference(shared)}")
+        for key, table, size, hv in tables:
+            group = "" if by is None else f", {by} = {key}"
+            title = f"{what}{group} {_front_words(objs)} ({len(table)} of {size})"
+            console.print(report.rich_table(table, names, title, precision, best=best, keep=keep))
+            console.print(f"normalized hypervolume {hv.value:.4f}", highlight=False)
+        scale = hypervolume_text(tables[0][3]).split(" (", 1)[1].rstrip(")")
+        console.print(f"hypervolume {scale}", highlight=False)
         return
     fmt = "csv" if fmt == "table" else fmt
     if by is None:
         frame = tables[0][1]
-        notes = f"{what}; hypervolume {tables[0][3]:.6g} at reference point {_reference(shared)}"
+        notes = f"{what} {_front_words(objs)}; {hypervolume_text(tables[0][3])}"
     else:
-        frame = pd.concat([table.assign(hypervolume=volume) for _, table, _, volume in tables])
-        columns.append("hypervolume")
-        notes = f"{what} per {by}; hypervolume of each {by} at one reference point {_reference(shared)}"
+        frame = pd.concat([table.assign(hypervolume=hv.value) for _, table, _, hv in tables])
+        names.append("hypervolume")
+        notes = (
+            f"{what} per {by}, {_front_words(objs)}; {hypervolume_text(tables[0][3])} (one for all groups)"
+        )
     if where:
         notes += f"; filter: {where}"
     prov = _provenance(meta, len(done), objs)
+    label_name = output.stem if output is not None else f"{prov.study}-pareto"
     text = report.render_table(
-        frame, columns, cast(report.TableFormat, fmt), prov, precision=precision, best=best
-    )
-    _emit(_note(fmt, notes) + text, output, len(frame))
+        frame, names, cast(report.TableFormat, fmt), prov, precision, best,
+        label_name=label_name, width=cast(report.Width, width), keep=keep,
+    )  # fmt: skip
+    _emit(_sidecar_note(fmt, output, frame, names, prov, notes) + text, output, len(frame))
 
 
 # ------------------------------------------------------------------ query
@@ -203,7 +210,7 @@ def query(
     results: Annotated[Path, typer.Argument(help="results folder")],
     sql: Annotated[str, typer.Argument(metavar="SQL", help="DuckDB SQL over the view `trials`")],
     fmt: Annotated[str, typer.Option("--format", help="table, csv or markdown")] = "table",
-    precision: Annotated[int, typer.Option(min=0, help="decimals for floats")] = 3,
+    precision: Annotated[int, typer.Option(min=1, help="significant figures (csv keeps every digit)")] = 3,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
     unsafe_sql: Annotated[
         bool,
@@ -215,7 +222,7 @@ def query(
 ) -> None:
     """Run SQL (DuckDB) over the study's rows, the table ``trials``, e.g. ``SELECT device, max(accuracy)
     FROM trials GROUP BY device``. The SQL reads nothing else and writes no file unless --unsafe-sql."""
-    fmt = _choice("--format", fmt, ("table", "csv", "markdown"))
+    fmt = choice("--format", fmt, ("table", "csv", "markdown"))
     try:
         from dse.results import query as q
 
@@ -237,90 +244,8 @@ def query(
     text = report.render_table(
         rows, list(rows.columns), cast(report.TableFormat, fmt), prov, precision=precision
     )
-    _emit(_note(fmt, f"query: {sql}") + text, output, len(rows))
-
-
-# ------------------------------------------------------------------ plot
-
-
-def _trial_numbers(spec: str, done: pd.DataFrame) -> pd.DataFrame:
-    """The complete rows of ``--trials 3,5``, in the order given."""
-    try:
-        numbers = [int(t) for t in _split(spec)]
-    except ValueError:
-        raise bad_input(f"--trials: {spec!r}; expected trial numbers like 3,5") from None
-    available = set(done["trial_number"])
-    missing = [n for n in numbers if n not in available]
-    if missing or not numbers:
-        allowed = ", ".join(map(str, sorted(available)))
-        raise bad_input(f"--trials: no complete trial(s) {missing}; allowed: {allowed}")
-    return done.set_index("trial_number", drop=False).loc[numbers]
-
-
-@app.command()
-def plot(
-    results: Annotated[Path, typer.Argument(help="results folder")],
-    kind: Annotated[str, typer.Argument(metavar="KIND", help=", ".join(PLOT_KINDS))],
-    objectives: Annotated[
-        str | None, typer.Option(help="objectives to plot (default: the study's; front: its first two)")
-    ] = None,
-    where: Annotated[str | None, typer.Option(help='SQL filter on the rows, e.g. "adc_bits >= 4"')] = None,
-    color_by: Annotated[str, typer.Option(help="colour/marker column; 'none': one colour")] = "device",
-    out: Annotated[Path | None, typer.Option(help="output folder (default: RESULTS/figures)")] = None,
-    formats: Annotated[str, typer.Option(help="comma list of png, pdf, html")] = "png,pdf,html",
-    trials: Annotated[str | None, typer.Option(help="read-time: these trial numbers, e.g. 3,5")] = None,
-    top: Annotated[
-        int, typer.Option(min=1, help="read-time: the best front designs by the first objective")
-    ] = 3,
-) -> None:
-    """Paper figures (PNG/PDF/HTML): front, parallel, progress, read-time or hardware."""
-    kind = _choice("KIND", kind, PLOT_KINDS)
-    fmts: list[Any] = _split(formats)  # checked against FIGURE_FORMATS below
-    bad_fmts = [f for f in fmts if f not in FIGURE_FORMATS]
-    if bad_fmts or not fmts:
-        raise bad_input(f"--formats: {formats!r}; allowed: a comma list of {', '.join(FIGURE_FORMATS)}")
-    _, done, objs = _analysis_rows(results, objectives, where)
-    group = None if color_by.lower() == "none" else color_by
-    if group is not None:
-        _check_columns("--color-by", [group], done)
-    if kind == "front":
-        if objectives is not None and len(objs) != 2:
-            raise bad_input(f"--objectives: front needs exactly two objectives, got {len(objs)}")
-        if len(objs) < 2:
-            raise bad_input("--objectives: front needs two objectives; the study has one")
-        objs = objs[:2]
-    _require_rows(done, objs, where)
-    import dse.analysis.plot as figures  # matplotlib and plotly only when plotting
-
-    folder = out or results / "figures"
-    try:
-        if kind == "front":
-            stem = folder / f"front_{objs[0].name}_vs_{objs[1].name}"
-            paths = figures.plot_pareto_2d(done, objs, stem, group, fmts)
-        elif kind == "parallel":
-            paths = figures.plot_parallel_coordinates(done, objs, folder / "parallel", group, fmts)
-        elif kind == "progress":
-            paths = figures.plot_hypervolume_history(done, objs, folder / "progress", fmts)
-        elif kind == "read-time":
-            chosen = (
-                _trial_numbers(trials, done)
-                if trials
-                else _best_first(pa.pareto_front(done, objs), objs).head(top)
-            )
-            if chosen[list(READ_TIME_COLUMNS)].isna().all().all():
-                raise bad_input(
-                    f"read-time: columns {', '.join(READ_TIME_COLUMNS)} are empty for trial(s) "
-                    f"{list(chosen['trial_number'])}; this study recorded no accuracy after drift"
-                )
-            paths = figures.plot_accuracy_vs_read_time(chosen, folder / "read_time", formats=fmts)
-        else:
-            paths = figures.plot_accuracy_vs_hardware(
-                done, folder / "hardware", by=group or "device", formats=fmts
-            )
-    except ValueError as exc:
-        raise bad_input(f"{kind}: {exc}") from None
-    for path in paths:
-        typer.echo(str(path))
+    note = _sidecar_note(fmt, output, rows, list(rows.columns), prov, f"query: {sql}")
+    _emit(note + text, output, len(rows))
 
 
 # ------------------------------------------------------------------ export
@@ -335,29 +260,51 @@ def export(
     ] = None,
     where: Annotated[str | None, typer.Option(help="SQL filter on the rows")] = None,
     columns: Annotated[
-        str | None, typer.Option(help="comma list of columns (default: design summary + objectives)")
+        str | None, typer.Option(help="comma list of columns (default: searched parameters + objectives)")
     ] = None,
-    precision: Annotated[int, typer.Option(min=0, help="decimals for floats")] = 3,
+    front_of: Annotated[
+        str, typer.Option(help="'study': the front of every objective; 'shown': of those among --columns")
+    ] = "study",
+    precision: Annotated[int, typer.Option(min=1, help="significant figures (csv keeps every digit)")] = 3,
     all_rows: Annotated[bool, typer.Option("--all", help="every complete row, not only the front")] = False,
-    caption: Annotated[str | None, typer.Option(help="LaTeX caption (default: from the provenance)")] = None,
+    caption: Annotated[
+        str | None, typer.Option(help="LaTeX caption (default: a sentence about the study)")
+    ] = None,
+    width: Annotated[
+        str, typer.Option(help="latex: fit one 'column' (table) or the 'page' (table*)")
+    ] = "column",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write to this file (default: stdout)")
     ] = None,
 ) -> None:
-    """The paper table of the front (or of all rows): provenance stamped, best values in bold."""
-    fmt = _choice("--format", fmt, TABLE_FORMATS)
-    meta, done, objs = _analysis_rows(results, objectives, where)
-    names = _split(columns) if columns else _table_columns(objs)
-    if not names:
-        raise bad_input("--columns: empty; give a comma list of columns")
-    _check_columns("--columns", names, done)
-    _require_rows(done, objs, where)
-    frame = _best_first(done if all_rows else pa.pareto_front(done, objs), objs)
-    prov = _provenance(meta, len(done), objs)
-    best = {o.name: o.direction for o in objs}
-    text = report.render_table(frame, names, cast(report.TableFormat, fmt), prov, precision, best, caption)
-    notes = f"{'all complete rows' if all_rows else 'Pareto front'}" + (f"; filter: {where}" if where else "")
-    _emit(_note(fmt, notes) + text, output, len(frame))
+    """The paper table of the front (or of all rows): fits a column, provenance stamped, best values
+    in bold, the columns equal in every row said once in the caption."""
+    fmt = choice("--format", fmt, TABLE_FORMATS)
+    width = choice("--width", width, ("column", "page"))
+    front_of = choice("--front-of", front_of, ("study", "shown"))
+    meta, done, objs = analysis_rows(results, objectives, where)
+    names = _table_columns(meta, done, objs, columns)
+    require_rows(done, objs, where)
+    defining = _front_of(front_of, done, objs, names)
+    frame = best_first(done if all_rows else pa.pareto_front(done, defining), defining)
+    prov = _provenance(meta, len(done), defining)
+    best = {o.name: o.direction for o in defining}
+    what = "All complete designs" if all_rows else "Pareto-optimal designs"
+    title = caption if caption is not None else report.caption(prov, what)
+    label_name = output.stem if output is not None else f"{prov.study}-{'all' if all_rows else 'front'}"
+    text = report.render_table(
+        frame, names, cast(report.TableFormat, fmt), prov, precision, best, title,
+        label_name=label_name, width=cast(report.Width, width), keep=[o.name for o in defining],
+    )  # fmt: skip
+    if "\\resizebox" in text:
+        err.print(f"note: {len(names)} columns do not fit --width {width} at 7 pt; the table is scaled down "
+                  "(fewer --columns or --width page keep the font size)", highlight=False)  # fmt: skip
+    notes = "all complete rows" if all_rows else f"Pareto front {_front_words(defining)}"
+    notes += f"; filter: {where}" if where else ""
+    _emit(_sidecar_note(fmt, output, frame, names, prov, notes) + text, output, len(frame))
 
 
 # ------------------------------------------------------------------ presets
+
+
+from dse.cli import figures  # noqa: E402, F401  (registers `dse plot`)

@@ -15,20 +15,30 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from dse.analysis import pareto as pa
 from dse.analysis import report
 from dse.cli.common import (
-    SUMMARY_COLUMNS,
     BadInput,
     app,
     bad_input,
     console,
+    default_columns,
     err,
+    failure_reasons,
+    hypervolume_text,
     load_rows,
     parse_objectives_option,
     print_front,
+    warn_constant_objectives,
 )
 from dse.engine.space import SAMPLERS
 from dse.results.store import ResultStore
@@ -189,7 +199,7 @@ def _run_checked(
         except (InsufficientResources, ConnectionError) as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
-        progress_cb, bar = _progress_bar()
+        progress_cb, bar = _progress_bar(space)
         with bar:
             return run_study(
                 space,
@@ -215,53 +225,83 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _progress_bar() -> tuple[Callable[[StudyProgress, TrialRecord | None], None], Progress]:
+def _progress_bar(
+    space: SearchSpace | None = None,
+) -> tuple[Callable[[StudyProgress, TrialRecord | None], None], Progress]:
+    """A bar that reads "starting Ray…" until the first trial ends, then shows running, complete and
+    failed counts, elapsed time, an ETA and the best normalized hypervolume so far."""
     bar = Progress(
-        TextColumn("trials"),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=err,
         transient=False,
     )
-    task = bar.add_task("trials", total=1, status="")
+    task = bar.add_task("starting Ray…", total=None, status="")
+    objectives = tuple(space.objectives) if space is not None else ()
+    workers = space.workers if space is not None else 1
+    rows: list[dict[str, float]] = []
 
     def update(p: StudyProgress, rec: TrialRecord | None) -> None:
+        if rec is not None and rec.status == "complete" and objectives:
+            rows.append({o.name: float(rec.metrics.get(o.name, float("nan"))) for o in objectives})
+        hv = ""
+        if len(rows) >= 2:
+            import pandas as pd
+
+            frame = pd.DataFrame(rows)
+            if len(pa.objective_matrix(frame, objectives)[0]):
+                hv = f" · HV {pa.hypervolume(frame, objectives, normalize=True).value:.3f}"
+        ended = p.complete + p.failed
+        running = max(0, min(workers, p.total - ended))
         last = ""
         if rec is not None and rec.status == "failed":
-            last = f" last failure: #{rec.trial_number} {str(rec.error)[:60]}"
-        bar.update(task, total=p.total, completed=p.complete + p.failed, status=f"failed {p.failed}{last}")
+            reason = str(rec.error or "").strip().splitlines() or [""]
+            last = f" · last failure #{rec.trial_number}: {reason[0][:50]}"
+        status = f"running {running} · complete {p.complete} · failed {p.failed}{hv}{last}"
+        bar.update(task, description="trials", total=p.total, completed=ended, status=status)
 
     return update, bar
 
 
 @app.command()
 def status(results: Annotated[Path, typer.Argument(help="results folder")]) -> None:
-    """Counts (complete, failed, running), best trade-offs and hypervolume so far."""
+    """Counts (complete, failed, running), why trials failed, best trade-offs and normalized
+    hypervolume so far."""
     meta, df = load_rows(results)
     objs = parse_objectives_option(None, meta)
     running = _running_count(results, meta)
     counts = df["status"].value_counts().to_dict()
+    where = f"[bold]{escape(str(meta['study']))}[/] ({escape(str(results))})"
     console.print(
-        f"[bold]{meta['study']}[/] ({results}): complete {counts.get('complete', 0)}, "
-        f"failed {counts.get('failed', 0)}, running {running}, budget {meta['trials']}"
+        f"{where}: complete {counts.get('complete', 0)}, failed {counts.get('failed', 0)}, "
+        f"running {running}, budget {meta['trials']}"
     )
+    failed = df[df["status"] == "failed"]
+    if not failed.empty:
+        console.print("failed trials, by reason:")
+        for reason, trials in failure_reasons(failed):
+            shown = ", ".join(f"#{t}" for t in trials[:8]) + (", …" if len(trials) > 8 else "")
+            console.print(f"  {len(trials)} × {escape(reason)} ({shown})", highlight=False)
     done = df[df["status"] == "complete"]
     if done.empty:
         return
-    hv = pa.hypervolume(done, objs)
-    ref = ", ".join(f"{k}={v:.4g}" for k, v in hv.reference.items())
-    console.print(f"hypervolume {hv.value:.6g} (reference point: {ref})")
+    console.print(hypervolume_text(pa.hypervolume(done, objs, normalize=True)), highlight=False)
     front = pa.pareto_front(done, objs)
     knees = pa.knee_points(done, objs, k=min(3, len(front)))
     console.print(
         report.rich_table(
             knees,
-            [*SUMMARY_COLUMNS, *(o.name for o in objs)],
+            default_columns(meta, done, objs),
             f"best trade-offs (knee points of {len(front)} on the front)",
+            keep=[o.name for o in objs],
         )
     )
+    warn_constant_objectives(done, objs)
 
 
 def _running_count(results: Path, meta: dict[str, Any]) -> int:
@@ -385,4 +425,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from dse.cli import analysis, hardware  # noqa: E402, F401  (register pareto … export; cost and cite)
+from dse.cli import analysis, compare, hardware  # noqa: E402, F401  (register pareto … export; cost and cite)

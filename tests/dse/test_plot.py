@@ -17,12 +17,6 @@ SIZE = Objective("model_size_bits", Direction.MINIMIZE)
 WRITES = Objective("max_writes_per_device", Direction.MINIMIZE)
 
 
-@pytest.fixture(autouse=True)
-def small_html(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Link plotly.js instead of embedding 4.8 MB per file: same figure JSON, much faster tests."""
-    monkeypatch.setattr(plot, "PLOTLY_JS", "cdn")
-
-
 @pytest.fixture(scope="module")
 def results() -> pd.DataFrame:
     rng = np.random.default_rng(7)
@@ -131,9 +125,88 @@ def test_accuracy_vs_hardware(results: pd.DataFrame, tmp_path: Path) -> None:
 def test_style_is_stable_and_formats_checked(tmp_path: Path) -> None:
     styles = plot.style_for(["rram", "pcm", "rram"])
     assert list(styles) == ["pcm", "rram"] and styles["pcm"][0] == plot.OKABE_ITO[0]
+    assert plot.style_for(["rram", "sram"])["rram"] == styles["rram"]  # a device keeps its colour
+    assert plot.style_for(["b", "a"])["a"][0] == plot.OKABE_ITO[0]  # other categories: sorted order
     with pytest.raises(ValueError, match="unknown figure format"):
         plot.plot_accuracy_vs_hardware(
             pd.DataFrame({"device": ["pcm"], "adc_bits": [4], "accuracy": [0.9]}),
             tmp_path / "x",
             formats=("svg",),  # type: ignore[arg-type]
         )
+
+
+def test_pdf_is_one_column_wide_with_a_times_like_font(results: pd.DataFrame, tmp_path: Path) -> None:
+    import re
+
+    (path,) = plot.plot_pareto_2d(results, (ACC, ENERGY), tmp_path / "f", formats=("pdf",))
+    data = path.read_bytes()
+    box = re.search(rb"/MediaBox \[ *0 0 ([0-9.]+) ([0-9.]+) *\]", data)
+    assert box is not None and float(box.group(1)) == 252.0  # 3.5 in × 72 pt/in, exactly
+    fonts = set(re.findall(rb"/BaseFont /([A-Za-z+-]+)", data))
+    assert fonts and all(b"DejaVu" not in f for f in fonts), fonts  # a serif face, not the sans default
+
+
+def test_log_axes_are_automatic_above_10x_and_can_be_overridden() -> None:
+    assert plot.log_scale(pd.Series([1.0, 11.0])) and not plot.log_scale(pd.Series([1.0, 9.0]))
+    assert not plot.log_scale(pd.Series([-1.0, 100.0]))  # a log axis needs positive values
+    assert plot.log_scale(pd.Series([1.0, 2.0]), True) and not plot.log_scale(pd.Series([1.0, 1e6]), False)
+
+
+def test_html_figures_share_one_plotly_js_and_hover_shows_parameters(
+    results: pd.DataFrame, tmp_path: Path
+) -> None:
+    front = plot.plot_pareto_2d(results, (ACC, ENERGY), tmp_path / "front", formats=("html",))
+    parallel = plot.plot_parallel_coordinates(
+        results, (ACC, ENERGY), tmp_path / "parallel", formats=("html",)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["front.html", "parallel.html", "plotly.min.js"]
+    for path in (*front, *parallel):
+        assert path.stat().st_size < 200_000 and 'src="plotly.min.js"' in path.read_text()
+    html = front[0].read_text()
+    assert "ADC bits: " in html and "trial 0" in html.replace("trial 0<", "trial 0")
+
+
+def test_front_legend_names_the_two_objective_front(results: pd.DataFrame) -> None:
+    front, dominated = plot.front_2d(results, (ACC, ENERGY))
+    off = set(dominated["device"]) - set(front["device"])
+    assert len(front) and set(front["device"]) | off == set(results["device"])
+
+
+def test_parallel_axes_for_searched_parameters_are_labelled_with_one_format() -> None:
+    front = pd.DataFrame(
+        {"device": ["pcm", "rram", "pcm"], "adc_bits": [2, 8, 4], "width_mult": [0.25, 2.0, None]}
+    )
+    axes = plot.parameter_axes(front, ["device", "adc_bits", "width_mult"])
+    assert axes["device"][0].tolist() == [0.0, 1.0, 0.0] and axes["device"][1] == [
+        (0.0, "PCM"),
+        (1.0, "RRAM"),
+    ]
+    assert axes["adc_bits"][1] == [(0.0, "2"), (1.0, "8")]  # bits as integers
+    assert axes["width_mult"][1] == [(0.0, "0.25"), (1.0, "2.00")]  # one format: same decimals
+    assert np.isnan(axes["width_mult"][0].iloc[2])  # an ignored knob breaks the line, not a value
+    assert plot.axis_format(pd.Series([950.0, 12345.6]))(950.0) == "950"
+
+
+def test_parallel_figure_with_parameters(results: pd.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "parallel"
+    paths = plot.plot_parallel_coordinates(results, (ACC, ENERGY), out, params=["adc_bits", "device"])
+    assert_real_files(paths, out)
+    html = out.with_suffix(".html").read_text()
+    assert '"ticktext":' in html and "ADC bits" in html
+
+
+def test_read_time_interval_uses_the_recorded_intervals_only() -> None:
+    row = pd.Series({"read_time": "1d", "gdc": True, "accuracy_ci_low": 0.8, "accuracy_ci_high": 0.9})
+    low, high = plot.read_time_interval(row, "_gdc")
+    assert np.isnan(low[[0, 1, 3]]).all() and (low[2], high[2]) == (0.8, 0.9)  # at 1 day, with GDC
+    assert np.isnan(plot.read_time_interval(row, "")[0]).all()  # the headline was read with GDC
+    assert np.isnan(plot.read_time_interval(pd.Series({"read_time": "1d"}), "_gdc")[0]).all()
+
+
+def test_front_draws_accuracy_intervals_when_recorded(results: pd.DataFrame, tmp_path: Path) -> None:
+    with_ci = results.assign(
+        accuracy_ci_low=results["accuracy"] - 0.01, accuracy_ci_high=results["accuracy"] + 0.02
+    )
+    (bars,) = plot.plot_pareto_2d(with_ci, (ACC, ENERGY), tmp_path / "ci", formats=("png",))
+    (plain,) = plot.plot_pareto_2d(results, (ACC, ENERGY), tmp_path / "plain", formats=("png",))
+    assert bars.read_bytes() != plain.read_bytes()  # the bars are drawn; without the columns, nothing
