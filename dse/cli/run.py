@@ -331,79 +331,6 @@ def _running_count(results: Path, meta: dict[str, Any]) -> int:
 
 
 @app.command()
-def devices(
-    costs: Annotated[bool, typer.Option("--costs", help="also print the cost-model constants")] = False,
-) -> None:
-    """The device presets and their parameters (and, with --costs, the cited cost-model constants)."""
-    from rich.table import Table
-
-    from models.cost.model import constants_table
-    from models.physics.devices import DEVICES
-
-    table = Table(title="Device presets (sources in models/devices.py and REFERENCES.md)")
-    for col in ("name", "levels", "g_min µS", "g_max µS", "endurance", "write pJ", "write ns", "description"):
-        table.add_column(col)
-    for d in DEVICES.values():
-        table.add_row(
-            d.name,
-            str(d.levels),
-            f"{d.g_min_us:g}",
-            f"{d.g_max_us:g}",
-            f"{d.endurance_cycles:.0e}",
-            f"{d.write_energy_pj:g}",
-            f"{d.write_latency_ns:g}",
-            d.description,
-        )
-    console.print(table)
-    if costs:
-        constants = Table(title="Cost-model constants (models/cost_constants.py; keys in REFERENCES.md)")
-        for col, justify in (("name", "left"), ("value", "right"), ("unit", "left"), ("source", "left")):
-            constants.add_column(col, justify=justify)
-        for name, value, unit, source in constants_table():
-            constants.add_row(name, f"{value:g}", unit, source)
-        console.print(constants)
-
-
-@app.command()
-def params(
-    group: Annotated[
-        str | None, typer.Option(help="only this group: hardware, network, train, data, cost")
-    ] = None,
-) -> None:
-    """Every search parameter: group, type, default, allowed values, and what it does."""
-    from rich.table import Table
-
-    from dse.schema.point import GROUPS, PARAMETERS, allowed_text
-
-    if group is not None and group not in GROUPS:
-        raise bad_input(f"--group: {group!r}; allowed: {', '.join(GROUPS)}")
-    table = Table(title="Search parameters (set in a space's \\[params]; declared in models/config.py)")
-    for col in ("name", "group", "type", "default", "allowed", "acts in", "doc"):
-        table.add_column(col)
-    for p in PARAMETERS.values():
-        if group is None or p.group == group:
-            where = "analog devices" if p.analog_only else ""
-            where = ", ".join(filter(None, [where, " ".join(p.modes)])) or "all"
-            table.add_row(p.name, p.group, p.kind, repr(p.default), allowed_text(p.name), where, p.doc)
-    console.print(table)
-
-
-@app.command()
-def spaces(
-    folder: Annotated[Path, typer.Argument(help="folder of TOML spaces")] = Path("search_spaces"),
-) -> None:
-    """List the ready search spaces with their descriptions, validating each."""
-    from dse.engine.space import SpaceError, load_space
-
-    for path in sorted(folder.glob("*.toml")):
-        try:
-            space = load_space(path)
-            console.print(f"[bold]{path}[/]: {space.description} ({space.trials} trials, {space.sampler})")
-        except SpaceError as exc:
-            console.print(f"[red]{exc}[/]")
-
-
-@app.command()
 def compact(
     results: Annotated[Path, typer.Argument(help="results folder")],
     max_rows: Annotated[int, typer.Option(help="rows per merged part")] = 100_000,
@@ -425,4 +352,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from dse.cli import analysis, compare, hardware  # noqa: E402, F401  (register pareto … export; cost and cite)
+from dse.cli import analysis, catalog, compare, hardware  # noqa: E402, F401  (they register their commands)
