@@ -65,6 +65,7 @@ ACCURACY: list[pa.Field] = [
     pa.field("calibration_seconds", pa.float64()),
     pa.field("eval_seconds", pa.float64()),
     pa.field("cache_hit", pa.bool_()),
+    pa.field("eval_chip", pa.string()),
     pa.field("extra_devices", pa.int64()),
     *[
         pa.field(f"{stat}_writes_{kind}", pa.float64())
