@@ -19,6 +19,7 @@ from models.config import BackwardPass, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.physics import crossbar
 from models.physics.chip import ChipState, pair_conductances
+from models.physics.devices import ReadNoiseModel
 from models.physics.pulses import PulsedArray
 from models.torch_device import permutation, seeded, to_device
 
@@ -113,6 +114,10 @@ class TrainingChip:
                 faults = crossbar.stuck_mask(chip.g.shape, a.stuck_off_fraction, a.stuck_on_fraction, gen)
                 self.faulty = True
             layer.start_chip_reads(chip, faults, analog_backward)
+        self.state_dependent = any(
+            layer.device_spec.read_noise_model is ReadNoiseModel.PCM_1F for layer in layers
+        )
+        """The read-noise level depends on the conductances (PCM), so it follows them."""
         idx = permutation(x.shape[0], gen, x.device)[: cfg.batch_size]
         self.x_cal, self.y_cal = to_device(x[idx], where), to_device(y[idx], where)
         """The calibration batch: fixed, drawn once from the training split."""
@@ -147,7 +152,7 @@ class TrainingChip:
         with stuck devices, read the devices' state every step."""
         every = self.cfg.range_recalibration_steps
         recal = every > 0 and step > 0 and step % every == 0
-        if recal or self.faulty:
+        if (recal and self.state_dependent) or self.faulty:
             for i, layer in enumerate(self.layers):
                 layer.refresh_chip(chip_state(self.updater, i, layer))
         if recal:
