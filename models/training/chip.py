@@ -23,31 +23,40 @@ from models.physics.devices import ReadNoiseModel
 from models.physics.pulses import PulsedArray
 from models.torch_device import permutation, seeded, to_device
 
+NOISE_SAMPLE = 16384
+"""Weights per layer on which a conductance-dependent read-noise level is re-estimated (RMS)."""
 CHIP_SEED_STRIDE = 1000
 """The training chip's generator is seeded ``seed·1000``; hardware seeds are ``seed·1000 + 1 + i``."""
 
 
-def pulsed_chip(arr: PulsedArray, alpha: float, layer: AnalogMatrix) -> ChipState:
+def _pick(t: Tensor, sample: Tensor | None) -> Tensor:
+    """``t`` (one entry per weight), or its entries at the flat weight indices ``sample``."""
+    return t if sample is None else t.reshape(-1).index_select(0, sample)
+
+
+def pulsed_chip(
+    arr: PulsedArray, alpha: float, layer: AnalogMatrix, sample: Tensor | None = None
+) -> ChipState:
     """A pulsed array's devices [A, N20]: a one-directional pair ω⁺, ω⁻ on ``[0, hi]``, or a
     bidirectional device ω on ``[lo, hi]`` against a fixed reference at ω = 0; the nominal bounds
     map to g_min and g_max (device-to-device bounds land around them)."""
     m, dev = arr.model, layer.device_spec
     span = dev.g_max_us - dev.g_min_us
     if m.one_directional:
-        g = pair_conductances(arr.pos, arr.neg, m.hi, dev)
+        g = pair_conductances(_pick(arr.pos, sample), _pick(arr.neg, sample), m.hi, dev)
         return ChipState(g, (alpha * m.hi / span,), alpha * m.hi)
     width = m.hi - m.lo
-    w = arr.value()
+    w = _pick(arr.value(), sample)
     g = (dev.g_min_us + torch.stack((w - m.lo, torch.full_like(w, -m.lo))) * (span / width)).unsqueeze(0)
     return ChipState(g, (alpha * width / span,), alpha * max(m.hi, -m.lo))
 
 
-def hic_chip(arr: Any, layer: AnalogMatrix) -> ChipState:
+def hic_chip(arr: Any, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
     """HIC's slices [HIC]: each signed digit on the device of its sign, ``g_min + |d|/cap·span``;
     slice ``k`` weighs ``lsb·s_k·cap_k`` per full span."""
     dev = layer.device_spec
     span = dev.g_max_us - dev.g_min_us
-    d = arr.digits
+    d = arr.digits if sample is None else arr.digits.flatten(1).index_select(1, sample)
     g = torch.cat(
         [
             pair_conductances(d[k].clamp_min(0.0), (-d[k]).clamp_min(0.0), cap, dev)
@@ -58,35 +67,36 @@ def hic_chip(arr: Any, layer: AnalogMatrix) -> ChipState:
     return ChipState(g, coef, arr.lsb * crossbar.max_code(dev, layer.config))
 
 
-def qnn_chip(states: Tensor, alpha: float, layer: AnalogMatrix) -> ChipState:
+def qnn_chip(states: Tensor, alpha: float, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
     """A QNN synapse's two MTJs [G21]: (s > 0, s < 0), each at g_min or g_max; w = α·s."""
-    dev = layer.device_spec
+    dev, states = layer.device_spec, _pick(states, sample)
     g = pair_conductances((states > 0).to(states.dtype), (states < 0).to(states.dtype), 1.0, dev)
     return ChipState(g, (alpha / (dev.g_max_us - dev.g_min_us),), alpha)
 
 
-def weight_chip(layer: AnalogMatrix) -> ChipState:
+def weight_chip(layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
     """Any other updater: one pair per weight holding |w| on the device of its sign, full scale the
     largest |w| (the analog state as the weight says, without a level grid)."""
-    w = layer.weight.detach()
-    w_max = max(float(w.abs().max()), 1e-12)
+    w_max = max(float(layer.weight.detach().abs().max()), 1e-12)
+    w = _pick(layer.weight.detach(), sample)
     g = pair_conductances(w.clamp_min(0.0), (-w).clamp_min(0.0), w_max, layer.device_spec)
     return ChipState(g, (w_max / (layer.device_spec.g_max_us - layer.device_spec.g_min_us),), w_max)
 
 
-def chip_state(updater: Any, i: int, layer: AnalogMatrix) -> ChipState:
-    """The device state of analog layer ``i`` that ``updater`` trains."""
+def chip_state(updater: Any, i: int, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+    """The device state of analog layer ``i`` that ``updater`` trains (of the weights at the flat
+    indices ``sample`` only, if given: conductances ``(pairs, 2, len(sample))``)."""
     from models.training.hic import Hic
     from models.training.onchip import MixedPrecision, PulsedSGD
     from models.training.qnn import Qnn
 
     if isinstance(updater, (PulsedSGD, MixedPrecision)):
-        return pulsed_chip(updater.arrays[i], updater.alphas[i], layer)
+        return pulsed_chip(updater.arrays[i], updater.alphas[i], layer, sample)
     if isinstance(updater, Hic):
-        return hic_chip(updater.arrays[i], layer)
+        return hic_chip(updater.arrays[i], layer, sample)
     if isinstance(updater, Qnn):
-        return qnn_chip(updater.states[i], updater.alphas[i], layer)
-    return weight_chip(layer)
+        return qnn_chip(updater.states[i], updater.alphas[i], layer, sample)
+    return weight_chip(layer, sample)
 
 
 class TrainingChip:
@@ -117,7 +127,12 @@ class TrainingChip:
         self.state_dependent = any(
             layer.device_spec.read_noise_model is ReadNoiseModel.PCM_1F for layer in layers
         )
-        """The read-noise level depends on the conductances (PCM), so it follows them."""
+        """The read-noise level depends on the conductances (PCM), so it follows them, estimated
+        on a fixed strided sample of at most :data:`NOISE_SAMPLE` weights per layer."""
+        self.samples = [
+            torch.arange(0, n, max(1, n // NOISE_SAMPLE), device=where)
+            for n in (layer.weight.numel() for layer in layers)
+        ]
         idx = permutation(x.shape[0], gen, x.device)[: cfg.batch_size]
         self.x_cal, self.y_cal = to_device(x[idx], where), to_device(y[idx], where)
         """The calibration batch: fixed, drawn once from the training split."""
@@ -152,9 +167,12 @@ class TrainingChip:
         with stuck devices, read the devices' state every step."""
         every = self.cfg.range_recalibration_steps
         recal = every > 0 and step > 0 and step % every == 0
-        if (recal and self.state_dependent) or self.faulty:
+        if self.faulty:  # the stuck devices' reads need the whole state
             for i, layer in enumerate(self.layers):
                 layer.refresh_chip(chip_state(self.updater, i, layer))
+        elif recal and self.state_dependent:
+            for i, layer in enumerate(self.layers):
+                layer.refresh_chip(chip_state(self.updater, i, layer, self.samples[i]))
         if recal:
             self.calibrate()
 
