@@ -192,3 +192,16 @@ def test_percentile_of_the_largest_values_equals_torch_quantile(n: int, q: float
     torch.testing.assert_close(
         percentile(v, q, dim=1), torch.quantile(v, q / 100.0, dim=1), rtol=1e-5, atol=1e-5
     )
+
+
+def test_pcm_read_noise_level_from_a_sample_matches_the_whole_array() -> None:
+    from models.physics.chip import training_read_std
+    from models.training.chip import NOISE_SAMPLE
+
+    torch.manual_seed(0)
+    layer = AnalogLinear(784, 512, AnalogConfig(device="pcm"))
+    n = layer.weight.numel()
+    sample = torch.arange(0, n, max(1, n // NOISE_SAMPLE))
+    full = training_read_std(weight_chip(layer), DEVICES["pcm"], 1.0)
+    sampled = training_read_std(weight_chip(layer, sample), DEVICES["pcm"], 1.0)
+    assert full > 0 and abs(sampled / full - 1.0) < 0.02
