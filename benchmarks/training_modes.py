@@ -9,7 +9,9 @@
    (ResNet-20 at width 0.25, the network with normalization terms to calibrate).
 
 Run: ``.venv/bin/python benchmarks/training_modes.py [--threads 1] [--steps 30] [--repeats 5] [--skip-apt]``.
-Step times are minima over interleaved repeats (the machine is shared; minima are the
+Step times are this process's CPU time (``time.process_time``: at one thread, the work done,
+not the time spent waiting for a core of the shared machine), minima over interleaved repeats
+(minima are the
 least disturbed measurements).
 """
 
@@ -47,10 +49,10 @@ def _mlp(device: str, **analog: object) -> nn.Module:
 def _time_steps(step: object, steps: int) -> float:
     for _ in range(3):
         step()  # type: ignore[operator]
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(steps):
         step()  # type: ignore[operator]
-    return (time.perf_counter() - start) / steps
+    return (time.process_time() - start) / steps
 
 
 def _onchip_step(
