@@ -131,6 +131,16 @@ class AptTarget(StrEnum):
     """The device's programming-noise statistics, as output-referred noise per step (cheap)."""
 
 
+class BackwardPass(StrEnum):
+    """How on-chip training computes the error of a layer's inputs, ∂x = ∂y·Wᵀ."""
+
+    ANALOG = "analog"
+    """A transposed read of the same array: DAC on ∂y, per-tile partial sums with the array's
+    read noise, ADC per tile, digital sum (as aihwkit's analog backward pass [A])."""
+    IDEAL = "ideal"
+    """The exact floating-point product with the weights the devices hold."""
+
+
 class MomentumPlacement(StrEnum):
     """Where the momentum state of on-chip SGD lives [G19]."""
 
@@ -415,6 +425,20 @@ class TrainConfig:
         cached=False,
         modes=("apt",),
     )
+    backward: BackwardPass = knob(
+        BackwardPass.ANALOG,
+        "on-chip: backward pass as a transposed read of the array (analog) or exact (ideal)",
+        choices=BackwardPass,
+        modes=ON_CHIP,
+    )
+    range_recalibration_steps: int = knob(
+        10,
+        "on-chip: steps between re-calibrations of the converter ranges on the calibration batch "
+        "(0 = once, before training)",
+        lo=0,
+        hi=10_000_000,
+        modes=ON_CHIP,
+    )
     qnn_weights: QnnWeights = knob(
         QnnWeights.TERNARY, "qnn: binary or ternary weights [G21]", choices=QnnWeights, modes=("qnn",)
     )
@@ -430,6 +454,11 @@ class TrainConfig:
             raise ValueError(
                 f"momentum_placement 'in_memory' needs mode 'onchip_sgd' (an array of pulsed devices), "
                 f"not {self.mode.value!r}; use 'digital' or 'none'"
+            )
+        if self.range_recalibration_steps < 0:
+            raise ValueError(
+                "range_recalibration_steps must be ≥ 0 (0: calibrate once), "
+                f"got {self.range_recalibration_steps!r}"
             )
         if not 0.0 < self.apt_data_fraction <= 1.0:
             raise ValueError(f"apt_data_fraction must be in (0, 1], got {self.apt_data_fraction!r}")

@@ -165,6 +165,7 @@ def evaluate_point(
         "extra_devices": trained.extra_devices,
         **writes,
         "cache_hit": hit is not None,
+        "eval_chip": inference.eval_chip(model),
         **cost.as_row(),
     }
 

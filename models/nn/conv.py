@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from models.config import AdcRange, AnalogConfig, RangeScope
 from models.nn.layers import AnalogMatrix, _pair
+from models.nn.mvm import transposed_read
 from models.physics import converters, crossbar, tiling
 from models.physics.noise import normals
 
@@ -118,7 +119,8 @@ class AnalogConv2d(AnalogMatrix):
         """
         cfg = self.config
         programmed = self.programmed is not None and not self.training
-        w_max = self._w_max_prog if programmed else self.w_max()
+        chip = self.training and self.chip_reads
+        w_max = self._w_max_prog if programmed or chip else self.w_max()
         x_q, x_range = self._dac(x)
         n_t, cpt, out = len(self.row_sizes), self.channels_per_tile, self.out_channels
         pad_c = n_t * cpt - self.in_channels
@@ -133,11 +135,14 @@ class AnalogConv2d(AnalogMatrix):
         parts = F.conv2d(xp, k, None, *conv, groups=n_t)
         b, _, ho, wo = parts.shape
         parts = parts.view(b, n_t, out, ho, wo)
-        if programmed and self._read_sigma > 0:  # per-tile patch norms: channel sums, then a window sum
+        if (
+            programmed or chip
+        ) and self._read_sigma > 0:  # per-tile patch norms: channel sums, then a window sum
             sq = (xp * xp).view(b, n_t, cpt, *xp.shape[2:]).sum(dim=2)
             ones = torch.ones(n_t, 1, *self.kernel_size, dtype=x.dtype, device=x.device)
             norms = F.conv2d(sq, ones, None, *conv, groups=n_t).sqrt_().unsqueeze(2)
-            parts.add_(normals(parts, self._read_gen) * (norms * self._read_sigma))
+            gen = self._read_gen if programmed else None  # training reads: table windows
+            parts.add_(normals(parts, gen) * (norms * self._read_sigma))
         if cfg.adc_bits is not None:
             flat = [parts.permute(1, 0, 3, 4, 2).reshape(n_t, -1, out)] if self.calibrating else None
             ranges = self._tile_ranges(parts, flat, w_max, x_range)
@@ -160,7 +165,7 @@ class AnalogConv2d(AnalogMatrix):
         if (
             flat is not None
             or self.config.adc_range is AdcRange.FIXED
-            or (self._calibrated and not self.training)
+            or (self._calibrated and not self._dynamic)
         ):
             probe = flat[0] if flat is not None else parts[:1, :, :, 0, 0].transpose(0, 1)
             n_t, out = probe.shape[0], probe.shape[2]
@@ -172,7 +177,10 @@ class AnalogConv2d(AnalogMatrix):
 
 class _AnalogConvFn(torch.autograd.Function):
     """The tiled analog convolution with the plain convolution's gradient (straight-through
-    converters, as :class:`_AnalogMVM`): ``aten.convolution_backward`` on the DAC'd image."""
+    converters, as :class:`~models.nn.mvm.AnalogMVM`): ``aten.convolution_backward`` on the DAC'd
+    image; with ``layer.analog_backward`` the input's gradient is the transposed read of the
+    array (:func:`~models.nn.mvm.transposed_read`) for every output pixel's error, folded back
+    onto the image (the adjoint of im2col)."""
 
     @staticmethod
     def forward(
@@ -181,6 +189,7 @@ class _AnalogConvFn(torch.autograd.Function):
         y, x_q = layer._analog_conv(x, w)
         ctx.save_for_backward(x_q, w)
         ctx.layer = layer  # type: ignore[attr-defined]
+        ctx.analog = layer.analog_backward and layer.training  # type: ignore[attr-defined]
         return y
 
     @staticmethod
@@ -189,7 +198,8 @@ class _AnalogConvFn(torch.autograd.Function):
     ) -> tuple[Tensor | None, Tensor | None, None]:
         x_q, w = ctx.saved_tensors  # type: ignore[attr-defined]
         layer: AnalogConv2d = ctx.layer  # type: ignore[attr-defined]
-        mask = [bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]), False]  # type: ignore[attr-defined]
+        analog = bool(ctx.analog) and bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
+        mask = [bool(ctx.needs_input_grad[0]) and not analog, bool(ctx.needs_input_grad[1]), False]  # type: ignore[attr-defined]
         grad_x, grad_k, _ = torch.ops.aten.convolution_backward(
             grad.contiguous(),
             x_q,
@@ -204,4 +214,11 @@ class _AnalogConvFn(torch.autograd.Function):
             mask,
         )
         grad_w = grad_k.reshape(layer.out_channels, -1).t() if grad_k is not None else None
+        if analog:
+            b, out, ho, wo = grad.shape
+            d = grad.permute(0, 2, 3, 1).reshape(b * ho * wo, out)
+            cols = transposed_read(layer, d, w).view(b, ho * wo, -1).transpose(1, 2)
+            grad_x = F.fold(
+                cols, x_q.shape[2:], layer.kernel_size, layer.dilation, layer.padding, layer.stride
+            )
         return grad_x, grad_w, None

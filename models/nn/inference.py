@@ -4,6 +4,11 @@ Programming noise is fixed once devices are programmed, so it is drawn on the we
 once per hardware seed; each seed is an independent chip. Converters are calibrated
 right after programming (t = 0); later reads see drift and accumulated read noise with
 those ranges, compensated (GDC) or not [A, J20]. Trained weights are never touched.
+
+A chip that trained on chip is not reprogrammed: "programming" it with a hardware seed
+takes the devices as training left them (their conductances, device-to-device variation and
+stuck devices) and draws only what happens after training, the drift exponents and the read
+noise (``AnalogMatrix.program``); :func:`eval_chip` says which chip a model is judged on.
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> 
         labels = to_device(y[i : i + batch_size], where)
         correct += int((model(to_device(x[i : i + batch_size], where)).argmax(dim=1) == labels).sum())
     return correct / max(1, x.shape[0])
+
+
+def eval_chip(model: nn.Module) -> str:
+    """``"trained"`` when evaluation reads the chip that trained (on-chip modes), else ``"fresh"``:
+    each hardware seed programs a new chip (off-chip modes)."""
+    return "trained" if any(layer.trained_chip is not None for layer in analog_layers(model)) else "fresh"
 
 
 def set_analog(model: nn.Module, analog: bool) -> None:

@@ -14,7 +14,9 @@ States:
 - programmed (after :meth:`AnalogMatrix.program`): the weights read back from the noisy
   programmed conductances at the current read time (:meth:`AnalogMatrix.set_read_time`),
   calibrated or fixed converter ranges, per-read additive noise, GDC if ``gdc``;
-- ideal eval (neither): the floating-point weights, the same converters.
+- ideal eval (neither): the floating-point weights, the same converters;
+- on-chip training (``chip_reads``, ``models/nn/chip_reads.py``): chip-true reads; then
+  :meth:`AnalogMatrix.program` reads the ``trained_chip`` instead of programming a fresh one.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ import torch
 from torch import Tensor, nn
 
 from models.config import AdcRange, AnalogConfig, RangeScope
+from models.nn.chip_reads import ChipReads, read_through
+from models.nn.mvm import AnalogMVM
 from models.physics import converters, crossbar, drift, tiling
+from models.physics.chip import ChipState, additive_weight_std
 from models.physics.devices import DeviceSpec, get_device
 from models.physics.noise import normals, output_noise
 from models.torch_device import random_int, seeded
 
 
-class AnalogMatrix(nn.Module):
+class AnalogMatrix(ChipReads, nn.Module):
     """A weight matrix ``(rows, out)`` mapped onto crossbar tiles of one device technology."""
 
     def __init__(
@@ -75,6 +80,20 @@ class AnalogMatrix(nn.Module):
         self.w_range: float | None = None
         """Fixed weight range mapped to the full conductance span at programming (on-chip
         modes whose weights sit on a device grid); ``None``: the largest |weight|."""
+        self.chip_reads = False
+        """On-chip training: chip-true reads (see the module docstring)."""
+        self.analog_backward = False
+        """On-chip training: ∂x is a transposed read of the array (``models.nn.mvm``)."""
+        self.trained_chip: ChipState | None = None
+        """The device state on-chip training left: what :meth:`program` then reads."""
+        self.chip_faults: Tensor | None = None
+        """Stuck-device codes of the trained chip (:func:`crossbar.stuck_mask`), or None."""
+        self._chip: ChipState | None = None
+        self._chip_weight: Tensor | None = None
+        self.bwd_dac_range: float | None = None
+        """Calibrated DAC range of the backward pass's input ∂y."""
+        self.bwd_adc_range: Tensor | None = None
+        """Calibrated ADC ranges of the backward pass's per-tile partial sums."""
 
     def enable_output_scale(self) -> nn.Parameter:
         """Add (once) a per-output digital scale, initialised to 1, applied after the MVM (apt)."""
@@ -111,12 +130,20 @@ class AnalogMatrix(nn.Module):
         faults, a device-to-device draw of drift exponents; then read at t = 0. ``generator``
         lives on the weights' torch device, as does the per-read generator seeded from it."""
         dev, cfg, where = self.device_spec, self.config, self.weight.device
-        w_max = self.w_max() if self.w_range is None else torch.tensor(float(self.w_range), device=where)
-        g = crossbar.program(
-            crossbar.weight_to_slices(self.weight, w_max, dev, cfg), dev, generator, cfg.prog_noise_scale
-        )
-        self._faults = None
-        if dev.analog and cfg.stuck_off_fraction + cfg.stuck_on_fraction > 0:
+        if self.trained_chip is not None:  # the chip that trained: its devices as training left them
+            self._chip = self.trained_chip
+            w_max = torch.tensor(self._chip.w_max, device=where)
+            g, self._faults = self._chip.g.clone(), self.chip_faults
+            if self._faults is not None:
+                g = crossbar.apply_stuck(g, self._faults, dev)
+        else:
+            self._chip = None
+            w_max = self.w_max() if self.w_range is None else torch.tensor(float(self.w_range), device=where)
+            g = crossbar.program(
+                crossbar.weight_to_slices(self.weight, w_max, dev, cfg), dev, generator, cfg.prog_noise_scale
+            )
+            self._faults = None
+        if self._chip is None and dev.analog and cfg.stuck_off_fraction + cfg.stuck_on_fraction > 0:
             self._faults = crossbar.stuck_mask(
                 g.shape, cfg.stuck_off_fraction, cfg.stuck_on_fraction, generator
             )
@@ -134,6 +161,8 @@ class AnalogMatrix(nn.Module):
         sigma_us = drift.additive_read_std_us(self.device_spec, self.config.read_noise_scale)
         if sigma_us == 0:
             return 0.0
+        if self._chip is not None:
+            return additive_weight_std(self._chip, sigma_us)
         s = self.config.slices
         unit = torch.zeros(s, 2, s, 1, device="cpu")
         diag = torch.arange(s, device="cpu")
@@ -151,7 +180,7 @@ class AnalogMatrix(nn.Module):
         g = drift.read_at(self._g, self._nu, t_s, dev, generator, cfg.drift, cfg.read_noise_scale)
         if self._faults is not None:
             g = crossbar.apply_stuck(g, self._faults, dev)
-        w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
+        w = self._as_weight(g)
         sums = tiling.tile_abs_sums(w, self.tile_rows, cfg.cols)
         if self._gdc_ref is None:
             self._gdc_ref = sums
@@ -159,17 +188,28 @@ class AnalogMatrix(nn.Module):
         self._gdc_scale = tiling.expand_column_tiles(scale, cfg.cols, w.shape[1])
         if cfg.ir_drop > 0:
             g = g * crossbar.ir_drop_factor(g, dev, self.tile_rows, cfg.ir_drop)
-            w = crossbar.slices_to_weight(g, self._w_max_prog, dev, cfg)
+            w = self._as_weight(g)
         self.programmed = w
         self.read_time_s = t_s
 
+    def _as_weight(self, g: Tensor) -> Tensor:
+        """The weight conductances ``g`` read as: the trained chip's pairs, or the mapping's slices."""
+        if self._chip is not None:
+            return self._chip.weight(g)
+        return crossbar.slices_to_weight(g, self._w_max_prog, self.device_spec, self.config)
+
     def unprogram(self) -> None:
-        """Forget the programmed state (back to the floating-point weights)."""
-        self.programmed = self._g = self._nu = self._faults = None
+        """Forget the programmed state (back to the floating-point weights; a trained chip stays)."""
+        self.programmed = self._g = self._nu = self._faults = self._chip = None
         self._gdc_ref = self._gdc_scale = None
         self._read_sigma = 0.0
 
     # ------------------------------------------------------------ converters
+
+    @property
+    def _dynamic(self) -> bool:
+        """Converter ranges from the very batch they convert: off-chip training only."""
+        return self.training and not self.chip_reads
 
     def _dac(self, x: Tensor) -> tuple[Tensor, float]:
         """Quantize the inputs; returns them and the DAC range (a Python float of ``x.dtype``).
@@ -185,7 +225,7 @@ class AnalogMatrix(nn.Module):
             if self.calibrating:
                 flat = x.abs().reshape(1, -1)
                 self.dac_range.copy_(converters.percentile(flat, cfg.dac_percentile, dim=1)[0])
-            dynamic = self.training or self.calibrating
+            dynamic = self._dynamic or self.calibrating
             r = 0.0 if dynamic else float(self.dac_range)
             if r > 0:
                 signed = float(x.amin()) < 0
@@ -207,7 +247,7 @@ class AnalogMatrix(nn.Module):
             rows = torch.tensor(self.row_sizes, dtype=parts.dtype, device=parts.device)
             r = (rows * w_max * x_range).view(-1, 1, 1).expand(-1, 1, parts.shape[-1])
             return r.amax().expand_as(r) if cfg.adc_scope is RangeScope.LAYER else r
-        if not (self.training or self.calibrating) and self._calibrated:
+        if not (self._dynamic or self.calibrating) and self._calibrated:
             return self.adc_range
         if self.calibrating:
             per_col = converters.percentile(parts.abs(), cfg.adc_percentile, dim=1)
@@ -227,7 +267,7 @@ class AnalogMatrix(nn.Module):
         cfg = self.config
         if cfg.adc_range is AdcRange.FIXED or self.calibrating:
             return False
-        return self.training or not self._calibrated
+        return self._dynamic or not self._calibrated
 
     # ------------------------------------------------------------ forward
 
@@ -236,6 +276,8 @@ class AnalogMatrix(nn.Module):
         one (fake-quantized to ``weight_bits`` while training, straight-through)."""
         if self.programmed is not None and not self.training:
             return self.programmed
+        if self.training and self.chip_reads and self._chip_weight is not None:
+            return read_through(self.weight, self._chip_weight)
         if self.training and self.weight_bits:
             return converters.fake_quant(self.weight, self.weight_bits, self.w_max(), True)
         return self.weight
@@ -259,7 +301,7 @@ class AnalogMatrix(nn.Module):
         if torch.is_grad_enabled() and (
             x.requires_grad or w.requires_grad or (bias is not None and bias.requires_grad)
         ):
-            return _AnalogMVM.apply(x, w, bias, self)
+            return AnalogMVM.apply(x, w, bias, self)
         with torch.no_grad():
             y = self._analog_pipeline(x, w)[0]
             return y if bias is None else y.add_(bias)
@@ -282,15 +324,16 @@ class AnalogMatrix(nn.Module):
         """
         cfg = self.config
         programmed = self.programmed is not None and not self.training
+        chip = self.training and self.chip_reads
         w_max: Tensor | None = None
-        if programmed:
+        if programmed or chip:
             w_max = self._w_max_prog
         elif cfg.adc_bits is not None and cfg.adc_range is AdcRange.FIXED:
             w_max = self.w_max()
         x_q, x_range = self._dac(x)
         parts = tiling.stacked_partial_sums(x_q, w, self.tile_rows)
-        if programmed and self._read_sigma > 0:
-            self._add_read_noise(x_q, parts)
+        if (programmed or chip) and self._read_sigma > 0:
+            self._add_read_noise(x_q, parts, self._read_gen if programmed else None)
         scale = self._gdc_scale if programmed and self.gdc else None
         if cfg.adc_bits is not None:
             ranges = self._adc_ranges(parts, w_max, x_range)
@@ -304,52 +347,18 @@ class AnalogMatrix(nn.Module):
             self._add_training_noise(y, x_q)
         return y, x_q
 
-    def _add_read_noise(self, x_q: Tensor, parts: Tensor) -> None:
+    def _add_read_noise(
+        self, x_q: Tensor, parts: Tensor, gen: torch.Generator | None, tile_rows: int | None = None
+    ) -> None:
         """Per-read additive noise of every tile, output-referred (:func:`output_noise`), drawn
-        per group of tiles (full tiles, then the remainder) as :func:`tiling.row_tiles` splits."""
+        per group of tiles (full tiles, then the remainder) as :func:`tiling.row_tiles` splits;
+        fresh from ``gen`` (evaluation) or table windows (``None``: training reads)."""
         start = 0
-        for xt in tiling.row_tiles(x_q, self.tile_rows):
+        for xt in tiling.row_tiles(x_q, tile_rows or self.tile_rows):
             p = parts[start : start + xt.shape[0]]
             norms = torch.linalg.vector_norm(xt, dim=2, keepdim=True)
-            p.addcmul_(normals(p, self._read_gen), norms, value=self._read_sigma)
+            p.addcmul_(normals(p, gen), norms, value=self._read_sigma)
             start += xt.shape[0]
-
-
-class _AnalogMVM(torch.autograd.Function):
-    """The analog forward with the gradient of the plain matmul ``x @ W (+ bias)``.
-
-    With straight-through DAC and ADC, noise that does not depend on the weights, and
-    a sum over tiles, ∂y/∂(partial sum of every tile) is the identity, so the backward
-    pass is exactly ``nn.Linear``'s: ``∂x = ∂y·Wᵀ``, ``∂W = x_qᵀ·∂y`` with the input the
-    array actually saw, ``∂b = Σ_batch ∂y``. Two plain matmuls, no per-tile autograd graph.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx,
-        x: Tensor,
-        w: Tensor,
-        bias: Tensor | None,
-        layer: AnalogMatrix,
-    ) -> Tensor:
-        y, x_q = layer._analog_pipeline(x, w)  # autograd functions run without grad
-        if bias is not None:
-            y.add_(bias)
-        ctx.save_for_backward(x_q, w)
-        return y
-
-    @staticmethod
-    def backward(
-        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
-        x_q, w = ctx.saved_tensors  # type: ignore[attr-defined]
-        needs = ctx.needs_input_grad  # type: ignore[attr-defined]
-        grad_x = grad @ w.t() if needs[0] else None
-        grad_w = None
-        if needs[1]:  # narrow outputs: the column-major product is faster, then one small copy
-            grad_w = (grad.t() @ x_q).t().contiguous() if grad.shape[1] < tiling.NARROW else x_q.t() @ grad
-        grad_b = grad.sum(dim=0) if needs[2] else None
-        return grad_x, grad_w, grad_b, None
 
 
 class AnalogLinear(AnalogMatrix):

@@ -34,6 +34,7 @@ from models.physics.pulses import (
     uniforms,
 )
 from models.torch_device import device_of, flat_indices, seeded, shuffled_batches
+from models.training.chip import TrainingChip
 from models.training.outcome import ATTEMPTS, TrainingDiverged, TrainResult, summarize
 
 FLOAT_STATE_BITS = 32
@@ -249,7 +250,11 @@ def train_onchip(
     model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, make: UpdaterFactory
 ) -> TrainResult:
     """Train through the analog forward; analog weights change only by the updater's writes. Runs
-    on the model's torch device (its generator and device state too); batches are moved there."""
+    on the model's torch device (its generator and device state too); batches are moved there.
+
+    The chip is read as a chip runs (:class:`~models.training.chip.TrainingChip`): noisy reads,
+    stuck devices, calibrated or fixed converter ranges, the backward pass ``cfg.backward``;
+    its final device state is each layer's ``trained_chip``, which evaluation then reads."""
     where = device_of(model)
     gen = seeded(cfg.seed, where)
     torch.manual_seed(cfg.seed)
@@ -258,15 +263,17 @@ def train_onchip(
         layer.analog, layer.noise_std = True, 0.0
     start = time.perf_counter()
     updater = make(layers, cfg, gen)
+    model.train()
+    chip = TrainingChip(model, layers, updater, cfg, x, y)
     analog_ids = {id(layer.weight) for layer in layers}
     digital = [p for p in model.parameters() if p.requires_grad and id(p) not in analog_ids]
     bufs = [torch.zeros_like(p) for p in digital]
     loss_fn = nn.CrossEntropyLoss()
     n, steps, epoch_loss = x.shape[0], 0, math.nan
-    model.train()
     for _ in range(cfg.epochs):
         total, batches = 0.0, 0
         for xb, yb in shuffled_batches(x, y, cfg.batch_size, gen, where):
+            chip.before_step(steps)
             loss = loss_fn(model(xb), yb)
             model.zero_grad(set_to_none=True)
             loss.backward()
@@ -283,6 +290,7 @@ def train_onchip(
         epoch_loss = total / max(1, batches)
         if not math.isfinite(epoch_loss):
             raise TrainingDiverged(f"training loss is {epoch_loss} after {steps} steps (lr={cfg.lr})")
+    chip.finish()
     model.eval()
     tagged = [(k, c) for k, c in updater.counters() if k != ATTEMPTS]
     attempts = [c for k, c in updater.counters() if k == ATTEMPTS]

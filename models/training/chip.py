@@ -1,0 +1,185 @@
+"""The chip that trains: its device state, faults, converter calibration and training reads.
+
+On-chip modes train one chip and are judged on it (docs/training_modes.md). This module
+reads each updater's device state as a :class:`~models.physics.chip.ChipState` (exactly:
+``ChipState.weight()`` is the weight the devices hold), draws the chip's stuck devices once,
+calibrates converter ranges on a fixed calibration batch (before training and every
+``range_recalibration_steps``), and hands the final state to the layers as their
+``trained_chip``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from models.config import BackwardPass, TrainConfig
+from models.nn.layers import AnalogMatrix
+from models.physics import crossbar
+from models.physics.chip import ChipState, pair_conductances
+from models.physics.devices import ReadNoiseModel
+from models.physics.pulses import PulsedArray
+from models.torch_device import permutation, seeded, to_device
+
+NOISE_SAMPLE = 16384
+"""Weights per layer on which a conductance-dependent read-noise level is re-estimated (RMS)."""
+CHIP_SEED_STRIDE = 1000
+"""The training chip's generator is seeded ``seed·1000``; hardware seeds are ``seed·1000 + 1 + i``."""
+
+
+def _pick(t: Tensor, sample: Tensor | None) -> Tensor:
+    """``t`` (one entry per weight), or its entries at the flat weight indices ``sample``."""
+    return t if sample is None else t.reshape(-1).index_select(0, sample)
+
+
+def pulsed_chip(
+    arr: PulsedArray, alpha: float, layer: AnalogMatrix, sample: Tensor | None = None
+) -> ChipState:
+    """A pulsed array's devices [A, N20]: a one-directional pair ω⁺, ω⁻ on ``[0, hi]``, or a
+    bidirectional device ω on ``[lo, hi]`` against a fixed reference at ω = 0; the nominal bounds
+    map to g_min and g_max (device-to-device bounds land around them)."""
+    m, dev = arr.model, layer.device_spec
+    span = dev.g_max_us - dev.g_min_us
+    if m.one_directional:
+        g = pair_conductances(_pick(arr.pos, sample), _pick(arr.neg, sample), m.hi, dev)
+        return ChipState(g, (alpha * m.hi / span,), alpha * m.hi)
+    width = m.hi - m.lo
+    w = _pick(arr.value(), sample)
+    g = (dev.g_min_us + torch.stack((w - m.lo, torch.full_like(w, -m.lo))) * (span / width)).unsqueeze(0)
+    return ChipState(g, (alpha * width / span,), alpha * max(m.hi, -m.lo))
+
+
+def hic_chip(arr: Any, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+    """HIC's slices [HIC]: each signed digit on the device of its sign, ``g_min + |d|/cap·span``;
+    slice ``k`` weighs ``lsb·s_k·cap_k`` per full span."""
+    dev = layer.device_spec
+    span = dev.g_max_us - dev.g_min_us
+    d = arr.digits if sample is None else arr.digits.flatten(1).index_select(1, sample)
+    g = torch.cat(
+        [
+            pair_conductances(d[k].clamp_min(0.0), (-d[k]).clamp_min(0.0), cap, dev)
+            for k, cap in enumerate(arr.caps)
+        ]
+    )
+    coef = tuple(arr.lsb * s * cap / span for s, cap in zip(arr.sig, arr.caps, strict=True))
+    return ChipState(g, coef, arr.lsb * crossbar.max_code(dev, layer.config))
+
+
+def qnn_chip(states: Tensor, alpha: float, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+    """A QNN synapse's two MTJs [G21]: (s > 0, s < 0), each at g_min or g_max; w = α·s."""
+    dev, states = layer.device_spec, _pick(states, sample)
+    g = pair_conductances((states > 0).to(states.dtype), (states < 0).to(states.dtype), 1.0, dev)
+    return ChipState(g, (alpha / (dev.g_max_us - dev.g_min_us),), alpha)
+
+
+def weight_chip(layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+    """Any other updater: one pair per weight holding |w| on the device of its sign, full scale the
+    largest |w| (the analog state as the weight says, without a level grid)."""
+    w_max = max(float(layer.weight.detach().abs().max()), 1e-12)
+    w = _pick(layer.weight.detach(), sample)
+    g = pair_conductances(w.clamp_min(0.0), (-w).clamp_min(0.0), w_max, layer.device_spec)
+    return ChipState(g, (w_max / (layer.device_spec.g_max_us - layer.device_spec.g_min_us),), w_max)
+
+
+def chip_state(updater: Any, i: int, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+    """The device state of analog layer ``i`` that ``updater`` trains (of the weights at the flat
+    indices ``sample`` only, if given: conductances ``(pairs, 2, len(sample))``)."""
+    from models.training.hic import Hic
+    from models.training.onchip import MixedPrecision, PulsedSGD
+    from models.training.qnn import Qnn
+
+    if isinstance(updater, (PulsedSGD, MixedPrecision)):
+        return pulsed_chip(updater.arrays[i], updater.alphas[i], layer, sample)
+    if isinstance(updater, Hic):
+        return hic_chip(updater.arrays[i], layer, sample)
+    if isinstance(updater, Qnn):
+        return qnn_chip(updater.states[i], updater.alphas[i], layer, sample)
+    return weight_chip(layer, sample)
+
+
+class TrainingChip:
+    """One chip under on-chip training: its layers' reads, faults and converter calibration."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: list[AnalogMatrix],
+        updater: Any,
+        cfg: TrainConfig,
+        x: Tensor,
+        y: Tensor,
+    ) -> None:
+        self.model, self.layers, self.updater, self.cfg = model, layers, updater, cfg
+        where = layers[0].weight.device if layers else torch.device("cpu")
+        gen = seeded(cfg.seed * CHIP_SEED_STRIDE, where)
+        analog_backward = cfg.backward == BackwardPass.ANALOG
+        self.faulty = False
+        for i, layer in enumerate(layers):
+            chip = chip_state(updater, i, layer)
+            a = layer.config
+            faults = None
+            if layer.device_spec.analog and a.stuck_off_fraction + a.stuck_on_fraction > 0:
+                faults = crossbar.stuck_mask(chip.g.shape, a.stuck_off_fraction, a.stuck_on_fraction, gen)
+                self.faulty = True
+            layer.start_chip_reads(chip, faults, analog_backward)
+        self.state_dependent = any(
+            layer.device_spec.read_noise_model is ReadNoiseModel.PCM_1F for layer in layers
+        )
+        """The read-noise level depends on the conductances (PCM), so it follows them, estimated
+        on a fixed strided sample of at most :data:`NOISE_SAMPLE` weights per layer."""
+        self.samples = [
+            torch.arange(0, n, max(1, n // NOISE_SAMPLE), device=where)
+            for n in (layer.weight.numel() for layer in layers)
+        ]
+        idx = permutation(x.shape[0], gen, x.device)[: cfg.batch_size]
+        self.x_cal, self.y_cal = to_device(x[idx], where), to_device(y[idx], where)
+        """The calibration batch: fixed, drawn once from the training split."""
+        self.calibrate()
+
+    def calibrate(self) -> None:
+        """Set every converter range from one read of the calibration batch (forward, and the
+        backward too when it is analog); no update, BatchNorm statistics untouched."""
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.momentum = 0.0
+        for layer in self.layers:
+            layer.calibrating = True
+        try:
+            if self.cfg.backward == BackwardPass.ANALOG:
+                loss = nn.functional.cross_entropy(self.model(self.x_cal), self.y_cal)
+                self.model.zero_grad(set_to_none=True)
+                loss.backward()
+                self.model.zero_grad(set_to_none=True)
+            else:
+                with torch.no_grad():
+                    self.model(self.x_cal)
+        finally:
+            for layer in self.layers:
+                layer.calibrating = False
+            for m, mom in zip(norms, saved, strict=True):
+                m.momentum = mom
+
+    def before_step(self, step: int) -> None:
+        """Re-calibrate on schedule (then the PCM read-noise level follows the conductances);
+        with stuck devices, read the devices' state every step."""
+        every = self.cfg.range_recalibration_steps
+        recal = every > 0 and step > 0 and step % every == 0
+        if self.faulty:  # the stuck devices' reads need the whole state
+            for i, layer in enumerate(self.layers):
+                layer.refresh_chip(chip_state(self.updater, i, layer))
+        elif recal and self.state_dependent:
+            for i, layer in enumerate(self.layers):
+                layer.refresh_chip(chip_state(self.updater, i, layer, self.samples[i]))
+        if recal:
+            self.calibrate()
+
+    def finish(self) -> None:
+        """The final device state becomes each layer's trained chip."""
+        for i, layer in enumerate(self.layers):
+            layer.stop_chip_reads(chip_state(self.updater, i, layer))
+
+
+__all__ = ["CHIP_SEED_STRIDE", "ChipState", "TrainingChip", "chip_state"]
