@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def read_study_file(out: Path) -> dict[str, Any]:
 def write_study_file(out: Path, meta: dict[str, Any]) -> None:
     """Write ``_study.json`` atomically (temp file, fsync, rename)."""
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{STUDY_FILE}.tmp"
+    tmp = out / f".{STUDY_FILE}.{uuid.uuid4().hex[:8]}.tmp"  # one per writer: drivers start together
     with open(tmp, "w") as fh:
         fh.write(json.dumps(meta, indent=2) + "\n")
         fh.flush()

@@ -68,7 +68,10 @@ def test_run_status_pareto_and_resume_on_local_ray(tiny_space, tmp_path: Path) -
             str(target),
         )
         assert proc.returncode == 0, proc.stderr
-        assert marker in target.read_text() and "tiny" in target.read_text()  # provenance names the study
+        provenance = (
+            target.with_name(target.name + ".json").read_text() if fmt == "csv" else target.read_text()
+        )
+        assert marker in target.read_text() and "tiny" in provenance  # provenance names the study
 
 
 def test_resume_without_a_study_is_bad_input(tiny_space, tmp_path: Path) -> None:
