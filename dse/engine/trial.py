@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import torch
 
 from dse.engine.cache import WeightCache
@@ -84,6 +85,7 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
         worker_node=ctx.worker_node or socket.gethostname(),
         wall_seconds=time.perf_counter() - t0,
         torch_device=torch.device(ctx.device).type,
+        torch_threads=torch.get_num_threads(),
     )
 
 
@@ -169,6 +171,7 @@ def evaluate_point(
         "extra_devices": trained.extra_devices,
         **writes,
         "cache_hit": all(run.hit for run in runs),
+        "data_fingerprint": data_fingerprint(data),
         **cost.as_row(),
     }
 
@@ -231,10 +234,13 @@ def data_fingerprint(data: Dataset) -> str:
 
 
 def _mean_conductance_fraction(model: torch.nn.Module) -> float:
-    """Mean |w|/w_max over all weights: where the weight's device sits above g_min."""
+    """Mean |w|/w_max over all weights: where the weight's device sits above g_min. Summed in
+    float64 by numpy (pairwise, in a fixed order), so the figure does not depend on the number
+    of torch threads and a replay reproduces it bit for bit."""
     total, count = 0.0, 0
     for layer in analog_layers(model):
         w = layer.weight.detach()
-        total += float((w.abs() / layer.w_max()).sum())
+        frac = (w.abs() / layer.w_max()).cpu().numpy().astype(np.float64)
+        total += float(frac.sum())
         count += w.numel()
     return total / max(1, count)

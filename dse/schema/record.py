@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 3
 """Version 2: design columns of knobs a design ignores are null; the cost knobs are columns.
-Version 3: ``torch_device``, ``repeats``, and every accuracy column's ``_std``, ``_ci_low`` and
-``_ci_high``."""
+Version 3: ``torch_device``, ``torch_threads``, ``repeats``, ``data_fingerprint``, and every accuracy column's
+``_std``, ``_ci_low`` and ``_ci_high``."""
 
 
 class Direction(StrEnum):
@@ -190,6 +190,7 @@ _IDENTITY = (
     _column("datetime_complete", "timestamp", "identity", "when the trial ended (UTC)"),
     _column("worker_node", "str", "identity", "Ray node that ran the trial"),
     _column("torch_device", "str", "identity", "torch device type the trial ran on (cpu or cuda)"),
+    _column("torch_threads", "int32", "identity", "torch CPU threads of the trial (a replay uses as many)"),
     _column("wall_seconds", "float", "identity", "wall time of the trial"),
 )
 _DTYPE = {"int": "int", "float": "float", "bool": "bool", "str": "str", "choice": "str", "ints": "str"}
@@ -227,6 +228,7 @@ _TRAINING = (
     _column("calibration_seconds", "float", "training", "apt's calibration wall time"),
     _column("eval_seconds", "float", "training", "evaluation wall time"),
     _column("cache_hit", "bool", "training", "the trained weights came from the weights cache"),
+    _column("data_fingerprint", "str", "training", "dataset name and a hash of its training split"),
     _column("extra_devices", "int", "training", "devices beyond the weights' (in-memory momentum)"),
     *(
         _column(f"{stat}_writes_{kind}", "float", "training", f"{stat} writes per {kind} device")
@@ -284,6 +286,7 @@ class TrialRecord:
     worker_node: str | None = None
     wall_seconds: float | None = None
     torch_device: str | None = None
+    torch_threads: int | None = None
 
     def to_row(self) -> dict[str, Any]:
         """The row: identity, every design parameter (null where the design ignores it), metrics."""
@@ -302,6 +305,7 @@ class TrialRecord:
             "worker_node": self.worker_node,
             "wall_seconds": self.wall_seconds,
             "torch_device": self.torch_device,
+            "torch_threads": self.torch_threads,
             **self.point.as_row(),
             **self.metrics,
         }
