@@ -120,3 +120,27 @@ def test_mnist1d_is_generated_offline_cached_and_leaves_global_rng_alone(tmp_pat
     assert np.load(cached)["x"].shape == (4000, 40)
     via_path = load_dataset("mnist1d", tmp_path)  # data_path names the cache folder
     np.testing.assert_array_equal(via_path.y_train, data.y_train)
+
+
+def test_preflight_loads_mnist1d_into_the_results_cache_and_cnn1d_trains_on_it(tmp_path: Path) -> None:
+    from dse.engine.preflight import load_datasets
+    from dse.engine.space import parse_space
+    from dse.engine.trial import evaluate_point
+    from dse.schema.point import DesignPoint
+
+    space = parse_space(
+        {
+            "params": {"dataset": {"choices": ["digits", "mnist1d"]}, "model": "mlp"},
+            "objectives": {"accuracy": "max"},
+        }
+    )
+    datasets = load_datasets(space, tmp_path / "_cache")
+    assert (
+        set(datasets) == {"digits", "mnist1d"} and len(list((tmp_path / "_cache").glob("mnist1d-*.npz"))) == 1
+    )
+    point = DesignPoint.of(
+        dataset="mnist1d", model="cnn1d", epochs=2, batch_size=100, lr=0.1, hardware_seeds=1
+    )
+    row = evaluate_point(point, datasets["mnist1d"])
+    assert row["accuracy_fp"] > 0.3  # ten classes: chance is 0.1
+    assert row["devices"] > 0 and row["data_fingerprint"].startswith("mnist1d-")
