@@ -84,7 +84,7 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
         datetime_complete=datetime.now(UTC),
         worker_node=ctx.worker_node or socket.gethostname(),
         wall_seconds=time.perf_counter() - t0,
-        torch_device=torch.device(ctx.device).type,
+        torch_device=str(ctx.device).split(":", 1)[0],  # the type: cuda:1 → cuda
         torch_threads=torch.get_num_threads(),
     )
 

@@ -57,7 +57,10 @@ def test_run_trial_runs_on_the_context_device(where: str, point: DesignPoint, tm
     ctx = TrialContext("dev", 0, cache_dir=str(tmp_path), device=where)
     record = run_trial(point, _data(), ctx)
     assert record.status == "complete", record.error
-    assert all(type(v) in (bool, int, float) for v in record.metrics.values()), record.metrics
+    assert all(type(v) in (bool, int, float) for k, v in record.metrics.items() if k != "data_fingerprint"), (
+        record.metrics
+    )
+    assert record.torch_device == where.split(":")[0]
     assert 0.0 <= record.metrics["accuracy"] <= 1.0 and record.metrics["devices"] > 0
     if point.mode in ("hwa", "apt"):
         assert record.metrics["accuracy"] > 0.5  # it learned: the whole pipeline ran on the device
