@@ -102,7 +102,7 @@ def evaluate_point(
     Every accuracy column is the mean over all repeats and chips, with its std and a 95 %
     interval (:func:`dse.engine.interval.accuracy_interval`). The repeats share the loaded data;
     each caches its own trained weights. The cost and write columns are those of the first
-    repeat (training seed ``seed``): the design as one chip is trained. The network is built on
+    repeat (training seed ``seed``), the design as its own seed trains it. The network is built on
     the CPU (the same initial weights everywhere) and moved to the torch ``device``.
     """
     check_mode(point.device, point.mode)  # an invalid device × mode pair fails before any work
@@ -114,11 +114,11 @@ def evaluate_point(
         torch.from_numpy(data.x_test).reshape(-1, *data.in_shape),
         torch.from_numpy(data.y_test),
     )
-    runs = [
-        _train_and_read(point.replace(seed=point.seed + r) if r else point, data, tensors, cache, device)
-        for r in range(repeats)
-    ]
-    first = runs[0]
+    model, first = _train_and_read(point, data, tensors, cache, device)  # costed: kept
+    trained = first.trained
+    runs = [first]
+    for r in range(1, repeats):  # later repeats keep their readings, not their networks (memory)
+        runs.append(_train_and_read(point.replace(seed=point.seed + r), data, tensors, cache, device)[1])
     n_test = len(data.y_test)
     headline_key = (READ_TIMES[point.read_time], point.gdc)
     accuracy: dict[str, float] = {}
@@ -138,7 +138,6 @@ def evaluate_point(
             f"{name}_ci_high": iv.high,
         }
 
-    model, trained = first.model, first.trained
     layers = analog_layers(model)
     shapes = layer_shapes(model, tensors[2][:2])
     cost = hardware_cost(
@@ -180,7 +179,6 @@ def evaluate_point(
 class _Run:
     """One training repeat, programmed and read on every chip."""
 
-    model: torch.nn.Module
     trained: TrainResult
     hit: bool
     acc_fp: float
@@ -195,8 +193,9 @@ def _train_and_read(
     tensors: tuple[torch.Tensor, ...],
     cache: WeightCache | None,
     device: str | torch.device,
-) -> _Run:
-    """Train (or load) the point's weights with its training seed; evaluate on its chips."""
+) -> tuple[torch.nn.Module, _Run]:
+    """Train (or load) the point's weights with its training seed; evaluate on its chips.
+    Returns the trained network and the run's readings."""
     x_train, y_train, x_test, y_test = tensors
     cfg = point.train_config()
     torch.manual_seed(point.seed)
@@ -223,7 +222,7 @@ def _train_and_read(
         point.hardware_seeds_list(),
         tuple(READ_TIMES.values()),
     )
-    return _Run(model, trained, hit is not None, acc_fp, by_time, time.perf_counter() - t_eval)
+    return model, _Run(trained, hit is not None, acc_fp, by_time, time.perf_counter() - t_eval)
 
 
 def data_fingerprint(data: Dataset) -> str:
