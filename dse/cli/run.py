@@ -352,4 +352,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from dse.cli import analysis, catalog, compare, hardware  # noqa: E402, F401  (they register their commands)
+from dse.cli import analysis, catalog, compare, hardware, replay  # noqa: E402, F401  (they register their commands)

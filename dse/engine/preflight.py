@@ -15,7 +15,7 @@ from typing import Any
 
 from dse.engine.data import DataError, Dataset, load_dataset
 from dse.engine.space import DomainKind, SearchSpace
-from dse.results.folder import JOURNAL_FILE, LEGACY_NAMES, STUDY_FILE, read_study_file
+from dse.results.folder import CACHE_DIR, JOURNAL_FILE, LEGACY_NAMES, STUDY_FILE, read_study_file
 
 STORAGE_SCHEMES = ("postgresql", "mysql", "sqlite")
 """SQLAlchemy dialects Optuna's RDB storage supports (a driver may follow: postgresql+psycopg2)."""
@@ -49,7 +49,7 @@ def preflight(space: SearchSpace, out: Path, storage: str | None, *, resume: boo
         where = storage or str(out / JOURNAL_FILE)
         raise PreflightError(f"--resume: no study named {space.name!r} in {where}")
     check_recorded_space(space, out)
-    datasets = load_datasets(space)
+    datasets = load_datasets(space, out / CACHE_DIR)
     return Plan(datasets=datasets, resumed=exists, finished=exists and _budget_used_up(space, out, storage))
 
 
@@ -158,8 +158,9 @@ def check_recorded_space(space: SearchSpace, out: Path) -> None:
         )
 
 
-def load_datasets(space: SearchSpace) -> dict[str, Dataset]:
-    """Load each dataset the space can ask for (a searched ``dataset`` loads every choice)."""
+def load_datasets(space: SearchSpace, cache_dir: Path | None = None) -> dict[str, Dataset]:
+    """Load each dataset the space can ask for (a searched ``dataset`` loads every choice);
+    generated ones (MNIST-1D) are cached in ``cache_dir`` unless ``data_path`` names a folder."""
     domains = {d.name: d for d in space.domains}
     path_domain = domains.get("data_path")
     if path_domain is not None and path_domain.kind is not DomainKind.FIXED:
@@ -177,7 +178,7 @@ def load_datasets(space: SearchSpace) -> dict[str, Dataset]:
     out = {}
     for name in names:
         try:
-            out[name] = load_dataset(name, path or None, seed=space.seed)
+            out[name] = load_dataset(name, path or None, seed=space.seed, cache_dir=cache_dir)
         except DataError as exc:
             raise PreflightError(f"params.dataset {name!r}: {exc} (params.data_path = {path!r})") from None
     return out

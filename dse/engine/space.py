@@ -2,7 +2,8 @@
 
 A file has four tables::
 
-    [study]        name, sampler, trials, workers, seed, cpus_per_trial, gpus_per_trial, description
+    [study]        name, sampler, trials, workers, seed, repeats, cpus_per_trial, gpus_per_trial,
+                   description
     [sampler]      optional sampler settings, passed to the sampler's constructor
     [params]       name = fixed value | {choices = [...]} | {low, high, step?} | {low, high, log = true}
     [objectives]   column = "max" | "min"           (order kept; at least one)
@@ -39,7 +40,10 @@ STUDY_KEYS = (
     "cpus_per_trial",
     "gpus_per_trial",
     "max_retries",
+    "repeats",
 )
+MAX_REPEATS = 100
+"""Training repeats per design allowed by ``[study] repeats``."""
 DIRECTION_WORDS = {
     "max": Direction.MAXIMIZE,
     "maximize": Direction.MAXIMIZE,
@@ -86,6 +90,8 @@ class SearchSpace:
     gpus_per_trial: float = 0.0
     max_retries: int = 2
     description: str = ""
+    repeats: int = 1
+    """Training repeats per design (seeds ``seed`` … ``seed + repeats - 1``), for accuracy intervals."""
     source: str = ""
     """Path of the TOML file (for provenance)."""
     text: str = ""
@@ -103,6 +109,8 @@ class SearchSpace:
             "sampler_options": [list(o) for o in self.sampler_options],
             "seed": self.seed,
         }
+        if self.repeats != 1:  # absent when 1, so studies recorded before repeats existed still match
+            raw["repeats"] = self.repeats
         return json.loads(json.dumps(raw, default=list))
 
     @property
@@ -190,9 +198,12 @@ def parse_space(raw: Mapping[str, Any], file: str = "<space>", text: str = "") -
         gpus_per_trial=_num(file, "study.gpus_per_trial", study.get("gpus_per_trial", 0.0), 0.0),
         max_retries=_int(file, "study.max_retries", study.get("max_retries", 2), 0),
         description=str(study.get("description", "")),
+        repeats=_int(file, "study.repeats", study.get("repeats", 1), 1),
         source=file,
         text=text,
     )
+    if space.repeats > MAX_REPEATS:
+        raise SpaceError(file, "study.repeats", f"{space.repeats} must be an integer in [1, {MAX_REPEATS}]")
     problem = option_problem(sampler, dict(space.sampler_options))
     if problem:
         raise SpaceError(file, *problem)

@@ -74,12 +74,45 @@ def open_storage(out: Path, storage: str | None, attempts: int = 5) -> optuna.st
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape results, for provenance."""
     out = {"python": platform.python_version()}
-    for pkg in ("optuna", "ray", "torch", "numpy", "pyarrow", "analog-dse"):
+    for pkg in (
+        "optuna",
+        "ray",
+        "torch",
+        "numpy",
+        "pyarrow",
+        "scikit-learn",
+        "scipy",
+        "mnist1d",
+        "analog-dse",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
             out[pkg] = "absent"
     return out
+
+
+def git_commit() -> str | None:
+    """The project's git commit (``<sha>`` or ``<sha>-dirty`` with uncommitted changes), or None
+    when the code does not run from a git checkout or git is absent."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "dse", "models"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def open_study(
@@ -136,8 +169,11 @@ def write_study_file(space: SearchSpace, out: Path, storage: str | None) -> None
         ],
         "storage": storage,
         "journal": None if storage else JOURNAL_FILE,
+        "repeats": space.repeats,
         "versions": package_versions(),
+        "git_commit": git_commit(),
         "platform": platform.platform(),
+        "torch_device": "cuda" if space.gpus_per_trial > 0 else "cpu",
     }
     folder.write_study_file(out, meta)
 
@@ -267,7 +303,14 @@ def run_study(
                             continue
                         live[trial.number] = trial
                         cache = str(cache_dir) if cache_dir else None
-                        start.append((point, TrialContext(space.name, trial.number, cache_dir=cache)))
+                        start.append(
+                            (
+                                point,
+                                TrialContext(
+                                    space.name, trial.number, cache_dir=cache, repeats=space.repeats
+                                ),
+                            )
+                        )
             for point, ctx in start:
                 executor.submit(point, ctx)
             more = len(live) < workers and budget.may_ask()  # the batch hit its time limit

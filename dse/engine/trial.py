@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import torch
 
 from dse.engine.cache import WeightCache
 from dse.engine.data import Dataset
+from dse.engine.interval import accuracy_interval
 from dse.schema.point import READ_TIMES, DesignPoint
 from dse.schema.record import WRITE_KINDS, TrialRecord
 from models.config import TrainMode
@@ -37,6 +39,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutErr
 CALIBRATION_SAMPLES = 256
 """Training samples used to calibrate converter ranges after programming."""
 
+"""Device subsets with their own write columns (``max_writes_<kind>``, ``mean_writes_<kind>``)."""
+
 
 @dataclass(frozen=True)
 class TrialContext:
@@ -50,6 +54,8 @@ class TrialContext:
     """Folder of the trained-weights cache (train once, evaluate many); None disables it."""
     device: str = "cpu"
     """Torch device the trial runs on (``cpu`` or ``cuda``): network, physics, generators."""
+    repeats: int = 1
+    """Training repeats of the design (seeds ``seed`` … ``seed + repeats - 1``): ``[study] repeats``."""
 
 
 def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:
@@ -59,7 +65,7 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
     status, error, metrics = "complete", None, {}
     try:
         cache = WeightCache(ctx.cache_dir) if ctx.cache_dir else None
-        metrics = evaluate_point(point, data, cache, ctx.device)
+        metrics = evaluate_point(point, data, cache, ctx.device, ctx.repeats)
     except TRANSIENT_ERRORS:
         raise
     except Exception as exc:
@@ -80,26 +86,123 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
         datetime_complete=datetime.now(UTC),
         worker_node=ctx.worker_node or socket.gethostname(),
         wall_seconds=time.perf_counter() - t0,
+        torch_device=str(ctx.device).split(":", 1)[0],  # the type: cuda:1 → cuda
+        torch_threads=torch.get_num_threads(),
     )
 
 
 def evaluate_point(
-    point: DesignPoint, data: Dataset, cache: WeightCache | None = None, device: str | torch.device = "cpu"
+    point: DesignPoint,
+    data: Dataset,
+    cache: WeightCache | None = None,
+    device: str | torch.device = "cpu",
+    repeats: int = 1,
 ) -> dict[str, Any]:
-    """Train, program on ``hardware_seeds`` chips, read at every read time, and cost one point.
+    """Train ``repeats`` times (training seeds ``seed``, ``seed + 1``, …), program each on
+    ``hardware_seeds`` chips, read at every read time, and cost the first repeat.
 
-    The network is built on the CPU (the same initial weights everywhere) and moved to the torch
-    ``device``, where training and evaluation run; the data stay on the CPU and move by batch.
+    Every accuracy column is the mean over all repeats and chips, with its std and a 95 %
+    interval (:func:`dse.engine.interval.accuracy_interval`). The repeats share the loaded data;
+    each caches its own trained weights. The cost and write columns are those of the first
+    repeat (training seed ``seed``), the design as its own seed trains it. The network is built on
+    the CPU (the same initial weights everywhere) and moved to the torch ``device``.
     """
     check_mode(point.device, point.mode)  # an invalid device × mode pair fails before any work
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    tensors = (
+        torch.from_numpy(data.x_train).reshape(-1, *data.in_shape),
+        torch.from_numpy(data.y_train),
+        torch.from_numpy(data.x_test).reshape(-1, *data.in_shape),
+        torch.from_numpy(data.y_test),
+    )
+    model, first = _train_and_read(point, data, tensors, cache, device)  # costed: kept
+    trained = first.trained
+    runs = [first]
+    for r in range(1, repeats):  # later repeats keep their readings, not their networks (memory)
+        runs.append(_train_and_read(point.replace(seed=point.seed + r), data, tensors, cache, device)[1])
+    n_test = len(data.y_test)
+    headline_key = (READ_TIMES[point.read_time], point.gdc)
+    accuracy: dict[str, float] = {}
+    for name, key in (
+        ("accuracy", headline_key),
+        *(
+            (f"accuracy_t_{label}{'_gdc' if gdc else ''}", (t, gdc))
+            for label, t in READ_TIMES.items()
+            for gdc in (False, True)
+        ),
+    ):
+        iv = accuracy_interval([run.by_time[key] for run in runs], n_test)
+        accuracy |= {
+            name: iv.mean,
+            f"{name}_std": iv.std,
+            f"{name}_ci_low": iv.low,
+            f"{name}_ci_high": iv.high,
+        }
+
+    layers = analog_layers(model)
+    shapes = layer_shapes(model, tensors[2][:2])
+    cost = hardware_cost(
+        point.analog_config(),
+        layers[0].device_spec,
+        shapes,
+        trained.writes.max_per_device,
+        trained.writes.mean_per_device,
+        mean_g_fraction=_mean_conductance_fraction(model),
+        writes_total=trained.writes.total,
+        train_samples=trained.train_samples,
+        digital_state_bits_per_weight=trained.digital_bits_per_weight,
+        write_attempts_total=trained.write_attempts.total,
+        write_attempts_max=trained.write_attempts.max_per_device,
+        cost=point.cost_config(),
+    )
+    kinds = dict(trained.writes_by_kind)
+    writes = {
+        f"{stat}_writes_{kind}": getattr(kinds[kind], f"{stat}_per_device") if kind in kinds else float("nan")
+        for kind in WRITE_KINDS
+        for stat in ("max", "mean")
+    }
+    return {
+        **accuracy,
+        "accuracy_fp": statistics.fmean(run.acc_fp for run in runs),
+        "repeats": repeats,
+        "train_seconds": sum(run.trained.seconds for run in runs),
+        "calibration_seconds": sum(run.trained.calibration_seconds for run in runs),
+        "eval_seconds": sum(run.eval_seconds for run in runs),
+        "extra_devices": trained.extra_devices,
+        **writes,
+        "cache_hit": all(run.hit for run in runs),
+        "eval_chip": inference.eval_chip(model),
+        "data_fingerprint": data_fingerprint(data),
+        **cost.as_row(),
+    }
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One training repeat, programmed and read on every chip."""
+
+    trained: TrainResult
+    hit: bool
+    acc_fp: float
+    by_time: dict[tuple[float, bool], list[float]]
+    """(read time in s, GDC) → one accuracy per chip."""
+    eval_seconds: float
+
+
+def _train_and_read(
+    point: DesignPoint,
+    data: Dataset,
+    tensors: tuple[torch.Tensor, ...],
+    cache: WeightCache | None,
+    device: str | torch.device,
+) -> tuple[torch.nn.Module, _Run]:
+    """Train (or load) the point's weights with its training seed; evaluate on its chips.
+    Returns the trained network and the run's readings."""
+    x_train, y_train, x_test, y_test = tensors
     cfg = point.train_config()
     torch.manual_seed(point.seed)
-    x_train = torch.from_numpy(data.x_train).reshape(-1, *data.in_shape)
-    y_train = torch.from_numpy(data.y_train)
-    x_test = torch.from_numpy(data.x_test).reshape(-1, *data.in_shape)
-    y_test = torch.from_numpy(data.y_test)
-    analog = point.analog_config()
-    model = build_network(point.network_config(data.in_shape, data.classes), analog).to(device)
+    model = build_network(point.network_config(data.in_shape, data.classes), point.analog_config()).to(device)
     key = f"{point.training_key()}-{data_fingerprint(data)}" if cache and cacheable(cfg) else None
     hit = cache.load(key, model) if cache and key else None
     if hit is not None:
@@ -124,50 +227,7 @@ def evaluate_point(
         point.hardware_seeds_list(),
         tuple(READ_TIMES.values()),
     )
-    eval_seconds = time.perf_counter() - t_eval
-    headline = by_time[(READ_TIMES[point.read_time], point.gdc)]
-    columns = {
-        f"accuracy_t_{label}{'_gdc' if gdc else ''}": statistics.fmean(by_time[(t, gdc)])
-        for label, t in READ_TIMES.items()
-        for gdc in (False, True)
-    }
-
-    layers = analog_layers(model)
-    shapes = layer_shapes(model, x_test[:2])
-    cost = hardware_cost(
-        analog,
-        layers[0].device_spec,
-        shapes,
-        trained.writes.max_per_device,
-        trained.writes.mean_per_device,
-        mean_g_fraction=_mean_conductance_fraction(model),
-        writes_total=trained.writes.total,
-        train_samples=trained.train_samples,
-        digital_state_bits_per_weight=trained.digital_bits_per_weight,
-        write_attempts_total=trained.write_attempts.total,
-        write_attempts_max=trained.write_attempts.max_per_device,
-        cost=point.cost_config(),
-    )
-    kinds = dict(trained.writes_by_kind)
-    writes = {
-        f"{stat}_writes_{kind}": getattr(kinds[kind], f"{stat}_per_device") if kind in kinds else float("nan")
-        for kind in WRITE_KINDS
-        for stat in ("max", "mean")
-    }
-    return {
-        "accuracy": statistics.fmean(headline),
-        "accuracy_std": statistics.pstdev(headline) if len(headline) > 1 else 0.0,
-        "accuracy_fp": acc_fp,
-        **columns,
-        "train_seconds": trained.seconds,
-        "calibration_seconds": trained.calibration_seconds,
-        "eval_seconds": eval_seconds,
-        "extra_devices": trained.extra_devices,
-        **writes,
-        "cache_hit": hit is not None,
-        "eval_chip": inference.eval_chip(model),
-        **cost.as_row(),
-    }
+    return model, _Run(trained, hit is not None, acc_fp, by_time, time.perf_counter() - t_eval)
 
 
 def data_fingerprint(data: Dataset) -> str:
@@ -178,10 +238,13 @@ def data_fingerprint(data: Dataset) -> str:
 
 
 def _mean_conductance_fraction(model: torch.nn.Module) -> float:
-    """Mean |w|/w_max over all weights: where the weight's device sits above g_min."""
+    """Mean |w|/w_max over all weights: where the weight's device sits above g_min. Summed in
+    float64 by numpy (pairwise, in a fixed order), so the figure does not depend on the number
+    of torch threads and a replay reproduces it bit for bit."""
     total, count = 0.0, 0
     for layer in analog_layers(model):
         w = layer.weight.detach()
-        total += float((w.abs() / layer.w_max()).sum())
+        frac = (w.abs() / layer.w_max()).cpu().numpy().astype(np.float64)
+        total += float(frac.sum())
         count += w.numel()
     return total / max(1, count)

@@ -24,8 +24,10 @@ from models.cost.record import HardwareCost
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 2
-"""Version 2: design columns of knobs a design ignores are null; the cost knobs are columns."""
+SCHEMA_VERSION = 3
+"""Version 2: design columns of knobs a design ignores are null; the cost knobs are columns.
+Version 3: ``torch_device``, ``torch_threads``, ``repeats``, ``data_fingerprint``, and every accuracy column's
+``_std``, ``_ci_low`` and ``_ci_high``."""
 
 
 class Direction(StrEnum):
@@ -63,6 +65,12 @@ READ_TIME_COLUMNS: tuple[str, ...] = tuple(
     f"accuracy_t_{label}{suffix}" for label in READ_TIMES for suffix in ("", "_gdc")
 )
 """Accuracy at every read time, without and with global drift compensation."""
+INTERVAL_SUFFIXES: tuple[str, ...] = ("_std", "_ci_low", "_ci_high")
+"""Each measured accuracy column ``c`` has ``c_std`` and a 95 % interval ``c_ci_low``, ``c_ci_high``."""
+INTERVAL_COLUMNS: dict[str, tuple[str, str]] = {
+    c: (f"{c}_ci_low", f"{c}_ci_high") for c in ("accuracy", *READ_TIME_COLUMNS)
+}
+"""Accuracy column → its 95 % interval's (low, high) columns (for tables and error bars)."""
 WRITE_KINDS: tuple[str, ...] = ("binary", "multilevel", "momentum", "capacitor")
 """Device types whose writes are counted apart (``max_writes_<kind>``, ``mean_writes_<kind>``)."""
 
@@ -119,6 +127,9 @@ _LABELS: dict[str, str] = {
     "lr": "Learning rate",
     "accuracy": "Accuracy",
     "accuracy_std": "Accuracy std.",
+    "accuracy_ci_low": "Accuracy, 95 % CI low",
+    "accuracy_ci_high": "Accuracy, 95 % CI high",
+    "repeats": "Repeats",
     "accuracy_fp": "Accuracy (FP)",
     "energy_per_inference_pj": "Energy/inference (pJ)",
     "energy_training_j": "Training energy (J)",
@@ -178,21 +189,46 @@ _IDENTITY = (
     _column("datetime_start", "timestamp", "identity", "when the trial started (UTC)"),
     _column("datetime_complete", "timestamp", "identity", "when the trial ended (UTC)"),
     _column("worker_node", "str", "identity", "Ray node that ran the trial"),
+    _column("torch_device", "str", "identity", "torch device type the trial ran on (cpu or cuda)"),
+    _column("torch_threads", "int32", "identity", "torch CPU threads of the trial (a replay uses as many)"),
     _column("wall_seconds", "float", "identity", "wall time of the trial"),
 )
 _DTYPE = {"int": "int", "float": "float", "bool": "bool", "str": "str", "choice": "str", "ints": "str"}
 _DESIGN = tuple(_column(p.name, _DTYPE[p.kind], "design", p.doc) for p in PARAMETERS.values())
+_INTERVAL_DOCS = (
+    "population std over every repeat and chip",
+    "95 % interval, low: test-set sampling and the spread between repeats (dse.engine.interval)",
+    "95 % interval, high: test-set sampling and the spread between repeats (dse.engine.interval)",
+)
+
+
+def _with_interval(name: str, doc: str) -> tuple[Column, ...]:
+    return (
+        _column(name, "float", "accuracy", doc),
+        *(
+            _column(name + sfx, "float", "accuracy", d)
+            for sfx, d in zip(INTERVAL_SUFFIXES, _INTERVAL_DOCS, strict=True)
+        ),
+    )
+
+
 _ACCURACY = (
-    _column("accuracy", "float", "accuracy", "at the headline read time, mean over hardware seeds"),
-    _column("accuracy_std", "float", "accuracy", "population std over hardware seeds"),
-    _column("accuracy_fp", "float", "accuracy", "the same weights read digitally (software baseline)"),
-    *(_column(c, "float", "accuracy", "mean over hardware seeds") for c in READ_TIME_COLUMNS),
+    *_with_interval("accuracy", "at the headline read time, mean over every repeat and chip"),
+    _column(
+        "accuracy_fp",
+        "float",
+        "accuracy",
+        "the same weights read digitally (software baseline), mean over repeats",
+    ),
+    _column("repeats", "int", "accuracy", "training repeats (seeds seed … seed + repeats - 1)"),
+    *(c for name in READ_TIME_COLUMNS for c in _with_interval(name, "mean over every repeat and chip")),
 )
 _TRAINING = (
     _column("train_seconds", "float", "training", "training wall time (0 on a cache hit: see cache_hit)"),
     _column("calibration_seconds", "float", "training", "apt's calibration wall time"),
     _column("eval_seconds", "float", "training", "evaluation wall time"),
     _column("cache_hit", "bool", "training", "the trained weights came from the weights cache"),
+    _column("data_fingerprint", "str", "training", "dataset name and a hash of its training split"),
     _column("extra_devices", "int", "training", "devices beyond the weights' (in-memory momentum)"),
     *(
         _column(f"{stat}_writes_{kind}", "float", "training", f"{stat} writes per {kind} device")
@@ -249,6 +285,8 @@ class TrialRecord:
     datetime_complete: datetime | None = None
     worker_node: str | None = None
     wall_seconds: float | None = None
+    torch_device: str | None = None
+    torch_threads: int | None = None
 
     def to_row(self) -> dict[str, Any]:
         """The row: identity, every design parameter (null where the design ignores it), metrics."""
@@ -266,6 +304,8 @@ class TrialRecord:
             "datetime_complete": self.datetime_complete,
             "worker_node": self.worker_node,
             "wall_seconds": self.wall_seconds,
+            "torch_device": self.torch_device,
+            "torch_threads": self.torch_threads,
             **self.point.as_row(),
             **self.metrics,
         }

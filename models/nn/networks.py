@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from models.config import AnalogConfig, NetworkConfig
 from models.cost.model import LayerShape
 from models.nn.conv import AnalogConv2d
+from models.nn.conv1d import AnalogConv1d
 from models.nn.layers import AnalogLinear, AnalogMatrix
 from models.torch_device import device_of, to_device
 
@@ -160,18 +161,53 @@ def vgg8(cfg: NetworkConfig) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+CNN1D_CHANNELS = 25
+"""Channels of each conv of MNIST-1D's reference CNN at width_mult 1 [M1D]."""
+CNN1D_LAYERS = ((5, 2, 1), (3, 2, 1), (3, 2, 1))
+"""(kernel, stride, padding) of its three convolutions [M1D]."""
+
+
+def signal_shape(cfg: NetworkConfig) -> tuple[int, int]:
+    """``in_shape`` as (channels, length); a flat input is one channel."""
+    shape = tuple(cfg.in_shape)
+    if len(shape) == 2:
+        return shape  # type: ignore[return-value]
+    if len(shape) == 1:
+        return (1, shape[0])
+    raise ValueError(f"a 1-D CNN needs a signal input (channels, length); in_shape {cfg.in_shape} is not one")
+
+
+def cnn1d(cfg: NetworkConfig) -> nn.Module:
+    """MNIST-1D's reference CNN [M1D]: three ReLU 1-D convs of 25w channels (k5 s2, k3 s2, k3 s2,
+    padding 1) and one linear classifier on the flattened features; channels × width_mult."""
+    c, length = signal_shape(cfg)
+    width = scaled(CNN1D_CHANNELS, cfg.width_mult)
+    layers: list[nn.Module] = [Reshape((c, length))]
+    prev = c
+    for kernel, stride, padding in CNN1D_LAYERS:
+        layers += [nn.Conv1d(prev, width, kernel, stride, padding), nn.ReLU()]
+        length = (length + 2 * padding - kernel) // stride + 1
+        prev = width
+    if length < 1:
+        raise ValueError(f"a 1-D CNN needs signals of at least 5 samples; in_shape {cfg.in_shape} is shorter")
+    layers += [nn.Flatten(), nn.Linear(prev * length, cfg.classes)]
+    return nn.Sequential(*layers)
+
+
 NETWORKS: dict[str, Callable[[NetworkConfig], nn.Module]] = {
     "mlp": mlp,
     "lenet": lenet,
     "resnet20": lambda cfg: resnet(cfg, 20),
     "resnet32": lambda cfg: resnet(cfg, 32),
     "vgg8": vgg8,
+    "cnn1d": cnn1d,
 }
 """Digital architectures by name."""
 
 ANALOG_LAYERS: dict[type[nn.Module], Callable[[nn.Module, AnalogConfig], nn.Module]] = {
     nn.Linear: AnalogLinear.from_linear,  # type: ignore[dict-item]
     nn.Conv2d: AnalogConv2d.from_conv,  # type: ignore[dict-item]
+    nn.Conv1d: AnalogConv1d.from_conv1d,  # type: ignore[dict-item]
 }
 """Digital layer type → constructor of its analog counterpart."""
 

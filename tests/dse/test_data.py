@@ -90,4 +90,57 @@ def test_cifar10_pickle_loader(tmp_path: Path, nested: bool) -> None:
 
 
 def test_registry_names() -> None:
-    assert {"digits", "mnist", "cifar10"} <= set(LOADERS)
+    assert {"digits", "mnist", "cifar10", "mnist1d"} <= set(LOADERS)
+
+
+def test_mnist1d_is_generated_offline_cached_and_leaves_global_rng_alone(tmp_path: Path) -> None:
+    """The standard MNIST-1D split (4,000/1,000 signals of length 40, ten classes) [M1D], written
+    once to the cache folder and read back identically; the generator's global seeding is undone."""
+    import random
+
+    np.random.seed(123)
+    random.seed(123)
+    expect_np, expect_py = np.random.random(), random.random()
+    np.random.seed(123)
+    random.seed(123)
+    data = load_dataset("mnist1d", cache_dir=tmp_path)
+    assert (np.random.random(), random.random()) == (expect_np, expect_py)
+    assert data.x_train.shape == (4000, 40) and data.x_test.shape == (1000, 40)
+    assert data.in_shape == (1, 40) and data.classes == 10 and data.x_train.dtype == np.float32
+    assert set(np.unique(data.y_train)) == set(range(10))
+    both = np.concatenate([data.x_train, data.x_test]).astype(np.float64)
+    assert abs(both.mean()) < 1e-6 and abs(both.std() - 1.0) < 1e-6  # standardised as published
+    (cached,) = tmp_path.glob("mnist1d-*.npz")
+    again = load_dataset("mnist1d", cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.x_train, data.x_train)
+    np.testing.assert_array_equal(again.y_test, data.y_test)
+    cached.write_bytes(b"not an npz")  # a damaged cache is regenerated and replaced
+    fixed = load_dataset("mnist1d", cache_dir=tmp_path)
+    np.testing.assert_array_equal(fixed.x_test, data.x_test)
+    assert np.load(cached)["x"].shape == (4000, 40)
+    via_path = load_dataset("mnist1d", tmp_path)  # data_path names the cache folder
+    np.testing.assert_array_equal(via_path.y_train, data.y_train)
+
+
+def test_preflight_loads_mnist1d_into_the_results_cache_and_cnn1d_trains_on_it(tmp_path: Path) -> None:
+    from dse.engine.preflight import load_datasets
+    from dse.engine.space import parse_space
+    from dse.engine.trial import evaluate_point
+    from dse.schema.point import DesignPoint
+
+    space = parse_space(
+        {
+            "params": {"dataset": {"choices": ["digits", "mnist1d"]}, "model": "mlp"},
+            "objectives": {"accuracy": "max"},
+        }
+    )
+    datasets = load_datasets(space, tmp_path / "_cache")
+    assert (
+        set(datasets) == {"digits", "mnist1d"} and len(list((tmp_path / "_cache").glob("mnist1d-*.npz"))) == 1
+    )
+    point = DesignPoint.of(
+        dataset="mnist1d", model="cnn1d", epochs=2, batch_size=100, lr=0.1, hardware_seeds=1
+    )
+    row = evaluate_point(point, datasets["mnist1d"])
+    assert row["accuracy_fp"] > 0.3  # ten classes: chance is 0.1
+    assert row["devices"] > 0 and row["data_fingerprint"].startswith("mnist1d-")

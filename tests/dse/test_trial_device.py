@@ -59,6 +59,7 @@ def test_run_trial_runs_on_the_context_device(where: str, point: DesignPoint, tm
     assert record.status == "complete", record.error
     assert all(type(v) in (bool, int, float, str) for v in record.metrics.values()), record.metrics
     assert record.metrics["eval_chip"] == ("fresh" if point.mode in ("hwa", "apt") else "trained")
+    assert record.torch_device == where.split(":")[0]
     assert 0.0 <= record.metrics["accuracy"] <= 1.0 and record.metrics["devices"] > 0
     if point.mode in ("hwa", "apt"):
         assert record.metrics["accuracy"] > 0.5  # it learned: the whole pipeline ran on the device

@@ -16,8 +16,14 @@ from models.nn.networks import NETWORKS, analog_layers, build_network, layer_sha
 CFG = AnalogConfig(tile_rows=64, tile_cols=32)
 
 
-@pytest.mark.parametrize("model", sorted(NETWORKS))
-@pytest.mark.parametrize("in_shape", [(64,), (3, 8, 8)])
+SHAPES: dict[str, list[tuple[int, ...]]] = {"cnn1d": [(64,), (3, 40)]}
+"""Input shapes per model where the default (a flat vector and an image) does not apply."""
+
+
+@pytest.mark.parametrize(
+    ("model", "in_shape"),
+    [(m, s) for m in sorted(NETWORKS) for s in SHAPES.get(m, [(64,), (3, 8, 8)])],
+)
 def test_networks_build_train_and_run(model: str, in_shape: tuple[int, ...]) -> None:
     n_in = int(torch.tensor(in_shape).prod())
     net = build_network(NetworkConfig(model=model, width_mult=0.25, in_features=n_in, in_shape=in_shape), CFG)
@@ -27,7 +33,7 @@ def test_networks_build_train_and_run(model: str, in_shape: tuple[int, ...]) -> 
     assert net.eval()(x.reshape(4, -1)).shape == (4, 10)  # flattened inputs work too
     layers = analog_layers(net)
     assert all(isinstance(m, AnalogLinear | AnalogConv2d) for m in layers)
-    assert not any(isinstance(m, torch.nn.Linear | torch.nn.Conv2d) for m in net.modules())
+    assert not any(isinstance(m, torch.nn.Linear | torch.nn.Conv2d | torch.nn.Conv1d) for m in net.modules())
     shapes = layer_shapes(net, x[:2])
     assert len(shapes) == len(layers)
 
