@@ -357,4 +357,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from dse.cli import analysis, hardware  # noqa: E402, F401  (register pareto … export; cost and cite)
+from dse.cli import analysis, hardware, importance  # noqa: E402, F401  (register pareto … export; cost and cite)
