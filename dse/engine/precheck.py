@@ -21,22 +21,22 @@ forward pass of two zero samples to read the layer shapes).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import torch
 
 from dse.engine.data import Dataset
-from dse.engine.space import Constraint
+from dse.engine.space import Constraint, SearchSpace
+from dse.engine.trial import TrialContext
 from dse.schema.point import DesignPoint
+from dse.schema.record import COLUMNS, Status, TrialRecord
 from models.cost.model import hardware_cost
 from models.nn.networks import analog_layers, build_network, layer_shapes
 from models.training.modes import OFF_CHIP
-
-PRECHECK_ATTR = "precheck:violations"
-"""Trial user attribute of an infeasible trial: ``{constraint column: violation}``, set before its
-row is written, so a driver that recovers the trial tells Optuna the same violations."""
 
 _TRAINING_EXTREMES = (
     {
@@ -136,3 +136,44 @@ def precheck(point: DesignPoint, data: Dataset, constraints: Sequence[Constraint
         if amount > 0 or math.isnan(amount):
             violations[c.column] = amount
     return PreCheck(exact, bounds, violations)
+
+
+log = logging.getLogger(__name__)
+
+
+def screen(point: DesignPoint, datasets: Mapping[str, Dataset], space: SearchSpace) -> PreCheck | None:
+    """The driver's pre-check of a sampled point; None when it cannot be made here (the dataset is
+    not loaded on the driver, or the network cannot be built: the trial then fails with its reason)."""
+    data = datasets.get(point.dataset)
+    if data is None:
+        return None
+    try:
+        return precheck(point, data, space.constraints)
+    except Exception as exc:  # the worker reports the same error as the trial's failure
+        log.debug("pre-check of %s skipped: %s", point, exc)
+        return None
+
+
+def targets(space: SearchSpace) -> list[str]:
+    """The objectives and constraint columns of ``space``, in order."""
+    return list(dict.fromkeys([*(o.name for o in space.objectives), *(c.column for c in space.constraints)]))
+
+
+def infeasible_record(
+    point: DesignPoint, ctx: TrialContext, pre: PreCheck, space: SearchSpace
+) -> TrialRecord:
+    """The row of a design the pre-check rejects: every training-free column, the reason, no training."""
+    now = datetime.now(UTC)
+    metrics: dict[str, object] = {k: v for k, v in pre.exact.items() if k in COLUMNS}
+    metrics["precomputed"] = ",".join(pre.precomputed(targets(space)))
+    return TrialRecord(
+        study=ctx.study,
+        trial_number=ctx.trial_number,
+        status=Status.INFEASIBLE.value,
+        point=point,
+        metrics=metrics,
+        error=pre.reason,
+        datetime_start=now,
+        datetime_complete=now,
+        wall_seconds=0.0,
+    )
