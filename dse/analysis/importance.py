@@ -98,6 +98,8 @@ def param_importances(
     Returns:
         One row per parameter (index ``parameter``), one column per objective, sorted by the mean
         importance over objectives, and the attribute ``attrs["rows"]`` = rows used per objective.
+        An objective that takes one value in every row (the write count of off-chip modes, which
+        program once) has no variance to explain: its column is NaN.
 
     Raises:
         ValueError: an unknown evaluator or parameter, no parameter that varies, or fewer than
@@ -123,6 +125,10 @@ def param_importances(
         keep = [i for i, v in enumerate(values) if math.isfinite(v)]
         if len(keep) < 2:
             raise ValueError(f"objective {obj.name!r} has {len(keep)} finite value(s); importance needs ≥ 2")
+        used[obj.name] = len(keep)
+        if values.iloc[keep].nunique() == 1:  # a constant objective: no parameter explains any of it
+            table[obj.name] = dict.fromkeys(dists, math.nan)
+            continue
         sign = -1.0 if obj.direction.maximise else 1.0
         study = optuna.create_study(direction="minimize")
         study.add_trials(
@@ -137,9 +143,8 @@ def param_importances(
             study, evaluator=_evaluator(evaluator, seed), params=list(dists)
         )
         table[obj.name] = {p: float(result.get(p, 0.0)) for p in dists}
-        used[obj.name] = len(keep)
-    out = pd.DataFrame(table).fillna(0.0)
-    out = out.loc[out.mean(axis=1).sort_values(ascending=False, kind="stable").index]
+    out = pd.DataFrame(table)
+    out = out.loc[out.mean(axis=1, skipna=True).fillna(0.0).sort_values(ascending=False, kind="stable").index]
     out.index.name = "parameter"
     out.attrs["rows"] = used
     return out

@@ -83,6 +83,8 @@ def test_constant_parameters_are_left_out_and_bad_input_is_named() -> None:
         param_importances(df, OBJS, ["adc"])
     with pytest.raises(ValueError, match="no parameter among"):
         param_importances(df, OBJS, ["epochs"])
+    flat = param_importances(df.assign(accuracy=0.7), OBJS, ["adc_bits", "width_mult"])
+    assert flat["accuracy"].isna().all() and flat["energy_per_inference_pj"].sum() == pytest.approx(1.0)
     one = df.assign(accuracy=[0.5] + [float("nan")] * (len(df) - 1))
     with pytest.raises(ValueError, match="'accuracy' has 1 finite value"):
         param_importances(one, OBJS, ["device", "adc_bits"])
