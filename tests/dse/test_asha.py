@@ -101,3 +101,26 @@ def test_a_retried_report_counts_once() -> None:
     assert ledger.report(0, 1, (0.5,)) == 3
     assert ledger.report(0, 1, (0.5,)) == 3
     assert len(ledger.seen[1]) == 1
+
+
+def test_the_replay_benchmark_keeps_its_budget_and_counts_full_fidelity_fronts_only() -> None:
+    """benchmarks/multifidelity.py on its measured table: never past the epoch budget, a full-fidelity
+    search spends 9 epochs per trial, and the front's volume never shrinks."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "multifidelity.py"
+    spec = importlib.util.spec_from_file_location("multifidelity_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    table = bench.load_table()
+    assert len(table) == 192 and all(set(r) == {1, 3, 9} for r in table.values())
+    scale = bench.make_scale(table)
+    assert scale.hv([r[9] for r in table.values()]) <= 1.1**3
+    full = bench.replay(table, scale, "random", 0, 60, None)
+    assert [e for e, _ in full] == [0, 9, 18, 27, 36, 45, 54]  # 60 epochs hold 6 full trials
+    asha = bench.replay(table, scale, "random", 0, 60, "complete")
+    epochs = [e for e, _ in asha]
+    assert epochs == sorted(epochs) and epochs[-1] <= 60 and len(asha) > len(full)
+    volumes = [v for _, v in asha]
+    assert volumes == sorted(volumes)
