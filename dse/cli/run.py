@@ -277,8 +277,9 @@ def status(results: Annotated[Path, typer.Argument(help="results folder")]) -> N
     running = _running_count(results, meta)
     counts = df["status"].value_counts().to_dict()
     where = f"[bold]{escape(str(meta['study']))}[/] ({escape(str(results))})"
+    others = "".join(f", {s} {n}" for s, n in sorted(counts.items()) if s not in ("complete", "failed"))
     console.print(
-        f"{where}: complete {counts.get('complete', 0)}, failed {counts.get('failed', 0)}, "
+        f"{where}: complete {counts.get('complete', 0)}, failed {counts.get('failed', 0)}{others}, "
         f"running {running}, budget {meta['trials']}"
     )
     failed = df[df["status"] == "failed"]
@@ -352,4 +353,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from dse.cli import analysis, catalog, compare, hardware, replay  # noqa: E402, F401  (they register their commands)
+from dse.cli import analysis, catalog, compare, hardware, importance, replay  # noqa: E402, F401  (they register their commands)

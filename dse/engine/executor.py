@@ -204,7 +204,9 @@ class RayExecutor(Executor):
         except InsufficientResources:
             self.close()
             raise
-        self.shared = [ray.put((by_name(data), trial_fn))]
+        self.data = by_name(data)
+        """Every dataset, by name (the driver reads input shapes from it: ``dse.engine.precheck``)."""
+        self.shared = [ray.put((self.data, trial_fn))]
         self.attempts = ray.remote(num_cpus=0)(AttemptCounter).remote()
         self.task = ray.remote(_ray_trial).options(
             num_cpus=resources.cpus_per_trial,

@@ -34,6 +34,10 @@ HEARTBEAT_EVERY_S = 10.0
 OWNERLESS_GRACE_S = 60.0
 """A RUNNING trial without an owner is another driver's between ``ask`` and its stamp
 until it is this old; after that its driver died in between."""
+PRECHECK_ATTR = "precheck:violations"
+"""Trial user attribute of a trial the pre-check found infeasible (``dse.engine.precheck``):
+``{constraint column: violation}``, set before its row is written, so whichever driver tells
+Optuna (this one, or one recovering it) tells the same violations."""
 
 
 class DriverLease:
@@ -107,8 +111,12 @@ def tell_row(study: optuna.Study, trial: optuna.Trial | int, space: SearchSpace,
     """Tell Optuna a recorded outcome. Returns True if the trial completed.
 
     A trial another driver has already settled (it took this driver's trials over after a
-    long silence) keeps that outcome rather than stopping the study.
+    long silence) keeps that outcome rather than stopping the study. An infeasible row is told
+    as :func:`tell_infeasible` says.
     """
+    if row.get("status") == "infeasible" and isinstance(trial, optuna.Trial):
+        tell_infeasible(study, trial, space, row)
+        return False
     complete, values = False, [row.get(o.name) for o in space.objectives]
     if row.get("status") == "complete":
         complete = all(finite(v) for v in values)
@@ -126,6 +134,34 @@ def tell_row(study: optuna.Study, trial: optuna.Trial | int, space: SearchSpace,
     return complete
 
 
+def tell_infeasible(
+    study: optuna.Study, trial: optuna.Trial, space: SearchSpace, row: dict[str, Any]
+) -> None:
+    """Tell a design the pre-check rejected, so constrained samplers learn where not to go.
+
+    It is told COMPLETE with its constraint violations (those the pre-check found, from the
+    trial's :data:`PRECHECK_ATTR`; a constraint it could not decide counts as met, 0) and, for
+    objectives that need training, the worst value (−inf maximised, +inf minimised). Optuna's
+    constrained samplers rank an infeasible trial by its violations alone (NSGA-II's
+    constrained domination, TPE's feasibility-first split) and ``best_trials`` never holds it,
+    so the placeholder values shape nothing but its place among infeasible trials.
+    """
+    found = trial.user_attrs.get(PRECHECK_ATTR) or {}
+    try:
+        for c in space.constraints:
+            value = row.get(c.column)
+            known = c.violation(float(value)) if finite(value) else 0.0
+            trial.set_constraint(c.column, float(found.get(c.column, known)))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        log.warning("trial %d was settled by another driver; its row stays in the store", trial.number)
+        return
+    worst = [
+        float(row[o.name]) if finite(row.get(o.name)) else -math.inf if o.direction.maximise else math.inf
+        for o in space.objectives
+    ]
+    study.tell(trial, worst, skip_if_finished=True)
+
+
 def recover(study: optuna.Study, space: SearchSpace, store: ResultStore, lease: DriverLease) -> int:
     """Settle RUNNING trials of dead drivers: tell from their row, or fail and re-enqueue."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -137,7 +173,7 @@ def recover(study: optuna.Study, space: SearchSpace, store: ResultStore, lease: 
     rows = {int(r["trial_number"]): r for r in store.read().to_dict("records")}
     for t in stale:
         if t.number in rows:
-            tell_row(study, t.number, space, rows[t.number])
+            tell_row(study, optuna.Trial(study, t._trial_id), space, rows[t.number])
         else:
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             study.enqueue_trial(t.params, user_attrs={REQUEUED: t.number})

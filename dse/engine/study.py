@@ -24,7 +24,8 @@ import optuna
 from dse.engine.budget import Budget
 from dse.engine.executor import Executor, failed_record
 from dse.engine.journal import BatchedJournalStorage
-from dse.engine.lease import HEARTBEAT_EVERY_S, DriverLease, finite, recover, tell_row
+from dse.engine.lease import HEARTBEAT_EVERY_S, PRECHECK_ATTR, DriverLease, finite, recover, tell_row
+from dse.engine.precheck import PreCheck, infeasible_record, screen, targets
 from dse.engine.samplers import make_sampler
 from dse.engine.space import DomainKind, SearchSpace, optuna_label
 from dse.engine.trial import TrialContext
@@ -233,6 +234,8 @@ class Progress:
     complete: int = 0
     failed: int = 0
     recovered: int = 0
+    infeasible: int = 0
+    """Designs the pre-check rejected before training (``dse.engine.precheck``)."""
 
 
 def run_study(
@@ -266,6 +269,9 @@ def run_study(
     done = store.read()
     progress.complete = int((done["status"] == "complete").sum())
     progress.failed = int((done["status"] == "failed").sum())
+    progress.infeasible = int((done["status"] == "infeasible").sum())
+    datasets = getattr(executor, "data", {})  # input shapes for the pre-check, where the executor has them
+    precomputed: dict[int, str] = {}
     live: dict[int, optuna.Trial] = {}
     budget = Budget(study, space.trials, storage)
     if space.sampler == "grid":
@@ -301,6 +307,12 @@ def run_study(
                             ctx = TrialContext(space.name, trial.number)
                             rows.add(failed_record(DesignPoint(), ctx, f"invalid point: {exc}"), trial)
                             continue
+                        pre = screen(point, datasets, space)  # cheap objectives first
+                        if pre is not None and pre.reason:
+                            _reject(trial, point, pre, space, rows)
+                            continue
+                        if pre is not None:
+                            precomputed[trial.number] = ",".join(pre.precomputed(targets(space)))
                         live[trial.number] = trial
                         cache = str(cache_dir) if cache_dir else None
                         start.append(
@@ -320,6 +332,7 @@ def run_study(
                 due = rows.due_in()
                 wait_s = 0.0 if more else HEARTBEAT_EVERY_S if due is None else max(due, 0.005)
                 for rec in executor.wait(timeout=wait_s):
+                    rec = _with_precomputed(rec, precomputed.pop(rec.trial_number, None))
                     rows.add(_checked(rec, space), live.pop(rec.trial_number))
             if lease.beat():  # and take over the trials of drivers that died meanwhile
                 progress.recovered += recover(study, space, store, lease)
@@ -339,6 +352,20 @@ def _checked(rec: TrialRecord, space: SearchSpace) -> TrialRecord:
     return rec
 
 
+def _reject(
+    trial: optuna.Trial, point: DesignPoint, pre: PreCheck, space: SearchSpace, rows: RowWriter[optuna.Trial]
+) -> None:
+    """Record a design the pre-check found infeasible, without training it. Its violations go to
+    the trial's attributes first, in the same journal burst, so a recovering driver tells them too."""
+    trial.set_user_attr(PRECHECK_ATTR, {k: float(v) for k, v in pre.violations.items()})
+    rows.add(infeasible_record(point, TrialContext(space.name, trial.number), pre, space), trial)
+
+
+def _with_precomputed(rec: TrialRecord, names: str | None) -> TrialRecord:
+    """The record with the ``precomputed`` column: what the driver computed before training."""
+    return rec if names is None else replace(rec, metrics={**rec.metrics, "precomputed": names})
+
+
 def _told(
     study: optuna.Study,
     space: SearchSpace,
@@ -349,6 +376,8 @@ def _told(
 ) -> None:
     if tell_row(study, trial, space, rec.to_row()):
         progress.complete += 1
+    elif rec.status == "infeasible":
+        progress.infeasible += 1
     else:
         progress.failed += 1
     if on_progress:

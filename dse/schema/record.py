@@ -57,6 +57,9 @@ class Status(StrEnum):
     """Trained, evaluated and costed; every objective is finite."""
     FAILED = "failed"
     """Stopped by an error; ``error`` says why."""
+    INFEASIBLE = "infeasible"
+    """Breaks a constraint on a column known before training (``dse.engine.precheck``); never
+    trained. ``error`` says which and by how much; the training-free columns are filled."""
 
 
 READ_TIME_LABELS: dict[str, str] = {"1s": "1 s", "1h": "1 h", "1d": "1 day", "1y": "1 year"}
@@ -184,7 +187,7 @@ _IDENTITY = (
     _column("study", "str", "identity", "study name", nullable=False),
     _column("trial_number", "int", "identity", "Optuna trial number", nullable=False),
     _column("attempt", "int32", "identity", "Ray retries before this outcome (0: first try)"),
-    _column("status", "str", "identity", "complete or failed", nullable=False),
+    _column("status", "str", "identity", "complete, failed or infeasible", nullable=False),
     _column("error", "str", "identity", "why the trial failed"),
     _column("datetime_start", "timestamp", "identity", "when the trial started (UTC)"),
     _column("datetime_complete", "timestamp", "identity", "when the trial ended (UTC)"),
@@ -229,6 +232,9 @@ _TRAINING = (
     _column("eval_seconds", "float", "training", "evaluation wall time"),
     _column("cache_hit", "bool", "training", "the trained weights came from the weights cache"),
     _column("data_fingerprint", "str", "training", "dataset name and a hash of its training split"),
+    _column(
+        "precomputed", "str", "training", "objectives and constraints computed before training (comma list)"
+    ),
     _column("extra_devices", "int", "training", "devices beyond the weights' (in-memory momentum)"),
     *(
         _column(f"{stat}_writes_{kind}", "float", "training", f"{stat} writes per {kind} device")
