@@ -57,7 +57,7 @@ def params(
 
     if group is not None and group not in GROUPS:
         raise bad_input(f"--group: {group!r}; allowed: {', '.join(GROUPS)}")
-    table = Table(title="Search parameters (set in a space's \\[params]; declared in models/config.py)")
+    table = Table(title="Search parameters (set in a space's \\[params]; declared in models/config/)")
     for col in ("name", "group", "type", "default", "allowed", "acts in", "doc"):
         table.add_column(col)
     for p in PARAMETERS.values():
