@@ -338,3 +338,39 @@ def plot_accuracy_vs_hardware(
         return f
 
     return save(fig, html, out, formats)
+
+
+BREAKDOWN_PARTS = ("array_pj", "adc_pj", "dac_pj", "shift_add_pj", "buffer_pj")
+"""Energy components of a layer, as ``dse cost`` reports them [NS]."""
+
+
+@paper_style
+def plot_cost_breakdown(
+    layers: pd.DataFrame, out: Path, title: str = "", formats: Sequence[FigureFormat] = FORMATS
+) -> list[Path]:
+    """Energy per inference of each layer, stacked by component (array, ADC, DAC, shift-add,
+    buffers): NeuroSim's per-layer breakdown [NS] as a figure. ``layers`` holds one row per layer
+    with the columns of :data:`BREAKDOWN_PARTS` (``dse cost`` computes them)."""
+    missing = [c for c in ("layer", *BREAKDOWN_PARTS) if c not in layers.columns]
+    if missing or layers.empty:
+        raise ValueError(f"a breakdown needs one row per layer with {missing or list(BREAKDOWN_PARTS)}")
+    names = [f"L{int(n)}" for n in layers["layer"]]
+    fig, (ax,) = new_figure(2.2)
+    bottom = np.zeros(len(layers))
+    for part, color in zip(BREAKDOWN_PARTS, OKABE_ITO, strict=False):
+        values = layers[part].to_numpy(dtype=float)
+        ax.bar(names, values, bottom=bottom, color=color, label=column_label(part), width=0.7)
+        bottom += values
+    ax.set(xlabel="Layer", ylabel="Energy per inference (pJ)", title=title or None)
+    fig.legend(loc="outside upper center", ncols=3)
+
+    def html() -> go.Figure:
+        f = go.Figure()
+        for part, color in zip(BREAKDOWN_PARTS, OKABE_ITO, strict=False):
+            f.add_bar(x=names, y=layers[part], name=column_label(part), marker_color=color)
+        f.update_layout(
+            barmode="stack", title=title, xaxis_title="Layer", yaxis_title="Energy per inference (pJ)"
+        )
+        return f
+
+    return save(fig, html, out, formats)

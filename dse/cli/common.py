@@ -38,7 +38,7 @@ SUMMARY_COLUMNS = (
 )
 """Design columns shown when the study file does not say which parameters were searched."""
 TABLE_FORMATS = ("csv", "markdown", "latex")
-PLOT_KINDS = ("front", "parallel", "progress", "read-time", "hardware")
+PLOT_KINDS = ("front", "parallel", "progress", "read-time", "hardware", "breakdown")
 FIGURE_FORMATS = ("png", "pdf", "html")
 
 

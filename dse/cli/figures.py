@@ -67,6 +67,24 @@ def _trial_numbers(spec: str, done: pd.DataFrame) -> pd.DataFrame:
     return done.set_index("trial_number", drop=False).loc[numbers]
 
 
+def _breakdown(
+    figures: Any, done: pd.DataFrame, trials: str | None, folder: Path, fmts: list[Any]
+) -> list[Path]:
+    """The per-layer energy breakdown of the one trial ``--trials`` names (``dse cost``'s table)."""
+    from dse.cli.hardware import breakdown
+
+    if not trials:
+        raise bad_input("--trials: breakdown needs one trial number, e.g. --trials 3")
+    chosen = _trial_numbers(trials, done)
+    if len(chosen) != 1:
+        raise bad_input(f"--trials: breakdown draws one trial, got {list(chosen['trial_number'])}")
+    row = chosen.iloc[0].to_dict()
+    layers, _ = breakdown(row)
+    number = int(row["trial_number"])
+    title = f"Trial {number}: {row['device']}, {row['model']}"
+    return figures.plot_cost_breakdown(pd.DataFrame(layers), folder / f"breakdown_{number}", title, fmts)
+
+
 @app.command()
 def plot(
     results: Annotated[Path, typer.Argument(help="results folder")],
@@ -78,15 +96,18 @@ def plot(
     color_by: Annotated[str, typer.Option(help="colour/marker column; 'none': one colour")] = "device",
     out: Annotated[Path | None, typer.Option(help="output folder (default: RESULTS/figures)")] = None,
     formats: Annotated[str, typer.Option(help="comma list of png, pdf, html")] = "png,pdf,html",
-    trials: Annotated[str | None, typer.Option(help="read-time: these trial numbers, e.g. 3,5")] = None,
+    trials: Annotated[
+        str | None, typer.Option(help="read-time: these trial numbers, e.g. 3,5; breakdown: one trial")
+    ] = None,
     top: Annotated[
         int, typer.Option(min=1, help="read-time: the best front designs by the first objective")
     ] = 3,
     log: Annotated[str | None, typer.Option(help="front: log axes, 'x', 'y' or 'x,y'")] = None,
     linear: Annotated[bool, typer.Option(help="front: linear axes (no automatic log axis)")] = False,
 ) -> None:
-    """Paper figures (PNG/PDF/HTML): front, parallel, progress, read-time or hardware. An axis that
-    spans more than 10× is logarithmic unless --log or --linear says otherwise."""
+    """Paper figures (PNG/PDF/HTML): front, parallel, progress, read-time, hardware or breakdown (one
+    trial's energy per layer by component, --trials N). An axis that spans more than 10× is
+    logarithmic unless --log or --linear says otherwise."""
     kind = choice("KIND", kind, PLOT_KINDS)
     fmts: list[Any] = split_list(formats)  # checked against FIGURE_FORMATS below
     bad_fmts = [f for f in fmts if f not in FIGURE_FORMATS]
@@ -124,6 +145,8 @@ def plot(
                     f"{list(chosen['trial_number'])}; this study recorded no accuracy after drift"
                 )
             paths = figures.plot_accuracy_vs_read_time(chosen, folder / "read_time", formats=fmts)
+        elif kind == "breakdown":
+            paths = _breakdown(figures, done, trials, folder, fmts)
         else:
             paths = figures.plot_accuracy_vs_hardware(
                 done, folder / "hardware", by=group or "device", formats=fmts

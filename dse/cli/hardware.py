@@ -10,7 +10,6 @@ of every source whose constants or models a study used, from ``docs/references.m
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from pathlib import Path
@@ -108,21 +107,9 @@ def cite(results: Annotated[Path, typer.Argument(help="results folder")]) -> Non
 
 
 def _point(row: dict[str, Any]) -> Any:
-    from dse.schema.point import PARAMETERS, DesignPoint
+    from dse.schema.point import DesignPoint
 
-    params = {}
-    for name, param in PARAMETERS.items():
-        value = row.get(name)
-        if hasattr(value, "tolist"):
-            value = value.tolist()  # numpy scalars and arrays to Python values
-        if isinstance(value, float) and math.isnan(value):
-            value = None  # a knob the design ignored
-        elif param.kind == "int" and isinstance(value, float) and value.is_integer():
-            value = int(value)  # a nullable integer column reads back as float
-        elif param.kind == "ints" and isinstance(value, str):
-            value = [int(v) for v in json.loads(value)]  # stored as its JSON text
-        params[name] = value
-    return DesignPoint.from_params(params)
+    return DesignPoint.from_row(row)
 
 
 def breakdown(row: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:

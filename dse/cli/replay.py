@@ -12,7 +12,6 @@ type the row ran on, within :data:`CROSS_DEVICE_ABS` / :data:`CROSS_DEVICE_REL` 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import tomllib
 from pathlib import Path
@@ -59,18 +58,10 @@ def _plain(value: Any) -> Any:
 
 
 def point_from_row(row: dict[str, Any]) -> Any:
-    """The design point of a stored row: its design columns, nulls (ignored knobs) at defaults."""
-    from dse.schema.point import PARAMETERS, DesignPoint
+    """The design point of a stored row (:meth:`DesignPoint.from_row`)."""
+    from dse.schema.point import DesignPoint
 
-    params: dict[str, Any] = {}
-    for name, param in PARAMETERS.items():
-        value = row.get(name)
-        if param.kind == "int" and isinstance(value, float) and value.is_integer():
-            value = int(value)  # a nullable integer column reads back as float
-        elif param.kind == "ints" and isinstance(value, str):
-            value = [int(v) for v in json.loads(value)]  # stored as its JSON text
-        params[name] = value
-    return DesignPoint.from_params(params)
+    return DesignPoint.from_row(row)
 
 
 def _study_settings(meta: dict[str, Any]) -> tuple[int, int]:

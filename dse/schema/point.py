@@ -190,6 +190,29 @@ class DesignPoint:
         return cls(**{g: GROUPS[g](**kw) for g, kw in groups.items()})
 
     @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> DesignPoint:
+        """The design point of a stored row (a dict of its columns, as pandas or pyarrow read it):
+        nulls and NaN are knobs the design ignored (defaults), numpy scalars become Python values,
+        integer columns read back as floats become ints, and list columns are their JSON text.
+        Rows store the tile rows and columns that ran; equal to ``tile_size`` they are its default 0."""
+        params: dict[str, Any] = {}
+        for name, param in PARAMETERS.items():
+            value = row.get(name)
+            if hasattr(value, "item"):
+                value = value.item()  # a numpy scalar
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            if param.kind == "int" and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            elif param.kind == "ints" and isinstance(value, str):
+                value = json.loads(value)
+            params[name] = value
+        for name in ("tile_rows", "tile_cols"):
+            if params.get(name) == params.get("tile_size", PARAMETERS["tile_size"].default):
+                params.pop(name, None)
+        return cls.from_params(params)
+
+    @classmethod
     def of(cls, **params: Any) -> DesignPoint:
         """``from_params`` with keyword arguments: ``DesignPoint.of(device="rram", epochs=2)``."""
         return cls.from_params(params)

@@ -175,7 +175,26 @@ def label(name: str) -> str:
             words = name[: -len(suffix)]
             break
     text = re.sub(r"_+", " ", words).strip().capitalize()
+    text = " ".join(_ACRONYMS.get(w.lower(), w) for w in text.split(" "))
     return f"{text} ({unit})" if unit else text
+
+
+_ACRONYMS = {
+    "adc": "ADC",
+    "adcs": "ADCs",
+    "dac": "DAC",
+    "gdc": "GDC",
+    "fp": "FP",
+    "hv": "HV",
+    "tops": "TOPS",
+    "mac": "MAC",
+    "macs": "MACs",
+    "apt": "APT",
+    "qnn": "QNN",
+    "hic": "HIC",
+    "ci": "CI",
+}
+"""Words a label spells in capitals."""
 
 
 def _column(name: str, dtype: str, group: str, doc: str = "", nullable: bool = True) -> Column:

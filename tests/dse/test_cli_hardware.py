@@ -110,3 +110,26 @@ def test_a_space_fixes_or_searches_the_cost_knobs_and_refuses_bad_ones() -> None
         parse_space({**base, "params": {"input_encoding": "pulse"}})
     with pytest.raises(SpaceError, match="adc_floor_pj"):  # the withdrawn knob is gone
         parse_space({**base, "params": {"adc_floor_pj": 0.4}})
+
+
+def test_the_breakdown_figure_draws_one_trials_layers(results: Path, tmp_path: Path) -> None:
+    args = [
+        "plot",
+        str(results),
+        "breakdown",
+        "--trials",
+        "0",
+        "--out",
+        str(tmp_path),
+        "--formats",
+        "png,html",
+    ]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "breakdown_0.html").read_text()
+    assert (tmp_path / "breakdown_0.png").stat().st_size > 0
+    parts = ("Array (pJ)", "ADC (pJ)", "DAC (pJ)", "Shift add (pJ)", "Buffer (pJ)")
+    assert all(f'"name":"{p}"' in html for p in parts), html[-3000:]  # one trace per energy component
+    for bad in (["--trials", "0,1"], []):
+        res = CliRunner().invoke(app, ["plot", str(results), "breakdown", "--out", str(tmp_path), *bad])
+        assert res.exit_code == 2 and "--trials" in res.output
