@@ -20,7 +20,7 @@ def devices(
     from models.cost.model import constants_table
     from models.physics.devices import DEVICES
 
-    table = Table(title="Device presets (sources in models/devices.py and REFERENCES.md)")
+    table = Table(title="Device presets (sources in models/physics/devices.py and docs/references.md)")
     for col in ("name", "levels", "g_min µS", "g_max µS", "endurance", "write pJ", "write ns", "description"):
         table.add_column(col)
     for d in DEVICES.values():
@@ -36,7 +36,7 @@ def devices(
         )
     console.print(table)
     if costs:
-        constants = Table(title="Cost-model constants (models/cost_constants.py; keys in REFERENCES.md)")
+        constants = Table(title="Cost-model constants (models/cost/constants.py; keys in docs/references.md)")
         for col, justify in (("name", "left"), ("value", "right"), ("unit", "left"), ("source", "left")):
             constants.add_column(col, justify=justify)
         for name, value, unit, source in constants_table():

@@ -250,6 +250,9 @@ _TRAINING = (
     _column("calibration_seconds", "float", "training", "apt's calibration wall time"),
     _column("eval_seconds", "float", "training", "evaluation wall time"),
     _column("cache_hit", "bool", "training", "the trained weights came from the weights cache"),
+    _column(
+        "eval_chip", "str", "training", "the chip evaluated: trained (on-chip modes) or fresh (programmed)"
+    ),
     _column("data_fingerprint", "str", "training", "dataset name and a hash of its training split"),
     _column(
         "precomputed", "str", "training", "objectives and constraints computed before training (comma list)"

@@ -2,8 +2,8 @@
 
 Every number the cost model uses that is not a device property (those live in
 ``models.physics.devices``) or a caller's knob (``models.cost.model.CostConfig``) sits here with its
-unit and its source key from ``REFERENCES.md``. ``[ISAAC]`` is Shafiee et al., ISCA 2016,
-Table 2 (32 nm), which ``REFERENCES.md`` cites for its ADC and DAC cross-checks. Values
+unit and its source key from ``docs/references.md``. ``[ISAAC]`` is Shafiee et al., ISCA 2016,
+Table 2 (32 nm), which ``docs/references.md`` cites for its ADC and DAC cross-checks. Values
 marked (est.) are our own estimates. ``dse devices --costs`` prints :func:`constants_table`.
 """
 
@@ -21,7 +21,7 @@ class Constant:
     unit: str
     """Unit of ``value`` ("" when dimensionless)."""
     source: str
-    """Source key from REFERENCES.md and what it says, or "(est.)" for our estimates."""
+    """Source key from docs/references.md and what it says, or "(est.)" for our estimates."""
 
 
 CONSTANTS: dict[str, Constant] = {

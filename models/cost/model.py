@@ -4,7 +4,7 @@ Pure functions, analytic and instant. Inputs are the analog configuration, the d
 spec, the mapped layer shapes, the training's write counts and a :class:`CostConfig` of
 cost-only knobs; the output is a frozen :class:`HardwareCost` with units in its field
 names, one Parquet column per field. Every constant comes from
-``models.cost.constants.CONSTANTS`` with its ``REFERENCES.md`` key. The formulas are
+``models.cost.constants.CONSTANTS`` with its ``docs/references.md`` key. The formulas are
 documented in ``docs/cost_model.md``.
 """
 

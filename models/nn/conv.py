@@ -1,4 +1,4 @@
-"""Analog 2-D convolution on crossbar tiles (the im2col rows of ``models/layers.py``'s matrix).
+"""Analog 2-D convolution on crossbar tiles (the im2col rows of ``models/nn/layers.py``'s matrix).
 
 Split from ``layers.py`` only for module size; :class:`AnalogConv2d` is re-exported there.
 """

@@ -1,11 +1,11 @@
 """Crossbar physics as pure, vectorized tensor functions.
 
-Layers (``models/layers.py``) compose these; nothing here holds state. Conventions:
+Layers (``models/nn/layers.py``) compose these; nothing here holds state. Conventions:
 weights are ``(in, out)`` matrices (rows of the crossbar are inputs); conductances are
 in µS. A weight ``w`` in ``[-w_max, w_max]`` maps onto ``S`` slices (bit slicing [HIC];
 ``S = 1`` without it), each a pair of devices ``(g_pos, g_neg)``; stacked conductances
 have shape ``(S, 2, in, out)``, least significant slice first. Drift and read noise
-live in ``models/drift.py``.
+live in ``models/physics/drift.py``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A device is an axis of the design space, not a class: each preset is one
 :class:`DeviceSpec` instance in :data:`DEVICES`. Every number carries its source key
-from ``REFERENCES.md`` ([A] aihwkit, [C] CrossSim, [M] MLP+NeuroSim, [N] NVMExplorer
+from ``docs/references.md`` ([A] aihwkit, [C] CrossSim, [M] MLP+NeuroSim, [N] NVMExplorer
 survey, [X] NVMExplorer/Accelergy cells, [NS] NeuroSim, [MN] MNSIM, [J20] Joshi 2020,
 [N20] Nandakumar 2020, [G21] Greenberg-Toledo 2021). Values marked (est.) are our
 estimates from V·I·t, not quoted figures. To add a technology, add one preset here.

@@ -4,8 +4,8 @@
 each analog layer's gradient into writes on that layer's devices; digital parameters
 (biases, normalization) take plain SGD with momentum beside the array. This module holds
 the pulsed-SGD updater (``onchip_sgd``, momentum none / digital / in memory [G19]) and
-the mixed-precision updater (``mixed_precision`` [N20]); ``models/hic.py`` and
-``models/qnn.py`` hold the others.
+the mixed-precision updater (``mixed_precision`` [N20]); ``models/training/hic.py`` and
+``models/training/qnn.py`` hold the others.
 """
 
 from __future__ import annotations

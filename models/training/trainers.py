@@ -5,10 +5,10 @@ convolution), so their weights depend only on the training configuration (train 
 evaluate many); then every device is programmed once. ``hwa`` injects output-referred
 weight noise η_train and optionally fake-quantizes weights to ``train_weight_bits``; with
 ``hwa_converters_in_loop`` it trains through the point's full analog forward instead.
-``apt`` trains noise-free, then calibrates under the analog forward (``models/apt.py``).
+``apt`` trains noise-free, then calibrates under the analog forward (``models/training/apt.py``).
 
 On-chip modes run forward and backward through the crossbars and write the devices on
-every update (``models/onchip.py``, ``models/hic.py``, ``models/qnn.py``, ``models/pcm_2t1c.py``).
+every update (``onchip.py``, ``hic.py``, ``qnn.py`` and ``pcm_2t1c.py`` in ``models/training/``).
 
 A run has two stages: :func:`pretrain` (cacheable for off-chip modes: it depends only on
 ``TrainConfig``) and :func:`finish` (hardware-dependent: apt's calibration). :func:`train`
