@@ -21,7 +21,7 @@ from models.physics.pulses import (
 )
 from models.training.hic import Hic, HicArray, carry_chain, device_levels, level_pulses
 from models.training.onchip import MixedPrecision, PulsedSGD
-from models.training.qnn import GXNOR_M, Qnn, gxnor_step, switch_thresholds
+from models.training.qnn import GXNOR_M, Qnn, gxnor_step, mtj_states, switch_thresholds
 
 
 def test_table_uniforms_are_uniform_and_rounding_is_unbiased() -> None:
@@ -225,3 +225,32 @@ def test_layers_hold_the_devices_weights_after_sparse_writes(make: type, device:
         else:
             held = upd.arrays[i].value() * upd.alphas[i]
         assert torch.allclose(layer.weight.detach(), held, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", list(QnnWeights))
+def test_qnn_attempt_counts_equal_the_float64_rule(kind: QnnWeights) -> None:
+    """The int32 attempt counters with MTJ states kept beside s count exactly what the
+    float64 rule before the speed-up counted: 1 per MTJ where mtj_states(target) ≠ mtj_states(s),
+    target = clip(s + h·⌈|z|⌉·sign(z)); large moves, zero gradients and NaN included."""
+    torch.manual_seed(0)
+    layer = AnalogLinear(40, 30, AnalogConfig(device="stt_mram"))
+    cfg = TrainConfig(mode=TrainMode.QNN, qnn_weights=kind, lr=0.5, momentum_placement=MomentumPlacement.NONE)
+    upd = Qnn([layer], cfg, torch.Generator().manual_seed(0))
+    h = 1.0 if kind is QnnWeights.TERNARY else 2.0
+    shape = upd.states[0].shape
+    expected = torch.ones(2, *shape, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(5)
+    for step in range(30):
+        g = torch.randn(shape, generator=gen) * (0.1 if step % 2 else 3.0) * upd.alphas[0]
+        g[torch.rand(shape, generator=gen) < 0.1] = 0.0
+        if step == 7:
+            g[0, :5] = float("nan")
+        z = g * (-cfg.lr / (upd.alphas[0] * h))
+        s = upd.states[0]
+        target = (s + torch.ceil(z.abs()) * z.sign() * h).clamp_(-1.0, 1.0)
+        expected += (mtj_states(target) != mtj_states(s)).double()
+        upd.step(0, g)
+        assert upd.attempts[0].dtype == torch.float64 and torch.equal(upd.attempts[0], expected)
+        assert torch.equal(upd._signs[0][0], upd.states[0] > 0) and torch.equal(
+            upd._signs[0][1], upd.states[0] < 0
+        )
