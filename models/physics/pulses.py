@@ -201,8 +201,9 @@ class PulsedArray:
         if self.model.one_directional:
             return self._pulse_pairs(idx, n)
         k = n.abs()
-        w, mid, half, lo, hi = (t.view(-1).index_select(0, idx) for t in self._bidirectional())
+        w, lo, hi = (t.view(-1).index_select(0, idx) for t in (self.w, self.lo, self.hi))
         if self._exact or not self.model.state_dependent:
+            mid, half = self._mid.view(-1).index_select(0, idx), self._half.view(-1).index_select(0, idx)
             # in steps: n, plus the c2c noise of the sum of |n| steps, c2c·√|n|·ξ (ξ symmetric)
             c2c = self.model.c2c
             noise = torch.sqrt(k).mul_(normals(k, None)).mul_(c2c) if c2c > 0 else None

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from models.physics.devices import DeviceSpec, UpdateRule
 from models.physics.noise import normals
+from models.torch_device import flat_indices
 
 
 @dataclass(frozen=True)
@@ -224,27 +225,58 @@ def pulse_train(
 ) -> Tensor:
     """ω after ``n`` signed pulses per device, applied one at a time (so every pulse sees the state
     the previous one left). Pulse j runs on the devices with |n| > j only, so the work is the total
-    number of pulses, not the largest."""
-    out = w.clone()
+    number of pulses, not the largest.
+
+    Speed: the first pulse runs on the given tensors as they are (every entry; an entry with
+    n = 0 stays where it is), the later ones on the few devices with |n| > 1, gathered once; the
+    devices of each pulse keep their order, so each pulse's noise draw lands on the same device
+    as in a loop over the whole arrays."""
     k = n.abs()
     sign = torch.sign(n)
-    rows = torch.arange(w.numel(), device=w.device)
-    for j in range(int(k.max()) if k.numel() else 0):
-        if j:
-            keep = k.index_select(0, rows) > j
-            rows = rows[keep]
-        cur = out.index_select(0, rows)
-        s = sign.index_select(0, rows)
-        lo_r, hi_r = lo.index_select(0, rows), hi.index_select(0, rows)
-        going_up = s > 0
-        su = slopes[0].index_select(0, rows) if slopes is not None else None
-        sd = slopes[1].index_select(0, rows) if slopes is not None else None
-        f_up = step_factor(cur, True, model, su, lo_r, hi_r)
-        f_dn = step_factor(cur, False, model, sd, lo_r, hi_r) if not model.one_directional else f_up
-        step = torch.where(going_up, up.index_select(0, rows), down.index_select(0, rows))
-        factor = torch.where(going_up, f_up, f_dn) if isinstance(f_up, Tensor) else f_up
-        out.index_copy_(0, rows, pulse_once(cur, s, step, factor, lo_r, hi_r, model, noise))
-    return out
+    out = _one_pulse(w, sign, up, down, lo, hi, model, slopes, noise)
+    rows = flat_indices(k, lambda a: a > 1)
+    if rows.numel() == 0:
+        return out
+    cols = [out, k, sign, up, down, lo, hi] + ([] if slopes is None else list(slopes))
+    sub = torch.stack([t.index_select(0, rows) for t in cols], dim=1)  # a row per device: one gather a pulse
+    cur, k_sub = sub[:, 0], sub[:, 1]
+    live = torch.arange(rows.numel(), device=w.device)
+    for j in range(1, int(k_sub.max())):
+        if j > 1:
+            live = live[k_sub.index_select(0, live) > j]
+        g = sub.index_select(0, live)
+        pair = None if slopes is None else (g[:, 7], g[:, 8])
+        new = _one_pulse(g[:, 0], g[:, 2], g[:, 3], g[:, 4], g[:, 5], g[:, 6], model, pair, noise)
+        cur.index_copy_(0, live, new)
+    return out.index_copy_(0, rows, cur)
+
+
+def _one_pulse(
+    cur: Tensor,
+    sign: Tensor,
+    up: Tensor,
+    down: Tensor,
+    lo: Tensor,
+    hi: Tensor,
+    model: PulseModel,
+    slopes: tuple[Tensor, Tensor] | None,
+    noise: bool,
+) -> Tensor:
+    """One pulse of direction ``sign`` on every device (:func:`pulse_once` with the rule's factor)."""
+    going_up = sign > 0
+    if slopes is not None:  # linear rules: f = max(1 + γ^d·ω, 0)
+        slope = torch.where(going_up, slopes[0], slopes[1]) if not model.one_directional else slopes[0]
+        factor: Tensor | float = step_factor(cur, True, model, slope, lo, hi)
+    elif model.rule is UpdateRule.EXP_STEP and not model.one_directional:
+        # one exponential per device, of its own direction (f_up where it goes up, else f_down)
+        z = (2.0 * model.exp_a) * cur / (hi - lo).clamp_min(1e-12) + model.exp_b
+        rate = torch.where(going_up, cur.new_tensor(model.gamma_up), cur.new_tensor(-model.gamma_down))
+        amp = torch.where(going_up, cur.new_tensor(model.amp_up), cur.new_tensor(model.amp_down))
+        factor = torch.exp(rate.mul_(z)).mul_(amp).neg_().add_(1.0).clamp_min_(0.0)
+    else:
+        factor = step_factor(cur, True, model, None, lo, hi)
+    step = up if model.one_directional else torch.where(going_up, up, down)
+    return pulse_once(cur, sign, step, factor, lo, hi, model, noise)
 
 
 def pulses_to_reach(

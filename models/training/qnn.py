@@ -108,7 +108,10 @@ class Qnn:
             for layer, a in zip(layers, self.alphas, strict=True)
         ]
         self.counts = [torch.ones(2, *s.shape, dtype=torch.float64, device=s.device) for s in self.states]
-        self.attempts = [c.clone() for c in self.counts]  # the first programming is a pulse too
+        # write attempts, counted densely every step: int32 (exact to 2^31 pulses; float64 cost
+        # 2–4 ms a step on the benchmark MLP), read as float64 through :attr:`attempts`
+        self._attempts = [torch.ones(2, *s.shape, dtype=torch.int32, device=s.device) for s in self.states]
+        self._signs = [(s > 0, s < 0) for s in self.states]  # the MTJ states, kept beside s
         self._bufs = [torch.empty_like(s) for s in self.states]
         self.momentum = DigitalMomentum(layers, cfg)
         self.digital_bits_per_weight = float(self.momentum.bits)
@@ -134,14 +137,25 @@ class Qnn:
         new = (old + moves * h).clamp_(-1.0, 1.0)
         self.counts[i].view(2, -1).index_add_(1, idx, (mtj_states(new) != mtj_states(old)).double())
         states.index_copy_(0, idx, new)
+        pos, neg = self._signs[i]
+        pos.view(-1).index_copy_(0, idx, new > 0)
+        neg.view(-1).index_copy_(0, idx, new < 0)
         self.layers[i].weight.data.view(-1).index_copy_(0, idx, new * self.alphas[i])
 
     def _count_attempts(self, i: int, v: Tensor, c: float, h: float) -> None:
-        """Add one pulse to every MTJ the full move ``sign(z)·⌈|z|⌉`` (z = c·v) would switch."""
+        """Add one pulse to every MTJ the full move ``sign(z)·⌈|z|⌉`` (z = c·v) would switch:
+        target t = clip(s + h·⌈|z|⌉·sign(z)), MTJ 0 where (t > 0) ≠ (s > 0), MTJ 1 where
+        (t < 0) ≠ (s < 0) (bool and int32 passes; :func:`mtj_states` states the pair)."""
         z = v * c
-        s = self.states[i]
-        target = (s + torch.ceil(z.abs()) * z.sign() * h).clamp_(-1.0, 1.0)
-        self.attempts[i] += (mtj_states(target) != mtj_states(s)).double()
+        t = torch.addcmul(self.states[i], z.abs().ceil_(), z.sign_(), value=h).clamp_(-1.0, 1.0)
+        pos, neg = self._signs[i]
+        self._attempts[i][0].add_(torch.gt(t, 0).ne_(pos))
+        self._attempts[i][1].add_(torch.lt(t, 0).ne_(neg))
+
+    @property
+    def attempts(self) -> list[Tensor]:
+        """Write attempts per MTJ ``(2, ...)`` per layer (float64, as the switch counters)."""
+        return [a.double() for a in self._attempts]
 
     def counters(self) -> list[tuple[str, Tensor]]:
         return [("weights", c) for c in self.counts] + [(ATTEMPTS, a) for a in self.attempts]

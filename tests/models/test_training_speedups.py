@@ -3,6 +3,7 @@ sparse (pulsed-devices-only) updates equal the dense rules, and layers hold the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 from models.config import AnalogConfig, MomentumPlacement, QnnWeights, TrainConfig, TrainMode
 from models.nn.layers import AnalogLinear
+from models.physics.devices import DEVICES, UpdateRule
 from models.physics.pulses import (
     REFRESH_FRACTION,
     PulsedArray,
@@ -19,9 +21,17 @@ from models.physics.pulses import (
     stochastic_round_,
     uniforms,
 )
+from models.physics.update_rules import (
+    device_bounds,
+    device_slopes,
+    device_steps,
+    pulse_once,
+    pulse_train,
+    step_factor,
+)
 from models.training.hic import Hic, HicArray, carry_chain, device_levels, level_pulses
 from models.training.onchip import MixedPrecision, PulsedSGD
-from models.training.qnn import GXNOR_M, Qnn, gxnor_step, switch_thresholds
+from models.training.qnn import GXNOR_M, Qnn, gxnor_step, mtj_states, switch_thresholds
 
 
 def test_table_uniforms_are_uniform_and_rounding_is_unbiased() -> None:
@@ -225,3 +235,89 @@ def test_layers_hold_the_devices_weights_after_sparse_writes(make: type, device:
         else:
             held = upd.arrays[i].value() * upd.alphas[i]
         assert torch.allclose(layer.weight.detach(), held, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", list(QnnWeights))
+def test_qnn_attempt_counts_equal_the_float64_rule(kind: QnnWeights) -> None:
+    """The int32 attempt counters with MTJ states kept beside s count exactly what the
+    float64 rule before the speed-up counted: 1 per MTJ where mtj_states(target) ≠ mtj_states(s),
+    target = clip(s + h·⌈|z|⌉·sign(z)); large moves, zero gradients and NaN included."""
+    torch.manual_seed(0)
+    layer = AnalogLinear(40, 30, AnalogConfig(device="stt_mram"))
+    cfg = TrainConfig(mode=TrainMode.QNN, qnn_weights=kind, lr=0.5, momentum_placement=MomentumPlacement.NONE)
+    upd = Qnn([layer], cfg, torch.Generator().manual_seed(0))
+    h = 1.0 if kind is QnnWeights.TERNARY else 2.0
+    shape = upd.states[0].shape
+    expected = torch.ones(2, *shape, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(5)
+    for step in range(30):
+        g = torch.randn(shape, generator=gen) * (0.1 if step % 2 else 3.0) * upd.alphas[0]
+        g[torch.rand(shape, generator=gen) < 0.1] = 0.0
+        if step == 7:
+            g[0, :5] = float("nan")
+        z = g * (-cfg.lr / (upd.alphas[0] * h))
+        s = upd.states[0]
+        target = (s + torch.ceil(z.abs()) * z.sign() * h).clamp_(-1.0, 1.0)
+        expected += (mtj_states(target) != mtj_states(s)).double()
+        upd.step(0, g)
+        assert upd.attempts[0].dtype == torch.float64 and torch.equal(upd.attempts[0], expected)
+        assert torch.equal(upd._signs[0][0], upd.states[0] > 0) and torch.equal(
+            upd._signs[0][1], upd.states[0] < 0
+        )
+
+
+def _reference_pulse_train(w, n, up, down, lo, hi, model, slopes):  # type: ignore[no-untyped-def]
+    """The loop before the speed-up: every pulse gathers its devices from the whole arrays."""
+    out, k, sign = w.clone(), n.abs(), torch.sign(n)
+    rows = torch.arange(w.numel())
+    for j in range(int(k.max()) if k.numel() else 0):
+        if j:
+            rows = rows[k.index_select(0, rows) > j]
+        cur, s = out.index_select(0, rows), sign.index_select(0, rows)
+        lo_r, hi_r = lo.index_select(0, rows), hi.index_select(0, rows)
+        su = slopes[0].index_select(0, rows) if slopes is not None else None
+        sd = slopes[1].index_select(0, rows) if slopes is not None else None
+        f_up = step_factor(cur, True, model, su, lo_r, hi_r)
+        f_dn = step_factor(cur, False, model, sd, lo_r, hi_r) if not model.one_directional else f_up
+        step = torch.where(s > 0, up.index_select(0, rows), down.index_select(0, rows))
+        factor = torch.where(s > 0, f_up, f_dn) if isinstance(f_up, torch.Tensor) else f_up
+        out.index_copy_(0, rows, pulse_once(cur, s, step, factor, lo_r, hi_r, model))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("rram", None),  # exponential step, c2c 5, write noise
+        ("pcm", None),  # exponential SET on a pair, complex c2c noise
+        ("rram", UpdateRule.LINEAR_STEP),
+        ("rram", UpdateRule.SOFT_BOUNDS),
+        ("pcm", UpdateRule.SOFT_BOUNDS),
+        ("pcm", UpdateRule.CONSTANT),  # state-dependent through its complex noise only
+    ],
+)
+def test_pulse_train_equals_the_loop_over_whole_arrays(name: str, rule: UpdateRule | None) -> None:
+    """The first pulse on the arrays as given, the later ones on the devices with |n| > 1: the same
+    ω as the loop gathering every pulse's devices from the whole arrays, noise draws included (same
+    windows, on the same devices), bit for bit."""
+    model = PulseModel.of(DEVICES[name])
+    if rule is not None:
+        model = dataclasses.replace(model, rule=rule, gamma_up=0.5, gamma_down=0.3, gamma_d2d=0.1)
+    gen = torch.Generator().manual_seed(6)
+    m = 20_000
+    up, down = device_steps(torch.Size((m,)), model, gen)
+    lo, hi = device_bounds(torch.Size((m,)), model, gen)
+    if model.one_directional:
+        lo, down = torch.zeros(m), torch.zeros(m)
+    slopes = device_slopes(model, lo, hi, gen)
+    w = lo + (hi - lo) * torch.rand(m, generator=gen)
+    k = torch.where(
+        torch.rand(m, generator=gen) < 0.7, 1.0, torch.randint(0, 32, (m,), generator=gen).float()
+    )
+    n = k if model.one_directional else k * torch.where(torch.rand(m, generator=gen) < 0.5, 1.0, -1.0)
+    torch.manual_seed(11)
+    expected = _reference_pulse_train(w, n, up, down, lo, hi, model, slopes)
+    torch.manual_seed(11)
+    got = pulse_train(w, n, up, down, lo, hi, model, slopes)
+    assert float((expected - w).abs().mean()) > 2 * model.dw_min  # the pulses moved the devices
+    assert torch.equal(got, expected)  # the same float operations per device, in the same order
