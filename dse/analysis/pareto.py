@@ -304,3 +304,29 @@ def hypervolume_history(
         if col in ordered.columns and col != order_by:
             out[col] = ordered[col].to_numpy()
     return out
+
+
+def within_noise(df: pd.DataFrame, objectives: Sequence[Objective], column: str = "accuracy") -> pd.Series:
+    """For each front member of ``df``: whether its advantage over a row it dominates rests on a
+    difference of ``column`` inside the 95 % intervals (``<column>_ci_low``/``_ci_high``).
+
+    A front member f dominates a row d; if d's interval reaches above f's (``d.ci_high >
+    f.ci_low``), d may well be the more accurate design, and then f no longer dominates it: f's
+    place over d is not established by the data. Rows without intervals (a study without
+    ``repeats``/hardware seeds) give False. Returns a boolean Series indexed like the front.
+    """
+    low, high = f"{column}_ci_low", f"{column}_ci_high"
+    front = pareto_front(df, objectives)
+    if column not in {o.name for o in objectives} or low not in df.columns or high not in df.columns:
+        return pd.Series(False, index=front.index)
+    values, finite = objective_matrix(df, objectives)
+    rows = df[finite]
+    signs = np.array([-1.0 if o.direction.maximise else 1.0 for o in objectives])
+    v = values[finite] * signs  # every objective minimised
+    out = {}
+    for idx in front.index:
+        f = v[rows.index.get_loc(idx)]
+        dominated = np.all(f <= v, axis=1) & np.any(f < v, axis=1)
+        overlap = rows[high].to_numpy(dtype=float) > float(df.at[idx, low])
+        out[idx] = bool(np.any(dominated & overlap))
+    return pd.Series(out, dtype=bool).reindex(front.index)

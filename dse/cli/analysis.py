@@ -138,6 +138,12 @@ def pareto(
     ] = None,
     by: Annotated[str | None, typer.Option(help="one front and hypervolume per value of this column")] = None,
     ranks: Annotated[bool, typer.Option(help="all rows with their non-domination rank (1 = front)")] = False,
+    significance: Annotated[
+        bool,
+        typer.Option(
+            help="mark (≈) front members whose edge over a dominated row is inside the accuracy intervals"
+        ),
+    ] = False,
     columns: Annotated[
         str | None, typer.Option(help="comma list of columns (default: searched parameters + objectives)")
     ] = None,
@@ -165,6 +171,14 @@ def pareto(
     else:
         groups = list(done.groupby(by, sort=True, dropna=False))
         fronts, hvs = pa.fronts_by(done, objs, by), pa.hypervolume_by(done, objs, by, shared, normalize=True)
+    if significance:
+        if ranks:
+            raise bad_input("--significance: marks the front; it does not combine with --ranks")
+        fronts = {
+            key: front.assign(significance=pa.within_noise(rows, objs).map({True: "≈", False: ""}))
+            for (key, rows), front in zip(groups, fronts.values(), strict=True)
+        }
+        names.append("significance")
     tables = [  # (group, rows to show, rows in the group, hypervolume of the group)
         (key, best_first(_ranked(rows, objs) if ranks else front, objs, ranks), len(rows), hv)
         for (key, rows), front, hv in zip(groups, fronts.values(), hvs.values(), strict=True)

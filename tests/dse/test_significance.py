@@ -1,0 +1,73 @@
+"""dse pareto --significance: front members whose edge rests on accuracy inside the intervals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from dse.analysis.pareto import parse_objectives, within_noise
+from dse.cli.common import app
+from dse.results.store import ResultStore
+from dse.schema.point import DesignPoint
+from dse.schema.record import TrialRecord
+
+OBJS = parse_objectives("accuracy:max,energy_per_inference_pj:min")
+ROWS = {  # trial: (accuracy, ci_low, ci_high, energy)
+    0: (0.90, 0.88, 0.92, 10.0),  # front; dominates 1, whose interval reaches above 0.88: ≈
+    1: (0.85, 0.80, 0.89, 12.0),
+    2: (0.80, 0.79, 0.81, 5.0),  # front; dominates 3, whose interval stays below 0.79: established
+    3: (0.70, 0.69, 0.71, 6.0),
+}
+
+
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"accuracy": a, "accuracy_ci_low": lo, "accuracy_ci_high": hi, "energy_per_inference_pj": e}
+            for a, lo, hi, e in ROWS.values()
+        ],
+        index=list(ROWS),
+    )
+
+
+def test_within_noise_marks_only_the_member_whose_edge_is_inside_the_intervals() -> None:
+    marks = within_noise(frame(), OBJS)
+    assert marks.to_dict() == {0: True, 2: False}
+
+
+def test_without_intervals_nothing_is_marked() -> None:
+    assert within_noise(frame().drop(columns=["accuracy_ci_low", "accuracy_ci_high"]), OBJS).to_dict() == {
+        0: False,
+        2: False,
+    }
+
+
+def test_dse_pareto_significance_prints_the_mark(tmp_path: Path) -> None:
+    (tmp_path / "_study.json").write_text(
+        json.dumps(
+            {
+                "study": "s",
+                "trials": 4,
+                "sampler": "tpe",
+                "objectives": ["accuracy:max", "energy_per_inference_pj:min"],
+            }
+        )
+    )
+    now = datetime.now(UTC)
+    store = ResultStore(tmp_path)
+    for n, (a, lo, hi, e) in ROWS.items():
+        metrics = {"accuracy": a, "accuracy_ci_low": lo, "accuracy_ci_high": hi, "energy_per_inference_pj": e}
+        store.append([TrialRecord("s", n, "complete", DesignPoint(), metrics, None, 0, now, now)])
+    out = tmp_path / "front.csv"
+    res = CliRunner().invoke(
+        app, ["pareto", str(tmp_path), "--significance", "-o", str(out), "--format", "csv"]
+    )
+    assert res.exit_code == 0, res.output
+    rows = pd.read_csv(out, keep_default_na=False).set_index("trial_number")
+    assert rows["significance"].to_dict() == {0: "≈", 2: ""}
+    res = CliRunner().invoke(app, ["pareto", str(tmp_path), "--significance", "--ranks"])
+    assert res.exit_code == 2 and "--significance" in res.output
