@@ -127,9 +127,7 @@ def layer_costs(
     every used cell, and every used column of every row tile is converted once per drive.
     SRAM: weights fetched once per pass, int8 MACs [H14].
     """
-    t_rows, t_cols = (
-        (analog.cols, analog.rows) if transposed else (analog.rows, analog.cols)
-    )
+    t_rows, t_cols = (analog.cols, analog.rows) if transposed else (analog.rows, analog.cols)
     digital = (cost.node_nm / const("digital_ref_node_nm")) ** const("digital_node_exponent")
     clock_ns = 1.0 / cost.clock_ghz
     byte_pj = const("sram_64b_access_pj") / 8.0 * digital
