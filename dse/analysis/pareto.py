@@ -201,7 +201,12 @@ def hv_contributions(
     objectives: Sequence[Objective],
     reference: Mapping[str, float] | Sequence[float] | None = None,
 ) -> pd.Series:
-    """Exclusive hypervolume contribution per row (0 for dominated rows and duplicates, NaN if excluded)."""
+    """Exclusive hypervolume contribution per row: what it adds over the other non-dominated rows.
+
+    Dominated rows get 0 and are ignored, so they never shrink a front row's share (leave-one-out over all
+    rows would: a row dominated only by one front row fills part of that row's slab). Exact duplicates of a
+    front row each get 0, since removing one copy loses nothing. Rows with a non-finite objective get NaN.
+    """
     ref = _reference_vector(objectives, default_reference(df, objectives) if reference is None else reference)
     values, finite = objective_matrix(df, objectives)
     out = pd.Series(np.nan, index=df.index, dtype="float64", name="hv_contribution")
