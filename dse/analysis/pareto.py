@@ -227,7 +227,7 @@ def knee_points(df: pd.DataFrame, objectives: Sequence[Objective], k: int = 1) -
     """
     front = pareto_front(df, objectives)
     if front.empty or k <= 0:
-        return front.assign(knee_distance=pd.Series(dtype="float64"))
+        return front.iloc[:0].assign(knee_distance=pd.Series(dtype="float64"))  # k <= 0: no rows
     values, _ = objective_matrix(front, objectives)
     z = np.where(_maximise(objectives), -values, values)  # minimize orientation
     lo, span = z.min(axis=0), np.ptp(z, axis=0)

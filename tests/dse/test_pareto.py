@@ -354,3 +354,58 @@ def test_cli_pareto_prints_no_dominated_row(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     table = pd.read_csv(io.StringIO(result.stdout), comment="#")
     assert sorted(table["trial_number"]) == [0, 1, 4]
+
+
+def test_hv_contributions_mixed_directions_and_default_reference() -> None:
+    """Maximised objectives are negated, and the default reference is the one hypervolume uses."""
+    df = pd.DataFrame({"acc": [0.9, 0.8, 0.6, 0.7], "e": [5.0, 3.0, 1.0, 4.0]})  # row 3 is dominated
+    up, down = Objective("acc", Direction.MAXIMIZE), Objective("e", Direction.MINIMIZE)
+    got = hv_contributions(df, (up, down))
+    ref = default_reference(df, (up, down))
+    assert got.name == "hv_contribution" and got.index.equals(df.index)
+    negated = hv_contributions(
+        df.assign(acc=-df["acc"]), (Objective("acc", Direction.MINIMIZE), down), [-ref["acc"], ref["e"]]
+    )
+    assert got.tolist() == pytest.approx(negated.tolist())
+    # by hand, reference (0.57, 5.4): row 0 adds 0.1 × (5.4 − 5), row 1 0.2 × (5 − 3), row 2 0.03 × (3 − 1)
+    assert ref == pytest.approx({"acc": 0.57, "e": 5.4})
+    assert got.tolist() == pytest.approx([0.1 * 0.4, 0.2 * 2.0, 0.03 * 2.0, 0.0])
+
+
+def test_knee_is_scale_and_offset_free() -> None:
+    """Objectives in pJ and in accuracy differ by orders of magnitude: the knee must not care."""
+    theta = np.linspace(0, np.pi / 2, 91)
+    df = pd.DataFrame(
+        {"x": 5 + 1000 * (1 - np.cos(theta)), "y": 0.2 + 0.01 * (1 - np.sin(theta)), "t": theta}
+    )
+    objs = (Objective("x", Direction.MINIMIZE), Objective("y", Direction.MINIMIZE))
+    knee = knee_points(df, objs, k=2)
+    assert knee["t"].iloc[0] == pytest.approx(np.pi / 4)
+    # normalized, the middle point is (1 − 1/√2, 1 − 1/√2): its distance to the chord x + y = 1 is 1 − 1/√2
+    assert knee["knee_distance"].iloc[0] == pytest.approx(1 - 1 / np.sqrt(2))
+    none = knee_points(df, objs, k=0)
+    assert none.empty and "knee_distance" in none.columns and none["knee_distance"].dtype == np.float64
+
+
+def test_hypervolume_by_normalized_groups_and_a_missing_group_key() -> None:
+    rng = np.random.default_rng(9)
+    df = pd.DataFrame(
+        {
+            "x": rng.integers(0, 9, 30).astype(float),
+            "y": rng.integers(0, 9, 30).astype(float),
+            "g": rng.choice(["b", "a", None], 30),
+        }
+    )
+    objs = (Objective("x", Direction.MINIMIZE), Objective("y", Direction.MAXIMIZE))
+    ref = default_reference(df, objs)
+    ideal = {"x": df["x"].min(), "y": df["y"].max()}
+    box = (ref["x"] - ideal["x"]) * (ideal["y"] - ref["y"])
+    got = hypervolume_by(df, objs, "g", normalize=True)
+    keys = list(got)
+    assert keys[:2] == ["a", "b"] and len(keys) == 3 and pd.isna(keys[2])  # sorted, rows without a group kept
+    for key, result in got.items():
+        rows = df[df["g"].isna()] if pd.isna(key) else df[df["g"] == key]
+        pts = np.c_[rows["x"], -rows["y"]]
+        expected = grid_hypervolume(pts, np.array([ref["x"], -ref["y"]])) / box
+        assert result.normalized and result.value == pytest.approx(expected)
+        assert result.ideal == pytest.approx(ideal)
