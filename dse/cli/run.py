@@ -106,6 +106,12 @@ def run(
         out_dir = out or Path("results") / space.name
         if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
             raise BadInput(f"--cache-dir: {str(cache_dir)!r} exists and is not a folder")
+        if cache_dir is not None and not cache_dir.exists():
+            above = next(p for p in cache_dir.absolute().parents if p.exists())
+            if not above.is_dir():
+                raise BadInput(
+                    f"--cache-dir: {str(cache_dir)!r} cannot be made: {str(above)!r} is not a folder"
+                )
         plan = preflight(space, out_dir, storage, resume=resume)
     except (SpaceError, PreflightError, BadInput) as exc:
         raise bad_input(str(exc)) from None
@@ -324,15 +330,26 @@ def params(
 def spaces(
     folder: Annotated[Path, typer.Argument(help="folder of TOML spaces")] = Path("search_spaces"),
 ) -> None:
-    """List the ready search spaces with their descriptions, validating each."""
+    """List the ready search spaces with their descriptions, validating each (exit 2 if one is invalid)."""
     from dse.engine.space import SpaceError, load_space
 
-    for path in sorted(folder.glob("*.toml")):
+    if not folder.is_dir():
+        raise bad_input(f"FOLDER: {str(folder)!r} is not a folder of TOML search spaces")
+    paths = sorted(folder.glob("*.toml"))
+    if not paths:
+        raise bad_input(f"FOLDER: {str(folder)!r} holds no *.toml search space")
+    broken = []
+    for path in paths:
         try:
             space = load_space(path)
             console.print(f"[bold]{path}[/]: {space.description} ({space.trials} trials, {space.sampler})")
         except SpaceError as exc:
             console.print(f"[red]{exc}[/]")
+            broken.append(path.name)
+    if broken:
+        raise bad_input(
+            f"{len(broken)} of {len(paths)} spaces in {str(folder)!r} are invalid: {', '.join(broken)}"
+        )
 
 
 @app.command()
