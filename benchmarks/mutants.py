@@ -49,9 +49,10 @@ MODULES: dict[str, list[str]] = {
     ],
     "dse/schema/point.py": ["tests/dse/test_point.py"],
     "dse/engine/lease.py": ["tests/dse/test_lease.py"],
-    "dse/engine/budget.py": ["tests/dse/test_budget.py"],
+    "dse/engine/budget.py": ["tests/dse/test_budget.py", "-k", "not drivers_on_one_journal"],  # in process
 }
-"""Module → its own fast tests (the test command mutmut runs for each of its mutants)."""
+"""Module → its own fast tests as pytest arguments (what mutmut runs for each of its mutants). Tests that
+run the CLI in a subprocess reach no mutant (mutmut sees only in-process calls), so they are left out."""
 
 NO_TESTS, TIMEOUTS = 33, {24, 36, 152, -24}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from dse.engine.budget import REQUEUED, TAKEN, Budget, _is_postgres, budget_usage, budget_used
 from dse.engine.study import open_storage
 from dse.results.store import ResultStore
 
@@ -43,3 +44,67 @@ def test_drivers_on_one_journal_share_an_exact_budget(tiny_space, tmp_path: Path
     assert sum(t.state.is_finished() for t in study.trials) == 6
     assert study.user_attrs["budget:taken"] == 6
     assert sorted(ResultStore(out).read()["trial_number"]) == list(range(6))
+
+
+# --- the counter itself, in process on Optuna's in-memory storage (real Optuna, one driver) -------------
+
+
+def _study() -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(directions=["maximize"])
+
+
+def test_budget_usage_skips_only_failures_that_were_requeued() -> None:
+    study = _study()
+    dead = study.ask()
+    study.tell(dead, state=optuna.trial.TrialState.FAIL)  # #0: a dead driver's trial, requeued below
+    lost = study.ask()
+    study.tell(lost, state=optuna.trial.TrialState.FAIL)  # #1: a failure nobody requeued
+    study.tell(study.ask(), 0.5)  # #2
+    study.enqueue_trial({}, user_attrs={REQUEUED: dead.number})  # #3, waiting
+    study.enqueue_trial({})  # #4, waiting (a grid point): takes budget when asked
+    assert budget_usage(study.get_trials()) == (4, 2)
+    assert budget_used(study) == 4
+
+
+def test_budget_counts_every_ask_once_and_stops_at_the_target() -> None:
+    study = _study()
+    budget = Budget(study, target=3)
+    asked = 0
+    with budget.turn():
+        while budget.may_ask():
+            budget.asked(study.ask())
+            asked += 1
+    assert asked == 3 and study.user_attrs[TAKEN] == 3 and not budget.may_ask()
+    study.enqueue_trial({}, user_attrs={REQUEUED: 0})  # a dead driver's trial runs again: no new unit
+    other = Budget(study, target=3)  # a second driver reads the shared count
+    with other.turn():
+        assert other.taken == 3 and other.waiting == 1 and other.may_ask()
+        other.asked(study.ask())
+        assert other.waiting == 0 and not other.may_ask()
+    assert study.user_attrs[TAKEN] == 3 and len(study.trials) == 4
+
+
+def test_a_study_begun_before_the_counter_is_counted_from_its_trials_once() -> None:
+    study = _study()
+    for _ in range(2):
+        study.tell(study.ask(), 0.1)
+    budget = Budget(study, target=3)
+    with budget.turn():
+        assert budget.taken == 2 and study.user_attrs[TAKEN] == 2 and budget.may_ask()
+
+
+@pytest.mark.parametrize(
+    ("url", "postgres"),
+    [
+        ("postgresql://u@h/db", True),
+        ("postgresql+psycopg2://u@h/db", True),
+        ("postgres://u@h/db", True),
+        ("sqlite:///x.db", False),
+        ("mysql://u@h/db", False),
+        (None, False),
+        ("", False),
+    ],
+)
+def test_only_postgresql_urls_take_the_advisory_lock(url: str | None, postgres: bool) -> None:
+    assert _is_postgres(url) is postgres
