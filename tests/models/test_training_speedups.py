@@ -19,7 +19,7 @@ from models.physics.pulses import (
     stochastic_round_,
     uniforms,
 )
-from models.training.hic import Hic, HicArray, level_pulses
+from models.training.hic import Hic, HicArray, level_pulses, slice_bases
 from models.training.onchip import MixedPrecision, PulsedSGD
 from models.training.qnn import GXNOR_M, Qnn, gxnor_step, switch_thresholds
 
@@ -216,6 +216,27 @@ def test_hic_update_equals_a_brute_force_carry_per_weight(ideal_devices: None, o
         expected = torch.tensor([sum(s * d for s, d in zip(sig, ds, strict=True)) for ds in digits]) * arr.lsb
         assert torch.allclose(arr.value.reshape(-1), expected, atol=1e-6)
     assert carried > 200  # of 2,560 weight updates, hundreds carried into the binary slices
+
+
+def test_hic_bases_accept_every_ratio_a_carry_can_absorb_and_name_the_range() -> None:
+    assert slice_bases([3, 1, 1], [1.0, 7.0, 14.0]) == [7, 2]  # 2·cap + 1 = 7: the widest a carry fixes
+    assert slice_bases([3, 1], [1.0, 4.0 + 1e-12]) == [4]  # float round-off in the significance
+    for sig in ([1.0, 8.0], [1.0, 4.01], [1.0, 1.0]):
+        with pytest.raises(ValueError, match=r"ratio in 2\.\.7 between slices 0 and 1 \(levels 4\)"):
+            slice_bases([3, 1], sig)
+
+
+def test_hic_accumulator_rounds_stochastically_onto_its_grid_without_bias(ideal_devices: None) -> None:
+    """A 4-bit accumulator holds multiples of 1/8 level; an update of 0.3 level rounds to 2/8 or 3/8
+    with P(3/8) = 0.4, so its mean is 0.3 (binomial σ of the mean over 4,096 weights: 0.001)."""
+    cfg = AnalogConfig(device="ideal_bi", binary_devices=1, multilevel_devices=1, slice_levels=4)
+    layer = AnalogLinear(64, 64, cfg)
+    arr = HicArray(torch.zeros(64, 64), 1.0, 4, cfg, layer)
+    gen = torch.Generator().manual_seed(2)
+    assert arr.update(torch.full((64, 64), 0.3 * arr.lsb), gen).numel() == 0  # no carry yet
+    eighths = arr.acc * 8
+    assert torch.equal(eighths, eighths.round()) and set(eighths.unique().tolist()) == {2.0, 3.0}
+    assert float(arr.acc.mean()) == pytest.approx(0.3, abs=0.005)
 
 
 def test_mixed_precision_sparse_transfer_equals_the_dense_rule(ideal_devices: None) -> None:
