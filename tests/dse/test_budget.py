@@ -58,13 +58,13 @@ def test_budget_usage_skips_only_failures_that_were_requeued() -> None:
     study = _study()
     dead = study.ask()
     study.tell(dead, state=optuna.trial.TrialState.FAIL)  # #0: a dead driver's trial, requeued below
-    lost = study.ask()
-    study.tell(lost, state=optuna.trial.TrialState.FAIL)  # #1: a failure nobody requeued
-    study.tell(study.ask(), 0.5)  # #2
-    study.enqueue_trial({}, user_attrs={REQUEUED: dead.number})  # #3, waiting
-    study.enqueue_trial({})  # #4, waiting (a grid point): takes budget when asked
-    assert budget_usage(study.get_trials()) == (4, 2)
-    assert budget_used(study) == 4
+    for _ in range(2):
+        study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # #1, #2: failures nobody requeued
+    study.tell(study.ask(), 0.5)  # #3
+    study.enqueue_trial({}, user_attrs={REQUEUED: dead.number})  # #4, waiting
+    study.enqueue_trial({})  # #5, waiting (a grid point): takes budget when asked
+    assert budget_usage(study.get_trials()) == (5, 2)
+    assert budget_used(study) == 5
 
 
 def test_budget_counts_every_ask_once_and_stops_at_the_target() -> None:
@@ -76,13 +76,19 @@ def test_budget_counts_every_ask_once_and_stops_at_the_target() -> None:
             budget.asked(study.ask())
             asked += 1
     assert asked == 3 and study.user_attrs[TAKEN] == 3 and not budget.may_ask()
-    study.enqueue_trial({}, user_attrs={REQUEUED: 0})  # a dead driver's trial runs again: no new unit
+    for n in (0, 1):  # two dead drivers' trials run again: no new unit
+        study.enqueue_trial({}, user_attrs={REQUEUED: n})
     other = Budget(study, target=3)  # a second driver reads the shared count
     with other.turn():
-        assert other.taken == 3 and other.waiting == 1 and other.may_ask()
+        assert other.taken == 3 and other.waiting == 2 and other.may_ask()
         other.asked(study.ask())
-        assert other.waiting == 0 and not other.may_ask()
-    assert study.user_attrs[TAKEN] == 3 and len(study.trials) == 4
+        assert other.waiting == 1 and other.may_ask()
+    third = Budget(study, target=3)  # the requeued trial now running is no longer waiting
+    with third.turn():
+        assert third.waiting == 1
+        third.asked(study.ask())
+        assert third.waiting == 0 and not third.may_ask()
+    assert study.user_attrs[TAKEN] == 3 and len(study.trials) == 5
 
 
 def test_a_study_begun_before_the_counter_is_counted_from_its_trials_once() -> None:
@@ -99,6 +105,7 @@ def test_a_study_begun_before_the_counter_is_counted_from_its_trials_once() -> N
     [
         ("postgresql://u@h/db", True),
         ("postgresql+psycopg2://u@h/db", True),
+        ("postgresql://u:secret@h:5432/db", True),
         ("postgres://u@h/db", True),
         ("sqlite:///x.db", False),
         ("mysql://u@h/db", False),
