@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench mutants clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/analog_step.py
 	$(BIN)/python benchmarks/engine_overhead.py
+
+# Mutation score per module (issue 16); slow (tens of minutes on 2 cores), so not part of `make test`.
+mutants: install
+	$(BIN)/python benchmarks/mutants.py
 
 clean:
 	rm -rf $(VENV) results/*/

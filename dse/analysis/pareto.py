@@ -201,7 +201,12 @@ def hv_contributions(
     objectives: Sequence[Objective],
     reference: Mapping[str, float] | Sequence[float] | None = None,
 ) -> pd.Series:
-    """Exclusive hypervolume contribution per row (0 for dominated rows and duplicates, NaN if excluded)."""
+    """Exclusive hypervolume contribution per row: what it adds over the other non-dominated rows.
+
+    Dominated rows get 0 and are ignored, so they never shrink a front row's share (leave-one-out over all
+    rows would: a row dominated only by one front row fills part of that row's slab). Exact duplicates of a
+    front row each get 0, since removing one copy loses nothing. Rows with a non-finite objective get NaN.
+    """
     ref = _reference_vector(objectives, default_reference(df, objectives) if reference is None else reference)
     values, finite = objective_matrix(df, objectives)
     out = pd.Series(np.nan, index=df.index, dtype="float64", name="hv_contribution")
@@ -222,7 +227,7 @@ def knee_points(df: pd.DataFrame, objectives: Sequence[Objective], k: int = 1) -
     """
     front = pareto_front(df, objectives)
     if front.empty or k <= 0:
-        return front.assign(knee_distance=pd.Series(dtype="float64"))
+        return front.iloc[:0].assign(knee_distance=pd.Series(dtype="float64"))  # k <= 0: no rows
     values, _ = objective_matrix(front, objectives)
     z = np.where(_maximise(objectives), -values, values)  # minimize orientation
     lo, span = z.min(axis=0), np.ptp(z, axis=0)

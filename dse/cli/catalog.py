@@ -72,12 +72,23 @@ def params(
 def spaces(
     folder: Annotated[Path, typer.Argument(help="folder of TOML spaces")] = Path("search_spaces"),
 ) -> None:
-    """List the ready search spaces with their descriptions, validating each."""
+    """List the ready search spaces with their descriptions, validating each (exit 2 if one is invalid)."""
     from dse.engine.space import SpaceError, load_space
 
-    for path in sorted(folder.glob("*.toml")):
+    if not folder.is_dir():
+        raise bad_input(f"FOLDER: {str(folder)!r} is not a folder of TOML search spaces")
+    paths = sorted(folder.glob("*.toml"))
+    if not paths:
+        raise bad_input(f"FOLDER: {str(folder)!r} holds no *.toml search space")
+    broken = []
+    for path in paths:
         try:
             space = load_space(path)
             console.print(f"[bold]{path}[/]: {space.description} ({space.trials} trials, {space.sampler})")
         except SpaceError as exc:
             console.print(f"[red]{exc}[/]")
+            broken.append(path.name)
+    if broken:
+        raise bad_input(
+            f"{len(broken)} of {len(paths)} spaces in {str(folder)!r} are invalid: {', '.join(broken)}"
+        )

@@ -117,6 +117,12 @@ def run(
         out_dir = out or Path("results") / space.name
         if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
             raise BadInput(f"--cache-dir: {str(cache_dir)!r} exists and is not a folder")
+        if cache_dir is not None and not cache_dir.exists():
+            above = next(p for p in cache_dir.absolute().parents if p.exists())
+            if not above.is_dir():
+                raise BadInput(
+                    f"--cache-dir: {str(cache_dir)!r} cannot be made: {str(above)!r} is not a folder"
+                )
         plan = preflight(space, out_dir, storage, resume=resume)
     except (SpaceError, PreflightError, BadInput) as exc:
         raise bad_input(str(exc)) from None

@@ -174,6 +174,7 @@ class RayExecutor(Executor):
         self, data: Datasets, resources: Resources, address: str | None = None, trial_fn: TrialFn = run_trial
     ) -> None:
         import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self.ray = ray
         self.resources = resources
@@ -207,7 +208,9 @@ class RayExecutor(Executor):
         self.data = by_name(data)
         """Every dataset, by name (the driver reads input shapes from it: ``dse.engine.precheck``)."""
         self.shared = [ray.put((self.data, trial_fn))]
-        self.attempts = ray.remote(num_cpus=0)(AttemptCounter).remote()
+        # on the driver's own node: a counter on a worker node died with it, and so did every later trial
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.attempts = ray.remote(num_cpus=0)(AttemptCounter).options(scheduling_strategy=here).remote()
         self.task = ray.remote(_ray_trial).options(
             num_cpus=resources.cpus_per_trial,
             num_gpus=resources.gpus_per_trial,

@@ -29,9 +29,15 @@ class RowWriter(Generic[T]):
     """
 
     def __init__(
-        self, store: ResultStore, min_interval_s: float = 0.05, before_write: Callable[[], None] | None = None
+        self,
+        store: ResultStore,
+        min_interval_s: float = 0.05,
+        before_write: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self.clock = clock
+        """Seconds from a monotonic origin (injected by tests, so that intervals need no sleeping)."""
         self.before_write = before_write
         """Run on the writer thread before each part: the driver makes its journal durable."""
         self.min_interval_s = min_interval_s
@@ -72,7 +78,7 @@ class RowWriter(Generic[T]):
             return 0.0
         if not self.queued:
             return None
-        return max(0.0, self.last_start + self.min_interval_s - time.monotonic())
+        return max(0.0, self.last_start + self.min_interval_s - self.clock())
 
     def close(self) -> None:
         """Write what is still queued, then stop the thread. Called when the driver stops, also
@@ -87,8 +93,8 @@ class RowWriter(Generic[T]):
     def _start(self, now: bool = False) -> None:
         if self.flight is not None or not self.queued:
             return
-        if now or time.monotonic() - self.last_start >= self.min_interval_s:
-            self.last_start = time.monotonic()
+        if now or self.clock() - self.last_start >= self.min_interval_s:
+            self.last_start = self.clock()
             rows, self.queued = self.queued, []
             self.flight = (self.pool.submit(self._write, [r for r, _ in rows]), rows)
 

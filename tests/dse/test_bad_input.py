@@ -110,6 +110,10 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     ),
     "out is a file": (lambda t: [str(space(t)), "--out", str(t / "space.toml")], "--out"),
     "cache-dir is a file": (lambda t: [str(space(t)), "--cache-dir", str(t / "space.toml")], "--cache-dir"),
+    "cache-dir under a file": (
+        lambda t: [str(space(t)), "--cache-dir", str(t / "space.toml" / "cache")],
+        "--cache-dir",
+    ),
     "resume without study": (lambda t: [str(space(t)), "--resume"], "--resume"),
 }
 
@@ -156,4 +160,45 @@ def test_compact_with_zero_rows_per_part_exits_2(tmp_path: Path) -> None:
 
 def test_status_of_a_folder_that_is_no_study_exits_2(tmp_path: Path) -> None:
     code, text = run_cli(["status", str(tmp_path)])
+    assert code == 2 and "not a results folder" in text
+
+
+def test_spaces_names_a_broken_space_and_exits_2_after_listing_the_good_ones(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD.format(extra_params="", extra=""))
+    (tmp_path / "broken.toml").write_text(
+        GOOD.format(extra_params="adc_bits = { low = 9, high = 2 }", extra="")
+    )
+    code, text = run_cli(["spaces", str(tmp_path)])
+    assert code == 2, text
+    assert "good.toml" in text and "params.adc_bits" in text and "low 9 > high 2" in text
+    assert "1 of 2 spaces" in text and "invalid: broken.toml" in text
+
+
+@pytest.mark.parametrize("make", [lambda t: t / "absent", lambda t: t], ids=["missing", "no toml"])
+def test_spaces_of_a_folder_without_spaces_exits_2(make: Callable[[Path], Path], tmp_path: Path) -> None:
+    code, text = run_cli(["spaces", str(make(tmp_path))])
+    assert code == 2 and "FOLDER" in text and str(tmp_path) in text, text
+
+
+def test_the_shipped_spaces_are_all_valid() -> None:
+    code, text = run_cli(["spaces", str(Path(__file__).resolve().parents[2] / "search_spaces")])
+    assert code == 0 and "quickstart.toml" in text, text
+
+
+def test_status_before_any_complete_trial_counts_zero_and_no_front(tmp_path: Path) -> None:
+    (tmp_path / "_study.json").write_text('{"study": "s", "objectives": ["accuracy:max"], "trials": 3}')
+    code, text = run_cli(["status", str(tmp_path)])
+    assert code == 0, text
+    assert "complete 0, failed 0, running 0, budget 3" in text and "hypervolume" not in text
+
+
+@pytest.mark.parametrize(("value", "message"), [("-3", "must be ≥ 1, got -3"), ("x", "valid integer")])
+def test_compact_with_bad_max_rows_exits_2(value: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / "_study.json").write_text('{"study": "s", "objectives": ["accuracy:max"], "trials": 1}')
+    code, text = run_cli(["compact", str(tmp_path), "--max-rows", value])
+    assert code == 2 and "--max-rows" in text and message in text, text
+
+
+def test_compact_of_a_folder_that_is_no_study_exits_2(tmp_path: Path) -> None:
+    code, text = run_cli(["compact", str(tmp_path)])
     assert code == 2 and "not a results folder" in text

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -150,23 +150,56 @@ def test_application_errors_fail_the_trial_once_and_the_study_goes_on(
     assert [t.state.name for t in study.trials].count("FAIL") == 1
 
 
+GATED_DRIVER = """
+import sys
+from pathlib import Path
+
+from dse.engine.executor import LocalExecutor
+from dse.engine.preflight import load_datasets
+from dse.engine.space import load_space
+from dse.engine.study import run_study
+from dse.engine.trial import run_trial
+
+space_file, out, started, gate = sys.argv[1:5]
+space = load_space(Path(space_file))
+
+
+def trial(point, data, ctx):
+    if ctx.trial_number == 2:  # meet the test, then block on a FIFO no one writes: alive until killed
+        with open(started, "w"):
+            pass
+        with open(gate):
+            pass
+    return run_trial(point, data, ctx)
+
+
+run_study(space, LocalExecutor(load_datasets(space), trial), Path(out))
+"""
+
+
 def test_killed_driver_resumes_without_losing_or_duplicating_rows(tiny_space, tmp_path: Path) -> None:
+    """The driver is killed while it runs trial 2, which it reaches only after trials 0 and 1, and which
+    blocks on a FIFO until the kill: no timing decides whether it is still alive."""
     space_file, out = tiny_space(trials=8), tmp_path / "out"
-    text = space_file.read_text().replace("epochs = 2", "epochs = 60")  # ~1 s per trial
-    space_file.write_text(text)
-    cmd = [sys.executable, "-m", "dse", "run", str(space_file), "--out", str(out), "--no-cache"]
-    driver = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    os.mkfifo(started)
+    os.mkfifo(gate)
+    script = [sys.executable, "-c", GATED_DRIVER, str(space_file), str(out), str(started), str(gate)]
+    driver = subprocess.Popen(script, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    meet = threading.Thread(target=lambda: open(started).close(), daemon=True)
+    meet.start()  # opening blocks until the driver's trial 2 opens the other end: a rendezvous
+    meet.join(300)
+    assert not meet.is_alive(), f"the driver never reached trial 2: {driver.poll()=}"
     store = ResultStore(out)
-    deadline = time.monotonic() + 180
-    while store.rows_on_disk() < 2 and time.monotonic() < deadline and driver.poll() is None:
-        time.sleep(0.2)
-    assert driver.poll() is None, "the study finished before it could be killed"
-    os.killpg(driver.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60  # trial 0's part is already handed to the writer thread
+    while store.rows_on_disk() < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert driver.poll() is None, driver.stderr.read() if driver.stderr else ""
+    driver.kill()
     driver.wait()
+    cmd = [sys.executable, "-m", "dse", "run", str(space_file), "--out", str(out), "--no-cache"]
+    assert 1 <= store.rows_on_disk() <= 2
     killed_rows = {p.name for p in store.files()}
-    assert 2 <= store.rows_on_disk() < 8
 
     proc = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from dse.engine.journal import BatchedJournalStorage, JournalCorrupt
 
@@ -74,16 +74,31 @@ def test_optunas_own_writer_waits_for_a_batch_to_end(tmp_path: Path) -> None:
     path = tmp_path / "j.log"
     ours = BatchedJournalStorage(path)
     study = study_on(ours)
-    theirs = study_on(JournalStorage(JournalFileBackend(str(path))))
-    done = threading.Event()
+    trying, got = threading.Event(), threading.Event()
+
+    class Announced(JournalFileSymlinkLock):  # Optuna's own lock, announcing each attempt to take it
+        def acquire(self) -> bool:
+            trying.set()
+            taken = super().acquire()
+            got.set()
+            return taken
+
+    theirs = study_on(JournalStorage(JournalFileBackend(str(path), lock_obj=Announced(str(path)))))
+    trying.clear()
+    got.clear()
     with ours.batch():
         trial = study.ask(DIST)
-        writer = threading.Thread(target=lambda: (theirs.set_user_attr("note", "hi"), done.set()))
+        writer = threading.Thread(target=theirs.set_user_attr, args=("note", "hi"))
         writer.start()
-        assert not done.wait(0.3)  # blocked on the lock we hold
-        study.tell(trial, [0.1, 0.2])
+        assert trying.wait(10)  # their writer is now at the lock we hold...
+        study.tell(trial, [0.1, 0.2])  # ...so if it did not wait, its note would come before this tell
+        assert not got.is_set()  # while we hold the lock, its acquire cannot have returned
     writer.join(10)
-    assert done.is_set()
+    assert not writer.is_alive()
+    lines = path.read_text().splitlines()
+    note = next(i for i, line in enumerate(lines) if '"note"' in line)
+    told = next(i for i, line in enumerate(lines) if '"values":[0.1,0.2]' in line)
+    assert told < note  # the whole batch went first, whatever the load
     again = study_on(JournalStorage(JournalFileBackend(str(path))))
     assert again.user_attrs["note"] == "hi" and again.trials[0].values == [0.1, 0.2]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,8 +35,12 @@ def study(space: SearchSpace, tmp_path: Path) -> optuna.Study:
 
 
 def dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
-    return int(proc.stdout)
+    """A PID no process on this host can have: one above the kernel's ``pid_max`` (a PID of a process
+    that has exited could be handed to a new process before the lease checks it)."""
+    pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    return pid
 
 
 def running(study: optuna.Study, owner: str | None) -> optuna.trial.FrozenTrial:

@@ -26,7 +26,10 @@ def test_quickstart_loads_with_every_domain_kind() -> None:
     )
     assert kinds["mode"] is DomainKind.FIXED
     assert [o.direction for o in space.objectives][:2] == [Direction.MAXIMIZE, Direction.MINIMIZE]
-    assert space.trials >= 16 and space.workers == 2
+    assert (space.trials, space.workers, space.seed, space.sampler) == (40, 2, 7, "tpe")  # as the file says
+    assert space.sampler_options == (("n_startup_trials", 8),)
+    bounds = {d.name: (d.low, d.high, d.step) for d in space.domains if d.kind is DomainKind.INT}
+    assert bounds == {"tile_size": (64, 512, 64), "adc_bits": (2, 8, 1)}
     with pytest.raises(dataclasses.FrozenInstanceError):
         space.trials = 3  # type: ignore[misc]
 

@@ -10,7 +10,11 @@ import optuna
 import pandas as pd
 import pyarrow.parquet as pq
 
+from dse.cli.hardware import _point
+from dse.engine.cache import WeightCache
+from dse.engine.data import load_digits
 from dse.engine.study import open_storage
+from dse.engine.trial import evaluate_point
 from dse.results.folder import JOURNAL_FILE
 from dse.results.store import ResultStore
 
@@ -30,9 +34,19 @@ def test_run_status_pareto_and_resume_on_local_ray(tiny_space, tmp_path: Path) -
     store = ResultStore(out)
     df = store.read()
     assert sorted(df["trial_number"]) == [0, 1, 2, 3]
-    assert set(df["status"]) <= {"complete", "failed"} and (df["status"] == "complete").sum() >= 3
-    done = df[df["status"] == "complete"]
-    assert done["accuracy"].between(0.3, 1.0).all() and (done["energy_per_inference_pj"] > 0).all()
+    assert df["status"].tolist() == ["complete"] * 4, df["error"].tolist()
+    done = df
+    # one row recomputed in this process from its stored parameters and the study's split (seed 3): the
+    # cost exactly, the accuracy within one test image of 900 on one of the two chips
+    row = df.sort_values("trial_number").iloc[0]
+    fresh = evaluate_point(
+        _point(row.to_dict()), load_digits(seed=3), WeightCache(tmp_path / "fresh"), device="cpu"
+    )
+    assert fresh["energy_per_inference_pj"] == row["energy_per_inference_pj"]
+    assert fresh["model_size_bits"] == row["model_size_bits"]
+    assert abs(fresh["accuracy"] - row["accuracy"]) <= 1 / 1800 + 1e-12
+    right = done["accuracy"] * 900 * 2  # a whole number of right answers on 900 digits, 2 chips
+    assert (right - right.round()).abs().max() < 1e-6 and (done["accuracy"] > 0.3).all()  # chance 0.1
     assert (done["model_size_bits"] > 0).all() and (done["max_writes_per_device"] >= 1).all()
     assert done["worker_node"].notna().all()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,16 +41,23 @@ def test_rows_arriving_during_a_write_share_the_next_part(tmp_path: Path) -> Non
 
 
 def test_a_row_soon_after_a_part_waits_for_the_interval_unless_the_driver_blocks(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
-    rows: RowWriter[int] = RowWriter(store, min_interval_s=30.0)
-    rows.add(rec(0), 0)
+    store, now = ResultStore(tmp_path), [1000.0]
+    rows: RowWriter[int] = RowWriter(store, min_interval_s=30.0, clock=lambda: now[0])
+    rows.add(rec(0), 0)  # the first part starts at t = 1000 s
     assert [r.trial_number for r, _ in rows.durable(block=True)] == [0]
+    now[0] = 1000.25
     rows.add(rec(1), 1)
     rows.add(rec(2), 2)
-    time.sleep(0.05)
-    assert rows.durable() == [] and 29.0 < (rows.due_in() or 0.0) <= 30.0
-    assert [r.trial_number for r, _ in rows.durable(block=True)] == [1, 2]
-    assert len(store.files()) == 2
+    assert rows.durable() == [] and rows.due_in() == 29.75
+    now[0] = 1029.5
+    assert rows.durable() == [] and rows.due_in() == 0.5
+    assert [r.trial_number for r, _ in rows.durable(block=True)] == [1, 2]  # the driver blocks: now
+    assert len(store.files()) == 2 and rows.due_in() is None
+    rows.add(rec(3), 3)
+    now[0] = 1029.5 + 30.0  # a whole interval after the last part's start: written without blocking
+    rows.add(rec(4), 4)
+    assert rows.due_in() == 0.0  # in flight
+    assert [r.trial_number for r, _ in rows.durable(block=True)] == [3, 4]
     rows.close()
 
 

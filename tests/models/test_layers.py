@@ -111,9 +111,31 @@ def test_calibrated_and_fixed_adc_ranges() -> None:
             assert torch.all(r == r.max())
         else:  # one range per tile: constant inside each 16-column tile
             assert torch.all(r[:, :, :16] == r[:, :, :1]) and not torch.all(r == r.max())
-    fixed = AnalogLinear(96, 40, AnalogConfig(tile_rows=32, adc_bits=3, adc_range=AdcRange.FIXED)).eval()
+
+
+def test_fixed_adc_range_is_the_tile_full_scale_by_hand() -> None:
+    """A fixed range is rows·w_max·x_full_scale per tile; every partial sum is rounded to one of
+    2^(b−1)−1 signed steps of it, clipped, and the tiles' codes summed; never taken from the batch."""
+    torch.manual_seed(0)
+    x = 0.5 + torch.rand(64, 96)  # inputs up to 1.5× the DAC full scale: the largest sums must clip
+    cfg = AnalogConfig(
+        tile_rows=32, adc_bits=3, adc_range=AdcRange.FIXED, dac_bits=None, dac_range=AdcRange.FIXED
+    )
+    fixed = AnalogLinear(96, 40, cfg, bias=False).eval()
+    with torch.no_grad():  # columns of one sign and growing weight, so that every code is reached
+        fixed.weight.copy_(torch.linspace(-1, 1, 40) * (0.9 + 0.1 * torch.rand(96, 40)))
+    w = fixed.weight.detach()
+    step = 32 * float(w.abs().max()) * cfg.dac_full_scale / 3  # 3 = 2^(3−1) − 1 codes of each sign
+    expected = torch.zeros(64, 40)
+    for t in range(3):
+        part = x[:, 32 * t : 32 * (t + 1)] @ w[32 * t : 32 * (t + 1)]
+        expected += torch.clamp(torch.round(part / step), -3, 3) * step
     y = fixed(x)
-    assert torch.isfinite(y).all() and y.unique().numel() > 1
+    assert torch.allclose(y, expected, atol=1e-5)
+    assert torch.allclose(y / step, torch.round(y / step), atol=1e-4)  # whole codes
+    assert torch.equal(fixed(x[:1]), y[:1])  # a sample alone gets the same codes: no batch statistic
+    codes = torch.round(y / step).unique().tolist()
+    assert codes[0] == -9 and codes[-1] == 9 and len(codes) >= 15  # 3 tiles × ±3, clipped at both ends
 
 
 def test_programming_is_reproducible_per_seed() -> None:

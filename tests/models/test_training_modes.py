@@ -1,4 +1,4 @@
-"""Every training mode on digits: above chance, writes counted; hwa near floating point; apt scope."""
+"""Every training mode on digits within a stated gap of the digital baseline, writes counted; apt scope."""
 
 from __future__ import annotations
 
@@ -37,28 +37,38 @@ def _hardware_accuracy(net: nn.Module) -> float:
     return sum(inference.evaluate_hardware(net, x[:256], xt, yt, [1, 2])) / 2
 
 
+@functools.cache
+def digital_baseline() -> float:
+    """The same MLP, seed, data and epochs trained off-chip on the exact digital SRAM word."""
+    x, y, _, _ = digits()
+    net = _net("sram")
+    train(net, x, y, TrainConfig(mode=TrainMode.HWA, epochs=2, batch_size=32, lr=0.05))
+    return _hardware_accuracy(net)
+
+
 @pytest.mark.parametrize(
-    ("mode", "device", "extra"),
-    [
-        ("hwa", "pcm", {}),
-        ("apt", "rram", {"apt_steps": 10}),
-        ("onchip_sgd", "rram", {}),
+    ("mode", "device", "extra", "gap"),
+    [  # gap: accuracy points each mode may lose to the digital baseline (0.84) after 2 epochs
+        ("hwa", "pcm", {}, 0.03),  # hardware-aware training reaches the baseline [J20]; measured −0.4
+        ("apt", "rram", {"apt_steps": 10}, 0.03),  # measured −0.8
+        ("onchip_sgd", "rram", {}, 0.15),  # RRAM's asymmetric, noisy steps; measured −9.6
         (
             "onchip_sgd",
             "ecram",
             {"momentum_placement": MomentumPlacement.IN_MEMORY},
-        ),  # pcm learns little: docs
-        ("mixed_precision", "pcm", {"update_bits": 8}),
-        ("hic", "pcm", {"update_bits": 4}),
-        ("qnn", "stt_mram", {"lr": 0.2}),
+            0.05,
+        ),  # symmetric small steps; measured +1.5 (pcm learns little: docs)
+        ("mixed_precision", "pcm", {"update_bits": 8}, 0.17),  # 8-bit χ, SET-only pulses; measured −11.7
+        ("hic", "pcm", {"update_bits": 4}, 0.05),  # measured +2.6
+        ("qnn", "stt_mram", {"lr": 0.2}, 0.25),  # ternary weights, stochastic switching; measured −20.1
     ],
 )
-def test_every_mode_learns_digits_and_counts_writes(mode: str, device: str, extra: dict) -> None:
+def test_every_mode_learns_digits_and_counts_writes(mode: str, device: str, extra: dict, gap: float) -> None:
     x, y, _, _ = digits()
     net = _net(device, **({"binary_devices": 1} if mode == "hic" else {}))
     cfg = TrainConfig(mode=TrainMode(mode), **{"epochs": 2, "batch_size": 32, "lr": 0.05, **extra})
     result = train(net, x, y, cfg)
-    assert _hardware_accuracy(net) > 0.4  # chance is 0.1
+    assert _hardware_accuracy(net) >= digital_baseline() - gap
     assert result.writes.max_per_device >= 1 and result.writes.total >= result.writes.mean_per_device
     kinds = dict(result.writes_by_kind)
     if mode in ("hwa", "apt"):

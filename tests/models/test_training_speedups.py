@@ -29,7 +29,7 @@ from models.physics.update_rules import (
     pulse_train,
     step_factor,
 )
-from models.training.hic import Hic, HicArray, carry_chain, device_levels, level_pulses
+from models.training.hic import Hic, HicArray, level_pulses, slice_bases
 from models.training.onchip import MixedPrecision, PulsedSGD
 from models.training.qnn import GXNOR_M, Qnn, gxnor_step, mtj_states, switch_thresholds
 
@@ -166,25 +166,87 @@ def test_level_pulses_count_as_specified() -> None:
     assert torch.equal(level_pulses(old, new, True), torch.where(new >= old, new - old, 1 + new))
 
 
-def test_hic_sparse_carries_equal_the_dense_chain(ideal_devices: None) -> None:
-    cfg = AnalogConfig(device="ideal_set", binary_devices=2, multilevel_devices=1, slice_levels=4)
+def reference_carry(digits: list[int], caps: list[int], bases: list[int]) -> list[int]:
+    """Mixed-radix carry by brute force, one unit at a time: while a digit is above its cap, take
+    one ``base`` from it and give one to the next slice; the most significant slice saturates."""
+    d = list(digits)
+    for k, base in enumerate(bases):
+        while d[k] > caps[k]:
+            d[k], d[k + 1] = d[k] - base, d[k + 1] + 1
+        while d[k] < -caps[k]:
+            d[k], d[k + 1] = d[k] + base, d[k + 1] - 1
+    d[-1] = max(-caps[-1], min(caps[-1], d[-1]))
+    return d
+
+
+def reference_pulses(old: int, new: int, one_directional: bool) -> int:
+    """Pulses that move a device pair from digit ``old`` to ``new`` (the digit sits on its sign's device)."""
+    total = 0
+    for before, after in ((max(old, 0), max(new, 0)), (max(-old, 0), max(-new, 0))):
+        if after >= before:
+            total += after - before
+        else:
+            total += 1 + after if one_directional else before - after
+    return total
+
+
+@pytest.mark.parametrize("one_directional", [False, True])
+def test_hic_update_equals_a_brute_force_carry_per_weight(ideal_devices: None, one_directional: bool) -> None:
+    device = "ideal_set" if one_directional else "ideal_bi"
+    cfg = AnalogConfig(device=device, binary_devices=2, multilevel_devices=1, slice_levels=4)
     torch.manual_seed(0)
-    layer = AnalogLinear(64, 32, cfg)
+    layer = AnalogLinear(16, 8, cfg)
     arr = HicArray(layer.weight.detach(), 1.0, None, cfg, layer)  # float accumulator: deterministic
+    assert arr.one_directional == one_directional
+    caps, bases, sig = arr.caps, arr.bases, arr.sig
+    assert caps == [3, 1, 1] and bases == [4, 2]  # 4 levels below two binary slices
+    digits = arr.digits.round().long().reshape(len(caps), -1).T.tolist()
+    counts = arr.counts.reshape(len(caps) * 2, -1).sum(0).tolist()
+    acc = [0.0] * len(digits)
     gen = torch.Generator().manual_seed(5)
-    for _ in range(30):
-        delta = torch.randn(64, 32, generator=gen) * arr.lsb * 2
-        digits, acc, counts = arr.digits.clone(), arr.acc.clone(), arr.counts.clone()
-        total = acc + delta / arr.lsb
-        carry = torch.trunc(total)
-        new = digits.clone()
-        new[0] += carry
-        new = carry_chain(new, arr.caps, arr.bases)
-        expected = counts + level_pulses(device_levels(digits), device_levels(new), True).double()
+    carried = 0
+    for _ in range(20):
+        delta = torch.randn(16, 8, generator=gen) * arr.lsb * 2
         arr.update(delta, gen)
-        assert torch.equal(arr.digits, new) and torch.allclose(arr.acc, total - carry, atol=1e-6)
-        assert torch.equal(arr.counts, expected)
-        assert torch.equal(arr.value, arr.weight())
+        for i, u in enumerate((delta / arr.lsb).reshape(-1).tolist()):
+            total = acc[i] + u
+            carry = int(total)  # truncation toward zero
+            acc[i] = total - carry
+            new = digits[i][:]
+            new[0] += carry
+            new = reference_carry(new, caps, bases)
+            carried += new[1:] != digits[i][1:]
+            counts[i] += sum(
+                reference_pulses(o, n, one_directional) for o, n in zip(digits[i], new, strict=True)
+            )
+            digits[i] = new
+        assert arr.digits.reshape(len(caps), -1).T.tolist() == digits
+        assert torch.allclose(arr.acc.reshape(-1), torch.tensor(acc), atol=1e-5)
+        assert arr.counts.reshape(len(caps) * 2, -1).sum(0).tolist() == counts
+        expected = torch.tensor([sum(s * d for s, d in zip(sig, ds, strict=True)) for ds in digits]) * arr.lsb
+        assert torch.allclose(arr.value.reshape(-1), expected, atol=1e-6)
+    assert carried > 200  # of 2,560 weight updates, hundreds carried into the binary slices
+
+
+def test_hic_bases_accept_every_ratio_a_carry_can_absorb_and_name_the_range() -> None:
+    assert slice_bases([3, 1, 1], [1.0, 7.0, 14.0]) == [7, 2]  # 2·cap + 1 = 7: the widest a carry fixes
+    assert slice_bases([3, 1], [1.0, 4.0 + 1e-12]) == [4]  # float round-off in the significance
+    for sig in ([1.0, 8.0], [1.0, 4.01], [1.0, 1.0]):
+        with pytest.raises(ValueError, match=r"ratio in 2\.\.7 between slices 0 and 1 \(levels 4\)"):
+            slice_bases([3, 1], sig)
+
+
+def test_hic_accumulator_rounds_stochastically_onto_its_grid_without_bias(ideal_devices: None) -> None:
+    """A 4-bit accumulator holds multiples of 1/8 level; an update of 0.3 level rounds to 2/8 or 3/8
+    with P(3/8) = 0.4, so its mean is 0.3 (binomial σ of the mean over 4,096 weights: 0.001)."""
+    cfg = AnalogConfig(device="ideal_bi", binary_devices=1, multilevel_devices=1, slice_levels=4)
+    layer = AnalogLinear(64, 64, cfg)
+    arr = HicArray(torch.zeros(64, 64), 1.0, 4, cfg, layer)
+    gen = torch.Generator().manual_seed(2)
+    assert arr.update(torch.full((64, 64), 0.3 * arr.lsb), gen).numel() == 0  # no carry yet
+    eighths = arr.acc * 8
+    assert torch.equal(eighths, eighths.round()) and set(eighths.unique().tolist()) == {2.0, 3.0}
+    assert float(arr.acc.mean()) == pytest.approx(0.3, abs=0.005)
 
 
 def test_mixed_precision_sparse_transfer_equals_the_dense_rule(ideal_devices: None) -> None:

@@ -1,0 +1,126 @@
+"""Mutation score of the modules where a silent bug corrupts results (issue 16): killed/survived per module.
+
+Each module is mutated by mutmut in a scratch copy of the project and checked with its own fast tests only
+(the whole suite would take hours per module on 2 cores). Not part of ``make test``: run ``make mutants``
+or ``python benchmarks/mutants.py [MODULE ...]`` (a module path as listed in ``MODULES``).
+
+A mutant counts as killed when its tests fail, crash or time out, as survived when they pass, and as
+"no test" when none of the module's tests reaches the mutated function (mutmut's exit code 33). Survivors are
+listed per function so they can be read with ``mutmut show`` in the scratch copy, which is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRATCH = ROOT / "results" / "_mutants"
+
+MODULES: dict[str, list[str]] = {
+    "dse/analysis/pareto.py": ["tests/dse/test_pareto.py"],
+    "models/cost/model.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
+    "models/cost/constants.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
+    "models/physics/converters.py": [
+        "tests/models/test_layers.py",
+        "tests/models/test_quantizer_zero_range.py",
+    ],
+    "models/physics/pulses.py": [
+        "tests/models/test_training_rules.py",
+        "tests/validation/test_pulse_response.py",
+    ],
+    "models/physics/update_rules.py": ["tests/validation/test_pulse_response.py"],
+    "models/training/hic.py": [
+        "tests/models/test_training_rules.py",
+        "tests/models/test_training_speedups.py",
+    ],
+    "models/training/onchip.py": [
+        "tests/models/test_training_rules.py",
+        "tests/models/test_training_speedups.py",
+    ],
+    "models/training/qnn.py": [
+        "tests/models/test_training_rules.py",
+        "tests/models/test_training_speedups.py",
+    ],
+    "dse/schema/point.py": ["tests/dse/test_point.py"],
+    "dse/engine/lease.py": ["tests/dse/test_lease.py"],
+    "dse/engine/budget.py": ["tests/dse/test_budget.py", "-k", "not drivers_on_one_journal"],  # in process
+}
+"""Module → its own fast tests as pytest arguments (what mutmut runs for each of its mutants). Tests that
+run the CLI in a subprocess reach no mutant (mutmut sees only in-process calls), so they are left out."""
+
+NO_TESTS, TIMEOUTS = 33, {24, 36, 152, -24}
+
+
+def _scratch(module: str, tests: list[str]) -> Path:
+    """A copy of the sources and tests with a ``[tool.mutmut]`` section for this one module."""
+    where = SCRATCH / module.replace("/", "_").removesuffix(".py")
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    for part in ("dse", "models", "tests", "search_spaces"):
+        shutil.copytree(ROOT / part, where / part, ignore=shutil.ignore_patterns("__pycache__"))
+    config = (ROOT / "pyproject.toml").read_text()
+    config += (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["dse", "models"]\n'
+        f"only_mutate = [{json.dumps(module)}]\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
+    )
+    (where / "pyproject.toml").write_text(config)
+    return where
+
+
+def score(module: str, where: Path) -> dict[str, object]:
+    """Killed / survived / no-test counts of one module, from mutmut's per-file results."""
+    meta = json.loads((where / "mutants" / (module + ".meta")).read_text())
+    codes = meta["exit_code_by_key"]
+    survived = sorted(k for k, v in codes.items() if v == 0)
+    untested = sorted(k for k, v in codes.items() if v == NO_TESTS)
+    pending = [k for k, v in codes.items() if v is None]
+    killed = len(codes) - len(survived) - len(untested) - len(pending)
+    by_function = collections.Counter(k.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1] for k in survived)
+    return {
+        "module": module,
+        "mutants": len(codes),
+        "killed": killed,
+        "survived": len(survived),
+        "no_test": len(untested),
+        "score": killed / max(1, len(codes) - len(pending)),
+        "survivors_by_function": dict(by_function.most_common()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", default=list(MODULES), help="module paths (default: all)")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
+    args = parser.parse_args()
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        print(f"error: unknown module(s) {unknown}; allowed: {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    rows = []
+    for module in args.modules:
+        where = _scratch(module, MODULES[module])
+        run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+        subprocess.run(run, cwd=where, stdout=subprocess.DEVNULL, check=False)
+        row = score(module, where)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print(f"\n{'module':34} {'mutants':>7} {'killed':>7} {'survived':>8} {'no test':>7} {'score':>6}")
+    for r in rows:
+        print(
+            f"{r['module']:34} {r['mutants']:>7} {r['killed']:>7} {r['survived']:>8} {r['no_test']:>7}"
+            f" {r['score']:>6.1%}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
