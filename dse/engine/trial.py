@@ -13,7 +13,7 @@ import socket
 import statistics
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from dse.engine.data import Dataset
 from dse.engine.interval import accuracy_interval
 from dse.schema.point import READ_TIMES, DesignPoint
 from dse.schema.record import WRITE_KINDS, TrialRecord
-from models.config import TrainMode
+from models.config import AptTarget, TrainConfig, TrainMode
 from models.cost.model import hardware_cost
 from models.nn import inference
 from models.nn.networks import analog_layers, build_network, layer_shapes
@@ -211,7 +211,9 @@ def _train_and_read(
         trained = pretrain(model, x_train, y_train, cfg)  # off-chip: depends only on the training key
         if cache and key:
             cache.save(key, model, trained.seconds, trained.steps, trained.final_loss)
-    trained = finish(model, x_train, y_train, cfg, trained)  # apt's calibration on this hardware
+    per_chip = apt.PerChip(model, x_train, y_train, cfg) if _apt_on_each_chip(cfg) else None
+    if per_chip is None:
+        trained = finish(model, x_train, y_train, cfg, trained)  # apt's calibration on this hardware
 
     t_eval = time.perf_counter()
     inference.set_analog(model, False)
@@ -226,8 +228,18 @@ def _train_and_read(
         y_test,
         point.hardware_seeds_list(),
         tuple(READ_TIMES.values()),
+        prepare=per_chip,
     )
+    if per_chip is not None:  # each chip was calibrated on itself; its time is APT's
+        per_chip.restore()
+        trained = replace(trained, calibration_seconds=per_chip.seconds)
     return model, _Run(trained, hit is not None, acc_fp, by_time, time.perf_counter() - t_eval)
+
+
+def _apt_on_each_chip(cfg: TrainConfig) -> bool:
+    """APT against the chip: calibrated on each evaluated chip, as a deployment does (source 000).
+    Against the noise statistics it calibrates once and every chip uses the result."""
+    return cfg.mode is TrainMode.APT and cfg.apt_target is AptTarget.CHIP
 
 
 def data_fingerprint(data: Dataset) -> str:

@@ -13,7 +13,7 @@ noise (``AnalogMatrix.program``); :func:`eval_chip` says which chip a model is j
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -118,19 +118,24 @@ def evaluate_read_times(
     y_test: Tensor,
     seeds: Sequence[int],
     t_eval: Sequence[float] = READ_TIMES_S,
+    prepare: Callable[[nn.Module, int], None] | None = None,
 ) -> dict[tuple[float, bool], list[float]]:
     """Accuracy at each read time, GDC off and on, for each hardware seed.
 
     Each seed programs the chip once and calibrates it once (t = 0); every read time then
     re-reads the same programmed devices, so drift is the only thing that changes across
-    ``t`` (never retraining, never reprogramming). Keys are ``(t_seconds, gdc)``; values
-    hold one accuracy per seed, in seed order.
+    ``t`` (never retraining, never reprogramming). ``prepare(model, seed)``, when given, does the
+    programming and calibration of each chip instead (APT calibrating against each chip it
+    deploys on). Keys are ``(t_seconds, gdc)``; values hold one accuracy per seed, in seed order.
     """
     out: dict[tuple[float, bool], list[float]] = {(float(t), g): [] for t in t_eval for g in (False, True)}
     try:
         for seed in seeds:
-            program(model, seed)
-            calibrate(model, x_cal)
+            if prepare is None:
+                program(model, seed)
+                calibrate(model, x_cal)
+            else:
+                prepare(model, seed)
             for t in t_eval:
                 set_read_time(model, float(t), seed)
                 for gdc in (False, True):

@@ -173,4 +173,26 @@ def evaluate_per_chip(
                 p.copy_(s)
 
 
-__all__ = ["calibrate", "calibrated_parameters", "calibration_subset", "evaluate_per_chip"]
+class PerChip:
+    """APT against every chip it is deployed on (``apt_target = chip``), as
+    ``evaluate_read_times``'s ``prepare``: for each chip the calibrated terms start again from the
+    pretrained model, the chip is programmed once and calibrated against (leaving it programmed),
+    and the wall time adds up in :attr:`seconds`. :meth:`restore` gives the pretrained terms back."""
+
+    def __init__(self, model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> None:
+        self.x, self.y, self.cfg = x, y, cfg
+        self.params = calibrated_parameters(model)
+        self.saved = [p.detach().clone() for p in self.params]
+        self.seconds = 0.0
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for p, s in zip(self.params, self.saved, strict=True):
+                p.copy_(s)
+
+    def __call__(self, model: nn.Module, seed: int) -> None:
+        self.restore()
+        self.seconds += calibrate(model, self.x, self.y, self.cfg, chip_seed=seed)
+
+
+__all__ = ["PerChip", "calibrate", "calibrated_parameters", "calibration_subset", "evaluate_per_chip"]
