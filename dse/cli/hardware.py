@@ -106,22 +106,17 @@ def cite(results: Annotated[Path, typer.Argument(help="results folder")]) -> Non
     console.print("\n\n".join(bib[k] for k in keys), highlight=False, markup=False, soft_wrap=True)
 
 
-def _point(row: dict[str, Any]) -> Any:
-    from dse.schema.point import DesignPoint
-
-    return DesignPoint.from_row(row)
-
-
 def breakdown(row: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
     """Per-layer rows of one stored trial, and the mean conductance fraction recovered from it."""
     import torch
 
     from dse.engine.data import load_dataset
+    from dse.schema.point import DesignPoint
     from models.cost.breakdown import layer_costs
     from models.nn.networks import build_network, layer_shapes
     from models.physics.devices import DEVICES
 
-    point = _point(row)
+    point = DesignPoint.from_row(row)
     data = load_dataset(point.dataset, point.data_path or None, point.seed)
     analog, cost = point.analog_config(), point.cost_config()
     model = build_network(point.network_config(data.in_shape, data.classes), analog)

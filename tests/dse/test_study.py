@@ -9,14 +9,15 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pyarrow.parquet as pq
+import torch
 
-from dse.cli.hardware import _point
 from dse.engine.cache import WeightCache
 from dse.engine.data import load_digits
 from dse.engine.study import open_storage
 from dse.engine.trial import evaluate_point
 from dse.results.folder import JOURNAL_FILE
 from dse.results.store import ResultStore
+from dse.schema.point import DesignPoint
 
 
 def dse(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -39,9 +40,17 @@ def test_run_status_pareto_and_resume_on_local_ray(tiny_space, tmp_path: Path) -
     # one row recomputed in this process from its stored parameters and the study's split (seed 3): the
     # cost exactly, the accuracy within one test image of 900 on one of the two chips
     row = df.sort_values("trial_number").iloc[0]
-    fresh = evaluate_point(
-        _point(row.to_dict()), load_digits(seed=3), WeightCache(tmp_path / "fresh"), device="cpu"
-    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the study's trials ran (cpus_per_trial 1): the same float sums
+    try:
+        fresh = evaluate_point(
+            DesignPoint.from_row(row.to_dict()),
+            load_digits(seed=3),
+            WeightCache(tmp_path / "fresh"),
+            device="cpu",
+        )
+    finally:
+        torch.set_num_threads(threads)
     assert fresh["energy_per_inference_pj"] == row["energy_per_inference_pj"]
     assert fresh["model_size_bits"] == row["model_size_bits"]
     assert abs(fresh["accuracy"] - row["accuracy"]) <= 1 / 1800 + 1e-12
