@@ -38,6 +38,7 @@ import moocore
 import numpy as np
 import optuna
 
+from dse.engine import samplers
 from dse.engine.asha import RungLedger, rung_epochs
 
 TABLE = Path(__file__).parent / "data" / "multifidelity_quickstart.jsonl"
@@ -115,11 +116,9 @@ def make_scale(table: dict[str, dict[int, np.ndarray]]) -> Scale:
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)  # as quickstart.toml
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
-    return optuna.samplers.RandomSampler(seed=seed)
+    """The engine's sampler, with quickstart.toml's TPE start-up and a population NSGA-II can fill."""
+    options = {"tpe": {"n_startup_trials": 8}, "nsga2": {"population_size": 16}}.get(name, {})
+    return samplers.make_sampler(name, seed, options)
 
 
 def replay(

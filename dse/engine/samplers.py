@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
-    from dse.engine.space import SearchSpace
-
 SAMPLERS = ("tpe", "nsga2", "random", "gp", "grid")
 SAMPLER_CLASSES = {
     "tpe": "TPESampler",
@@ -61,12 +59,12 @@ def _same_kind(value: Any, default: bool | int | float) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """The sampler named by the space, seeded, with its options."""
+def make_sampler(name: str, seed: int, options: dict[str, Any]) -> optuna.samplers.BaseSampler:
+    """The sampler ``name`` (a space's ``[study] sampler``), seeded, with its ``[sampler]`` options."""
     import optuna
 
-    opts = dict(space.sampler_options)
-    s = space.seed
+    opts = dict(options)
+    s = seed
     factories: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
         "tpe": lambda: optuna.samplers.TPESampler(seed=s, **opts),
         "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=s, **opts),
@@ -75,6 +73,6 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
         "grid": lambda: optuna.samplers.RandomSampler(seed=s),
     }
     try:
-        return factories[space.sampler]()
+        return factories[name]()
     except TypeError as exc:
-        raise ValueError(f"[sampler] options {opts} do not fit sampler {space.sampler!r}: {exc}") from None
+        raise ValueError(f"[sampler] options {opts} do not fit sampler {name!r}: {exc}") from None

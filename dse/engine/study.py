@@ -127,7 +127,7 @@ def open_study(
     directions = ["maximize" if o.direction is Direction.MAXIMIZE else "minimize" for o in space.objectives]
     study = optuna.create_study(
         storage=store,
-        sampler=make_sampler(space),
+        sampler=make_sampler(space.sampler, space.seed, dict(space.sampler_options)),
         study_name=space.name,
         directions=directions,
         load_if_exists=True,

@@ -85,18 +85,10 @@ def weight_chip(layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
 
 def chip_state(updater: Any, i: int, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
     """The device state of analog layer ``i`` that ``updater`` trains (of the weights at the flat
-    indices ``sample`` only, if given: conductances ``(pairs, 2, len(sample))``)."""
-    from models.training.hic import Hic
-    from models.training.onchip import MixedPrecision, PulsedSGD
-    from models.training.qnn import Qnn
-
-    if isinstance(updater, (PulsedSGD, MixedPrecision)):
-        return pulsed_chip(updater.arrays[i], updater.alphas[i], layer, sample)
-    if isinstance(updater, Hic):
-        return hic_chip(updater.arrays[i], layer, sample)
-    if isinstance(updater, Qnn):
-        return qnn_chip(updater.states[i], updater.alphas[i], layer, sample)
-    return weight_chip(layer, sample)
+    indices ``sample`` only, if given: conductances ``(pairs, 2, len(sample))``): the updater's
+    own ``chip(i, layer, sample)`` where it keeps a device state, else :func:`weight_chip`."""
+    own = getattr(updater, "chip", None)
+    return own(i, layer, sample) if callable(own) else weight_chip(layer, sample)
 
 
 class TrainingChip:

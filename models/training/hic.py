@@ -22,6 +22,7 @@ from models.config import AnalogConfig, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.physics.crossbar import max_code, slice_caps, slice_significance
 from models.physics.pulses import INIT_FRACTION, PulseModel, uniforms, whole_indices
+from models.training.chip import ChipState, hic_chip
 from models.training.onchip import FLOAT_STATE_BITS, DigitalMomentum
 
 
@@ -181,6 +182,10 @@ class Hic:
         self.digital_bits_per_weight = float(bits + self.momentum.bits)
 
     @torch.no_grad()
+    def chip(self, i: int, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+        """The device state of layer ``i``: its slices (:func:`~models.training.chip.hic_chip`)."""
+        return hic_chip(self.arrays[i], layer, sample)
+
     def step(self, i: int, grad: Tensor) -> None:
         arr = self.arrays[i]
         idx = arr.update(self.momentum.velocity(i, grad), self.gen, scale=-self.cfg.lr)

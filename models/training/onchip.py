@@ -34,7 +34,7 @@ from models.physics.pulses import (
     uniforms,
 )
 from models.torch_device import device_of, flat_indices, seeded, shuffled_batches
-from models.training.chip import TrainingChip
+from models.training.chip import ChipState, TrainingChip, pulsed_chip
 from models.training.outcome import ATTEMPTS, TrainingDiverged, TrainResult, summarize
 
 FLOAT_STATE_BITS = 32
@@ -111,6 +111,10 @@ class PulsedSGD:
         self._bufs = [torch.empty_like(layer.weight.detach()) for layer in layers]
         for i in range(len(layers)):
             self._write_back(i)
+
+    def chip(self, i: int, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+        """The device state of layer ``i`` (:func:`~models.training.chip.pulsed_chip`)."""
+        return pulsed_chip(self.arrays[i], self.alphas[i], layer, sample)
 
     def _pulses(self, d: Tensor) -> tuple[Tensor, Tensor]:
         """Pulses for the desired change ``d`` in steps (Δω/ε, overwritten): rounded to
@@ -199,6 +203,10 @@ class MixedPrecision:
             layer.weight.data.copy_(self.arrays[i].value() * self.alphas[i])
 
     @torch.no_grad()
+    def chip(self, i: int, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+        """The device state of layer ``i`` (:func:`~models.training.chip.pulsed_chip`)."""
+        return pulsed_chip(self.arrays[i], self.alphas[i], layer, sample)
+
     def step(self, i: int, grad: Tensor) -> None:
         v, buf, chi = self.momentum.velocity(i, grad), self._bufs[i], self.chi[i]
         scale = -self.cfg.lr / self.alphas[i]  # Δω = scale·v

@@ -29,6 +29,7 @@ from models.config import QnnWeights, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.physics.pulses import UNIFORM_TABLE_SIZE
 from models.torch_device import flat_indices, per_device, random_int
+from models.training.chip import ChipState, qnn_chip
 from models.training.onchip import DigitalMomentum
 from models.training.outcome import ATTEMPTS
 
@@ -119,6 +120,10 @@ class Qnn:
             self.layers[i].weight.data.copy_(self.states[i] * self.alphas[i])
 
     @torch.no_grad()
+    def chip(self, i: int, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+        """The device state of layer ``i``: its two MTJs (:func:`~models.training.chip.qnn_chip`)."""
+        return qnn_chip(self.states[i], self.alphas[i], layer, sample)
+
     def step(self, i: int, grad: Tensor) -> None:
         h = 1.0 if self.ternary else 2.0
         v = self.momentum.velocity(i, grad)
