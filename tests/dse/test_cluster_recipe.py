@@ -38,7 +38,7 @@ def two_nodes() -> Iterator[tuple[str, dict[str, str]]]:
     stopped by killing that session's processes (``ray stop`` would stop every Ray on the host)."""
     temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")
     port = free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}  # Ray's default, as a user has it
     common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024**2), "--disable-usage-stats"]
     try:
         ray_start(
