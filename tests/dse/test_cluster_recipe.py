@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,19 +34,30 @@ def ray_start(args: list[str], env: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def two_nodes() -> Iterator[tuple[str, dict[str, str]]]:
-    """A head and a worker node started with ``ray start``, isolated in their own temp folder;
-    stopped by killing that session's processes (``ray stop`` would stop every Ray on the host)."""
+def two_nodes(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The README's recipe on two "machines" of this one: a head and a worker with homes of their
+    own, token authentication on, the head's token copied to the worker; each started with
+    ``ray start``, isolated in its own temp folder, and stopped by killing that session's
+    processes (``ray stop`` would stop every Ray on the host). Yields the address and the
+    driver's environment (the worker's home: it holds the copied token)."""
     temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}  # Ray's default, as a user has it
+    head, worker = tmp_path / "head-home", tmp_path / "worker-home"
+    base = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    head_env = {**base, "HOME": str(head), "RAY_AUTH_MODE": "token"}
+    worker_env = {**base, "HOME": str(worker), "RAY_AUTH_MODE": "token"}
     common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024**2), "--disable-usage-stats"]
     try:
+        head.mkdir()
+        subprocess.run([RAY, "get-auth-token", "--generate"], env=head_env, capture_output=True, check=True)
+        (worker / ".ray").mkdir(parents=True)
+        shutil.copy(head / ".ray" / "auth_token", worker / ".ray" / "auth_token")  # "copy it to every node"
         ray_start(
-            ["--head", "--port", str(port), "--temp-dir", temp, "--include-dashboard", "false", *common], env
+            ["--head", "--port", str(port), "--temp-dir", temp, "--include-dashboard", "false", *common],
+            head_env,
         )
-        ray_start(["--address", f"127.0.0.1:{port}", *common], env)
-        yield f"127.0.0.1:{port}", env
+        ray_start(["--address", f"127.0.0.1:{port}", *common], worker_env)
+        yield f"127.0.0.1:{port}", worker_env
     finally:
         subprocess.run(["pkill", "-9", "-f", temp], check=False)
         subprocess.run(["pkill", "-9", "-f", f"127.0.0.1:{port}"], check=False)
