@@ -51,3 +51,43 @@ def test_drivers_share_an_exact_budget(pg_url: str, tiny_space, tmp_path: Path, 
     assert study.user_attrs["budget:taken"] == 6
     df = ResultStore(out).read()
     assert sorted(df["trial_number"]) == list(range(6))
+
+
+def test_the_budget_lock_makes_a_second_driver_wait_for_the_first(pg_url: str) -> None:
+    """Two drivers' budget turns on one study: the second blocks in PostgreSQL until the first
+    releases (seen as an ungranted advisory lock in pg_locks); another study's lock does not wait."""
+    import threading
+    import time
+
+    import sqlalchemy
+
+    from dse.engine.budget import AdvisoryLock
+
+    first, second, other = (AdvisoryLock(pg_url, s) for s in ("locked", "locked", "another"))
+    order: list[str] = []
+    waiting = sqlalchemy.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    watcher = sqlalchemy.create_engine(pg_url, poolclass=sqlalchemy.pool.NullPool)
+
+    def take_second() -> None:
+        with second.held():
+            order.append("second")
+
+    try:
+        with first.held():
+            order.append("first")
+            with other.held():  # a different study's key: granted at once
+                order.append("other")
+            thread = threading.Thread(target=take_second)
+            thread.start()
+            deadline = time.monotonic() + 30
+            with watcher.connect() as conn:
+                while conn.execute(waiting).scalar() != 1:  # the second driver is queued in PostgreSQL
+                    assert time.monotonic() < deadline, "the second holder never waited"
+                    time.sleep(0.02)
+            order.append("first releases")
+        thread.join(timeout=30)
+        assert order == ["first", "other", "first releases", "second"]
+    finally:
+        for lock in (first, second, other):
+            lock.close()
+        watcher.dispose()
