@@ -314,7 +314,7 @@ def status(results: Annotated[Path, typer.Argument(help="results folder")]) -> N
 def _running_count(results: Path, meta: dict[str, Any]) -> int:
     """Trials left RUNNING: read from the journal file directly (no Optuna import), or from the
     database through Optuna. A damaged journal is an error naming the file and line (exit 1)."""
-    from dse.results.folder import JOURNAL_FILE, JournalDamaged, running_trials
+    from dse.results.folder import JOURNAL_FILE, JournalCorrupt, running_trials
 
     if not meta.get("storage"):
         journal = next(
@@ -324,7 +324,7 @@ def _running_count(results: Path, meta: dict[str, Any]) -> int:
             return 0
         try:
             return running_trials(journal, meta["study"])
-        except JournalDamaged as exc:
+        except JournalCorrupt as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
     import optuna

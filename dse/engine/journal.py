@@ -32,34 +32,12 @@ from typing import Any
 
 from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend, JournalFileSymlinkLock
-from optuna.storages.journal._storage import JournalOperation
 
-OP_CODES = frozenset(int(op) for op in JournalOperation)
+from dse.results.folder import JournalCorrupt, corrupt, parse_record
+
+__all__ = ["BatchedJournalStorage", "JournalCorrupt", "JournalLog"]
+
 """The operation codes Optuna's journal replay knows."""
-
-
-class JournalCorrupt(ValueError):
-    """A complete line of the journal file is not a journal record; the message names the file and line."""
-
-
-def parse_record(line: bytes) -> dict[str, Any]:
-    """One journal line as Optuna's replay expects it.
-
-    Raises:
-        ValueError: saying why the line is not a record.
-    """
-    try:
-        log = json.loads(line)
-    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
-        raise ValueError(f"not JSON ({err})") from None
-    if not isinstance(log, dict):
-        raise ValueError(f"a JSON {type(log).__name__}, not an object")
-    op = log.get("op_code")
-    if isinstance(op, bool) or not isinstance(op, int) or op not in OP_CODES:
-        raise ValueError(f"op_code {op!r} is not one of {sorted(OP_CODES)}")
-    if not isinstance(log.get("worker_id"), str):
-        raise ValueError("no worker_id")
-    return log
 
 
 class JournalLog(BaseJournalBackend):
@@ -169,10 +147,7 @@ class JournalLog(BaseJournalBackend):
                 try:
                     log = parse_record(data[pos:end])
                 except ValueError as err:
-                    raise JournalCorrupt(
-                        f"{self.path}: line {number + 1} is not an Optuna journal record: {err}; "
-                        "the journal is damaged (restore it from a copy, or delete that line)"
-                    ) from None
+                    raise corrupt(self.path, number + 1, err) from None
                 if number == self.lines:
                     self._offsets.append(self._offsets[number] + end + 1 - pos)
                 if number >= log_number_from:

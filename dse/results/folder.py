@@ -69,16 +69,45 @@ def write_study_file(out: Path, meta: dict[str, Any]) -> None:
 _CREATE_STUDY, _CREATE_TRIAL, _SET_TRIAL_STATE = 0, 4, 6
 _RUNNING = 0
 """Optuna's journal op codes and TrialState.RUNNING, as Optuna 5 writes them."""
+JOURNAL_OP_CODES = frozenset(range(11))
+"""Optuna 5's ``JournalOperation`` values, CREATE_STUDY (0) … DISCARD_TRIALS (10) (a test checks
+them against Optuna's enum; this module must not import Optuna)."""
 
 
-class JournalDamaged(ValueError):
-    """A journal line other than a torn last one does not parse."""
+class JournalCorrupt(ValueError):
+    """A complete line of the journal file is not a journal record; the message names the file and line."""
+
+
+def parse_record(line: bytes) -> dict[str, Any]:
+    """One journal line as Optuna's replay expects it: a JSON object with a known ``op_code`` and a
+    string ``worker_id``. Raises ValueError saying why it is not."""
+    try:
+        log = json.loads(line)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"not JSON ({err})") from None
+    if not isinstance(log, dict):
+        raise ValueError(f"a JSON {type(log).__name__}, not an object")
+    op = log.get("op_code")
+    if isinstance(op, bool) or not isinstance(op, int) or op not in JOURNAL_OP_CODES:
+        raise ValueError(f"op_code {op!r} is not one of {sorted(JOURNAL_OP_CODES)}")
+    if not isinstance(log.get("worker_id"), str):
+        raise ValueError("no worker_id")
+    return log
+
+
+def corrupt(path: Path, number: int, why: object) -> JournalCorrupt:
+    """The error for line ``number`` (1-based) of the journal at ``path``."""
+    return JournalCorrupt(
+        f"{path}: line {number} is not an Optuna journal record: {why}; "
+        "the journal is damaged (restore it from a copy, or delete that line)"
+    )
 
 
 def running_trials(journal: Path, study: str) -> int:
     """Trials of ``study`` left RUNNING in an Optuna journal file, read without Optuna (so
     ``dse status`` starts at once). A torn last line (a killed writer) is ignored, as Optuna
-    does; any other line that does not parse raises :class:`JournalDamaged` naming it."""
+    does; any other line that is no record raises :class:`JournalCorrupt` naming it, as the
+    engine's reader (``dse.engine.journal``) does."""
     lines = journal.read_bytes().split(b"\n")
     study_ids: dict[str, int] = {}
     trial_study: list[int] = []
@@ -87,11 +116,11 @@ def running_trials(journal: Path, study: str) -> int:
         if not line.strip():
             continue
         try:
-            op = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            op = parse_record(line)
+        except ValueError as err:
             if number == len(lines):  # no newline after it: a torn last line
                 continue
-            raise JournalDamaged(f"{journal}: line {number} is not a journal entry: {line[:60]!r}") from None
+            raise corrupt(journal, number, err) from None
         code = op.get("op_code")
         if code == _CREATE_STUDY:
             study_ids.setdefault(op.get("study_name"), len(study_ids))

@@ -182,3 +182,23 @@ def test_a_torn_last_line_alone_is_still_silently_ignored(tmp_path: Path) -> Non
         fh.write(b"\x00garbage without a newline")  # not even JSON: a torn write still
     assert trial_view(study_on(BatchedJournalStorage(path))) == view
     assert path.read_bytes().startswith(whole)
+
+
+def test_the_optuna_free_readers_know_optunas_op_codes_and_name_a_damaged_line(tmp_path: Path) -> None:
+    from optuna.storages.journal._storage import JournalOperation
+
+    from dse.results.folder import JOURNAL_OP_CODES, running_trials
+
+    assert frozenset(int(op) for op in JournalOperation) == JOURNAL_OP_CODES
+    path = tmp_path / "j.journal"
+    study = optuna.create_study(storage=BatchedJournalStorage(path), study_name="s")
+    study.ask()  # left RUNNING
+    study.tell(study.ask(), 1.0)
+    assert running_trials(path, "s") == 1
+    good = path.read_bytes()
+    path.write_bytes(good + b'{"op_code": 99, "worker_id": "w"}\n' + b'{"op_code": 4')  # garbage, torn
+    line = good.count(b"\n") + 1  # the first line after the good ones
+    with pytest.raises(JournalCorrupt, match=rf"^{re.escape(str(path))}: line {line} .*op_code 99"):
+        running_trials(path, "s")
+    path.write_bytes(good + b'{"op_code": 4')  # only a torn last line: read as Optuna does
+    assert running_trials(path, "s") == 1
