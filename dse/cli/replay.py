@@ -58,13 +58,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def point_from_row(row: dict[str, Any]) -> Any:
-    """The design point of a stored row (:meth:`DesignPoint.from_row`)."""
-    from dse.schema.point import DesignPoint
-
-    return DesignPoint.from_row(row)
-
-
 def _study_settings(meta: dict[str, Any]) -> tuple[int, int]:
     """(data split seed, torch threads per trial) of the study, from its recorded space."""
     seed = int((meta.get("space") or {}).get("seed", 0))
@@ -186,7 +179,9 @@ def replay(
             f"--trial: trial {trial} is {row.get('status')}, not complete; only complete rows replay"
         )
     try:
-        point = point_from_row(row)
+        from dse.schema.point import DesignPoint
+
+        point = DesignPoint.from_row(row)
     except (KeyError, TypeError, ValueError) as exc:
         raise bad_input(f"trial {trial}: its design columns do not make a design point: {exc}") from None
     import torch
