@@ -3,7 +3,7 @@
 Every number the cost model uses that is not a device property (those live in
 ``models.physics.devices``) or a caller's knob (``models.cost.model.CostConfig``) sits here with its
 unit and its source key from ``docs/references.md``. ``[ISAAC]`` is Shafiee et al., ISCA 2016,
-Table 2 (32 nm), which ``docs/references.md`` cites for its ADC and DAC cross-checks. Values
+Table I (32 nm), which ``docs/references.md`` cites for its ADC and DAC cross-checks. Values
 marked (est.) are our own estimates. ``dse devices --costs`` prints :func:`constants_table`.
 """
 
