@@ -239,7 +239,9 @@ DEVICES: dict[str, DeviceSpec] = {
         up_down_asymmetry=0.259359,  # ReRamESPresetDevice up_down [A, Gong 2018]
         step_c2c=5.0,  # dw_min_std 5.0 (relative to the step) [A]
         step_d2d=0.2,  # dw_min_dtod 0.2 [A]
-        cell_area_f2=12.0,  # 1T1R RRAM ~12 F² [X, NS]
+        # 1T1R RRAM 4 F × 12 F = 48 F² [NS] (Param.cpp heightInFeatureSize1T1R 4, widthInFeatureSize1T1R
+        # 12; SubArray.cpp sizes 1T1R arrays with F = the node); NVMExplorer's 1T1R RRAM.cell 53 F² [X]
+        cell_area_f2=48.0,
         w_bound_min=-1.0,  # ReRamESPresetDevice w_min −1 [A]
         w_bound_max=1.0,  # w_max 1 [A]
         bound_d2d=0.3,  # w_max_dtod = w_min_dtod = 0.3 [A]
