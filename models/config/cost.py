@@ -68,8 +68,10 @@ class CostConfig:
         analog_only=True,
     )
     input_duty: float = knob(
-        1.0,
-        "mean fraction of t_read a row is driven (1: every row at full scale) (est.)",
+        const("input_duty"),
+        "mean fraction of read pulses a row is driven: the 1-bit density of bit-serial input codes, or "
+        "the mean pulse width over t_read of pulse-width inputs; rows at 0 draw no cell current [NS]; "
+        "0.5 for uniform codes, 1 only if every input is at full scale",
         lo=0.0,
         hi=1.0,
         analog_only=True,

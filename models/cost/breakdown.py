@@ -123,8 +123,9 @@ def layer_costs(
 
     Analog: each bit slice [HIC] is a device pair in its own column, converted and shift-added
     digitally as in ISAAC. Per input vector a row tile's rows are driven ``c`` times (``c`` =
-    input bits when bit-serial [ISAAC], 1 for multi-bit inputs); each drive is a read pulse of
-    every used cell, and every used column of every row tile is converted once per drive.
+    input bits when bit-serial [ISAAC], 1 for multi-bit inputs); a drive reads the cells of the rows
+    it drives, a fraction ``input_duty`` of them (a row whose input bit is 0 carries no current
+    [NS]), and every used column of every row tile is converted once per drive.
     SRAM: weights fetched once per pass, int8 MACs [H14].
     """
     t_rows, t_cols = (analog.cols, analog.rows) if transposed else (analog.rows, analog.cols)
@@ -138,7 +139,7 @@ def layer_costs(
     t_conv_ns = adc_latency_ns(adc_bits, cost.adc_sample_rate_gsps) if adc_bits else 0.0
     e_row = dac_energy_pj_per_row(dac_bits, cost)
     e_entry = cost.v_read_v**2 * _entry_g_us(analog, device, g_frac) * 1e-6 * cost.t_read_ns * 1e-9
-    e_entry *= cost.input_duty * 1e12  # pJ per (row, column) entry per read pulse
+    e_entry *= cost.input_duty * 1e12  # pJ per (row, column) entry per read pulse: driven rows only [NS]
     k = slices(analog, device)
     area = tile_area(analog, device, cost).total_mm2
     out: list[LayerCost] = []

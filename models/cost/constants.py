@@ -27,7 +27,21 @@ class Constant:
 CONSTANTS: dict[str, Constant] = {
     # ---- array read: E_cell = V²·G·t
     "v_read_v": Constant(0.5, "V", "[NS] read voltage 0.5 V"),
-    "t_read_ns": Constant(10.0, "ns", "[NS] read pulse 10 ns (0.5 V, 10 µS, 10 ns → 25 fJ per cell)"),
+    "t_read_ns": Constant(
+        10.0,
+        "ns",
+        "[NS] Param.cpp readPulseWidth 10 ns (0.5 V, 10 µS, 10 ns → 25 fJ per driven cell); NeuroSim "
+        "V1.4's own read charges a 1.24 ns sensing window instead (docs/validation.md, Cell reads)",
+    ),
+    # A row whose input bit is 0 is not driven: no voltage across its cells, no current. NeuroSim
+    # adds a cell's conductance to its column only where the row's input bit is 1 [NS]
+    # (ProcessingUnit.cpp GetColumnResistance; MLP+NeuroSim V3 Test.cpp sums I·V·t over 1-bits).
+    "input_duty": Constant(
+        0.5,
+        "",
+        "[NS] only rows with input bit 1 conduct; ½ is the mean 1-bit density (and mean pulse width "
+        "over t_read) of uniformly distributed input codes (est. for real activations)",
+    ),
     # ---- ADC: a SAR ADC costs N comparator decisions plus a capacitive DAC that grows as 2^N
     # [ISAAC, ACC]: ISAAC's 8-bit ADC (Kull et al., ISSCC 2013: 16 mW per 8 ADCs at 1.2 GS/s,
     # 1.67 pJ/conversion, 1200 µm² at 32 nm), scaled by resolution after Saberi et al. (TCAS-I

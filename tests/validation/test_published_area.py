@@ -76,10 +76,12 @@ def test_isaac_tile_and_chip_area_miss_the_buffers_routers_and_io_we_do_not_mode
 
 
 def test_isaac_power_efficiency_is_lower_by_the_band_we_report() -> None:
-    # measured 0.31: our cell reads (V²·G·t, 0.5 V, 10 ns [NS]) are 80 % of the energy
+    # measured 0.506 (0.305 with every row driven at every bit): our cell reads (V²·G·t, 0.5 V,
+    # 10 ns [NS], half the rows driven per bit) are 66 % of the energy, 17.8× ISAAC's array
+    # energy per MAC (test_cell_read_energy.py)
     ima = isaac_ima()
-    assert 0.25 <= ima.tops_per_w / ISAAC_PE_TOPS_W <= 0.4
-    assert ima.energy_array_pj / ima.energy_per_inference_pj > 0.75
+    assert 0.45 <= ima.tops_per_w / ISAAC_PE_TOPS_W <= 0.56
+    assert ima.energy_array_pj / ima.energy_per_inference_pj > 0.6
 
 
 # ---------------------------------------------------------------- NeuroSim V1.4 VGG-8 [NS], 22 nm
@@ -122,9 +124,11 @@ def test_neurosim_vgg8_area_is_smaller_by_the_band_we_report() -> None:
 
 
 def test_neurosim_vgg8_efficiency_is_lower_by_the_band_we_report() -> None:
-    # measured 0.107: every cell read for 10 ns per input bit (V²·G·t) dominates our energy
+    # measured 0.189 (0.107 with every row driven at every bit): our cell reads (V²·G·t for 10 ns
+    # per input bit, half the rows driven) are 77 % of our energy; NeuroSim's column energy has
+    # no cell-current term (test_cell_read_energy.py)
     c = neurosim_vgg8()
-    assert 0.08 <= c.tops_per_w / NS_TOPS_W <= 0.14
+    assert 0.16 <= c.tops_per_w / NS_TOPS_W <= 0.22
 
 
 # ---------------------------------------------------------------- the RRAM cell [NS, X]

@@ -103,16 +103,17 @@ def test_pcm_drift_and_read_noise_after_one_day() -> None:
 
 def test_hermes_core_efficiency_is_optimistic_by_the_band_we_report() -> None:
     # [LG23] HERMES: 256×256 PCM cores, 8-bit pulse-width inputs and 8-bit outputs, 14 nm,
-    # 2.48–9.76 TOPS/W measured. Ours: one fully used core, one MVM, mean |w|/w_max 0.25.
+    # 2.48–9.76 TOPS/W measured. Ours: one fully used core, one MVM, mean |w|/w_max 0.25, rows
+    # driven half the time (input_duty ½, uniform input codes).
     pcm = DEVICES["pcm"]
     analog = AnalogConfig(device="pcm", tile_size=256, adc_bits=8, dac_bits=8)
     cost = CostConfig(node_nm=14.0, input_encoding=InputEncoding.MULTI_BIT)
     ours = hardware_cost(analog, pcm, [LayerShape(256, 256)], 0.0, 0.0, 0.25, cost=cost).tops_per_w
     ratio = ours / 9.76
-    assert 5.0 <= ratio <= 15.0  # we leave out control, clocking, leakage, routing and the CCO-ADC's cost
-    # with ISAAC-style bit-serial inputs the same core drops near the published range
+    assert 14.0 <= ratio <= 20.0  # we leave out control, clocking, leakage, routing and the CCO-ADC's cost
+    # with ISAAC-style bit-serial inputs the same core is still 2.2× the measured peak
     serial = hardware_cost(analog, pcm, [LayerShape(256, 256)], 0.0, 0.0, 0.25, cost=CostConfig(node_nm=14.0))
-    assert 1.0 <= serial.tops_per_w / 9.76 <= 1.5
+    assert 2.0 <= serial.tops_per_w / 9.76 <= 2.5
 
 
 def _vgg8() -> list[LayerShape]:
@@ -133,13 +134,16 @@ def test_vgg8_is_neurosims_reference_network() -> None:
 
 def test_neurosim_vgg8_rram_efficiency_is_pessimistic_by_the_band_we_report() -> None:
     # [NS] V1.4: VGG-8 on CIFAR-10, 22 nm RRAM, 128×128, 4-bit ADC, 8-bit bit-serial inputs:
-    # 11.25–19.88 TOPS/W. Ours at mean |w|/w_max 0.25 and every input bit driven at full scale.
+    # 11.25–19.88 TOPS/W. Ours at mean |w|/w_max 0.25, half the rows driven per input bit.
     rram = DEVICES["rram"]
     analog = AnalogConfig(device="rram", tile_size=128, adc_bits=4, dac_bits=8)
     c = hardware_cost(analog, rram, _vgg8(), 0.0, 0.0, 0.25, cost=CostConfig(node_nm=22.0))
-    assert 0.35 <= c.tops_per_w / 11.25 <= 0.55
-    assert c.energy_array_pj / c.energy_per_inference_pj > 0.8  # the cell reads dominate
-    # NeuroSim drives only the 1-bits of each input; at a quarter of them (input_duty 0.25) we agree
+    assert 0.7 <= c.tops_per_w / 11.25 <= 0.9
+    assert c.energy_array_pj / c.energy_per_inference_pj > 0.7  # the cell reads dominate
+    # every input bit at 1 (full scale, the old default) is 0.45 of the low end
+    full = hardware_cost(analog, rram, _vgg8(), 0.0, 0.0, 0.25, cost=CostConfig(node_nm=22.0, input_duty=1.0))
+    assert 0.35 <= full.tops_per_w / 11.25 <= 0.55
+    # ReLU activations are sparser than uniform codes; at a quarter of the bits driven we agree
     sparse = CostConfig(node_nm=22.0, input_duty=0.25)
     c = hardware_cost(analog, rram, _vgg8(), 0.0, 0.0, 0.25, cost=sparse)
     assert 11.25 * 0.9 <= c.tops_per_w <= 19.88 * 1.1
