@@ -79,9 +79,11 @@ def hardware_cost(
         layers: mapped weight matrices and their uses per inference.
         writes_max: state changes (switches; they wear the device) of the most-written device.
         writes_mean: state changes averaged over devices.
-        mean_g_fraction: mean |w|/w_max, i.e. the mean conductance of the weight's
-            device above g_min as a fraction of g_max − g_min (its partner sits at g_min
-            under the sign-pair mapping); sets the cell read energy.
+        mean_g_fraction: mean over device pairs (weight × slice) of the pair's conductance
+            above 2·g_min as a fraction of g_max − g_min (without slicing: mean |w|/w_max, the
+            partner sitting at g_min); sets the cell read energy.
+            :func:`models.cost.conductance.mean_conductance_fraction` computes it from the
+            mapping, which with bit slices is not mean |w|/w_max.
         cost: cost-only knobs (node, ADC sharing, read pulse, clock, batch size).
         writes_total: state changes summed over devices; defaults to writes_mean × devices.
         train_samples: examples passed forward and backward through the arrays during
