@@ -60,7 +60,9 @@ def ns_sense_time_s() -> float:
 
 
 def ns_column_energy_fj(driven_rows: int) -> float:
-    """NeuroSim's read energy of one column with ``driven_rows`` rows at input bit 1, half of them on."""
+    """NeuroSim's P_col·t_sense for one column with ``driven_rows`` rows at input bit 1, half of them
+    on: the only term of its column read that depends on the cells (the capacitive switching of
+    the column and the comparators, ``Column_SwitchingE``, is charged beside it)."""
     g_col_s = driven_rows * (G_ON_US + G_OFF_US) / 2 * 1e-6
     return ns_column_power_w(1.0 / g_col_s) * ns_sense_time_s() * 1e15
 
