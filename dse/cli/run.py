@@ -62,6 +62,13 @@ def _override(space: SearchSpace, **flags: Any) -> SearchSpace:
         raise BadInput(f"--cpus-per-trial: must be > 0, got {changes['cpus_per_trial']}")
     if "gpus_per_trial" in changes and not changes["gpus_per_trial"] >= 0:
         raise BadInput(f"--gpus-per-trial: must be ≥ 0, got {changes['gpus_per_trial']}")
+    from dse.engine.fidelity import NO_FIDELITY_SAMPLERS, allowed_samplers
+
+    if space.fidelity is not None and changes.get("sampler") in NO_FIDELITY_SAMPLERS:
+        raise BadInput(
+            f"--sampler: {changes['sampler']!r} cannot use the space's fidelity = {space.fidelity!r}: "
+            f"{NO_FIDELITY_SAMPLERS[changes['sampler']]}; allowed with a fidelity: {allowed_samplers()}"
+        )
     if changes.get("sampler", space.sampler) != space.sampler:
         changes["sampler_options"] = ()  # the file's [sampler] options belong to the file's sampler
     return dataclasses.replace(space, **changes)

@@ -125,7 +125,15 @@ def _journal_has_study(journal: Path, name: str) -> bool:
     return False
 
 
-COMPATIBLE = ("trials", "workers", "cpus_per_trial", "gpus_per_trial", "max_retries", "description")
+COMPATIBLE = (
+    "trials",
+    "budget_epochs",
+    "workers",
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "max_retries",
+    "description",
+)
 """Study settings a resumed run may change (the budget and how trials run, not what is searched)."""
 
 
