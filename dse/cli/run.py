@@ -172,6 +172,7 @@ def run(
     result = _run_checked(space, plan, out_dir, storage, address, executor, resume, cache_dir, no_cache)
     console.print(
         f"complete {result.complete}, failed {result.failed}"
+        + (f", stopped {result.stopped} (below the last rung)" if space.fidelity else "")
         + (f", recovered {result.recovered} stale" if result.recovered else "")
     )
     print_front(out_dir, [f"{o.name}:{o.direction.value}" for o in space.objectives])
@@ -269,13 +270,14 @@ def _progress_bar(
             frame = pd.DataFrame(rows)
             if len(pa.objective_matrix(frame, objectives)[0]):
                 hv = f" · HV {pa.hypervolume(frame, objectives, normalize=True).value:.3f}"
-        ended = p.complete + p.failed
+        ended = p.complete + p.failed + p.stopped
         running = max(0, min(workers, p.total - ended))
         last = ""
         if rec is not None and rec.status == "failed":
             reason = str(rec.error or "").strip().splitlines() or [""]
             last = f" · last failure #{rec.trial_number}: {reason[0][:50]}"
-        status = f"running {running} · complete {p.complete} · failed {p.failed}{hv}{last}"
+        stopped = f" · stopped {p.stopped}" if p.stopped else ""
+        status = f"running {running} · complete {p.complete}{stopped} · failed {p.failed}{hv}{last}"
         bar.update(task, description="trials", total=p.total, completed=ended, status=status)
 
     return update, bar

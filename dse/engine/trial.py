@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,10 +32,8 @@ from models.nn import inference
 from models.nn.networks import analog_layers, build_network, layer_shapes
 from models.training import apt
 from models.training.modes import check_mode
+from models.training.session import CheckpointError, TrainingRun
 from models.training.trainers import TrainResult, cacheable, finish, one_programming, pretrain
-
-if TYPE_CHECKING:
-    from models.training.session import TrainingRun
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 """Errors worth retrying (infrastructure, not the design point). Everything else fails the trial."""
@@ -307,8 +305,6 @@ def _train_to_rung(
     """Resume the run from the rung's checkpoint when there is one (else start it on ``model``),
     train it to ``rung.epochs`` and save it back. Returns the run, the epochs it resumed from and,
     when an expected checkpoint could not be used, a warning naming the file (it retrained)."""
-    from models.training.session import CheckpointError, TrainingRun
-
     path = Path(rung.checkpoint) if rung.checkpoint else None
     run, warning = None, None
     if path is not None and (rung.resume or path.exists()):
