@@ -195,7 +195,7 @@ def evaluate_point(
         "epochs_done": rung.epochs if rung else point.epochs,
         **(
             {
-                "resumed_from_epochs": first.resumed_from,
+                "resumed_from_epochs": min(r.resumed_from for r in runs),
                 "warning": "; ".join(r.warning for r in runs if r.warning) or None,
             }
             if rung

@@ -62,3 +62,14 @@ def test_a_missing_or_damaged_checkpoint_retrains_from_scratch_with_a_warning_na
 def test_a_trial_without_a_rung_records_its_epochs_and_no_resume(tmp_path: Path) -> None:
     out = evaluate_point(POINTS["hwa"].replace(epochs=1), load_dataset("digits", seed=2))
     assert out["epochs_done"] == 1 and "resumed_from_epochs" not in out
+
+
+def test_each_training_repeat_keeps_its_own_checkpoint(tmp_path: Path) -> None:
+    point, data = POINTS["hwa"], load_dataset("digits", seed=2)
+    path = tmp_path / "3.pt"
+    evaluate_point(point, data, repeats=2, rung=Rung(1, str(path)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3.pt", "3.r1.pt"]
+    (tmp_path / "3.r1.pt").unlink()  # the second repeat lost its checkpoint: the row says so
+    out = evaluate_point(point, data, repeats=2, rung=Rung(3, str(path), resume=True))
+    assert out["resumed_from_epochs"] == 0 and str(tmp_path / "3.r1.pt") in out["warning"]
+    assert str(path) + ":" not in out["warning"]  # the first repeat resumed
