@@ -296,6 +296,7 @@ def status(results: Annotated[Path, typer.Argument(help="results folder")]) -> N
     console.print(
         f"{where}: complete {counts.get('complete', 0)}, failed {counts.get('failed', 0)}{others}, "
         f"running {running}, budget {meta['trials']}"
+        + (f" trials, {meta['budget_epochs']} epochs" if meta.get("budget_epochs") else "")
     )
     failed = df[df["status"] == "failed"]
     if not failed.empty:

@@ -69,6 +69,7 @@ def write_study_file(space: SearchSpace, out: Path, storage: str | None) -> None
         "space": space.canonical(),
         "sampler": space.sampler,
         "trials": space.trials,
+        "budget_epochs": space.budget_epochs,
         "objectives": [
             f"{o.name}:{'max' if o.direction is Direction.MAXIMIZE else 'min'}" for o in space.objectives
         ],

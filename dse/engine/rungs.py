@@ -10,7 +10,9 @@ objective vector and decision) in the same journal burst as the decision, before
 continues. A restarted driver rebuilds the ledger by replaying them in arrival order, and
 :meth:`Rungs.adopt` takes over the RUNNING trials of a dead driver: each keeps its number and
 resumes from its checkpoint at the rung its last recorded decision named (fidelity trials are
-never failed and re-enqueued, which would throw their checkpoints away).
+never failed and re-enqueued, which would throw their checkpoints away). Drivers sharing a study
+read each other's rung results at every heartbeat (:meth:`Rungs.catch_up`), so their ledgers agree
+within :data:`dse.engine.lease.HEARTBEAT_EVERY_S`.
 
 Checkpoints live in the results folder (``_checkpoints/``, beside ``_cache/``), so on a cluster
 the folder must be shared as the weights cache is; a worker that cannot find one retrains from
@@ -88,13 +90,23 @@ class Rungs:
         self.ledger = RungLedger(
             self.rungs, tuple(o.direction.maximise for o in space.objectives), space.reduction_factor
         )
-        results = recorded(study.get_trials(deepcopy=False))
-        for r in results:  # the ledger as it was: every recorded result, in arrival order
-            self.ledger.report(r.trial, r.epochs, r.values)
-        self.seq = 1 + max((r.seq for r in results), default=-1)
+        self.known: set[tuple[int, int]] = set()
+        """(trial, rung) results the ledger holds."""
+        self.seq = 0
+        self.catch_up(study)  # the ledger as it was: every recorded result, in arrival order
         self.contexts: dict[int, TrialContext] = {}
         """Live trial → the context of the rung it trains to now."""
         self.warnings: dict[int, list[str]] = {}
+
+    def catch_up(self, study: optuna.Study) -> int:
+        """Report the rung results recorded in the study that the ledger does not hold yet (all of
+        them after a restart; other drivers' since the last call), in arrival order; returns how many."""
+        new = [r for r in recorded(study.get_trials(deepcopy=False)) if (r.trial, r.epochs) not in self.known]
+        for r in new:
+            self.ledger.report(r.trial, r.epochs, r.values)
+            self.known.add((r.trial, r.epochs))
+            self.seq = max(self.seq, r.seq + 1)
+        return len(new)
 
     def start(self, ctx: TrialContext) -> TrialContext:
         """The context of a new trial: train to the first rung, checkpoint in the results folder."""
@@ -124,6 +136,7 @@ class Rungs:
         nxt = self.ledger.report(n, epochs, vec)
         stored = [v if math.isfinite(v) else None for v in vec]
         trial.set_user_attr(f"{RUNG_ATTR}{epochs}", {"seq": self.seq, "values": stored, "next": nxt})
+        self.known.add((n, epochs))
         self.seq += 1
         if nxt is None:
             return self._final(rec, "complete" if epochs == self.rungs[-1] else "stopped")

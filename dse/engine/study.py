@@ -212,7 +212,10 @@ def run_study(
     live: dict[int, optuna.Trial] = {}
 
     def take_over() -> int:
-        """Adopt dead drivers' fidelity trials (they resume), then settle the rest."""
+        """Read other drivers' rung results, adopt dead drivers' fidelity trials (they resume), then
+        settle the rest."""
+        if rungs:
+            rungs.catch_up(study)
         adopted = rungs.adopt(study, store, lease, lambda t: suggest(t, space), context) if rungs else []
         for trial, point, ctx in adopted:
             live[trial.number] = trial

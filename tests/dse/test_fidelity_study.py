@@ -83,6 +83,9 @@ def test_a_fidelity_study_runs_from_the_cli_on_ray_and_writes_stopped_and_comple
     both = dse("export", out, "--all", "--format", "csv", "--include-stopped")
     lines = [ln for ln in both.stdout.splitlines() if ln and not ln.startswith("#")]
     assert len(lines) == 1 + 8 and "epochs_done" in lines[0]
+    # a promoted trial, trained 1 + 2 epochs across two tasks, replays from scratch bit for bit
+    replayed = dse("replay", out, "--trial", int(complete.index[0]))
+    assert replayed.returncode == 0 and "bit for bit" in replayed.stdout, replayed.stdout + replayed.stderr
 
 
 GATED_DRIVER = """

@@ -163,3 +163,25 @@ def test_a_dead_drivers_trial_is_adopted_and_resumes_at_its_next_rung(tmp_path: 
     study = optuna.load_study(study_name="rungs", storage=open_storage(out, None))
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 6
     assert math.isfinite(df.set_index("trial_number").loc[0, "accuracy"])
+
+
+def test_a_second_driver_reads_the_first_drivers_rung_results_when_it_catches_up(tmp_path: Path) -> None:
+    from dse.engine.rungs import Rungs
+    from dse.engine.study import open_study
+
+    out = tmp_path / "out"
+    space = load_space(space_file(tmp_path))
+    study = open_study(space, open_storage(out, None), str(out), must_exist=False)
+    a, b = Rungs(study, space, out), Rungs(study, space, out)
+    trial = study.ask()
+    ctx = a.start(TrialContext("rungs", trial.number))
+    now = datetime.now(UTC)
+    metrics = {"accuracy": 0.9, "energy_per_inference_pj": 10.0, "epochs_done": 1}
+    step = a.arrived(
+        TrialRecord("rungs", trial.number, "complete", DesignPoint(), metrics, None, 0, now, now), trial
+    )
+    assert isinstance(step, TrialContext) and (step.rung_epochs, step.resume) == (3, True)  # first: continues
+    assert ctx.checkpoint == str(out / "_checkpoints" / f"{trial.number}.pt")
+    assert b.ledger.seen == {}
+    assert b.catch_up(study) == 1 and b.ledger.seen == a.ledger.seen == {1: [(trial.number, (0.9, 10.0))]}
+    assert b.catch_up(study) == 0 and b.seq == a.seq == 1
