@@ -10,6 +10,7 @@ import pytest
 from dse.engine.data import load_dataset
 from dse.engine.trial import Rung, evaluate_point
 from dse.schema.point import DesignPoint
+from tests.torch_devices import TORCH_DEVICES
 
 POINTS = {
     "hwa": DesignPoint.of(
@@ -22,17 +23,18 @@ POINTS = {
 OUTCOME = ("accuracy", "accuracy_fp", "max_writes_per_device", "mean_writes_per_device", "energy_training_j")
 
 
+@pytest.mark.parametrize("where", TORCH_DEVICES)
 @pytest.mark.parametrize("mode", list(POINTS))
 def test_a_promoted_trial_resumes_its_checkpoint_and_matches_an_unbroken_run(
-    mode: str, tmp_path: Path
+    mode: str, where: str, tmp_path: Path
 ) -> None:
     point, data = POINTS[mode], load_dataset("digits", seed=2)
     path = tmp_path / "0.pt"
-    low = evaluate_point(point, data, rung=Rung(1, str(path)))
+    low = evaluate_point(point, data, device=where, rung=Rung(1, str(path)))
     assert (low["epochs_done"], low["resumed_from_epochs"], low["warning"]) == (1, 0, None) and path.is_file()
-    high = evaluate_point(point, data, rung=Rung(3, str(path), resume=True))
+    high = evaluate_point(point, data, device=where, rung=Rung(3, str(path), resume=True))
     assert (high["epochs_done"], high["resumed_from_epochs"], high["warning"]) == (3, 1, None)
-    whole = evaluate_point(point, data, rung=Rung(3, str(tmp_path / "1.pt")))
+    whole = evaluate_point(point, data, device=where, rung=Rung(3, str(tmp_path / "1.pt")))
     assert whole["resumed_from_epochs"] == 0
     assert [high[k] for k in OUTCOME] == [whole[k] for k in OUTCOME]  # resumed = never stopped, bit for bit
     assert high["train_seconds"] >= low["train_seconds"]  # cumulative over both rungs
