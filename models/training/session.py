@@ -18,6 +18,8 @@ chip to the layers, ``pcm_2t1c`` empties its capacitors).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import math
 import os
 import tempfile
@@ -106,6 +108,17 @@ def data_signature(x: Tensor, y: Tensor) -> tuple[Any, ...]:
         str(y.dtype),
         float(per_y @ weights.to(y.device)),
     )
+
+
+@functools.cache
+def code_version() -> str:
+    """A hash of every source file of ``models/``: a checkpoint resumes bit-identically only
+    under the code that wrote it (and its pickled objects may not fit other code)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for source in sorted(root.rglob("*.py")):
+        digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _rng_state() -> dict[str, Any]:
@@ -221,6 +234,7 @@ class TrainingRun:
         state = {
             "format": FORMAT,
             "version": VERSION,
+            "code": code_version(),
             "cfg": self.cfg,
             "epochs_done": self.epochs_done,
             "seconds": self.seconds,
@@ -249,8 +263,9 @@ class TrainingRun:
         written by :meth:`save`; never load a checkpoint from elsewhere.
 
         Raises:
-            CheckpointError: the file is missing, truncated or not a checkpoint; or it was saved
-                with another ``cfg`` (naming the first differing field) or other training data.
+            CheckpointError: the file is missing, truncated or not a checkpoint; or it was written
+                by other code (another :func:`code_version`), with another ``cfg`` (naming the
+                first differing field) or on other training data.
         """
         path = Path(path)
         if not path.is_file():
@@ -266,6 +281,11 @@ class TrainingRun:
         if state.get("version") != VERSION:
             raise CheckpointError(
                 f"checkpoint {path}: layout version {state.get('version')!r}, expected {VERSION}"
+            )
+        if state.get("code") != code_version():
+            raise CheckpointError(
+                f"checkpoint {path}: written by other code (models/ source hash {state.get('code')}, "
+                f"this is {code_version()})"
             )
         saved = state["cfg"]
         for field in dataclasses.fields(TrainConfig):
@@ -288,4 +308,12 @@ class TrainingRun:
         return run
 
 
-__all__ = ["TRAINERS", "CheckpointError", "EpochLoop", "LoopFactory", "TrainingRun", "hardware_stage"]
+__all__ = [
+    "TRAINERS",
+    "CheckpointError",
+    "EpochLoop",
+    "LoopFactory",
+    "TrainingRun",
+    "code_version",
+    "hardware_stage",
+]

@@ -14,7 +14,7 @@ from torch import nn
 from models.config import AnalogConfig, MomentumPlacement, NetworkConfig, TrainConfig, TrainMode
 from models.nn.networks import analog_layers, build_network
 from models.training.outcome import TrainResult
-from models.training.session import CheckpointError, TrainingRun
+from models.training.session import CheckpointError, TrainingRun, code_version
 from models.training.trainers import train
 
 
@@ -243,3 +243,18 @@ def test_a_checkpoint_of_other_data_is_refused(saved: tuple[Path, TrainConfig]) 
     x, y = digits()
     with pytest.raises(CheckpointError, match=r"run\.ckpt: trained on other data"):
         TrainingRun.load(path, x.flip(0), y.flip(0), cfg)
+
+
+def test_a_checkpoint_of_other_code_is_refused(saved: tuple[Path, TrainConfig], tmp_path: Path) -> None:
+    """A checkpoint resumes only under the code that wrote it (a study restarted after an upgrade
+    retrains instead)."""
+    path, cfg = saved
+    x, y = digits()
+    state = torch.load(path, weights_only=False)
+    assert state["code"] == code_version()
+    state["code"] = "0123456789abcdef"
+    torch.save(state, tmp_path / "old.ckpt")
+    with pytest.raises(
+        CheckpointError, match=r"old\.ckpt: written by other code \(models/ source hash 0123456789abcdef"
+    ):
+        TrainingRun.load(tmp_path / "old.ckpt", x, y, cfg)
