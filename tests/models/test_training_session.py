@@ -259,3 +259,22 @@ def test_a_checkpoint_of_other_code_is_refused(saved: tuple[Path, TrainConfig], 
         CheckpointError, match=r"old\.ckpt: written by other code \(models/ source hash 0123456789abcdef"
     ):
         TrainingRun.load(tmp_path / "old.ckpt", x, y, cfg)
+
+
+def test_a_failed_save_leaves_the_last_checkpoint_whole(tmp_path: Path) -> None:
+    """save writes a temp file and replaces: a save that dies half-way (here pickling fails part-way, after
+    the loop's other state was written) leaves the previous checkpoint as it was, and no temp file."""
+    x, y = digits()
+    net, cfg = _case("hwa")
+    run = TrainingRun.start(net, x, y, cfg)
+    run.advance(1)
+    path = tmp_path / "run.ckpt"
+    run.save(path)
+    before = path.read_bytes()
+    run.advance(2)
+    run.loop.unpicklable = lambda: None  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="pickle"):
+        run.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]
+    assert TrainingRun.load(path, x, y, cfg).epochs_done == 1
