@@ -16,6 +16,7 @@ from models.nn.networks import analog_layers, build_network
 from models.training.outcome import TrainResult
 from models.training.session import CheckpointError, TrainingRun, code_version
 from models.training.trainers import train
+from tests.torch_devices import TORCH_DEVICES
 
 
 @functools.cache
@@ -104,17 +105,29 @@ def _assert_same(a: TrainingRun, ra: TrainResult, b: TrainingRun, rb: TrainResul
 @pytest.mark.parametrize("name", [*CASES, *VARIANTS])
 def test_stop_save_load_resume_is_bit_identical(name: str, tmp_path: Path) -> None:
     x, y = digits()
-    if name in VARIANTS:
-        x, y = x[:64], y[:64]
+    _check_resume(name, *((x[:64], y[:64]) if name in VARIANTS else (x, y)), tmp_path, "cpu")
+
+
+@pytest.mark.parametrize("where", [p for p in TORCH_DEVICES if p.id != "cpu"])
+@pytest.mark.parametrize("name", ["hwa", "onchip_sgd_pcm", "hic", "qnn", "pcm_2t1c"])
+def test_resume_on_an_accelerator_is_bit_identical(name: str, where: str, tmp_path: Path) -> None:
+    """The same on the GPU (model and generators there, data left on the CPU)."""
+    x, y = digits()
+    _check_resume(name, x, y, tmp_path, where)
+
+
+def _check_resume(name: str, x: torch.Tensor, y: torch.Tensor, tmp_path: Path, where: str) -> None:
+    """Train 3 epochs straight, and 1 + 1 + 1 with a save, a disturbed global stream and a load
+    between each; everything must be equal."""
     n, steps = x.shape[0], -(-x.shape[0] // 32)
     net, cfg = _case(name)
-    straight = TrainingRun.start(net, x, y, cfg)
+    straight = TrainingRun.start(net.to(where), x, y, cfg)
     straight.advance(3)
     r_straight = straight.finish()
     after_straight = torch.rand(4)  # the global stream as training leaves it
 
     net2, _ = _case(name)
-    first = TrainingRun.start(net2, x, y, cfg)
+    first = TrainingRun.start(net2.to(where), x, y, cfg)
     first.advance(1)
     first.save(tmp_path / "run.ckpt")
     del first
