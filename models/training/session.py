@@ -154,6 +154,7 @@ class TrainingRun:
         self._rng = _rng_state()
         self._ended: TrainResult | None = None
         self._finished = False
+        self._failed: str | None = None
 
     @classmethod
     def start(
@@ -170,7 +171,9 @@ class TrainingRun:
         nothing to do).
 
         Raises:
-            TrainingDiverged: the loss of an epoch is NaN or infinite.
+            TrainingDiverged: the loss of an epoch is NaN or infinite. After it, or any other
+                error inside an epoch, the run can neither advance, end nor be saved (a
+                checkpoint of a half-trained epoch would resume wrongly).
         """
         self._check_open("advance")
         if not self.epochs_done <= epochs <= self.cfg.epochs:
@@ -189,6 +192,9 @@ class TrainingRun:
                     raise TrainingDiverged(
                         f"training loss is {loss} after {self.loop.steps} steps (lr={self.cfg.lr})"
                     )
+        except BaseException as e:  # diverged, or stopped inside an epoch: its state is no checkpoint
+            self._failed = f"{type(e).__name__}: {e}"
+            raise
         finally:
             self.seconds += time.perf_counter() - begin
             self._rng = _rng_state()
@@ -220,6 +226,8 @@ class TrainingRun:
         return hardware_stage(self.model, self._x, self._y, self.cfg, result)
 
     def _check_open(self, what: str) -> None:
+        if self._failed is not None:
+            raise RuntimeError(f"cannot {what} a training run whose last advance failed ({self._failed})")
         if self._ended is not None:
             raise RuntimeError(
                 f"cannot {what} a training run that has ended (after {self.epochs_done} epochs)"

@@ -13,7 +13,7 @@ from torch import nn
 
 from models.config import AnalogConfig, MomentumPlacement, NetworkConfig, TrainConfig, TrainMode
 from models.nn.networks import analog_layers, build_network
-from models.training.outcome import TrainResult
+from models.training.outcome import TrainingDiverged, TrainResult
 from models.training.session import CheckpointError, TrainingRun, code_version
 from models.training.trainers import train
 from tests.torch_devices import TORCH_DEVICES
@@ -291,3 +291,20 @@ def test_a_failed_save_leaves_the_last_checkpoint_whole(tmp_path: Path) -> None:
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]
     assert TrainingRun.load(path, x, y, cfg).epochs_done == 1
+
+
+def test_a_run_that_diverged_cannot_be_saved_or_go_on(tmp_path: Path) -> None:
+    x, y = digits()
+    x = x.clone()
+    x[5, 3] = float("nan")
+    net, cfg = _case("onchip_sgd_rram")
+    run = TrainingRun.start(net, x, y, cfg)
+    with pytest.raises(TrainingDiverged, match="training loss is nan after 7 steps"):
+        run.advance(2)
+    assert run.epochs_done == 1
+    for act in (lambda: run.save(tmp_path / "run.ckpt"), lambda: run.advance(2), run.finish):
+        with pytest.raises(
+            RuntimeError, match=r"last advance failed \(TrainingDiverged: training loss is nan"
+        ):
+            act()
+    assert not (tmp_path / "run.ckpt").exists()
