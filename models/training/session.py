@@ -102,7 +102,7 @@ def data_signature(x: Tensor, y: Tensor) -> str:
     """A hash of the training split's shapes and dtypes, all its labels in order and
     :data:`SIGNATURE_ROWS` evenly spaced inputs: a resumed run must see the data it started on.
     Exact bytes, so no thread count or reduction order can change it."""
-    rows = torch.linspace(0, x.shape[0] - 1, min(SIGNATURE_ROWS, x.shape[0])).long().to(x.device)
+    rows = torch.linspace(0, x.shape[0] - 1, min(SIGNATURE_ROWS, x.shape[0]), device=x.device).long()
     digest = hashlib.sha256(f"{tuple(x.shape)} {x.dtype} {tuple(y.shape)} {y.dtype}".encode())
     for t in (y, x.index_select(0, rows)):
         digest.update(t.detach().cpu().contiguous().numpy().tobytes())
