@@ -140,7 +140,8 @@ class TrainingChip:
         """Pickled without the calibration batch: a checkpoint holds no training data
         (:meth:`attach` takes it back from the split by :attr:`cal_index`)."""
         state = self.__dict__.copy()
-        del state["x_cal"], state["y_cal"]
+        state.pop("x_cal", None)
+        state.pop("y_cal", None)
         return state
 
     def calibrate(self) -> None:

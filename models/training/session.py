@@ -18,6 +18,8 @@ chip to the layers, ``pcm_2t1c`` empties its capacitors).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import math
 import os
 import tempfile
@@ -92,20 +94,30 @@ def hardware_stage(
     return dataclasses.replace(result, calibration_seconds=apt.calibrate(model, x, y, cfg))
 
 
-def data_signature(x: Tensor, y: Tensor) -> tuple[Any, ...]:
-    """Shapes, dtypes and index-weighted sums of the training split (a reordered split differs
-    too): a resumed run must see the data it started on."""
-    weights = torch.arange(1, x.shape[0] + 1, dtype=torch.float64, device=x.device)
-    per_x = x.reshape(x.shape[0], -1).sum(dim=1, dtype=torch.float64)
-    per_y = y.reshape(y.shape[0], -1).sum(dim=1, dtype=torch.float64)
-    return (
-        tuple(x.shape),
-        str(x.dtype),
-        float(per_x @ weights),
-        tuple(y.shape),
-        str(y.dtype),
-        float(per_y @ weights.to(y.device)),
-    )
+SIGNATURE_ROWS = 1024
+"""Evenly spaced samples of the training inputs hashed into :func:`data_signature` (labels: all)."""
+
+
+def data_signature(x: Tensor, y: Tensor) -> str:
+    """A hash of the training split's shapes and dtypes, all its labels in order and
+    :data:`SIGNATURE_ROWS` evenly spaced inputs: a resumed run must see the data it started on.
+    Exact bytes, so no thread count or reduction order can change it."""
+    rows = torch.linspace(0, x.shape[0] - 1, min(SIGNATURE_ROWS, x.shape[0]), device=x.device).long()
+    digest = hashlib.sha256(f"{tuple(x.shape)} {x.dtype} {tuple(y.shape)} {y.dtype}".encode())
+    for t in (y, x.index_select(0, rows)):
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def code_version() -> str:
+    """A hash of every source file of ``models/``: a checkpoint resumes bit-identically only
+    under the code that wrote it (and its pickled objects may not fit other code)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for source in sorted(root.rglob("*.py")):
+        digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _rng_state() -> dict[str, Any]:
@@ -142,6 +154,7 @@ class TrainingRun:
         self._rng = _rng_state()
         self._ended: TrainResult | None = None
         self._finished = False
+        self._failed: str | None = None
 
     @classmethod
     def start(
@@ -158,7 +171,9 @@ class TrainingRun:
         nothing to do).
 
         Raises:
-            TrainingDiverged: the loss of an epoch is NaN or infinite.
+            TrainingDiverged: the loss of an epoch is NaN or infinite. After it, or any other
+                error inside an epoch, the run can neither advance, end nor be saved (a
+                checkpoint of a half-trained epoch would resume wrongly).
         """
         self._check_open("advance")
         if not self.epochs_done <= epochs <= self.cfg.epochs:
@@ -177,6 +192,9 @@ class TrainingRun:
                     raise TrainingDiverged(
                         f"training loss is {loss} after {self.loop.steps} steps (lr={self.cfg.lr})"
                     )
+        except BaseException as e:  # diverged, or stopped inside an epoch: its state is no checkpoint
+            self._failed = f"{type(e).__name__}: {e}"
+            raise
         finally:
             self.seconds += time.perf_counter() - begin
             self._rng = _rng_state()
@@ -208,6 +226,8 @@ class TrainingRun:
         return hardware_stage(self.model, self._x, self._y, self.cfg, result)
 
     def _check_open(self, what: str) -> None:
+        if self._failed is not None:
+            raise RuntimeError(f"cannot {what} a training run whose last advance failed ({self._failed})")
         if self._ended is not None:
             raise RuntimeError(
                 f"cannot {what} a training run that has ended (after {self.epochs_done} epochs)"
@@ -221,6 +241,7 @@ class TrainingRun:
         state = {
             "format": FORMAT,
             "version": VERSION,
+            "code": code_version(),
             "cfg": self.cfg,
             "epochs_done": self.epochs_done,
             "seconds": self.seconds,
@@ -249,8 +270,9 @@ class TrainingRun:
         written by :meth:`save`; never load a checkpoint from elsewhere.
 
         Raises:
-            CheckpointError: the file is missing, truncated or not a checkpoint; or it was saved
-                with another ``cfg`` (naming the first differing field) or other training data.
+            CheckpointError: the file is missing, truncated or not a checkpoint; or it was written
+                by other code (another :func:`code_version`), with another ``cfg`` (naming the
+                first differing field) or on other training data.
         """
         path = Path(path)
         if not path.is_file():
@@ -267,6 +289,11 @@ class TrainingRun:
             raise CheckpointError(
                 f"checkpoint {path}: layout version {state.get('version')!r}, expected {VERSION}"
             )
+        if state.get("code") != code_version():
+            raise CheckpointError(
+                f"checkpoint {path}: written by other code (models/ source hash {state.get('code')}, "
+                f"this is {code_version()})"
+            )
         saved = state["cfg"]
         for field in dataclasses.fields(TrainConfig):
             was, now = getattr(saved, field.name), getattr(cfg, field.name)
@@ -276,8 +303,8 @@ class TrainingRun:
                 )
         if state["data"] != data_signature(x, y):
             raise CheckpointError(
-                f"checkpoint {path}: trained on other data (shape, dtype, sums {state['data']}); "
-                f"this split is {data_signature(x, y)}"
+                f"checkpoint {path}: trained on other data (split signature {state['data']}, "
+                f"this split's is {data_signature(x, y)})"
             )
         loop = state["loop"]
         chip = getattr(loop, "chip", None)
@@ -288,4 +315,12 @@ class TrainingRun:
         return run
 
 
-__all__ = ["TRAINERS", "CheckpointError", "EpochLoop", "LoopFactory", "TrainingRun", "hardware_stage"]
+__all__ = [
+    "TRAINERS",
+    "CheckpointError",
+    "EpochLoop",
+    "LoopFactory",
+    "TrainingRun",
+    "code_version",
+    "hardware_stage",
+]

@@ -13,20 +13,21 @@ from torch import nn
 
 from models.config import AnalogConfig, MomentumPlacement, NetworkConfig, TrainConfig, TrainMode
 from models.nn.networks import analog_layers, build_network
-from models.training.outcome import TrainResult
-from models.training.session import CheckpointError, TrainingRun
+from models.training.outcome import TrainingDiverged, TrainResult
+from models.training.session import CheckpointError, TrainingRun, code_version
 from models.training.trainers import train
+from tests.torch_devices import TORCH_DEVICES
 
 
 @functools.cache
 def digits() -> tuple[torch.Tensor, torch.Tensor]:
-    """400 digits (13 batches of 32 per epoch: converter recalibration every 5 steps and pcm_2t1c
+    """200 digits (7 batches of 32 per epoch: converter recalibration every 5 steps and pcm_2t1c
     transfers every 3 steps fall across epoch boundaries)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = torch.tensor(bunch.data / 16.0, dtype=torch.float32)
-    return x[:400], torch.tensor(bunch.target, dtype=torch.int64)[:400]
+    return x[:200], torch.tensor(bunch.target, dtype=torch.int64)[:200]
 
 
 CASES = {  # mode, device, analog extras, train extras
@@ -41,10 +42,26 @@ CASES = {  # mode, device, analog extras, train extras
 }
 
 
+VARIANTS = {  # update-rule and network variants, on 64 digits (2 steps an epoch)
+    "hwa_in_loop": ("hwa", "rram", {}, {"hwa_converters_in_loop": True, "update_bits": 4}),
+    "onchip_sgd_bits_ideal_backward": ("onchip_sgd", "rram", {}, {"update_bits": 4, "backward": "ideal"}),
+    "onchip_sgd_no_momentum": ("onchip_sgd", "ecram", {}, {"momentum_placement": MomentumPlacement.NONE}),
+    "mixed_precision_float": ("mixed_precision", "rram", {}, {}),
+    "qnn_binary": ("qnn", "stt_mram", {}, {"lr": 0.2, "qnn_weights": "binary"}),
+    "pcm_2t1c_leak": ("pcm_2t1c", "pcm", {}, {"transfer_images": 96, "cap_retention_images": 500.0}),
+    "onchip_sgd_lenet": ("onchip_sgd", "rram", {"stuck_on_fraction": 0.01}, {"model": "lenet"}),
+}
+
+
 def _case(name: str, epochs: int = 3) -> tuple[nn.Module, TrainConfig]:
-    mode, device, analog, extra = CASES[name]
+    mode, device, analog, extra = {**CASES, **VARIANTS}[name]
+    extra = dict(extra)
+    model = str(extra.pop("model", "mlp"))
     torch.manual_seed(0)
-    net_cfg = NetworkConfig(hidden=(32,), in_features=64, in_shape=(64,))
+    shape = (1, 8, 8) if model == "lenet" else (64,)
+    net_cfg = NetworkConfig(
+        model=model, hidden=(32,), width_mult=0.25 if model != "mlp" else 1.0, in_features=64, in_shape=shape
+    )
     net = build_network(net_cfg, AnalogConfig(device=device, tile_rows=64, tile_cols=64, **analog))
     kw = {"epochs": epochs, "batch_size": 32, "lr": 0.05, "range_recalibration_steps": 5, **extra}
     return net, TrainConfig(mode=TrainMode(mode), **kw)
@@ -60,13 +77,15 @@ def _device_state(run: TrainingRun) -> list[torch.Tensor]:
     out: list[torch.Tensor] = list(getattr(run.loop, "bufs", []))
     updater = getattr(run.loop, "updater", None)
     if updater is not None:
-        for value in vars(updater).values():
+        for name, value in vars(updater).items():
+            if name in ("_buf", "_bufs"):
+                continue  # scratch, written before every read (uninitialised memory otherwise)
             items = value if isinstance(value, list) else [value]
             for item in items:
                 if isinstance(item, torch.Tensor):
                     out.append(item)
                 elif hasattr(item, "__dict__") and not isinstance(item, nn.Module):
-                    out += [t for t in vars(item).values() if isinstance(t, torch.Tensor)]
+                    out += [t for k, t in vars(item).items() if isinstance(t, torch.Tensor) and k != "_buf"]
     for layer in analog_layers(run.model):
         if layer.trained_chip is not None:
             out.append(layer.trained_chip.g)
@@ -83,17 +102,32 @@ def _assert_same(a: TrainingRun, ra: TrainResult, b: TrainingRun, rb: TrainResul
     assert len(da) == len(db) and all(torch.equal(p, q) for p, q in zip(da, db, strict=True))
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, *VARIANTS])
 def test_stop_save_load_resume_is_bit_identical(name: str, tmp_path: Path) -> None:
     x, y = digits()
+    _check_resume(name, *((x[:64], y[:64]) if name in VARIANTS else (x, y)), tmp_path, "cpu")
+
+
+@pytest.mark.parametrize("where", [p for p in TORCH_DEVICES if p.id != "cpu"])
+@pytest.mark.parametrize("name", ["hwa", "onchip_sgd_pcm", "hic", "qnn", "pcm_2t1c"])
+def test_resume_on_an_accelerator_is_bit_identical(name: str, where: str, tmp_path: Path) -> None:
+    """The same on the GPU (model and generators there, data left on the CPU)."""
+    x, y = digits()
+    _check_resume(name, x, y, tmp_path, where)
+
+
+def _check_resume(name: str, x: torch.Tensor, y: torch.Tensor, tmp_path: Path, where: str) -> None:
+    """Train 3 epochs straight, and 1 + 1 + 1 with a save, a disturbed global stream and a load
+    between each; everything must be equal."""
+    n, steps = x.shape[0], -(-x.shape[0] // 32)
     net, cfg = _case(name)
-    straight = TrainingRun.start(net, x, y, cfg)
+    straight = TrainingRun.start(net.to(where), x, y, cfg)
     straight.advance(3)
     r_straight = straight.finish()
     after_straight = torch.rand(4)  # the global stream as training leaves it
 
     net2, _ = _case(name)
-    first = TrainingRun.start(net2, x, y, cfg)
+    first = TrainingRun.start(net2.to(where), x, y, cfg)
     first.advance(1)
     first.save(tmp_path / "run.ckpt")
     del first
@@ -109,9 +143,9 @@ def test_stop_save_load_resume_is_bit_identical(name: str, tmp_path: Path) -> No
 
     _assert_same(straight, r_straight, resumed, r_resumed)
     assert torch.equal(torch.rand(4), after_straight)
-    assert r_resumed.steps == 3 * 13 and r_resumed.seconds > 0
+    assert r_resumed.steps == 3 * steps and r_resumed.seconds > 0
     on_chip = cfg.mode not in (TrainMode.HWA, TrainMode.APT)
-    assert r_resumed.train_samples == (3 * 400 if on_chip else 0)
+    assert r_resumed.train_samples == (3 * n if on_chip else 0)
 
 
 @pytest.mark.parametrize("name", ["hwa", "hic", "pcm_2t1c"])
@@ -139,7 +173,7 @@ def test_a_run_stopped_early_reports_the_epochs_it_ran(name: str) -> None:
     early = run.finish()
     net1, cfg1 = _case(name, epochs=1)
     one = train(net1, x, y, cfg1)
-    assert early.train_samples == 400 and early.steps == 13
+    assert early.train_samples == 200 and early.steps == 7
     assert _timeless(early) == _timeless(one)
     for k, v in net.state_dict().items():
         assert torch.equal(v, net1.state_dict()[k]), k
@@ -220,5 +254,57 @@ def test_a_checkpoint_of_another_cfg_names_the_field(saved: tuple[Path, TrainCon
 def test_a_checkpoint_of_other_data_is_refused(saved: tuple[Path, TrainConfig]) -> None:
     path, cfg = saved
     x, y = digits()
-    with pytest.raises(CheckpointError, match=r"run\.ckpt: trained on other data"):
-        TrainingRun.load(path, x.flip(0), y.flip(0), cfg)
+    for xs, ys in ((x.flip(0), y.flip(0)), (x * 1.001, y), (x[:-1], y[:-1])):
+        with pytest.raises(CheckpointError, match=r"run\.ckpt: trained on other data"):
+            TrainingRun.load(path, xs, ys, cfg)
+
+
+def test_a_checkpoint_of_other_code_is_refused(saved: tuple[Path, TrainConfig], tmp_path: Path) -> None:
+    """A checkpoint resumes only under the code that wrote it (a study restarted after an upgrade
+    retrains instead)."""
+    path, cfg = saved
+    x, y = digits()
+    state = torch.load(path, weights_only=False)
+    assert state["code"] == code_version()
+    state["code"] = "0123456789abcdef"
+    torch.save(state, tmp_path / "old.ckpt")
+    with pytest.raises(
+        CheckpointError, match=r"old\.ckpt: written by other code \(models/ source hash 0123456789abcdef"
+    ):
+        TrainingRun.load(tmp_path / "old.ckpt", x, y, cfg)
+
+
+def test_a_failed_save_leaves_the_last_checkpoint_whole(tmp_path: Path) -> None:
+    """save writes a temp file and replaces: a save that dies half-way (here pickling fails part-way, after
+    the loop's other state was written) leaves the previous checkpoint as it was, and no temp file."""
+    x, y = digits()
+    net, cfg = _case("hwa")
+    run = TrainingRun.start(net, x, y, cfg)
+    run.advance(1)
+    path = tmp_path / "run.ckpt"
+    run.save(path)
+    before = path.read_bytes()
+    run.advance(2)
+    run.loop.unpicklable = lambda: None  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="pickle"):
+        run.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]
+    assert TrainingRun.load(path, x, y, cfg).epochs_done == 1
+
+
+def test_a_run_that_diverged_cannot_be_saved_or_go_on(tmp_path: Path) -> None:
+    x, y = digits()
+    x = x.clone()
+    x[5, 3] = float("nan")
+    net, cfg = _case("onchip_sgd_rram")
+    run = TrainingRun.start(net, x, y, cfg)
+    with pytest.raises(TrainingDiverged, match="training loss is nan after 7 steps"):
+        run.advance(2)
+    assert run.epochs_done == 1
+    for act in (lambda: run.save(tmp_path / "run.ckpt"), lambda: run.advance(2), run.finish):
+        with pytest.raises(
+            RuntimeError, match=r"last advance failed \(TrainingDiverged: training loss is nan"
+        ):
+            act()
+    assert not (tmp_path / "run.ckpt").exists()
