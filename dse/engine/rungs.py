@@ -152,9 +152,12 @@ class Rungs:
         return replace(rec, status=status, metrics=metrics)
 
     def forget(self, trial_number: int) -> None:
-        """Delete a trial's checkpoints once its row is durable (every repeat's)."""
-        for path in checkpoint_path(self.out, trial_number).parent.glob(f"{trial_number}.*"):
-            path.unlink(missing_ok=True)
+        """Delete a trial's checkpoints once its row is durable: every repeat's, and the temp files
+        of saves a killed worker left (``.<name>.<random>.tmp``)."""
+        folder = checkpoint_path(self.out, trial_number).parent
+        for pattern in (f"{trial_number}.*", f".{trial_number}.*"):
+            for path in folder.glob(pattern):
+                path.unlink(missing_ok=True)
 
     def adopt(
         self,

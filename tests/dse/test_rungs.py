@@ -185,3 +185,19 @@ def test_a_second_driver_reads_the_first_drivers_rung_results_when_it_catches_up
     assert b.ledger.seen == {}
     assert b.catch_up(study) == 1 and b.ledger.seen == a.ledger.seen == {1: [(trial.number, (0.9, 10.0))]}
     assert b.catch_up(study) == 0 and b.seq == a.seq == 1
+
+
+def test_forget_removes_every_checkpoint_of_the_trial_and_no_other(tmp_path: Path) -> None:
+    from dse.engine.rungs import Rungs
+    from dse.engine.study import open_study
+
+    out = tmp_path / "out"
+    space = load_space(space_file(tmp_path))
+    rungs = Rungs(open_study(space, open_storage(out, None), str(out), must_exist=False), space, out)
+    folder = out / "_checkpoints"
+    folder.mkdir()
+    names = ["1.pt", "1.r1.pt", ".1.pt.abc123.tmp", "10.pt", "11.r1.pt", ".10.pt.x.tmp", "2.pt"]
+    for name in names:
+        (folder / name).write_bytes(b"x")
+    rungs.forget(1)
+    assert sorted(p.name for p in folder.iterdir()) == [".10.pt.x.tmp", "10.pt", "11.r1.pt", "2.pt"]
