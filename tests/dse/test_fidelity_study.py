@@ -72,6 +72,7 @@ def test_a_fidelity_study_runs_from_the_cli_on_ray_and_writes_stopped_and_comple
     assert set(stopped["epochs_done"]) == {1} and set(complete["epochs_done"]) == {3}
     assert set(complete["resumed_from_epochs"]) == {1}  # every promotion resumed: none retrained
     assert set(stopped["resumed_from_epochs"]) == {0}
+    assert set(df["attempt"]) == {0}  # a promotion is a new rung's task, not a retry
     assert f"stopped {len(stopped)}" in proc.stdout
     assert not list((out / CHECKPOINT_DIR).glob("*"))  # dropped once each row was written
     status = dse("status", out)
