@@ -97,6 +97,8 @@ class Rungs:
         self.contexts: dict[int, TrialContext] = {}
         """Live trial → the context of the rung it trains to now."""
         self.warnings: dict[int, list[str]] = {}
+        self.began: dict[int, tuple[Any, float]] = {}
+        """Live trial → (start of its first rung task, wall seconds of its rung tasks so far)."""
 
     def catch_up(self, study: optuna.Study) -> int:
         """Report the rung results recorded in the study that the ledger does not hold yet (all of
@@ -125,6 +127,8 @@ class Rungs:
         or ``failed``), else the context to resubmit it with (the next rung, from its checkpoint)."""
         n = rec.trial_number
         ctx = self.contexts[n]
+        start, wall = self.began.get(n, (rec.datetime_start, 0.0))
+        self.began[n] = (start, wall + (rec.wall_seconds or 0.0))
         warning = rec.metrics.get("warning")
         if warning:
             log.warning("trial %d: %s", n, warning)
@@ -144,12 +148,15 @@ class Rungs:
         return self.contexts[n]
 
     def _final(self, rec: TrialRecord, status: str) -> TrialRecord:
+        """The trial's row: its last rung's record, timed from its first rung task (wall seconds
+        summed over its tasks since this driver ran it), with every rung's warnings."""
         self.contexts.pop(rec.trial_number, None)
         notes = self.warnings.pop(rec.trial_number, [])
+        start, wall = self.began.pop(rec.trial_number, (rec.datetime_start, rec.wall_seconds))
         metrics: dict[str, Any] = dict(rec.metrics)
         if notes:
             metrics["warning"] = "; ".join(dict.fromkeys(notes))
-        return replace(rec, status=status, metrics=metrics)
+        return replace(rec, status=status, metrics=metrics, datetime_start=start, wall_seconds=wall)
 
     def forget(self, trial_number: int) -> None:
         """Delete a trial's checkpoints once its row is durable: every repeat's, and the temp files

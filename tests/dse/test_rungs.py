@@ -68,6 +68,7 @@ class StandIn:
     def __init__(self, crash_at: tuple[int, int] | None = None) -> None:
         self.log: list[tuple[int, int | None, bool]] = []
         self.crash_at = crash_at
+        self.starts: dict[int, datetime] = {}
 
     def __call__(self, point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:
         if (ctx.trial_number, ctx.rung_epochs) == self.crash_at:
@@ -82,7 +83,11 @@ class StandIn:
             "resumed_from_epochs": 0,
         }
         now = datetime.now(UTC)
-        return TrialRecord(ctx.study, ctx.trial_number, "complete", point, metrics, None, 0, now, now)
+        self.starts.setdefault(ctx.trial_number, now)
+        wall = float(epochs - {1: 0, 3: 1, 9: 3}[epochs])  # a stand-in: one second per epoch trained
+        return TrialRecord(
+            ctx.study, ctx.trial_number, "complete", point, metrics, None, 0, now, now, None, wall
+        )
 
 
 def run(path: Path, out: Path, trial: StandIn, resume: bool = False):
@@ -111,6 +116,8 @@ def test_rung_results_end_as_stopped_and_complete_rows_told_complete(tmp_path: P
         asked = [(e, resume) for t, e, resume in trial.log if t == n]
         rungs = [1, 3, 9][: [1, 3, 9].index(row["epochs_done"]) + 1]
         assert asked == [(e, e != 1) for e in rungs], (n, asked)
+    assert (df["wall_seconds"] == df["epochs_done"]).all()  # summed over the trial's rung tasks
+    assert all(df.loc[n, "datetime_start"] == trial.starts[n] for n in df.index)  # its first task's start
     study = optuna.load_study(study_name="rungs", storage=open_storage(out, None))
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 12
     for t in study.trials:  # stopped trials are told their last rung's values
