@@ -13,6 +13,7 @@ import typer
 from dse.analysis import pareto as pa
 from dse.analysis import report
 from dse.cli.common import (
+    INCLUDE_STOPPED_HELP,
     TABLE_FORMATS,
     analysis_rows,
     app,
@@ -153,15 +154,17 @@ def pareto(
         str, typer.Option(help="latex: fit one 'column' (table) or the 'page' (table*)")
     ] = "column",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    include_stopped: Annotated[bool, typer.Option("--include-stopped", help=INCLUDE_STOPPED_HELP)] = False,
 ) -> None:
     """Print (or write) the non-dominated rows and their normalized hypervolume, optionally filtered
     and grouped."""
     fmt = choice("--format", fmt, ("table", *TABLE_FORMATS))
     width = choice("--width", width, ("column", "page"))
-    meta, done, objs = analysis_rows(results, objectives, where)
+    meta, done, objs = analysis_rows(results, objectives, where, include_stopped)
     if by is not None:
         check_columns("--by", [by], done)
-    names = _table_columns(meta, done, objs, columns, "pareto_rank" if ranks else None, first=by)
+    fidelity = "epochs_done" if include_stopped and columns is None else None
+    names = _table_columns(meta, done, objs, columns, "pareto_rank" if ranks else None, fidelity, first=by)
     require_rows(done, objs, where)
     shared = pa.default_reference(done, objs)  # one reference (and ideal) for every group
     if by is None:
@@ -290,14 +293,17 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write to this file (default: stdout)")
     ] = None,
+    include_stopped: Annotated[bool, typer.Option("--include-stopped", help=INCLUDE_STOPPED_HELP)] = False,
 ) -> None:
     """The paper table of the front (or of all rows): fits a column, provenance stamped, best values
     in bold, the columns equal in every row said once in the caption."""
     fmt = choice("--format", fmt, TABLE_FORMATS)
     width = choice("--width", width, ("column", "page"))
     front_of = choice("--front-of", front_of, ("study", "shown"))
-    meta, done, objs = analysis_rows(results, objectives, where)
-    names = _table_columns(meta, done, objs, columns)
+    meta, done, objs = analysis_rows(results, objectives, where, include_stopped)
+    names = _table_columns(
+        meta, done, objs, columns, "epochs_done" if include_stopped and columns is None else None
+    )
     require_rows(done, objs, where)
     defining = _front_of(front_of, done, objs, names)
     frame = best_first(done if all_rows else pa.pareto_front(done, defining), defining)

@@ -156,12 +156,20 @@ def check_columns(option: str, names: Iterable[str], df: pd.DataFrame, numeric: 
         raise bad_input(f"{option}: unknown {kind}(s) {unknown}; allowed: {', '.join(allowed)}")
 
 
+INCLUDE_STOPPED_HELP = (
+    "also rows a multi-fidelity study stopped at a lower rung (their metrics after epochs_done epochs); "
+    "by default only full-fidelity rows count"
+)
+
+
 def analysis_rows(
-    results: Path, objectives: str | None, where: str | None
+    results: Path, objectives: str | None, where: str | None, include_stopped: bool = False
 ) -> tuple[dict[str, Any], pd.DataFrame, tuple[pa.Objective, ...]]:
-    """Study metadata, the complete rows passing ``--where`` and the checked ``--objectives``."""
+    """Study metadata, the complete rows (and ``stopped`` ones if asked) passing ``--where`` and the
+    checked ``--objectives``. Stopped rows were measured at fewer epochs than the rest, so fronts
+    leave them out unless asked."""
     meta, df = load_rows(results)
-    done = df[df["status"] == "complete"]
+    done = df[df["status"].isin(["complete", "stopped"] if include_stopped else ["complete"])]
     objs = parse_objectives_option(objectives, meta)
     check_columns("--objectives", [o.name for o in objs], done, numeric=True)
     if where:

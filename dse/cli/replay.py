@@ -21,8 +21,20 @@ import typer
 
 from dse.cli.common import app, bad_input, console, load_rows
 
-NOT_COMPARED = frozenset({"train_seconds", "calibration_seconds", "eval_seconds", "cache_hit", "precomputed"})
-"""Timings, where the weights came from, and what the driver computed before training: not outcomes."""
+NOT_COMPARED = frozenset(
+    {
+        "train_seconds",
+        "calibration_seconds",
+        "eval_seconds",
+        "cache_hit",
+        "precomputed",
+        "resumed_from_epochs",
+        "warning",
+    }
+)
+"""Timings, where the weights came from (the cache, a multi-fidelity checkpoint: a replay trains from
+scratch, and a resumed run equals an unbroken one), and what the driver computed before training:
+not outcomes."""
 """Metrics that measure this run's wall time or cache, not the design: never compared."""
 CROSS_DEVICE_ABS = 0.02
 """Accuracy tolerance when replaying on another device type (cpu vs cuda): float rounding flips

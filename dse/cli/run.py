@@ -62,6 +62,13 @@ def _override(space: SearchSpace, **flags: Any) -> SearchSpace:
         raise BadInput(f"--cpus-per-trial: must be > 0, got {changes['cpus_per_trial']}")
     if "gpus_per_trial" in changes and not changes["gpus_per_trial"] >= 0:
         raise BadInput(f"--gpus-per-trial: must be ≥ 0, got {changes['gpus_per_trial']}")
+    from dse.engine.fidelity import NO_FIDELITY_SAMPLERS, allowed_samplers
+
+    if space.fidelity is not None and changes.get("sampler") in NO_FIDELITY_SAMPLERS:
+        raise BadInput(
+            f"--sampler: {changes['sampler']!r} cannot use the space's fidelity = {space.fidelity!r}: "
+            f"{NO_FIDELITY_SAMPLERS[changes['sampler']]}; allowed with a fidelity: {allowed_samplers()}"
+        )
     if changes.get("sampler", space.sampler) != space.sampler:
         changes["sampler_options"] = ()  # the file's [sampler] options belong to the file's sampler
     return dataclasses.replace(space, **changes)
@@ -165,6 +172,7 @@ def run(
     result = _run_checked(space, plan, out_dir, storage, address, executor, resume, cache_dir, no_cache)
     console.print(
         f"complete {result.complete}, failed {result.failed}"
+        + (f", stopped {result.stopped} (below the last rung)" if space.fidelity else "")
         + (f", recovered {result.recovered} stale" if result.recovered else "")
     )
     print_front(out_dir, [f"{o.name}:{o.direction.value}" for o in space.objectives])
@@ -262,13 +270,14 @@ def _progress_bar(
             frame = pd.DataFrame(rows)
             if len(pa.objective_matrix(frame, objectives)[0]):
                 hv = f" · HV {pa.hypervolume(frame, objectives, normalize=True).value:.3f}"
-        ended = p.complete + p.failed
+        ended = p.complete + p.failed + p.stopped
         running = max(0, min(workers, p.total - ended))
         last = ""
         if rec is not None and rec.status == "failed":
             reason = str(rec.error or "").strip().splitlines() or [""]
             last = f" · last failure #{rec.trial_number}: {reason[0][:50]}"
-        status = f"running {running} · complete {p.complete} · failed {p.failed}{hv}{last}"
+        stopped = f" · stopped {p.stopped}" if p.stopped else ""
+        status = f"running {running} · complete {p.complete}{stopped} · failed {p.failed}{hv}{last}"
         bar.update(task, description="trials", total=p.total, completed=ended, status=status)
 
     return update, bar
@@ -287,6 +296,7 @@ def status(results: Annotated[Path, typer.Argument(help="results folder")]) -> N
     console.print(
         f"{where}: complete {counts.get('complete', 0)}, failed {counts.get('failed', 0)}{others}, "
         f"running {running}, budget {meta['trials']}"
+        + (f" trials, {meta['budget_epochs']} epochs" if meta.get("budget_epochs") else "")
     )
     failed = df[df["status"] == "failed"]
     if not failed.empty:

@@ -22,6 +22,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 TAKEN = "budget:taken"
 """Study user attribute: units of budget taken so far, across every driver."""
+EPOCHS = "budget:epochs"
+"""Study user attribute: training epochs committed so far (times repeats), across every driver:
+a new trial commits its first rung (its epochs without a fidelity), a promotion the epochs to the
+next rung. Spent epochs were all committed first, so this is spent + committed."""
 REQUEUED = "requeued_from"
 """Trial user attribute of a re-enqueued trial: the number of the trial it replaces."""
 
@@ -42,9 +46,13 @@ def budget_used(study: optuna.Study) -> int:
 class Budget:
     """Whether this driver may ask another trial, decided under the storage's lock."""
 
-    def __init__(self, study: optuna.Study, target: int, storage_url: str | None = None) -> None:
+    def __init__(
+        self, study: optuna.Study, target: int, storage_url: str | None = None, epochs: int | None = None
+    ) -> None:
         self.study, self.target = study, target
-        self.taken = self.waiting = 0
+        self.epochs_target = epochs
+        """``[study] budget_epochs``: no new trial once this many epochs are committed (None: no limit)."""
+        self.taken = self.waiting = self.epochs = 0
         self.lock = AdvisoryLock(storage_url, study.study_name) if _is_postgres(storage_url) else None
 
     @contextmanager
@@ -63,9 +71,16 @@ class Budget:
             yield
 
     def may_ask(self) -> bool:
-        """Budget left, or a re-enqueued trial waiting to be run (other waiting trials, a grid's,
-        take budget like sampled ones)."""
-        return self.taken < self.target or self.waiting > 0
+        """Budget left (trials, and epochs if limited), or a re-enqueued trial waiting to be run
+        (other waiting trials, a grid's, take budget like sampled ones)."""
+        epochs_left = self.epochs_target is None or self.epochs < self.epochs_target
+        return (self.taken < self.target and epochs_left) or self.waiting > 0
+
+    def commit_epochs(self, epochs: int) -> None:
+        """Count training epochs just committed (inside :meth:`turn`, so exact across drivers)."""
+        if epochs:
+            self.epochs += epochs
+            self.study.set_user_attr(EPOCHS, self.epochs)
 
     def asked(self, trial: optuna.Trial) -> None:
         """Count a trial just asked (inside :meth:`turn`). Optuna pops waiting trials first."""
@@ -81,6 +96,8 @@ class Budget:
             taken = budget_usage(self.study.get_trials(deepcopy=False))[0]
             self.study.set_user_attr(TAKEN, taken)
         self.taken = taken
+        epochs = self.study.user_attrs.get(EPOCHS, 0)
+        self.epochs = epochs if isinstance(epochs, int) else 0
         waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         self.waiting = sum(1 for t in waiting if REQUEUED in t.user_attrs)
 

@@ -134,7 +134,8 @@ def _ray_trial(
         _WORKER_SHARED[key] = ray.get(ref)
     data, trial_fn = _WORKER_SHARED[key]
     if attempts is not None:  # this task's tries so far, Ray's retries included
-        ctx = dataclasses.replace(ctx, attempt=ray.get(attempts.start.remote(ctx.trial_number)))
+        key = ctx.trial_number if ctx.rung_epochs is None else (ctx.trial_number, ctx.rung_epochs)
+        ctx = dataclasses.replace(ctx, attempt=ray.get(attempts.start.remote(key)))
     rt = ray.get_runtime_context()
     cpus = max(1, int(rt.get_assigned_resources().get("CPU", 1)))
     torch.set_num_threads(cpus)
@@ -145,15 +146,17 @@ def _ray_trial(
 
 class AttemptCounter:
     """A Ray actor counting the starts of each trial's task: Ray exposes no attempt number to
-    the task, and a retry after a worker's death is otherwise invisible in the rows."""
+    the task, and a retry after a worker's death is otherwise invisible in the rows. A
+    multi-fidelity trial runs one task per rung, each counted apart ((trial, rung) keys): a
+    promotion is no retry."""
 
     def __init__(self) -> None:
-        self.starts: dict[int, int] = {}
+        self.starts: dict[int | tuple[int, int], int] = {}
 
-    def start(self, trial_number: int) -> int:
-        """Count a start; returns the attempt number (0 for the first try)."""
-        n = self.starts.get(trial_number, -1) + 1
-        self.starts[trial_number] = n
+    def start(self, key: int | tuple[int, int]) -> int:
+        """Count a start of a trial (or of one rung of it); returns the attempt number (0: first try)."""
+        n = self.starts.get(key, -1) + 1
+        self.starts[key] = n
         return n
 
 

@@ -54,18 +54,19 @@ def preflight(space: SearchSpace, out: Path, storage: str | None, *, resume: boo
 
 
 def _budget_used_up(space: SearchSpace, out: Path, storage: str | None) -> bool:
-    """Whether an existing study has all its trials and none waiting or running."""
+    """Whether an existing study has all its trials (or its epoch budget) and none waiting or running."""
     import optuna
     from optuna.trial import TrialState
 
-    from dse.engine.budget import budget_usage
+    from dse.engine.budget import EPOCHS, budget_usage
     from dse.engine.study import open_storage
 
     study = optuna.load_study(study_name=space.name, storage=open_storage(out, storage))
     trials = study.get_trials(deepcopy=False)
     used, waiting = budget_usage(trials)
     running = sum(1 for t in trials if t.state is TrialState.RUNNING)
-    return used >= space.trials and waiting == 0 and running == 0
+    epochs_spent = space.budget_epochs is not None and study.user_attrs.get(EPOCHS, 0) >= space.budget_epochs
+    return (used >= space.trials or epochs_spent) and waiting == 0 and running == 0
 
 
 def check_storage_url(url: str) -> None:
@@ -125,7 +126,15 @@ def _journal_has_study(journal: Path, name: str) -> bool:
     return False
 
 
-COMPATIBLE = ("trials", "workers", "cpus_per_trial", "gpus_per_trial", "max_retries", "description")
+COMPATIBLE = (
+    "trials",
+    "budget_epochs",
+    "workers",
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "max_retries",
+    "description",
+)
 """Study settings a resumed run may change (the budget and how trials run, not what is searched)."""
 
 

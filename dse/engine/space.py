@@ -3,7 +3,7 @@
 A file has four tables::
 
     [study]        name, sampler, trials, workers, seed, repeats, cpus_per_trial, gpus_per_trial,
-                   description
+                   description, budget_epochs, fidelity, min_epochs, reduction_factor
     [sampler]      optional sampler settings, passed to the sampler's constructor
     [params]       name = fixed value | {choices = [...]} | {low, high, step?} | {low, high, log = true}
     [objectives]   column = "max" | "min"           (order kept; at least one)
@@ -20,12 +20,13 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dse.engine.domain import Domain, DomainKind, optuna_label
+from dse.engine.fields import SpaceError, _int, _num, _table, _unknown
 from dse.engine.samplers import SAMPLERS, option_problem
 from dse.schema.point import PARAMETERS, DesignPoint, allowed_text, check_value
 from dse.schema.record import Direction, Objective, objective_columns
@@ -41,6 +42,10 @@ STUDY_KEYS = (
     "gpus_per_trial",
     "max_retries",
     "repeats",
+    "budget_epochs",
+    "fidelity",
+    "min_epochs",
+    "reduction_factor",
 )
 MAX_REPEATS = 100
 """Training repeats per design allowed by ``[study] repeats``."""
@@ -50,14 +55,6 @@ DIRECTION_WORDS = {
     "min": Direction.MINIMIZE,
     "minimize": Direction.MINIMIZE,
 }
-
-
-class SpaceError(ValueError):
-    """A search space is invalid; the message names the file and the field."""
-
-    def __init__(self, file: str, field: str, message: str) -> None:
-        super().__init__(f"{file}: {field}: {message}")
-        self.file, self.field = file, field
 
 
 @dataclass(frozen=True)
@@ -96,6 +93,30 @@ class SearchSpace:
     """Path of the TOML file (for provenance)."""
     text: str = ""
     """The TOML file's content (recorded with the study, so a row can be replayed from it)."""
+    fidelity: str | None = None
+    """``"epochs"``: multi-fidelity search (MO-ASHA) with rungs in training epochs; None: every
+    trial trains its full ``epochs``."""
+    min_epochs: int = 1
+    """The first rung (epochs), with a fidelity."""
+    reduction_factor: int = 3
+    """η: a trial continues past a rung when it ranks in the top 1/η there; rungs grow by η."""
+    budget_epochs: int | None = None
+    """Training epochs (summed over trials and repeats) after which no new trial is asked; None: no
+    epoch budget, only ``trials``."""
+
+    @property
+    def full_epochs(self) -> int:
+        """The full-fidelity epoch count: the fixed ``epochs`` (its default when not given)."""
+        fixed = self.fixed_params()
+        return int(fixed.get("epochs", PARAMETERS["epochs"].default))
+
+    @property
+    def rungs(self) -> tuple[int, ...]:
+        """The rungs in epochs (``dse.engine.asha.rung_epochs``); ``(epochs,)`` without a fidelity."""
+        from dse.engine.asha import rung_epochs
+
+        full = self.full_epochs
+        return rung_epochs(self.min_epochs, full, self.reduction_factor) if self.fidelity else (full,)
 
     def canonical(self) -> dict[str, Any]:
         """What defines the study, as JSON-able data: the domains, objectives, constraints,
@@ -111,6 +132,8 @@ class SearchSpace:
         }
         if self.repeats != 1:  # absent when 1, so studies recorded before repeats existed still match
             raw["repeats"] = self.repeats
+        if self.fidelity is not None:  # likewise absent without one; the rungs define what a row means
+            raw["fidelity"] = [self.fidelity, self.min_epochs, self.reduction_factor]
         return json.loads(json.dumps(raw, default=list))
 
     @property
@@ -201,7 +224,18 @@ def parse_space(raw: Mapping[str, Any], file: str = "<space>", text: str = "") -
         repeats=_int(file, "study.repeats", study.get("repeats", 1), 1),
         source=file,
         text=text,
+        fidelity=study.get("fidelity"),
+        min_epochs=_int(file, "study.min_epochs", study.get("min_epochs", 1), 1),
+        reduction_factor=_int(file, "study.reduction_factor", study.get("reduction_factor", 3), 2),
+        budget_epochs=None
+        if study.get("budget_epochs") is None
+        else _int(file, "study.budget_epochs", study["budget_epochs"], 1),
     )
+    from dse.engine.fidelity import fidelity_problem
+
+    problem = fidelity_problem(space, study)
+    if problem:
+        raise SpaceError(file, *problem)
     if space.repeats > MAX_REPEATS:
         raise SpaceError(file, "study.repeats", f"{space.repeats} must be an integer in [1, {MAX_REPEATS}]")
     problem = option_problem(sampler, dict(space.sampler_options))
@@ -255,42 +289,6 @@ def _check_modes(file: str, space: SearchSpace) -> None:
     raise SpaceError(
         file, "params.mode", f"no valid device × mode pair among devices {devices} × modes {modes}"
     )
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _table(file: str, field: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise SpaceError(file, field, f"must be a table, got {type(value).__name__}")
-    return value
-
-
-def _unknown(file: str, field: str, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            raise SpaceError(
-                file,
-                f"{field}.{key}" if field != "top level" else key,
-                f"unknown key; allowed: {', '.join(allowed)}",
-            )
-
-
-def _int(file: str, field: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise SpaceError(file, field, f"{value!r} must be an integer ≥ {lo}")
-    return value
-
-
-def _num(file: str, field: str, value: Any, lo: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < lo
-    ):
-        raise SpaceError(file, field, f"{value!r} must be a finite number ≥ {lo}")
-    return float(value)
 
 
 def _domain(file: str, name: str, spec: Any) -> Domain:

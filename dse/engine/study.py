@@ -8,14 +8,12 @@ parameters enqueued again. The budget counts trials with a recorded row.
 
 from __future__ import annotations
 
-import platform
 import random
 import time
 import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,8 @@ from dse.engine.executor import Executor, failed_record
 from dse.engine.journal import BatchedJournalStorage
 from dse.engine.lease import HEARTBEAT_EVERY_S, PRECHECK_ATTR, DriverLease, finite, recover, tell_row
 from dse.engine.precheck import PreCheck, infeasible_record, screen, targets
+from dse.engine.provenance import package_versions, write_study_file
+from dse.engine.rungs import Rungs
 from dse.engine.samplers import make_sampler
 from dse.engine.space import DomainKind, SearchSpace, optuna_label
 from dse.engine.trial import TrialContext
@@ -72,50 +72,6 @@ def open_storage(out: Path, storage: str | None, attempts: int = 5) -> optuna.st
     raise AssertionError("unreachable")
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that shape results, for provenance."""
-    out = {"python": platform.python_version()}
-    for pkg in (
-        "optuna",
-        "ray",
-        "torch",
-        "numpy",
-        "pyarrow",
-        "scikit-learn",
-        "scipy",
-        "mnist1d",
-        "analog-dse",
-    ):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
-
-
-def git_commit() -> str | None:
-    """The project's git commit (``<sha>`` or ``<sha>-dirty`` with uncommitted changes), or None
-    when the code does not run from a git checkout or git is absent."""
-    import subprocess
-
-    root = Path(__file__).resolve().parents[2]
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-        if sha.returncode != 0:
-            return None
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "dse", "models"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
 def open_study(
     space: SearchSpace, store: optuna.storages.BaseStorage, where: str, *, must_exist: bool = False
 ) -> optuna.Study:
@@ -153,30 +109,6 @@ def open_study(
             f"{[o.name for o in space.objectives]}"
         )
     return study
-
-
-def write_study_file(space: SearchSpace, out: Path, storage: str | None) -> None:
-    """``_study.json``: what the analysis commands need to read the folder alone, and what a
-    resumed run is checked against (the space as validated, and the file's text)."""
-    meta = {
-        "study": space.name,
-        "space_file": space.source,
-        "space_text": space.text,
-        "space": space.canonical(),
-        "sampler": space.sampler,
-        "trials": space.trials,
-        "objectives": [
-            f"{o.name}:{'max' if o.direction is Direction.MAXIMIZE else 'min'}" for o in space.objectives
-        ],
-        "storage": storage,
-        "journal": None if storage else JOURNAL_FILE,
-        "repeats": space.repeats,
-        "versions": package_versions(),
-        "git_commit": git_commit(),
-        "platform": platform.platform(),
-        "torch_device": "cuda" if space.gpus_per_trial > 0 else "cpu",
-    }
-    folder.write_study_file(out, meta)
 
 
 GRID_ENQUEUED = "grid:enqueued"
@@ -236,6 +168,8 @@ class Progress:
     recovered: int = 0
     infeasible: int = 0
     """Designs the pre-check rejected before training (``dse.engine.precheck``)."""
+    stopped: int = 0
+    """Trials multi-fidelity search stopped below the last rung (``dse.engine.rungs``)."""
 
 
 def run_study(
@@ -249,10 +183,13 @@ def run_study(
     on_progress: Callable[[Progress, TrialRecord | None], None] | None = None,
     cache_dir: Path | None = None,
 ) -> Progress:
-    """Run the study until ``space.trials`` trials are recorded, across every driver sharing it.
+    """Run the study until ``space.trials`` trials are recorded (or ``space.budget_epochs`` epochs
+    committed), across every driver sharing it.
 
     Several drivers may run the same study on one storage (and one results folder): each
     asks only while the study's budget (:class:`dse.engine.budget.Budget`, exact across drivers) lasts.
+    With a fidelity, each rung result is decided by :class:`dse.engine.rungs.Rungs`: a promoted
+    trial is resubmitted at once, from its checkpoint.
     """
     opened = open_storage(out, storage)
     study = open_study(space, opened, storage or str(out / JOURNAL_FILE), must_exist=resume)
@@ -265,15 +202,35 @@ def run_study(
     store.sweep()  # temp files of writers killed mid-write (older than a minute: not a live peer's)
     lease = DriverLease(study)
     progress = Progress(total=space.trials)
-    progress.recovered = recover(study, space, store, lease)
+    rungs = Rungs(study, space, out) if space.fidelity else None
+    cache = str(cache_dir) if cache_dir and not rungs else None  # rung trials train from checkpoints
+
+    def context(number: int) -> TrialContext:
+        return TrialContext(space.name, number, cache_dir=cache, repeats=space.repeats)
+
+    start: list[tuple[DesignPoint, TrialContext]] = []
+    live: dict[int, optuna.Trial] = {}
+
+    def take_over() -> int:
+        """Read other drivers' rung results, adopt dead drivers' fidelity trials (they resume), then
+        settle the rest."""
+        if rungs:
+            rungs.catch_up(study)
+        adopted = rungs.adopt(study, store, lease, lambda t: suggest(t, space), context) if rungs else []
+        for trial, point, ctx in adopted:
+            live[trial.number] = trial
+            start.append((point, ctx))
+        return len(adopted) + recover(study, space, store, lease)
+
+    with batch():
+        progress.recovered = take_over()
     done = store.read()
-    progress.complete = int((done["status"] == "complete").sum())
-    progress.failed = int((done["status"] == "failed").sum())
-    progress.infeasible = int((done["status"] == "infeasible").sum())
+    for status in ("complete", "failed", "infeasible", "stopped"):
+        setattr(progress, status, int((done["status"] == status).sum()))
     datasets = getattr(executor, "data", {})  # input shapes for the pre-check, where the executor has them
     precomputed: dict[int, str] = {}
-    live: dict[int, optuna.Trial] = {}
-    budget = Budget(study, space.trials, storage)
+    arrived: list[TrialRecord] = []
+    budget = Budget(study, space.trials, storage, space.budget_epochs)
     if space.sampler == "grid":
         with batch(), budget.turn():
             enqueue_grid(study, space)
@@ -286,11 +243,22 @@ def run_study(
     rows: RowWriter[optuna.Trial] = RowWriter(store, before_write=sync)
     try:
         while True:
-            start: list[tuple[DesignPoint, TrialContext]] = []
             with batch():
                 for rec, trial in rows.durable(block=not live):
                     _told(study, space, trial, rec, progress, on_progress)
+                    if rungs:
+                        rungs.forget(trial.number)
                 with budget.turn():  # the storage's lock: the budget is exact across drivers
+                    for rec in arrived:  # rung results: decided and recorded under the lock
+                        trial = live[rec.trial_number]
+                        step = rungs.arrived(_with_precomputed(rec, precomputed.get(rec.trial_number)), trial)
+                        if isinstance(step, TrialContext):
+                            budget.commit_epochs(rungs.epochs_of(step))
+                            start.append((rec.point, step))
+                        else:
+                            precomputed.pop(rec.trial_number, None)
+                            rows.add(step, live.pop(rec.trial_number))
+                    arrived.clear()
                     deadline, asked = time.monotonic() + MAX_BATCH_S, 0
                     while (
                         len(live) < workers
@@ -314,17 +282,12 @@ def run_study(
                         if pre is not None:
                             precomputed[trial.number] = ",".join(pre.precomputed(targets(space)))
                         live[trial.number] = trial
-                        cache = str(cache_dir) if cache_dir else None
-                        start.append(
-                            (
-                                point,
-                                TrialContext(
-                                    space.name, trial.number, cache_dir=cache, repeats=space.repeats
-                                ),
-                            )
-                        )
+                        ctx = rungs.start(context(trial.number)) if rungs else context(trial.number)
+                        budget.commit_epochs(rungs.epochs_of(ctx) if rungs else point.epochs * space.repeats)
+                        start.append((point, ctx))
             for point, ctx in start:
                 executor.submit(point, ctx)
+            start.clear()
             more = len(live) < workers and budget.may_ask()  # the batch hit its time limit
             if not live and not rows.pending and not more:
                 break
@@ -332,10 +295,14 @@ def run_study(
                 due = rows.due_in()
                 wait_s = 0.0 if more else HEARTBEAT_EVERY_S if due is None else max(due, 0.005)
                 for rec in executor.wait(timeout=wait_s):
+                    if rungs:
+                        arrived.append(_checked(rec, space))
+                        continue
                     rec = _with_precomputed(rec, precomputed.pop(rec.trial_number, None))
                     rows.add(_checked(rec, space), live.pop(rec.trial_number))
             if lease.beat():  # and take over the trials of drivers that died meanwhile
-                progress.recovered += recover(study, space, store, lease)
+                with batch():
+                    progress.recovered += take_over()
     finally:
         executor.close()
         rows.close()
@@ -375,7 +342,8 @@ def _told(
     on_progress: Callable[[Progress, TrialRecord | None], None] | None,
 ) -> None:
     if tell_row(study, trial, space, rec.to_row()):
-        progress.complete += 1
+        progress.stopped += rec.status == "stopped"
+        progress.complete += rec.status != "stopped"
     elif rec.status == "infeasible":
         progress.infeasible += 1
     else:

@@ -15,6 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from models.nn import inference
 from models.nn.networks import analog_layers, build_network, layer_shapes
 from models.training import apt
 from models.training.modes import check_mode
+from models.training.session import CheckpointError, TrainingRun
 from models.training.trainers import TrainResult, cacheable, finish, one_programming, pretrain
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
@@ -56,6 +58,13 @@ class TrialContext:
     """Torch device the trial runs on (``cpu`` or ``cuda``): network, physics, generators."""
     repeats: int = 1
     """Training repeats of the design (seeds ``seed`` … ``seed + repeats - 1``): ``[study] repeats``."""
+    rung_epochs: int | None = None
+    """Multi-fidelity: train to this many epochs (a rung), resuming from :attr:`checkpoint`, and save
+    it there; None trains the point's ``epochs`` with no checkpoint."""
+    checkpoint: str | None = None
+    """The trial's checkpoint file (repeat ``r`` > 0 adds ``.r<r>`` before the suffix)."""
+    resume: bool = False
+    """The driver expects :attr:`checkpoint` to exist (a promotion): its absence is warned about."""
 
 
 def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialRecord:
@@ -65,7 +74,8 @@ def run_trial(point: DesignPoint, data: Dataset, ctx: TrialContext) -> TrialReco
     status, error, metrics = "complete", None, {}
     try:
         cache = WeightCache(ctx.cache_dir) if ctx.cache_dir else None
-        metrics = evaluate_point(point, data, cache, ctx.device, ctx.repeats)
+        rung = Rung(ctx.rung_epochs, ctx.checkpoint, ctx.resume) if ctx.rung_epochs is not None else None
+        metrics = evaluate_point(point, data, cache, ctx.device, ctx.repeats, rung)
     except TRANSIENT_ERRORS:
         raise
     except Exception as exc:
@@ -97,6 +107,7 @@ def evaluate_point(
     cache: WeightCache | None = None,
     device: str | torch.device = "cpu",
     repeats: int = 1,
+    rung: Rung | None = None,
 ) -> dict[str, Any]:
     """Train ``repeats`` times (training seeds ``seed``, ``seed + 1``, …), program each on
     ``hardware_seeds`` chips, read at every read time, and cost the first repeat.
@@ -106,6 +117,10 @@ def evaluate_point(
     each caches its own trained weights. The cost and write columns are those of the first
     repeat (training seed ``seed``), the design as its own seed trains it. The network is built on
     the CPU (the same initial weights everywhere) and moved to the torch ``device``.
+
+    With a ``rung`` (multi-fidelity search), each repeat trains to ``rung.epochs`` from its
+    checkpoint (:func:`_train_to_rung`) and no weights cache is used; the readings are those
+    after ``rung.epochs`` epochs.
     """
     check_mode(point.device, point.mode)  # an invalid device × mode pair fails before any work
     if repeats < 1:
@@ -116,11 +131,14 @@ def evaluate_point(
         torch.from_numpy(data.x_test).reshape(-1, *data.in_shape),
         torch.from_numpy(data.y_test),
     )
-    model, first = _train_and_read(point, data, tensors, cache, device)  # costed: kept
+    model, first = _train_and_read(point, data, tensors, cache, device, rung)  # costed: kept
     trained = first.trained
     runs = [first]
     for r in range(1, repeats):  # later repeats keep their readings, not their networks (memory)
-        runs.append(_train_and_read(point.replace(seed=point.seed + r), data, tensors, cache, device)[1])
+        again = rung.repeat(r) if rung else None
+        runs.append(
+            _train_and_read(point.replace(seed=point.seed + r), data, tensors, cache, device, again)[1]
+        )
     n_test = len(data.y_test)
     headline_key = (READ_TIMES[point.read_time], point.gdc)
     accuracy: dict[str, float] = {}
@@ -174,6 +192,15 @@ def evaluate_point(
         "cache_hit": all(run.hit for run in runs),
         "eval_chip": inference.eval_chip(model),
         "data_fingerprint": data_fingerprint(data),
+        "epochs_done": rung.epochs if rung else point.epochs,
+        **(
+            {
+                "resumed_from_epochs": min(r.resumed_from for r in runs),
+                "warning": "; ".join(r.warning for r in runs if r.warning) or None,
+            }
+            if rung
+            else {}
+        ),
         **cost.as_row(),
     }
 
@@ -188,6 +215,27 @@ class _Run:
     by_time: dict[tuple[float, bool], list[float]]
     """(read time in s, GDC) → one accuracy per chip."""
     eval_seconds: float
+    resumed_from: int = 0
+    """Epochs loaded from the checkpoint (multi-fidelity; 0: trained from scratch)."""
+    warning: str | None = None
+    """Why a checkpoint the driver expected was not used (it retrained from scratch)."""
+
+
+@dataclass(frozen=True)
+class Rung:
+    """Multi-fidelity: train to ``epochs``, resuming from ``checkpoint`` when it is there, and save."""
+
+    epochs: int
+    checkpoint: str | None
+    resume: bool = False
+    """A checkpoint is expected (a promotion): its absence is warned about."""
+
+    def repeat(self, r: int) -> Rung:
+        """The rung of training repeat ``r`` (its own checkpoint file)."""
+        if self.checkpoint is None or r == 0:
+            return self
+        p = Path(self.checkpoint)
+        return replace(self, checkpoint=str(p.with_name(f"{p.stem}.r{r}{p.suffix}")))
 
 
 def _train_and_read(
@@ -196,6 +244,7 @@ def _train_and_read(
     tensors: tuple[torch.Tensor, ...],
     cache: WeightCache | None,
     device: str | torch.device,
+    rung: Rung | None = None,
 ) -> tuple[torch.nn.Module, _Run]:
     """Train (or load) the point's weights with its training seed; evaluate on its chips.
     Returns the trained network and the run's readings."""
@@ -203,17 +252,30 @@ def _train_and_read(
     cfg = point.train_config()
     torch.manual_seed(point.seed)
     model = build_network(point.network_config(data.in_shape, data.classes), point.analog_config()).to(device)
-    key = f"{point.training_key()}-{data_fingerprint(data)}" if cache and cacheable(cfg) else None
+    key = (
+        f"{point.training_key()}-{data_fingerprint(data)}" if cache and cacheable(cfg) and not rung else None
+    )
     hit = cache.load(key, model) if cache and key else None
-    if hit is not None:
-        trained = TrainResult(hit.seconds, hit.steps, hit.final_loss, one_programming(model))
+    resumed_from, warning = 0, None
+    per_chip = None
+    if rung is not None:
+        run, resumed_from, warning = _train_to_rung(model, x_train, y_train, cfg, rung)
+        model = run.model
+        if _apt_on_each_chip(cfg):  # each chip calibrates itself: end without the run's calibration
+            trained = run.trained()
+            per_chip = apt.PerChip(model, x_train, y_train, cfg)
+        else:
+            trained = run.finish()  # cumulative over every epoch, hardware stage included
     else:
-        trained = pretrain(model, x_train, y_train, cfg)  # off-chip: depends only on the training key
-        if cache and key:
-            cache.save(key, model, trained.seconds, trained.steps, trained.final_loss)
-    per_chip = apt.PerChip(model, x_train, y_train, cfg) if _apt_on_each_chip(cfg) else None
-    if per_chip is None:
-        trained = finish(model, x_train, y_train, cfg, trained)  # apt's calibration on this hardware
+        if hit is not None:
+            trained = TrainResult(hit.seconds, hit.steps, hit.final_loss, one_programming(model))
+        else:
+            trained = pretrain(model, x_train, y_train, cfg)  # off-chip: depends only on the training key
+            if cache and key:
+                cache.save(key, model, trained.seconds, trained.steps, trained.final_loss)
+        per_chip = apt.PerChip(model, x_train, y_train, cfg) if _apt_on_each_chip(cfg) else None
+        if per_chip is None:
+            trained = finish(model, x_train, y_train, cfg, trained)  # apt's calibration on this hardware
 
     t_eval = time.perf_counter()
     inference.set_analog(model, False)
@@ -233,7 +295,35 @@ def _train_and_read(
     if per_chip is not None:  # each chip was calibrated on itself; its time is APT's
         per_chip.restore()
         trained = replace(trained, calibration_seconds=per_chip.seconds)
-    return model, _Run(trained, hit is not None, acc_fp, by_time, time.perf_counter() - t_eval)
+    seconds = time.perf_counter() - t_eval
+    return model, _Run(trained, hit is not None, acc_fp, by_time, seconds, resumed_from, warning)
+
+
+def _train_to_rung(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, rung: Rung
+) -> tuple[TrainingRun, int, str | None]:
+    """Resume the run from the rung's checkpoint when there is one (else start it on ``model``),
+    train it to ``rung.epochs`` and save it back. Returns the run, the epochs it resumed from and,
+    when an expected checkpoint could not be used, a warning naming the file (it retrained)."""
+    path = Path(rung.checkpoint) if rung.checkpoint else None
+    run, warning = None, None
+    if path is not None and (rung.resume or path.exists()):
+        try:
+            run = TrainingRun.load(path, x, y, cfg)
+            if run.epochs_done > rung.epochs:
+                raise CheckpointError(
+                    f"checkpoint {path}: holds {run.epochs_done} epochs, past {rung.epochs}"
+                )
+        except CheckpointError as exc:
+            warning, run = f"{exc}; retrained from scratch", None
+    if run is None:
+        run = TrainingRun.start(model, x, y, cfg)
+    resumed = run.epochs_done
+    run.advance(rung.epochs)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run.save(path)
+    return run, resumed, warning
 
 
 def _apt_on_each_chip(cfg: TrainConfig) -> bool:

@@ -6,6 +6,8 @@
 - ``_study.json``: what the analysis commands need (name, objectives, storage, the space).
 - ``_optuna.journal``: the Optuna journal (when no ``--storage`` URL is given).
 - ``_cache/``: the trained-weights cache (train once, evaluate many).
+- ``_checkpoints/``: multi-fidelity trials' training checkpoints (``<trial>.pt``), kept until the
+  trial's row is written.
 - ``_damaged/``: parts that could not be read, moved aside by ``dse compact``.
 
 Folders written before this layout (``study.json``, ``optuna.journal``, ``cache/``) are still
@@ -23,6 +25,7 @@ from typing import Any
 STUDY_FILE = "_study.json"
 JOURNAL_FILE = "_optuna.journal"
 CACHE_DIR = "_cache"
+CHECKPOINT_DIR = "_checkpoints"
 PARTS_DIR = "trials"
 LEGACY_NAMES: dict[str, str] = {"study.json": STUDY_FILE, "optuna.journal": JOURNAL_FILE, "cache": CACHE_DIR}
 """Names of the previous layout → their names now."""

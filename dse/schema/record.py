@@ -24,10 +24,11 @@ from models.cost.record import HardwareCost
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version 2: design columns of knobs a design ignores are null; the cost knobs are columns.
 Version 3: ``torch_device``, ``torch_threads``, ``repeats``, ``data_fingerprint``, and every accuracy column's
-``_std``, ``_ci_low`` and ``_ci_high``."""
+``_std``, ``_ci_low`` and ``_ci_high``. Version 4: status ``stopped``, ``epochs_done``,
+``resumed_from_epochs`` and ``warning`` (multi-fidelity search)."""
 
 
 class Direction(StrEnum):
@@ -60,6 +61,9 @@ class Status(StrEnum):
     INFEASIBLE = "infeasible"
     """Breaks a constraint on a column known before training (``dse.engine.precheck``); never
     trained. ``error`` says which and by how much; the training-free columns are filled."""
+    STOPPED = "stopped"
+    """Multi-fidelity search stopped it at a rung below ``epochs`` (it ranked outside the top 1/η
+    there): its metrics are those after ``epochs_done`` epochs. Fronts leave it out unless asked."""
 
 
 READ_TIME_LABELS: dict[str, str] = {"1s": "1 s", "1h": "1 h", "1d": "1 day", "1y": "1 year"}
@@ -206,7 +210,7 @@ _IDENTITY = (
     _column("study", "str", "identity", "study name", nullable=False),
     _column("trial_number", "int", "identity", "Optuna trial number", nullable=False),
     _column("attempt", "int32", "identity", "Ray retries before this outcome (0: first try)"),
-    _column("status", "str", "identity", "complete, failed or infeasible", nullable=False),
+    _column("status", "str", "identity", "complete, stopped, failed or infeasible", nullable=False),
     _column("error", "str", "identity", "why the trial failed"),
     _column("datetime_start", "timestamp", "identity", "when the trial started (UTC)"),
     _column("datetime_complete", "timestamp", "identity", "when the trial ended (UTC)"),
@@ -258,6 +262,25 @@ _TRAINING = (
         "precomputed", "str", "training", "objectives and constraints computed before training (comma list)"
     ),
     _column("extra_devices", "int", "training", "devices beyond the weights' (in-memory momentum)"),
+    _column(
+        "epochs_done",
+        "int",
+        "training",
+        "training epochs behind the row's readings: epochs, or the rung a stopped trial reached",
+    ),
+    _column(
+        "resumed_from_epochs",
+        "int",
+        "training",
+        "epochs loaded from the trial's checkpoint before its last rung trained (0: from scratch; "
+        "null without a fidelity)",
+    ),
+    _column(
+        "warning",
+        "str",
+        "training",
+        "a problem the trial survived, e.g. a missing or damaged checkpoint it retrained past",
+    ),
     *(
         _column(f"{stat}_writes_{kind}", "float", "training", f"{stat} writes per {kind} device")
         for kind in WRITE_KINDS

@@ -125,10 +125,24 @@ class TrainingChip:
             torch.arange(0, n, max(1, n // NOISE_SAMPLE), device=where)
             for n in (layer.weight.numel() for layer in layers)
         ]
-        idx = permutation(x.shape[0], gen, x.device)[: cfg.batch_size]
-        self.x_cal, self.y_cal = to_device(x[idx], where), to_device(y[idx], where)
-        """The calibration batch: fixed, drawn once from the training split."""
+        self.cal_index = permutation(x.shape[0], gen, x.device)[: cfg.batch_size]
+        """Which samples of the training split form the calibration batch (drawn once)."""
+        self.attach(x, y)
         self.calibrate()
+
+    def attach(self, x: Tensor, y: Tensor) -> None:
+        """Take the calibration batch (fixed, drawn once) from the training split (x, y)."""
+        where = self.layers[0].weight.device if self.layers else torch.device("cpu")
+        idx = self.cal_index.to(x.device)
+        self.x_cal, self.y_cal = to_device(x[idx], where), to_device(y[idx], where)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the calibration batch: a checkpoint holds no training data
+        (:meth:`attach` takes it back from the split by :attr:`cal_index`)."""
+        state = self.__dict__.copy()
+        state.pop("x_cal", None)
+        state.pop("y_cal", None)
+        return state
 
     def calibrate(self) -> None:
         """Set every converter range from one read of the calibration batch (forward, and the

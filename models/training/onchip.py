@@ -1,6 +1,6 @@
 """On-chip training: forward and backward through the simulated crossbars, updates as device writes.
 
-:func:`train_onchip` is the loop shared by every on-chip mode. An :class:`Updater` turns
+:class:`OnChipLoop` is the epoch loop shared by every on-chip mode. An :class:`Updater` turns
 each analog layer's gradient into writes on that layer's devices; digital parameters
 (biases, normalization) take plain SGD with momentum beside the array. This module holds
 the pulsed-SGD updater (``onchip_sgd``, momentum none / digital / in memory [G19]) and
@@ -10,8 +10,6 @@ the mixed-precision updater (``mixed_precision`` [N20]); ``models/training/hic.p
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -35,7 +33,7 @@ from models.physics.pulses import (
 )
 from models.torch_device import device_of, flat_indices, seeded, shuffled_batches
 from models.training.chip import ChipState, TrainingChip, pulsed_chip
-from models.training.outcome import ATTEMPTS, TrainingDiverged, TrainResult, summarize
+from models.training.outcome import ATTEMPTS, TrainResult, summarize
 
 FLOAT_STATE_BITS = 32
 """Bits of a floating-point digital register (momentum, a float χ or accumulator)."""
@@ -254,77 +252,98 @@ def quantize_update_(delta: Tensor, bits: int, generator: torch.Generator) -> Te
     return stochastic_round_(delta.div_(step), generator).mul_(step)
 
 
-def train_onchip(
-    model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, make: UpdaterFactory
-) -> TrainResult:
-    """Train through the analog forward; analog weights change only by the updater's writes. Runs
-    on the model's torch device (its generator and device state too); batches are moved there.
+class OnChipLoop:
+    """Training through the analog forward; analog weights change only by the updater's writes.
+    Runs on the model's torch device (its generator and device state too); batches are moved there.
 
     The chip is read as a chip runs (:class:`~models.training.chip.TrainingChip`): noisy reads,
-    stuck devices, calibrated or fixed converter ranges, the backward pass ``cfg.backward``;
-    its final device state is each layer's ``trained_chip``, which evaluation then reads."""
-    where = device_of(model)
-    gen = seeded(cfg.seed, where)
-    torch.manual_seed(cfg.seed)
-    layers = analog_layers(model)
-    for layer in layers:
-        layer.analog, layer.noise_std = True, 0.0
-    start = time.perf_counter()
-    updater = make(layers, cfg, gen)
-    model.train()
-    chip = TrainingChip(model, layers, updater, cfg, x, y)
-    analog_ids = {id(layer.weight) for layer in layers}
-    digital = [p for p in model.parameters() if p.requires_grad and id(p) not in analog_ids]
-    bufs = [torch.zeros_like(p) for p in digital]
-    loss_fn = nn.CrossEntropyLoss()
-    n, steps, epoch_loss = x.shape[0], 0, math.nan
-    for _ in range(cfg.epochs):
+    stuck devices, calibrated or fixed converter ranges (the schedule counts steps across epochs),
+    the backward pass ``cfg.backward``; :meth:`end` makes its final device state each layer's
+    ``trained_chip``, which evaluation then reads. Built before the first epoch: it seeds its
+    generator and the global stream from ``cfg.seed``, programs the initial weights and
+    calibrates the converters on one fixed batch of (x, y), which it keeps by index only."""
+
+    def __init__(
+        self, model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, make: UpdaterFactory
+    ) -> None:
+        self.model, self.cfg = model, cfg
+        self.where = device_of(model)
+        self.gen = seeded(cfg.seed, self.where)
+        torch.manual_seed(cfg.seed)
+        self.layers = analog_layers(model)
+        for layer in self.layers:
+            layer.analog, layer.noise_std = True, 0.0
+        self.updater = make(self.layers, cfg, self.gen)
+        model.train()
+        self.chip = TrainingChip(model, self.layers, self.updater, cfg, x, y)
+        analog_ids = {id(layer.weight) for layer in self.layers}
+        self.digital = [p for p in model.parameters() if p.requires_grad and id(p) not in analog_ids]
+        self.bufs = [torch.zeros_like(p) for p in self.digital]
+        self.steps = 0
+
+    def epoch(self, x: Tensor, y: Tensor) -> float:
+        """One pass over (x, y) in a freshly drawn order; returns the mean batch loss."""
+        cfg, chip, updater = self.cfg, self.chip, self.updater
+        loss_fn = nn.CrossEntropyLoss()
         total, batches = 0.0, 0
-        for xb, yb in shuffled_batches(x, y, cfg.batch_size, gen, where):
-            chip.before_step(steps)
-            loss = loss_fn(model(xb), yb)
-            model.zero_grad(set_to_none=True)
+        for xb, yb in shuffled_batches(x, y, cfg.batch_size, self.gen, self.where):
+            chip.before_step(self.steps)
+            loss = loss_fn(self.model(xb), yb)
+            self.model.zero_grad(set_to_none=True)
             loss.backward()
             with torch.no_grad():
-                for p, buf in zip(digital, bufs, strict=True):
+                for p, buf in zip(self.digital, self.bufs, strict=True):
                     if p.grad is not None:
                         p.sub_(buf.mul_(cfg.momentum).add_(p.grad), alpha=cfg.lr)
-            for j, layer in enumerate(layers):
+            for j, layer in enumerate(self.layers):
                 if layer.weight.grad is not None:
                     updater.step(j, layer.weight.grad)
             total += loss.item()
             batches += 1
-            steps += 1
-        epoch_loss = total / max(1, batches)
-        if not math.isfinite(epoch_loss):
-            raise TrainingDiverged(f"training loss is {epoch_loss} after {steps} steps (lr={cfg.lr})")
-    chip.finish()
-    model.eval()
-    tagged = [(k, c) for k, c in updater.counters() if k != ATTEMPTS]
-    attempts = [c for k, c in updater.counters() if k == ATTEMPTS]
-    kinds = sorted({k for k, _ in tagged} - {"weights"})
-    by_kind = tuple((k, summarize([c for kk, c in tagged if kk == k])) for k in kinds)
-    extra = sum(c.numel() for k, c in tagged if k == "momentum")
-    return TrainResult(
-        seconds=time.perf_counter() - start,
-        steps=steps,
-        final_loss=epoch_loss,
-        writes=summarize([c for _, c in tagged]),
-        train_samples=cfg.epochs * n,
-        digital_bits_per_weight=updater.digital_bits_per_weight,
-        writes_by_kind=by_kind,
-        extra_devices=extra,
-        attempts=summarize(attempts) if attempts else None,
-    )
+            self.steps += 1
+        return total / max(1, batches)
+
+    def end(self, seconds: float, final_loss: float, samples: int) -> TrainResult:
+        """The trained chip becomes each layer's ``trained_chip``; the result counts the updater's
+        writes (state changes; attempts apart where they differ) and ``samples`` trained."""
+        self.chip.finish()
+        self.model.eval()
+        counters = self.updater.counters()
+        tagged = [(k, c) for k, c in counters if k != ATTEMPTS]
+        attempts = [c for k, c in counters if k == ATTEMPTS]
+        kinds = sorted({k for k, _ in tagged} - {"weights"})
+        by_kind = tuple((k, summarize([c for kk, c in tagged if kk == k])) for k in kinds)
+        extra = sum(c.numel() for k, c in tagged if k == "momentum")
+        return TrainResult(
+            seconds=seconds,
+            steps=self.steps,
+            final_loss=final_loss,
+            writes=summarize([c for _, c in tagged]),
+            train_samples=samples,
+            digital_bits_per_weight=self.updater.digital_bits_per_weight,
+            writes_by_kind=by_kind,
+            extra_devices=extra,
+            attempts=summarize(attempts) if attempts else None,
+        )
+
+
+def onchip_loop(make: UpdaterFactory) -> Callable[[nn.Module, Tensor, Tensor, TrainConfig], OnChipLoop]:
+    """The epoch loop of the on-chip mode whose updater ``make`` builds."""
+
+    def loop(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> OnChipLoop:
+        return OnChipLoop(model, x, y, cfg, make)
+
+    return loop
 
 
 __all__ = [
     "DigitalMomentum",
     "MixedPrecision",
+    "OnChipLoop",
     "PulsedSGD",
     "Updater",
     "UpdaterFactory",
+    "onchip_loop",
     "quantize_update",
     "quantize_update_",
-    "train_onchip",
 ]

@@ -40,7 +40,7 @@ from models.config import TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.physics.pulses import INIT_FRACTION, PulsedArray, nonzero_indices, uniforms
 from models.physics.update_rules import PulseModel, pulses_toward
-from models.training.onchip import DigitalMomentum, train_onchip
+from models.training.onchip import DigitalMomentum, OnChipLoop
 from models.training.outcome import TrainResult, summarize
 
 
@@ -122,25 +122,28 @@ class Pcm2T1C:
         return [("weights", a.counts) for a in self.pcm] + [("capacitor", c) for c in self.cap_counts]
 
 
-def train_pcm_2t1c(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> TrainResult:
-    """On-chip training with the 2PCM + 3T1C cell [A18]; a last transfer leaves the weights in PCM.
-    ``writes`` counts PCM writes only (endurance); capacitor updates are ``writes_by_kind``."""
-    made: list[Pcm2T1C] = []
+class Pcm2T1CLoop(OnChipLoop):
+    """On-chip training with the 2PCM + 3T1C cell [A18]; at its end a last transfer leaves the
+    weights in PCM. ``writes`` counts PCM writes only (endurance); capacitor updates are
+    ``writes_by_kind``. The transfer phase (images since the last transfer, polarity) is the
+    cell's state, so it runs on across epochs and resumes."""
 
-    def make(layers: list[AnalogMatrix], c: TrainConfig, gen: torch.Generator) -> Pcm2T1C:
-        made.append(Pcm2T1C(layers, c, gen))
-        return made[0]
+    updater: Pcm2T1C
 
-    result = train_onchip(model, x, y, cfg, make)
-    cell = made[0]
-    if any(bool(c.any()) for c in cell.caps):
-        cell.transfer()
-    return dataclasses.replace(
-        result,
-        writes=summarize([a.counts for a in cell.pcm]),
-        writes_by_kind=(("capacitor", summarize(cell.cap_counts)),),
-        extra_devices=0,
-    )
+    def __init__(self, model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig) -> None:
+        super().__init__(model, x, y, cfg, Pcm2T1C)
+
+    def end(self, seconds: float, final_loss: float, samples: int) -> TrainResult:
+        result = super().end(seconds, final_loss, samples)
+        cell = self.updater
+        if any(bool(c.any()) for c in cell.caps):
+            cell.transfer()
+        return dataclasses.replace(
+            result,
+            writes=summarize([a.counts for a in cell.pcm]),
+            writes_by_kind=(("capacitor", summarize(cell.cap_counts)),),
+            extra_devices=0,
+        )
 
 
-__all__ = ["Pcm2T1C", "train_pcm_2t1c"]
+__all__ = ["Pcm2T1C", "Pcm2T1CLoop"]

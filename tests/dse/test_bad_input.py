@@ -55,7 +55,59 @@ def idx_folder(tmp_path: Path, damage: Callable[[bytes], bytes]) -> Path:
     return folder
 
 
+def fidelity_space(tmp_path: Path, study: str, params: str = "") -> Path:
+    """The good space with ``study`` lines added to its ``[study]`` table (epochs = 1 unless ``params``
+    sets another)."""
+    path = space(tmp_path, params)
+    text = path.read_text().replace("seed = 1\n", f"seed = 1\n{study}\n", 1)
+    if "epochs =" in params:
+        text = text.replace("epochs = 1\n", "", 1)
+    path.write_text(text)
+    return path
+
+
+FIDELITY = 'fidelity = "epochs"'
 CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
+    "min_epochs 0": (
+        lambda t: [str(fidelity_space(t, f"{FIDELITY}\nmin_epochs = 0"))],
+        "study.min_epochs: 0 must be an integer ≥ 1",
+    ),
+    "min_epochs above epochs": (
+        lambda t: [str(fidelity_space(t, f"{FIDELITY}\nmin_epochs = 4", "epochs = 3"))],
+        "study.min_epochs: 4 must be an integer in [1, epochs = 3]",
+    ),
+    "reduction_factor 1": (
+        lambda t: [str(fidelity_space(t, f"{FIDELITY}\nreduction_factor = 1"))],
+        "study.reduction_factor: 1 must be an integer ≥ 2",
+    ),
+    "fidelity steps": (
+        lambda t: [str(fidelity_space(t, 'fidelity = "steps"'))],
+        "study.fidelity: 'steps'; allowed: 'epochs'",
+    ),
+    "fidelity with searched epochs": (
+        lambda t: [str(fidelity_space(t, FIDELITY, "epochs = { low = 1, high = 9 }"))],
+        "params.epochs: is searched, but a fidelity needs one full-fidelity epoch count",
+    ),
+    "fidelity with a grid": (
+        lambda t: [str(fidelity_space(t, f'{FIDELITY}\nsampler = "grid"'))],
+        "study.sampler: 'grid' cannot use fidelity = 'epochs'",
+    ),
+    "fidelity with --sampler grid": (
+        lambda t: [str(fidelity_space(t, FIDELITY)), "--sampler", "grid"],
+        "--sampler: 'grid' cannot use the space's fidelity = 'epochs'",
+    ),
+    "min_epochs without fidelity": (
+        lambda t: [str(fidelity_space(t, "min_epochs = 1"))],
+        'study.min_epochs: applies only with fidelity = "epochs"',
+    ),
+    "budget_epochs 0": (
+        lambda t: [str(fidelity_space(t, "budget_epochs = 0"))],
+        "study.budget_epochs: 0 must be an integer ≥ 1",
+    ),
+    "budget_epochs below the first rung": (
+        lambda t: [str(fidelity_space(t, f"{FIDELITY}\nmin_epochs = 3\nbudget_epochs = 2", "epochs = 9"))],
+        "study.budget_epochs: 2 is below the first rung (min_epochs = 3)",
+    ),
     "lr nan": (lambda t: [str(space(t, "lr = nan"))], "params.lr"),
     "width_mult nan": (lambda t: [str(space(t, "width_mult = nan"))], "params.width_mult"),
     "lr inf range": (lambda t: [str(space(t, "lr = { low = 0.01, high = inf }"))], "params.lr"),

@@ -209,3 +209,27 @@ def test_a_stored_row_gives_back_its_point() -> None:
         rows = ResultStore(tmp).read().to_dict("records")
     assert [DesignPoint.from_row(r) for r in rows] == [p.normalized() for p in points]
     assert pd.isna(rows[1]["eta_train"])  # the float knob onchip_sgd ignores is NaN in pandas
+
+
+def test_the_multi_fidelity_columns_and_the_stopped_status_round_trip_through_the_store(tmp_path) -> None:
+    import pyarrow as pa
+
+    from dse.results.store import ResultStore
+    from dse.schema.record import Status, TrialRecord
+
+    schema = arrow_schema()
+    assert (
+        schema.field("epochs_done").type == pa.int64()
+        and schema.field("resumed_from_epochs").type == pa.int64()
+    )
+    assert schema.field("warning").type == pa.string()
+    assert Status("stopped") is Status.STOPPED and COLUMNS["epochs_done"].group == "training"
+    metrics = {"epochs_done": 3, "resumed_from_epochs": 1, "warning": "checkpoint x.pt: damaged"}
+    ResultStore(tmp_path).append([TrialRecord("s", 0, "stopped", DesignPoint(), metrics)])
+    row = ResultStore(tmp_path).read().iloc[0]
+    assert (row["status"], row["epochs_done"], row["resumed_from_epochs"], row["warning"]) == (
+        "stopped",
+        3,
+        1,
+        "checkpoint x.pt: damaged",
+    )

@@ -119,3 +119,17 @@ def test_cli_missing_dataset_folder_exits_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "/nonexistent/mnist" in proc.stderr
+
+
+def test_a_fidelity_space_has_its_rungs_and_records_them_in_its_canonical_form() -> None:
+    raw = {
+        "study": {"fidelity": "epochs", "min_epochs": 1, "reduction_factor": 3, "budget_epochs": 40},
+        "params": {"epochs": 9},
+        "objectives": {"accuracy": "max"},
+    }
+    space = parse_space(raw)
+    assert space.rungs == (1, 3, 9) and space.full_epochs == 9 and space.budget_epochs == 40
+    assert space.canonical()["fidelity"] == ["epochs", 1, 3]
+    assert "budget_epochs" not in space.canonical()  # the budget may change on resume, the rungs may not
+    plain = parse_space({"params": {"epochs": 4}, "objectives": {"accuracy": "max"}})
+    assert plain.rungs == (4,) and "fidelity" not in plain.canonical()
