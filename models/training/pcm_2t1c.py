@@ -18,12 +18,15 @@ rule with refresh) and c = g − g_shared ∈ [−c_max, c_max], c_max = half th
   g_shared (one capacitor write where it held charge) and the polarity p of the capacitor term
   flips (polarity inversion [A18]).
 - At the end of training a last transfer empties the volatile capacitors, so the trained weight
-  lives in PCM.
+  lives in PCM, and the trained chip that evaluation reads is the PCM pair itself: its two
+  conductances ω⁺, ω⁻ (:func:`~models.training.chip.pulsed_chip`, significance α·F).
 
 Counted: PCM pulses (the ``writes`` and endurance columns, refresh included) and capacitor
 updates apart (``writes_by_kind`` ``capacitor``: a capacitor has no endurance limit).
 
-Simplifications, stated: the capacitor is symmetric (no charge-injection asymmetry), so
+Simplifications, stated: during training a read sees the cell's combined weight α·(F·ω + p·c)
+on one generic conductance pair (:func:`~models.training.chip.weight_chip`), not the PCM pair
+and the capacitor's transistor apart; the capacitor is symmetric (no charge-injection asymmetry), so
 polarity inversion changes only the sign bookkeeping here; images are counted as
 ``batch_size`` per step (the last, smaller batch of an epoch counts in full).
 """
@@ -38,8 +41,10 @@ from torch import Tensor, nn
 
 from models.config import TrainConfig
 from models.nn.layers import AnalogMatrix
+from models.physics.chip import ChipState
 from models.physics.pulses import INIT_FRACTION, PulsedArray, nonzero_indices, uniforms
 from models.physics.update_rules import PulseModel, pulses_toward
+from models.training.chip import pulsed_chip, weight_chip
 from models.training.onchip import DigitalMomentum, OnChipLoop
 from models.training.outcome import TrainResult, summarize
 
@@ -68,6 +73,8 @@ class Pcm2T1C:
         self.digital_bits_per_weight = float(self.momentum.bits)
         self.images = 0
         self.transfers = 0
+        self.settled = False
+        """True once the last transfer has left every weight in PCM (the end of training)."""
         self._decay = (
             math.exp(-cfg.batch_size / cfg.cap_retention_images) if cfg.cap_retention_images > 0 else 1.0
         )
@@ -118,6 +125,19 @@ class Pcm2T1C:
         for i in range(len(self.layers)):
             self._write_back(i)
 
+    def settle(self) -> None:
+        """The end of training: a last transfer empties the capacitors (where any holds charge),
+        so from here on the chip is the PCM pairs alone."""
+        if any(bool(c.any()) for c in self.caps):
+            self.transfer()
+        self.settled = True
+
+    def chip(self, i: int, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
+        """Layer ``i``'s device state: the PCM pair once settled, else the combined weight."""
+        if self.settled:
+            return pulsed_chip(self.pcm[i], self.alphas[i] * self.f, layer, sample)
+        return weight_chip(layer, sample)
+
     def counters(self) -> list[tuple[str, Tensor]]:
         return [("weights", a.counts) for a in self.pcm] + [("capacitor", c) for c in self.cap_counts]
 
@@ -134,10 +154,9 @@ class Pcm2T1CLoop(OnChipLoop):
         super().__init__(model, x, y, cfg, Pcm2T1C)
 
     def end(self, seconds: float, final_loss: float, samples: int) -> TrainResult:
-        result = super().end(seconds, final_loss, samples)
         cell = self.updater
-        if any(bool(c.any()) for c in cell.caps):
-            cell.transfer()
+        cell.settle()  # before the trained chip is taken: evaluation reads what the PCM holds
+        result = super().end(seconds, final_loss, samples)
         return dataclasses.replace(
             result,
             writes=summarize([a.counts for a in cell.pcm]),

@@ -73,3 +73,26 @@ def test_pcm_2t1c_is_valid_on_pcm_only() -> None:
     assert TrainMode.PCM_2T1C in valid_modes("pcm")
     with pytest.raises(ValueError, match=r"pcm_2t1c.*rram.*one-directional PCM.*valid modes: hwa"):
         check_mode("rram", "pcm_2t1c")
+
+
+def test_the_trained_chip_is_the_pcm_pair_after_the_last_transfer() -> None:
+    """Evaluation reads what the PCM holds: the last transfer happens before the trained chip is
+    taken, so its weight is the trained weight and its conductances are the PCM pair's own."""
+    from models.nn.networks import analog_layers
+    from models.training.trainers import train
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(AnalogLinear(16, 8, AnalogConfig(device="pcm")))
+    gen = torch.Generator().manual_seed(4)
+    x, y = torch.randn(64, 16, generator=gen), torch.randint(0, 8, (64,), generator=gen)
+    # a transfer every 10⁶ images: only the last one, at the end, moves the capacitors to PCM
+    cfg = TrainConfig(mode=TrainMode.PCM_2T1C, epochs=2, batch_size=16, lr=0.1, transfer_images=10**6)
+    train(net, x, y, cfg)
+    (layer,) = analog_layers(net)
+    chip = layer.trained_chip
+    assert chip is not None
+    torch.testing.assert_close(chip.weight(), layer.weight.detach(), rtol=0, atol=1e-6)
+    # both devices of the pair as the PCM holds them (SET-only: ω⁺ and ω⁻ both grow), not |w|
+    # on the device of its sign with the other at g_min
+    dev = layer.device_spec
+    assert bool((chip.g[0, 1] > dev.g_min_us + 1e-6)[layer.weight.detach() > 0].any())
