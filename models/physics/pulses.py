@@ -182,6 +182,12 @@ class PulsedArray:
                     shape, generator=generator, device=generator.device, dtype=target.dtype
                 )
 
+    @property
+    def dense(self) -> bool:
+        """:meth:`pulse_dense` updates every device in place (a bidirectional device with constant
+        steps and no write noise); otherwise it gathers the pulsed devices as :meth:`pulse` does."""
+        return self._exact and not self.model.one_directional
+
     def value(self) -> Tensor:
         """The ω the array reads (read-only: the array's own tensor, updated in place)."""
         return self._value if self.model.one_directional else self._read
@@ -233,12 +239,13 @@ class PulsedArray:
         pq = rows[:, :2]
         slope = None if self._slopes is None else self._slopes[0].index_select(0, idx)
         if self.model.state_dependent:
-            dev = torch.where(n > 0, pq[:, 0], pq[:, 1])
+            # the pulsed device of each pair and back, by exact 0/1 blends (torch.where is slow here)
+            dev = torch.lerp(pq[:, 1], pq[:, 0], on_pos)
             zero = torch.zeros_like(dev)
             slopes = None if slope is None else (slope, slope)
             new = pulse_train(dev, k, up, zero, zero, hi, self.model, slopes)
-            pq[:, 0] = torch.where(n > 0, new, pq[:, 0])
-            pq[:, 1] = torch.where(n > 0, pq[:, 1], new)
+            pq[:, 0].lerp_(new, on_pos)
+            pq[:, 1] = torch.lerp(new, pq[:, 1], on_pos)
         else:
             c2c = self.model.c2c
             noise = torch.sqrt(k).mul_(normals(k, None)).mul_(c2c) if c2c > 0 else None
@@ -262,7 +269,7 @@ class PulsedArray:
         passes than gathering when many devices get pulses. √|n| is |n|·rsqrt(max(|n|, 1)):
         ``torch.sqrt`` of zeros takes a slow path on this CPU build. State-dependent rules and
         write noise go through :meth:`pulse`."""
-        if not self._exact:
+        if not self.dense:
             self.pulse(n)
             return
         w, mid, half, lo, hi = self._bidirectional()
