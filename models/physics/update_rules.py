@@ -313,17 +313,29 @@ def _one_pulse(
 
 
 def pulses_to_reach(
-    target: Tensor, up: Tensor, hi: Tensor, model: PulseModel, slope: Tensor | None
+    target: Tensor,
+    up: Tensor,
+    hi: Tensor,
+    model: PulseModel,
+    slope: Tensor | None,
+    groups: Tensor | None = None,
 ) -> Tensor:
     """SET pulses that take a one-directional device from 0 to ``target`` on its nominal (noise-free)
-    pulse response: what a program-and-verify refresh writes [N20]. Constant steps: ⌈target/s⁺⌉."""
+    pulse response: what a program-and-verify refresh writes [N20]. Constant steps: ⌈target/s⁺⌉.
+
+    A device counts a pulse while it is short of the target (less 10⁻⁶ relative); counting stops
+    for a refresh whose devices are all short and stuck (the next step moves none of them).
+    ``groups`` (refresh numbers, 0 … G−1) evaluates several refreshes at once, each with that
+    rule of its own: the same counts as one call per refresh, in one loop."""
     if not model.state_dependent or model.rule is UpdateRule.CONSTANT:
         return torch.ceil(target / up)
     lo = torch.zeros_like(hi)
     w, count = torch.zeros_like(target), torch.zeros_like(target)
+    threshold = target * (1 - 1e-6)
+    live = torch.ones_like(target, dtype=torch.bool)  # devices of refreshes still pulsing
     cap = math.ceil(10.0 * model.hi / model.dw_min)
     for _ in range(cap):
-        short = w < target * (1 - 1e-6)
+        short = (w < threshold).logical_and_(live)
         if not bool(short.any()):
             break
         f = step_factor(w, True, model, slope, lo, hi)
@@ -331,8 +343,12 @@ def pulses_to_reach(
         stuck = nxt <= w
         w = torch.where(short, nxt, w)
         count += short.to(count.dtype)
-        if bool((short & stuck).all()):
-            break
+        held = short & stuck
+        if bool(held.any()):  # a refresh whose devices are all short and stuck stops here
+            ids = torch.zeros_like(target, dtype=torch.long) if groups is None else groups
+            size = torch.bincount(ids)
+            done = torch.bincount(ids, weights=held.to(torch.float64), minlength=size.numel()) == size
+            live &= ~done.index_select(0, ids)
     return count
 
 

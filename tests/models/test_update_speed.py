@@ -4,15 +4,19 @@ windows, seeded alike), and a calibration read computes what the ranges need and
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import pytest
 import torch
 
 from models import torch_device as placement
 from models.config import AnalogConfig, MomentumPlacement, QnnWeights, TrainConfig, TrainMode
 from models.nn.layers import AnalogLinear
-from models.physics.devices import DEVICES
+from models.physics import pulses as pulses_module
+from models.physics.devices import DEVICES, UpdateRule
 from models.physics.pulses import PulsedArray, PulseModel
-from models.physics.update_rules import pulse_once, pulse_train
+from models.physics.update_rules import pulse_once, pulse_train, pulses_to_reach, step_factor
 from models.training.chip import weight_chip
 from models.training.qnn import Qnn, mtj_states
 
@@ -114,3 +118,73 @@ def test_qnn_attempt_counts_are_the_same_on_the_numpy_and_torch_paths(
         expected += (mtj_states(target) != mtj_states(upd.states[0])).double()
         upd.step(0, g)
     assert torch.equal(upd.attempts[0], expected)
+
+
+def _reference_pulses_to_reach(target, up, hi, model, slope):  # type: ignore[no-untyped-def]
+    """The count before the speed-up, one refresh per call (verbatim)."""
+    lo = torch.zeros_like(hi)
+    w, count = torch.zeros_like(target), torch.zeros_like(target)
+    for _ in range(math.ceil(10.0 * model.hi / model.dw_min)):
+        short = w < target * (1 - 1e-6)
+        if not bool(short.any()):
+            break
+        f = step_factor(w, True, model, slope, lo, hi)
+        nxt = torch.minimum(w + up * f, hi)
+        stuck = nxt <= w
+        w = torch.where(short, nxt, w)
+        count += short.to(count.dtype)
+        if bool((short & stuck).all()):
+            break
+    return count
+
+
+def test_refreshes_counted_together_count_as_one_call_each() -> None:
+    """pulses_to_reach over several refreshes at once (``groups``) equals one call per refresh: on
+    PCM's exponential SET response, and on a linear step whose factor reaches 0 at ω = 0.5 (a
+    target of 0.8 is never reached: a refresh whose devices are all stuck stops counting, one
+    with a device that arrives keeps counting its stuck device, as the loop did)."""
+    pcm = PulseModel.of(DEVICES["pcm"])
+    linear = dataclasses.replace(pcm, rule=UpdateRule.LINEAR_STEP, dw_min=0.05)
+    gen = torch.Generator().manual_seed(2)
+    for model, slope_value in ((pcm, None), (linear, -2.0)):
+        sizes = [3, 1, 4, 2]
+        target = torch.rand(sum(sizes), generator=gen) * 0.9
+        if slope_value is not None:
+            target[:3] = 0.8  # refresh 0: every device stuck at 0.5
+            target[3] = 0.8  # refresh 1: its one device stuck
+            target[4] = 0.8  # refresh 2: one device stuck, the others arrive
+        up = 0.05 * (1 + 0.2 * torch.rand(sum(sizes), generator=gen))
+        hi = torch.ones(sum(sizes))
+        slope = None if slope_value is None else torch.full((sum(sizes),), slope_value)
+        groups = torch.cat([torch.full((k,), g) for g, k in enumerate(sizes)])
+        together = pulses_to_reach(target, up, hi, model, slope, groups)
+        apart, start = [], 0
+        for k in sizes:
+            part = slice(start, start + k)
+            s = None if slope is None else slope[part]
+            apart.append(_reference_pulses_to_reach(target[part], up[part], hi[part], model, s))
+            assert torch.equal(pulses_to_reach(target[part], up[part], hi[part], model, s), apart[-1])
+            start += k
+        assert torch.equal(together, torch.cat(apart))
+        if slope_value is not None:  # the stuck cases as described
+            assert together[:4].tolist() == [apart[0][0].item()] * 3 + [apart[1][0].item()]
+            assert together[4] == math.ceil(10.0 * model.hi / model.dw_min)
+
+
+def test_pcm_refresh_counts_kept_pending_equal_counting_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PCM array whose refreshes' SET pulses are counted when its counters are read has the same
+    devices and the same write counts as one that counts each refresh at once."""
+    model = PulseModel.of(DEVICES["pcm"])
+    arrays = [PulsedArray(torch.zeros(40, 30), model, torch.Generator().manual_seed(3)) for _ in range(2)]
+    gen = torch.Generator().manual_seed(4)
+    refreshed = 0
+    for step in range(40):
+        n = torch.randint(-3, 4, (40, 30), generator=gen).float()
+        for j, arr in enumerate(arrays):
+            monkeypatch.setattr(pulses_module, "PENDING_REFRESHES", 1 if j else 1 << 14)
+            torch.manual_seed(step)
+            arr.pulse(n)
+        refreshed += arrays[0]._pending_size
+        assert torch.equal(arrays[0].pos, arrays[1].pos) and torch.equal(arrays[0].neg, arrays[1].neg)
+    assert arrays[1]._pending_size == 0 and arrays[0]._pending_size > 20  # counts waited
+    assert torch.equal(arrays[0].counts, arrays[1].counts) and arrays[0]._pending_size == 0
