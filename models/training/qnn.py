@@ -133,6 +133,7 @@ class Qnn:
         self._signs = [(s > 0, s < 0) for s in self.states]  # the MTJ states, kept beside s
         self._flips = [torch.empty_like(p) for p, _ in self._signs]  # scratch of :func:`add_flips_`
         self._bufs = [torch.empty_like(s) for s in self.states]
+        self._gaps = [torch.empty_like(s) for s in self.states]
         self.momentum = DigitalMomentum(layers, cfg)
         self.digital_bits_per_weight = float(self.momentum.bits)
         for i in range(len(layers)):
@@ -147,9 +148,12 @@ class Qnn:
         h = 1.0 if self.ternary else 2.0
         v = self.momentum.velocity(i, grad)
         c = -self.cfg.lr / (self.alphas[i] * h)  # z = c·v
-        # transitions sign(z)·⌈|z| − T⌉ are nonzero exactly where |z| − T > 0: find those first
-        self._count_attempts(i, v, c, h)
-        gap = torch.abs(v, out=self._bufs[i]).mul_(abs(c)).sub_(switch_thresholds(v.shape, v.dtype, self.gen))
+        # |z| = |v|·|c| (exactly |c·v|); transitions sign(z)·⌈|z| − T⌉ are nonzero exactly where
+        # |z| − T > 0: find those first; the attempts take ⌈|z|⌉ from the same pass
+        abs_z = torch.abs(v, out=self._bufs[i]).mul_(abs(c))
+        thresholds = switch_thresholds(v.shape, v.dtype, self.gen)
+        gap = torch.sub(abs_z, thresholds, out=self._gaps[i])
+        self._count_attempts(i, v, abs_z.ceil_(), c, h)
         idx = flat_indices(gap, lambda a: ~(a <= 0))  # (or NaN)
         if idx.numel() == 0:
             return
@@ -166,12 +170,14 @@ class Qnn:
         neg.view(-1).index_copy_(0, idx, new < 0)
         self.layers[i].weight.data.view(-1).index_copy_(0, idx, new * self.alphas[i])
 
-    def _count_attempts(self, i: int, v: Tensor, c: float, h: float) -> None:
-        """Add one pulse to every MTJ the full move ``sign(z)·⌈|z|⌉`` (z = c·v) would switch:
-        target t = clip(s + h·⌈|z|⌉·sign(z)), MTJ 0 where (t > 0) ≠ (s > 0), MTJ 1 where
-        (t < 0) ≠ (s < 0) (bool and int32 passes; :func:`mtj_states` states the pair)."""
-        z = v * c
-        t = torch.addcmul(self.states[i], z.abs().ceil_(), z.sign_(), value=h).clamp_(-1.0, 1.0)
+    def _count_attempts(self, i: int, v: Tensor, ceil_z: Tensor, c: float, h: float) -> None:
+        """Add one pulse to every MTJ the full move ``sign(z)·⌈|z|⌉`` (z = c·v, ``ceil_z`` = ⌈|z|⌉)
+        would switch: target t = clip(s + h·⌈|z|⌉·sign(z)), MTJ 0 where (t > 0) ≠ (s > 0), MTJ 1
+        where (t < 0) ≠ (s < 0) (bool and int32 passes; :func:`mtj_states` states the pair).
+        sign(z) is sign(c)·sign(v) wherever ⌈|z|⌉ ≠ 0 (c·v underflows only where |z| does), and
+        the products are small integers, so t is the same."""
+        sign_c = 1.0 if c > 0 else -1.0
+        t = torch.addcmul(self.states[i], ceil_z, torch.sign(v), value=h * sign_c).clamp_(-1.0, 1.0)
         pos, neg = self._signs[i]
         add_flips_(self._attempts[i][0], t, True, pos, self._flips[i])
         add_flips_(self._attempts[i][1], t, False, neg, self._flips[i])
