@@ -177,7 +177,8 @@ class Qnn:
         sign(z) is sign(c)·sign(v) wherever ⌈|z|⌉ ≠ 0 (c·v underflows only where |z| does), and
         the products are small integers, so t is the same."""
         sign_c = 1.0 if c > 0 else -1.0
-        t = torch.addcmul(self.states[i], ceil_z, torch.sign(v), value=h * sign_c).clamp_(-1.0, 1.0)
+        # t unclipped: clipping to [−1, 1] keeps the signs that the MTJ states compare (NaN too)
+        t = torch.addcmul(self.states[i], ceil_z, torch.sign(v), value=h * sign_c)
         pos, neg = self._signs[i]
         add_flips_(self._attempts[i][0], t, True, pos, self._flips[i])
         add_flips_(self._attempts[i][1], t, False, neg, self._flips[i])
