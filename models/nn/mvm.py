@@ -97,6 +97,7 @@ class AnalogMVM(torch.autograd.Function):
             y.add_(bias)
         ctx.save_for_backward(x_q, w)
         ctx.layer = layer if layer.analog_backward and layer.training else None  # type: ignore[attr-defined]
+        ctx.calibrating = layer.calibrating  # type: ignore[attr-defined]
         return y
 
     @staticmethod
@@ -110,7 +111,9 @@ class AnalogMVM(torch.autograd.Function):
         if needs[0]:
             grad_x = grad @ w.t() if layer is None else transposed_read(layer, grad, w)
         grad_w = None
-        if needs[1]:  # narrow outputs: the column-major product is faster, then one small copy
+        if needs[1] and not ctx.calibrating:  # type: ignore[attr-defined]
+            # a calibration read sets converter ranges only: its weight gradient is never used
+            # (narrow outputs: the column-major product is faster, then one small copy)
             grad_w = (grad.t() @ x_q).t().contiguous() if grad.shape[1] < tiling.NARROW else x_q.t() @ grad
         grad_b = grad.sum(dim=0) if needs[2] else None
         return grad_x, grad_w, grad_b, None

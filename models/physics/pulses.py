@@ -25,6 +25,7 @@ import math
 import torch
 from torch import Tensor
 
+from models.physics.devices import UpdateRule
 from models.physics.noise import normals
 from models.physics.update_rules import (
     PulseModel,
@@ -42,6 +43,8 @@ INIT_FRACTION = 0.25
 """The initial largest |weight| maps to this fraction of the device's range (room to learn)."""
 REFRESH_FRACTION = 0.9
 """A one-directional pair is refreshed when a device passes this fraction of its bound [N20]."""
+PENDING_REFRESHES = 1 << 14
+"""Refreshed devices whose SET pulses may wait to be counted together (:meth:`PulsedArray._refresh`)."""
 UNIFORM_TABLE_SIZE = 1 << 22
 """Uniforms kept for stochastic rounding (16 MiB in float32)."""
 _UNIFORM_TABLE: dict[tuple[torch.dtype, torch.device], Tensor] = {}
@@ -158,7 +161,9 @@ class PulsedArray:
         shape = target.shape
         self.up, self.down = step_sizes(shape, model, generator, target.dtype)
         self.lo, self.hi = bounds(shape, model, generator, target.dtype)
-        self.counts = torch.ones(2, *shape, dtype=torch.float64, device=target.device)
+        self._counts = torch.ones(2, *shape, dtype=torch.float64, device=target.device)
+        self._pending: list[tuple[Tensor, ...]] = []  # refreshes' SET pulses not yet counted
+        self._pending_size = 0
         self._exact = not model.state_dependent and model.write_sigma == 0
         if model.one_directional:
             self.lo = torch.zeros(shape, device=target.device, dtype=target.dtype)
@@ -181,6 +186,12 @@ class PulsedArray:
                 self._read = self.w + model.write_sigma * torch.randn(
                     shape, generator=generator, device=generator.device, dtype=target.dtype
                 )
+
+    @property
+    def dense(self) -> bool:
+        """:meth:`pulse_dense` updates every device in place (a bidirectional device with constant
+        steps and no write noise); otherwise it gathers the pulsed devices as :meth:`pulse` does."""
+        return self._exact and not self.model.one_directional
 
     def value(self) -> Tensor:
         """The ω the array reads (read-only: the array's own tensor, updated in place)."""
@@ -213,7 +224,7 @@ class PulsedArray:
             up, down = self.up.view(-1).index_select(0, idx), self.down.view(-1).index_select(0, idx)
             w = pulse_train(w, n, up, down, lo, hi, self.model, self._gather_slopes(idx))
         self.w.view(-1).index_copy_(0, idx, w)
-        self.counts[0].view(-1).index_add_(0, idx, k.double())
+        self._counts[0].view(-1).index_add_(0, idx, k.double())
         if self.model.write_sigma > 0:
             w = w + self.model.write_sigma * normals(w, None)
             self._read.view(-1).index_copy_(0, idx, w)
@@ -233,12 +244,13 @@ class PulsedArray:
         pq = rows[:, :2]
         slope = None if self._slopes is None else self._slopes[0].index_select(0, idx)
         if self.model.state_dependent:
-            dev = torch.where(n > 0, pq[:, 0], pq[:, 1])
+            # the pulsed device of each pair and back, by exact 0/1 blends (torch.where is slow here)
+            dev = torch.lerp(pq[:, 1], pq[:, 0], on_pos)
             zero = torch.zeros_like(dev)
             slopes = None if slope is None else (slope, slope)
             new = pulse_train(dev, k, up, zero, zero, hi, self.model, slopes)
-            pq[:, 0] = torch.where(n > 0, new, pq[:, 0])
-            pq[:, 1] = torch.where(n > 0, pq[:, 1], new)
+            pq[:, 0].lerp_(new, on_pos)
+            pq[:, 1] = torch.lerp(new, pq[:, 1], on_pos)
         else:
             c2c = self.model.c2c
             noise = torch.sqrt(k).mul_(normals(k, None)).mul_(c2c) if c2c > 0 else None
@@ -246,8 +258,8 @@ class PulsedArray:
             pq[:, 0].addcmul_(move, on_pos)
             pq[:, 1].addcmul_(move, 1.0 - on_pos)
             torch.minimum(pq.clamp_min_(0.0), hi.unsqueeze(1), out=pq)
-        device = idx + self.counts[0].numel() * (1 - on_pos).long()  # flat index into (2, ...)
-        self.counts.view(-1).index_add_(0, device, k.double())
+        device = idx + self._counts[0].numel() * (1 - on_pos).long()  # flat index into (2, ...)
+        self._counts.view(-1).index_add_(0, device, k.double())
         self._refresh(idx, pq[:, 0], pq[:, 1], up, hi, slope)
         self._rows.view(-1).index_copy_(0, at[:, :2].reshape(-1), pq.reshape(-1))
         w = pq[:, 0] - pq[:, 1]
@@ -262,12 +274,12 @@ class PulsedArray:
         passes than gathering when many devices get pulses. √|n| is |n|·rsqrt(max(|n|, 1)):
         ``torch.sqrt`` of zeros takes a slow path on this CPU build. State-dependent rules and
         write noise go through :meth:`pulse`."""
-        if not self._exact:
+        if not self.dense:
             self.pulse(n)
             return
         w, mid, half, lo, hi = self._bidirectional()
         k = torch.abs(n)
-        self.counts[0].add_(k)
+        self._counts[0].add_(k)
         move = n
         if self.model.c2c > 0:
             root = torch.clamp(k, min=1.0).rsqrt_().mul_(k)
@@ -282,18 +294,52 @@ class PulsedArray:
         one write each for the RESET, plus the SET pulses that reach |ω| on the device's nominal
         pulse response (⌈|ω|/step⌉ for constant steps), programmed and verified to |ω|.
         Checked on the pairs ``idx`` just pulsed (no other pair can be full), whose devices
-        hold ``p`` and ``q`` (changed in place)."""
+        hold ``p`` and ``q`` (changed in place).
+
+        A state-dependent response takes a loop of one step per SET pulse to count them (tens
+        of tiny steps per refresh, more than the rest of an update); the count depends only on
+        the device and |ω|, never on the state the array trains on, so it is kept pending and
+        counted for all refreshes at once when :attr:`counts` is read (or every
+        :data:`PENDING_REFRESHES` devices): the same counts, one loop."""
         full = (torch.maximum(p, q) >= REFRESH_FRACTION * hi) & (torch.minimum(p, q) >= up)
         # only where the partner holds at least a step, so the refresh frees headroom
         if not bool(full.any()):
             return
         at = full.nonzero().squeeze(1)
         w = p[at] - q[at]
-        sets = pulses_to_reach(w.abs(), up[at], hi[at], self.model, None if slope is None else slope[at])
-        self.counts[0].view(-1).index_add_(0, idx[at], (1 + sets * (w > 0)).double())
-        self.counts[1].view(-1).index_add_(0, idx[at], (1 + sets * (w < 0)).double())
+        where = idx[at] + self._counts[0].numel() * (w < 0).long()  # the device that gets the SETs
+        target, s_up, s_hi, s_slope = w.abs(), up[at], hi[at], None if slope is None else slope[at]
+        if self.model.rule is UpdateRule.CONSTANT or not self.model.state_dependent:
+            sets = pulses_to_reach(target, s_up, s_hi, self.model, s_slope)
+            self._counts.view(-1).index_add_(0, where, sets.double())
+        else:
+            self._pending.append((where, target, s_up, s_hi, *(() if s_slope is None else (s_slope,))))
+            self._pending_size += at.numel()
+        resets = torch.ones(2, at.numel(), dtype=torch.float64, device=w.device)  # one write per device
+        self._counts.view(2, -1).index_add_(1, idx[at], resets)
         p[at] = w.clamp_min(0.0)
         q[at] = (-w).clamp_min(0.0)
+        if self._pending_size >= PENDING_REFRESHES:
+            self._count_refreshes()
+
+    def _count_refreshes(self) -> None:
+        """Count the pending refreshes' SET pulses (:func:`pulses_to_reach`, each refresh a group)."""
+        if not self._pending:
+            return
+        parts = list(zip(*self._pending, strict=True))
+        groups = torch.cat([torch.full_like(e[0], g) for g, e in enumerate(self._pending)])
+        where, target, up, hi = (torch.cat(c) for c in parts[:4])
+        slope = torch.cat(parts[4]) if len(parts) > 4 else None
+        sets = pulses_to_reach(target, up, hi, self.model, slope, groups)
+        self._counts.view(-1).index_add_(0, where, sets.double())
+        self._pending.clear()
+        self._pending_size = 0
+
+    @property
+    def counts(self) -> Tensor:
+        """Writes per device ``(2, ...)`` (float64): the pair's two devices, or device and reference."""
+        self._count_refreshes()
+        return self._counts
 
 
 def chi_grid(bits: int | None, eps: float) -> tuple[float, float]:

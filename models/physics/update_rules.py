@@ -195,9 +195,12 @@ def pulse_once(
     hi: Tensor,
     model: PulseModel,
     noise: bool = True,
+    unit: bool = False,
 ) -> Tensor:
     """ω after one pulse of direction ``sign`` (±1, or 0 for none) with per-device step ``step``
-    and factor f^d(ω): the rule's change plus its c2c noise, clipped at the bounds [A]."""
+    and factor f^d(ω): the rule's change plus its c2c noise, clipped at the bounds [A].
+
+    ``unit``: every sign is ±1, so the noise's factor |sign| (1) is skipped; the same bits."""
     dw = step * factor
     change = sign * dw
     if noise and model.c2c > 0:
@@ -208,8 +211,8 @@ def pulse_once(
             sigma = dw * model.c2c
         else:
             sigma = step * model.c2c
-        change = change + sign.abs() * sigma * xi
-    return torch.minimum(torch.maximum(w + change, lo), hi)
+        change.add_(sigma.mul_(xi) if unit else sign.abs().mul_(sigma).mul_(xi))
+    return change.add_(w).clamp_(lo, hi)  # min(max(ω + Δ, b_min), b_max)
 
 
 def pulse_train(
@@ -230,67 +233,109 @@ def pulse_train(
     Speed: the first pulse runs on the given tensors as they are (every entry; an entry with
     n = 0 stays where it is), the later ones on the few devices with |n| > 1, gathered once; the
     devices of each pulse keep their order, so each pulse's noise draw lands on the same device
-    as in a loop over the whole arrays."""
+    as in a loop over the whole arrays. A device keeps its direction through its train, so its
+    direction's step, slope and exponential constants are selected once (:func:`_directed`),
+    by exact 0/1 blends instead of ``torch.where`` (5–10× an add on this CPU)."""
     k = n.abs()
     sign = torch.sign(n)
-    out = _one_pulse(w, sign, up, down, lo, hi, model, slopes, noise)
+    params = _directed(sign, up, down, model, slopes)
+    span = (hi - lo).clamp_min(1e-12) if model.rule is UpdateRule.EXP_STEP else None
+    out = _one_pulse(w, sign, params, lo, hi, span, model, noise)
     rows = flat_indices(k, lambda a: a > 1)
     if rows.numel() == 0:
         return out
-    cols = [out, k, sign, up, down, lo, hi] + ([] if slopes is None else list(slopes))
+    cols = [out, k, sign, lo, hi, *([] if span is None else [span]), *params]
     sub = torch.stack([t.index_select(0, rows) for t in cols], dim=1)  # a row per device: one gather a pulse
-    cur, k_sub = sub[:, 0], sub[:, 1]
+    cur, k_sub, first = sub[:, 0], sub[:, 1], 5 if span is None else 6
     live = torch.arange(rows.numel(), device=w.device)
     for j in range(1, int(k_sub.max())):
         if j > 1:
             live = live[k_sub.index_select(0, live) > j]
-        g = sub.index_select(0, live)
-        pair = None if slopes is None else (g[:, 7], g[:, 8])
-        new = _one_pulse(g[:, 0], g[:, 2], g[:, 3], g[:, 4], g[:, 5], g[:, 6], model, pair, noise)
+        g = sub.index_select(0, live).unbind(1)
+        new = _one_pulse(
+            g[0], g[2], g[first:], g[3], g[4], None if span is None else g[5], model, noise, True
+        )
         cur.index_copy_(0, live, new)
     return out.index_copy_(0, rows, cur)
+
+
+def _blend(p: Tensor, a: Tensor | float, b: Tensor | float) -> Tensor:
+    """``a`` where ``p`` = 1, ``b`` where ``p`` = 0, exactly (for finite a, b: x·1 + y·0 = x)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        return torch.lerp(b, a, p)  # weight 1 returns a − (a − b)·0, weight 0 b + 0·(a − b): exact
+    q = torch.sub(1.0, p)
+    return torch.mul(p, a).add_(q * b)
+
+
+def _directed(
+    sign: Tensor, up: Tensor, down: Tensor, model: PulseModel, slopes: tuple[Tensor, Tensor] | None
+) -> tuple[Tensor, ...]:
+    """Per device, the constants of its direction (``sign`` > 0: up, else down), exactly the
+    values ``torch.where(sign > 0, up-value, down-value)`` selects: the step, then the linear
+    rules' slope γ^d, or the exponential rule's rate (γ_up or −γ_down) and amplitude."""
+    if model.one_directional:  # always up: the up constants as they are (its rule's up factor)
+        return (up,) if slopes is None else (up, slopes[0])
+    p = sign.clamp(min=0.0)  # 1 up, 0 down or none (sign is −1, 0 or 1)
+    step = _blend(p, up, down)
+    if slopes is not None:
+        return step, _blend(p, slopes[0], slopes[1])
+    if model.rule is UpdateRule.EXP_STEP:
+        return step, _blend(p, model.gamma_up, -model.gamma_down), _blend(p, model.amp_up, model.amp_down)
+    return (step,)
 
 
 def _one_pulse(
     cur: Tensor,
     sign: Tensor,
-    up: Tensor,
-    down: Tensor,
+    params: tuple[Tensor, ...],
     lo: Tensor,
     hi: Tensor,
+    span: Tensor | None,
     model: PulseModel,
-    slopes: tuple[Tensor, Tensor] | None,
     noise: bool,
+    unit: bool = False,
 ) -> Tensor:
-    """One pulse of direction ``sign`` on every device (:func:`pulse_once` with the rule's factor)."""
-    going_up = sign > 0
-    if slopes is not None:  # linear rules: f = max(1 + γ^d·ω, 0)
-        slope = torch.where(going_up, slopes[0], slopes[1]) if not model.one_directional else slopes[0]
-        factor: Tensor | float = step_factor(cur, True, model, slope, lo, hi)
-    elif model.rule is UpdateRule.EXP_STEP and not model.one_directional:
-        # one exponential per device, of its own direction (f_up where it goes up, else f_down)
-        z = (2.0 * model.exp_a) * cur / (hi - lo).clamp_min(1e-12) + model.exp_b
-        rate = torch.where(going_up, cur.new_tensor(model.gamma_up), cur.new_tensor(-model.gamma_down))
-        amp = torch.where(going_up, cur.new_tensor(model.amp_up), cur.new_tensor(model.amp_down))
-        factor = torch.exp(rate.mul_(z)).mul_(amp).neg_().add_(1.0).clamp_min_(0.0)
+    """One pulse of direction ``sign`` on every device (:func:`pulse_once` with the rule's factor),
+    with the per-device constants of its direction ``params`` (:func:`_directed`) and, for the
+    exponential rule, ``span`` = max(b_max − b_min, 10⁻¹²); ``unit``: every sign is ±1."""
+    step = params[0]
+    if len(params) == 2:  # linear rules: f = max(1 + γ^d·ω, 0)
+        factor: Tensor | float = step_factor(cur, True, model, params[1], lo, hi)
+    elif span is not None:  # exponential: f^d = max(1 − A^d·e^{rate·z}, 0), one exponential per device
+        z = ((2.0 * model.exp_a) * cur).div_(span).add_(model.exp_b)
+        if len(params) == 3:
+            factor = torch.exp(z.mul_(params[1])).mul_(params[2]).neg_().add_(1.0).clamp_min_(0.0)
+        else:  # one-directional: the up factor
+            factor = torch.exp(z.mul_(model.gamma_up)).mul_(model.amp_up).neg_().add_(1.0).clamp_min_(0.0)
     else:
         factor = step_factor(cur, True, model, None, lo, hi)
-    step = up if model.one_directional else torch.where(going_up, up, down)
-    return pulse_once(cur, sign, step, factor, lo, hi, model, noise)
+    return pulse_once(cur, sign, step, factor, lo, hi, model, noise, unit)
 
 
 def pulses_to_reach(
-    target: Tensor, up: Tensor, hi: Tensor, model: PulseModel, slope: Tensor | None
+    target: Tensor,
+    up: Tensor,
+    hi: Tensor,
+    model: PulseModel,
+    slope: Tensor | None,
+    groups: Tensor | None = None,
 ) -> Tensor:
     """SET pulses that take a one-directional device from 0 to ``target`` on its nominal (noise-free)
-    pulse response: what a program-and-verify refresh writes [N20]. Constant steps: ⌈target/s⁺⌉."""
+    pulse response: what a program-and-verify refresh writes [N20]. Constant steps: ⌈target/s⁺⌉.
+
+    A device counts a pulse while it is short of the target (less 10⁻⁶ relative); counting stops
+    for a refresh whose devices are all short and stuck (the next step moves none of them).
+    ``groups`` (refresh numbers, 0 … G−1) evaluates several refreshes at once, each with that
+    rule of its own: the same counts as one call per refresh, in one loop."""
     if not model.state_dependent or model.rule is UpdateRule.CONSTANT:
         return torch.ceil(target / up)
     lo = torch.zeros_like(hi)
     w, count = torch.zeros_like(target), torch.zeros_like(target)
+    threshold = target * (1 - 1e-6)
+    live = torch.ones_like(target, dtype=torch.bool)  # devices of refreshes still pulsing
     cap = math.ceil(10.0 * model.hi / model.dw_min)
     for _ in range(cap):
-        short = w < target * (1 - 1e-6)
+        short = (w < threshold).logical_and_(live)
         if not bool(short.any()):
             break
         f = step_factor(w, True, model, slope, lo, hi)
@@ -298,8 +343,12 @@ def pulses_to_reach(
         stuck = nxt <= w
         w = torch.where(short, nxt, w)
         count += short.to(count.dtype)
-        if bool((short & stuck).all()):
-            break
+        held = short & stuck
+        if bool(held.any()):  # a refresh whose devices are all short and stuck stops here
+            ids = torch.zeros_like(target, dtype=torch.long) if groups is None else groups
+            size = torch.bincount(ids)
+            done = torch.bincount(ids, weights=held.to(torch.float64), minlength=size.numel()) == size
+            live &= ~done.index_select(0, ids)
     return count
 
 

@@ -91,8 +91,10 @@ class HicArray:
     An update is dense only up to the accumulator (three passes over the weights); the
     carry chain and the write counts then run on the few weights whose accumulator
     overflowed, gathered by index, and the weight (:attr:`value`) changes there only. A
-    weight's digits and counters are stored side by side (one cache line per gather);
-    :attr:`digits` and :attr:`counts` are views of them, slices first.
+    weight's counters are stored side by side (one cache line per gather), its digits slice
+    by slice (a few hundred carries a step gather them cheaply either way, and the chip's
+    read-noise estimate samples them without copying every digit); :attr:`digits` and
+    :attr:`counts` are views, slices first.
     """
 
     def __init__(
@@ -109,9 +111,7 @@ class HicArray:
         slices = len(self.caps)
         d = torch.zeros(slices, *w.shape, device=w.device)
         d[0] = torch.round(w / self.lsb)
-        self._digits = (
-            carry_chain(d, self.caps, self.bases).reshape(slices, -1).T.contiguous()
-        )  # (weights, S)
+        self._digits = carry_chain(d, self.caps, self.bases).reshape(slices, -1)  # (S, weights)
         self._counts = torch.ones(w.numel(), slices, 2, dtype=torch.float64, device=w.device)
         self._shape = w.shape
         self.acc = torch.zeros_like(w)
@@ -122,8 +122,9 @@ class HicArray:
 
     @property
     def digits(self) -> Tensor:
-        """Signed digit per slice, ``(slices, ...)`` (a view)."""
-        return self._digits.T.unflatten(1, self._shape)
+        """Signed digit per slice, ``(slices, ...)`` (a contiguous view: a sample of its weights,
+        as the chip's read-noise estimate takes every 10 steps, gathers only those)."""
+        return self._digits.view(-1, *self._shape)
 
     @property
     def counts(self) -> Tensor:
@@ -153,14 +154,16 @@ class HicArray:
         flat.index_copy_(0, idx, rest)
         slices = len(self.caps)
         at = (idx * (2 * slices)).unsqueeze(1) + self._cols  # flat indices of the counters' rows
-        at_digits = ((idx * slices).unsqueeze(1) + self._cols[:slices]).view(-1)  # ... and the digits' rows
-        old = self._digits.view(-1).index_select(0, at_digits).view(-1, slices).T
+        old = self._digits.index_select(1, idx)  # (S, k)
         new = old.clone()
         new[0] += total - rest  # the carry: trunc(total)
-        new = carry_chain(new, self.caps, self.bases)
+        # the other digits are within their caps already: unless the first leaves its cap (or is
+        # NaN), no slice carries and the chain changes nothing (it costs ~20 small ops)
+        if bool((~(new[0].abs() <= self.caps[0])).any()):
+            new = carry_chain(new, self.caps, self.bases)
         pulses = level_pulses(device_levels(old), device_levels(new), self.one_directional)  # (S, 2, k)
         self._counts.view(-1).index_add_(0, at.view(-1), pulses.permute(2, 0, 1).reshape(-1).double())
-        self._digits.view(-1).index_copy_(0, at_digits, new.T.reshape(-1))
+        self._digits.index_copy_(1, idx, new)
         self.value.view(-1).index_copy_(0, idx, digits_value(new, self.sig) * self.lsb)
         return idx
 

@@ -138,7 +138,7 @@ class PulsedSGD:
             if self.cfg.update_precision is None:  # fused: floor(U + Δω/ε)
                 u = uniforms(v.shape, v.dtype, self.gen)
                 d = torch.add(u, v, alpha=-lr / (self.alphas[i] * eps), out=buf).floor_()
-                if not self.model.one_directional and _dense(d):
+                if self.arrays[i].dense and _dense(d):  # else only the pulsed devices are touched
                     self.arrays[i].pulse_dense(d.clamp_(-MAX_PULSES_PER_UPDATE, MAX_PULSES_PER_UPDATE))
                     self._write_back(i)
                     return
