@@ -54,7 +54,7 @@ class CodeCounter:
         bits = layer.config.dac_bits
         assert bits is not None
         n = full_scale_code(bits, signed)
-        codes = torch.round(q.abs() * (n / max(r, RANGE_FLOOR))).clamp_(0, n).to(torch.int64).flatten()
+        codes = q.abs().mul_(n / max(r, RANGE_FLOOR)).round_().clamp_(max=n).to(torch.int32).flatten()
         if q.dim() == 4:
             mult, padding = self._multiplicity(layer, q)
             weights = mult.expand(q.shape).reshape(-1)  # integers < 2^53: float64 sums are exact
