@@ -148,7 +148,7 @@ def evaluate_read_times(
                 for gdc in (False, True):
                     set_gdc(model, gdc)
                     counted = activity is not None and activity.at == (float(t), gdc)
-                    with activity.counting() if counted else nullcontext():  # type: ignore[union-attr]
+                    with activity.counting() if activity is not None and counted else nullcontext():
                         out[(float(t), gdc)].append(accuracy(model, x_test, y_test))
     finally:
         _unprogram(model)
