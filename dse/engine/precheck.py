@@ -128,9 +128,11 @@ def training_free_cost(
 def read_extremes(
     layers: int, device: DeviceSpec, cost: CostConfig, dac_bits: int | None
 ) -> tuple[list[LayerReads], list[LayerReads]]:
-    """The cell reads that charge least and most, before training: every device of a pair between
-    0 and g_max (programming noise is clipped at 0; stuck devices sit at g_min or g_max), and the
-    input duty anywhere in [0, 1] when it will be measured, else the fixed ``input_duty``."""
+    """The cell reads that charge least and most, before training: a layer's mean device between 0
+    and g_max (devices are programmed or trained to at most g_max and stuck at g_min or g_max;
+    programming noise is zero-mean and clipped only at 0, which lifts devices near 0 by well under
+    g_max − g_min at the largest ``prog_noise_scale``), and the input duty anywhere in [0, 1] when
+    it will be measured, else the fixed ``input_duty`` (also for inputs without a DAC)."""
     fixed = cost.input_duty_source is InputDutySource.FIXED or dac_bits is None
     lo, hi = (cost.input_duty, cost.input_duty) if fixed else (0.0, 1.0)
     return [LayerReads(lo, 0.0)] * layers, [LayerReads(hi, 2.0 * device.g_max_us)] * layers
