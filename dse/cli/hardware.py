@@ -1,9 +1,11 @@
 """Hardware commands: ``dse cost RESULTS --trial N`` (per-layer breakdown) and ``dse cite RESULTS``.
 
 ``cost`` rebuilds the trial's network from its stored design point, maps it as the trial did and
-prints NeuroSim's per-layer breakdown [NS]: energy by component, latency, tiles and area. The
-mean conductance the trial measured on its trained weights is recovered from the row's array
-energy (which is linear in it), so the layers sum to the stored row. ``cite`` prints the BibTeX
+prints NeuroSim's per-layer breakdown [NS]: energy by component, latency, tiles and area. Each
+layer's cell reads are the ones the row stores (``input_duty_by_layer``, ``cell_g_us_by_layer``:
+the measured input duty and the evaluated chips' pair conductance), so the layers sum to the
+stored row; for rows from before those columns (schema < 5) the nominal conductance is recovered
+from the array energy, which is linear in it. ``cite`` prints the BibTeX
 of every source whose constants or models a study used, from ``docs/references.md``.
 """
 
@@ -106,8 +108,20 @@ def cite(results: Annotated[Path, typer.Argument(help="results folder")]) -> Non
     console.print("\n\n".join(bib[k] for k in keys), highlight=False, markup=False, soft_wrap=True)
 
 
-def breakdown(row: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
-    """Per-layer rows of one stored trial, and the mean conductance fraction recovered from it."""
+def stored_reads(row: dict[str, Any], cost: Any) -> list[Any] | None:
+    """The cell reads a row's energy charged, from its ``_by_layer`` columns (None for rows
+    written before they existed, schema < 5, and for the digital baseline)."""
+    from models.cost.reads import layer_reads
+
+    duties, g = row.get("input_duty_by_layer"), row.get("cell_g_us_by_layer")
+    if not isinstance(duties, str) or not isinstance(g, str):
+        return None
+    pairs = zip(duties.split(","), g.split(","), strict=True)
+    return [layer_reads(None if math.isnan(float(d)) else float(d), float(v), cost) for d, v in pairs]
+
+
+def breakdown(row: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """Per-layer rows of one stored trial, and what its cell reads charged (a caption)."""
     import torch
 
     from dse.engine.data import load_dataset
@@ -123,11 +137,21 @@ def breakdown(row: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
     x = torch.from_numpy(data.x_test[:2]).reshape(-1, *data.in_shape)
     shapes = layer_shapes(model, x)
     device = DEVICES[analog.device]
-    lo, hi = (sum(c.array_pj for c in layer_costs(analog, device, shapes, g, cost)) for g in (0.0, 1.0))
-    stored = float(row.get("energy_array_pj", math.nan))
-    g_frac = min(1.0, max(0.0, (stored - lo) / (hi - lo))) if hi > lo and math.isfinite(stored) else 0.5
+    reads = stored_reads(row, cost)
+    if reads is not None:  # what the trial measured, layer by layer
+        g_frac = 0.5
+        note = (
+            f"input duty {row.get('input_duty_measured', math.nan):.3f} measured, "
+            f"{cost.input_duty_source.value}; cell pair {row.get('cell_g_us', math.nan):.3f} µS"
+        )
+    else:  # an older row: the nominal conductance, recovered from its array energy (linear in it)
+        lo, hi = (sum(c.array_pj for c in layer_costs(analog, device, shapes, g, cost)) for g in (0.0, 1.0))
+        stored = float(row.get("energy_array_pj", math.nan))
+        g_frac = min(1.0, max(0.0, (stored - lo) / (hi - lo))) if hi > lo and math.isfinite(stored) else 0.5
+        note = f"mean |w|/w_max {g_frac:.3f}"
+    costs = layer_costs(analog, device, shapes, g_frac, cost, reads=reads)
     rows = []
-    for i, (s, c) in enumerate(zip(shapes, layer_costs(analog, device, shapes, g_frac, cost), strict=True)):
+    for i, (s, c) in enumerate(zip(shapes, costs, strict=True)):
         rows.append(
             {
                 "layer": i,
@@ -145,7 +169,7 @@ def breakdown(row: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
                 "area_mm2": c.area_mm2,
             }
         )
-    return rows, g_frac
+    return rows, note
 
 
 @app.command()
@@ -163,8 +187,8 @@ def cost(
         numbers = sorted(int(n) for n in df.loc[df["status"] == "complete", "trial_number"])
         raise bad_input(f"--trial: no complete trial {trial}; complete trials: {numbers or 'none'}")
     row = done.iloc[-1].to_dict()
-    layers, g_frac = breakdown(row)
-    table = Table(title=f"Trial {trial}: per-layer cost per inference (mean |w|/w_max {g_frac:.3f})")
+    layers, note = breakdown(row)
+    table = Table(title=f"Trial {trial}: per-layer cost per inference ({note})")
     for col in BREAKDOWN_COLUMNS:
         table.add_column(col, justify="right")
     for r in layers:

@@ -1,16 +1,17 @@
 """Cheap objectives first: every cost column a design fixes before any training, on the driver.
 
 The cost model (:func:`models.cost.model.hardware_cost`) takes the mapped layer shapes, which the
-network's architecture fixes, and a few figures that only training yields: write counts, training
-samples through the arrays, persistent digital state per weight, and the trained weights' mean
-conductance fraction (it sets the cell read energy). The pre-check evaluates the cost model at
-the extremes of those training figures:
+network's architecture fixes, and a few figures that only training and evaluation yield: write
+counts, training samples through the arrays, persistent digital state per weight, and the cell
+reads, each layer's conductance on the evaluated chip and its measured input duty (they set the
+cell read energy). The pre-check evaluates the cost model at the extremes of those figures:
 
 * a column equal at every extreme does not depend on training: it is **exact** (area, latency,
   tiles, MACs, and the model size of off-chip modes, which keep no digital state);
-* a column that moves only with the conductance fraction (read energy, TOPS/W) is **bounded**
-  by its values at fractions 0 and 1 (the cell read energy V²·G·t is linear in G [NS], so every
-  such column is monotone in it);
+* a column that moves only with the cell reads (read energy, TOPS/W) is **bounded** by its values
+  at the least and the most they can charge (:func:`read_extremes`: every device between 0 and
+  g_max, the duty in [0, 1] unless it is fixed); the cell read energy duty·V²·G·t is linear in
+  each [NS], so every such column is monotone in them;
 * the rest (writes, training energy, lifetime) need training.
 
 A constraint that the exact value, or the whole bound, breaks is broken whatever training does,
@@ -34,8 +35,11 @@ from dse.engine.space import Constraint, SearchSpace
 from dse.engine.trial import TrialContext
 from dse.schema.point import DesignPoint
 from dse.schema.record import COLUMNS, Status, TrialRecord
+from models.config import CostConfig, InputDutySource
+from models.cost.breakdown import LayerReads
 from models.cost.model import hardware_cost
 from models.nn.networks import analog_layers, build_network, layer_shapes
+from models.physics.devices import DeviceSpec
 from models.training.modes import OFF_CHIP
 
 _TRAINING_EXTREMES = (
@@ -62,7 +66,7 @@ class PreCheck:
     exact: Mapping[str, float]
     """Cost columns that do not depend on training, with their values."""
     bounds: Mapping[str, tuple[float, float]]
-    """Cost columns that depend on training only through the conductance fraction: (low, high)."""
+    """Cost columns that depend on training only through the cell reads: (low, high)."""
     violations: Mapping[str, float] = field(default_factory=dict)
     """Constraint column → amount (> 0) by which every outcome of training breaks it."""
 
@@ -99,18 +103,17 @@ def training_free_cost(
     extremes = list(_TRAINING_EXTREMES)
     if point.train_config().mode in OFF_CHIP:  # off-chip modes only program: no reads, no digital state
         extremes = [{**e, "train_samples": 0, "digital_state_bits_per_weight": 0.0} for e in extremes]
+    cost = point.cost_config()
     rows = {
-        g: [
-            dataclasses.asdict(
-                hardware_cost(analog, device, shapes, mean_g_fraction=g, cost=point.cost_config(), **e)
-            )
+        side: [
+            dataclasses.asdict(hardware_cost(analog, device, shapes, reads=reads, cost=cost, **e))
             for e in extremes
         ]
-        for g in (0.0, 1.0)
+        for side, reads in enumerate(read_extremes(len(shapes), device, cost, analog.dac_bits))
     }
     exact: dict[str, float] = {}
     bounds: dict[str, tuple[float, float]] = {}
-    for name in rows[0.0][0]:
+    for name in rows[0][0]:
         at_g = {g: {float(r[name]) for r in rs} for g, rs in rows.items()}
         if any(len(v) > 1 for v in at_g.values()):
             continue  # moves with writes, training samples or digital state: needs training
@@ -120,6 +123,19 @@ def training_free_cost(
         else:
             bounds[name] = (lo, hi)
     return exact, bounds
+
+
+def read_extremes(
+    layers: int, device: DeviceSpec, cost: CostConfig, dac_bits: int | None
+) -> tuple[list[LayerReads], list[LayerReads]]:
+    """The cell reads that charge least and most, before training: a layer's mean device between 0
+    and g_max (devices are programmed or trained to at most g_max and stuck at g_min or g_max;
+    programming noise is zero-mean and clipped only at 0, which lifts devices near 0 by well under
+    g_max − g_min at the largest ``prog_noise_scale``), and the input duty anywhere in [0, 1] when
+    it will be measured, else the fixed ``input_duty`` (also for inputs without a DAC)."""
+    fixed = cost.input_duty_source is InputDutySource.FIXED or dac_bits is None
+    lo, hi = (cost.input_duty, cost.input_duty) if fixed else (0.0, 1.0)
+    return [LayerReads(lo, 0.0)] * layers, [LayerReads(hi, 2.0 * device.g_max_us)] * layers
 
 
 def precheck(point: DesignPoint, data: Dataset, constraints: Sequence[Constraint]) -> PreCheck:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from dse.engine.cache import WeightCache
@@ -27,9 +26,13 @@ from dse.engine.interval import accuracy_interval
 from dse.schema.point import READ_TIMES, DesignPoint
 from dse.schema.record import WRITE_KINDS, TrialRecord
 from models.config import AptTarget, TrainConfig, TrainMode
+from models.cost.breakdown import LayerReads, LayerShape
 from models.cost.model import hardware_cost
+from models.cost.reads import input_duty, layer_reads, pair_conductance_us
 from models.nn import inference
 from models.nn.networks import analog_layers, build_network, layer_shapes
+from models.nn.read_activity import LayerActivity, ReadActivity
+from models.physics.devices import get_device
 from models.training import apt
 from models.training.modes import check_mode
 from models.training.session import CheckpointError, TrainingRun
@@ -160,13 +163,14 @@ def evaluate_point(
 
     layers = analog_layers(model)
     shapes = layer_shapes(model, tensors[2][:2])
+    reads, read_columns = cell_reads(first.activity, shapes, point)
     cost = hardware_cost(
         point.analog_config(),
         layers[0].device_spec,
         shapes,
         trained.writes.max_per_device,
         trained.writes.mean_per_device,
-        mean_g_fraction=_mean_conductance_fraction(model),
+        reads=reads,
         writes_total=trained.writes.total,
         train_samples=trained.train_samples,
         digital_state_bits_per_weight=trained.digital_bits_per_weight,
@@ -201,8 +205,38 @@ def evaluate_point(
             if rung
             else {}
         ),
+        **read_columns,
         **cost.as_row(),
     }
+
+
+def cell_reads(
+    activity: list[LayerActivity], shapes: list[LayerShape], point: DesignPoint
+) -> tuple[list[LayerReads] | None, dict[str, Any]]:
+    """Each layer's charged cell reads (measured duty or the fixed knob, the evaluated chips'
+    conductance), and the row's read columns: per layer and read-weighted (by MACs) over the
+    network. None and null columns for the digital baseline, which has no cell reads."""
+    analog, cost = point.analog_config(), point.cost_config()
+    device = get_device(analog.device)
+    if not device.analog or len(activity) != len(shapes):
+        nulls = ("input_duty_measured", "cell_g_us", "input_duty_by_layer", "cell_g_us_by_layer")
+        return None, dict.fromkeys(nulls)
+    bits = analog.dac_bits
+    duties = [input_duty(a.codes, bits, cost.input_encoding) if bits else None for a in activity]
+    g = [pair_conductance_us(a.g_sum_us, a.chips, a.weights, analog, device) for a in activity]
+    macs = [s.rows * s.cols * s.uses_per_inference for s in shapes]
+    known = [d for d in duties if d is not None]
+    return [layer_reads(d, gi, cost) for d, gi in zip(duties, g, strict=True)], {
+        "input_duty_measured": _weighted(known, macs) if len(known) == len(duties) else None,
+        "cell_g_us": _weighted(g, macs),
+        "input_duty_by_layer": ",".join(repr(float("nan") if d is None else d) for d in duties),
+        "cell_g_us_by_layer": ",".join(repr(v) for v in g),
+    }
+
+
+def _weighted(values: list[float], weights: list[int]) -> float:
+    """Mean of ``values`` weighted by ``weights``, summed in order (the same at any thread count)."""
+    return sum(v * w for v, w in zip(values, weights, strict=True)) / sum(weights)
 
 
 @dataclass(frozen=True)
@@ -215,6 +249,8 @@ class _Run:
     by_time: dict[tuple[float, bool], list[float]]
     """(read time in s, GDC) → one accuracy per chip."""
     eval_seconds: float
+    activity: list[LayerActivity]
+    """Each analog layer's DAC codes and chip conductances (``models.nn.read_activity``)."""
     resumed_from: int = 0
     """Epochs loaded from the checkpoint (multi-fidelity; 0: trained from scratch)."""
     warning: str | None = None
@@ -283,6 +319,7 @@ def _train_and_read(
     inference.set_analog(model, True)
     # apt touches only its apt_data_fraction subset, converter ranges included
     x_cal = apt.calibration_subset(x_train, y_train, cfg)[0] if cfg.mode is TrainMode.APT else x_train
+    activity = ReadActivity(model, (READ_TIMES[point.read_time], point.gdc))  # the headline reading
     by_time = inference.evaluate_read_times(
         model,
         x_cal[:CALIBRATION_SAMPLES],
@@ -291,12 +328,16 @@ def _train_and_read(
         point.hardware_seeds_list(),
         tuple(READ_TIMES.values()),
         prepare=per_chip,
+        activity=activity,
     )
     if per_chip is not None:  # each chip was calibrated on itself; its time is APT's
         per_chip.restore()
         trained = replace(trained, calibration_seconds=per_chip.seconds)
     seconds = time.perf_counter() - t_eval
-    return model, _Run(trained, hit is not None, acc_fp, by_time, seconds, resumed_from, warning)
+    result = _Run(
+        trained, hit is not None, acc_fp, by_time, seconds, activity.result(), resumed_from, warning
+    )
+    return model, result
 
 
 def _train_to_rung(
@@ -337,16 +378,3 @@ def data_fingerprint(data: Dataset) -> str:
     split seed), so cached weights are never shared across different splits."""
     digest = hashlib.sha256(data.y_train.tobytes() + data.x_train[:8].tobytes()).hexdigest()[:12]
     return f"{data.name}-{digest}"
-
-
-def _mean_conductance_fraction(model: torch.nn.Module) -> float:
-    """Mean |w|/w_max over all weights: where the weight's device sits above g_min. Summed in
-    float64 by numpy (pairwise, in a fixed order), so the figure does not depend on the number
-    of torch threads and a replay reproduces it bit for bit."""
-    total, count = 0.0, 0
-    for layer in analog_layers(model):
-        w = layer.weight.detach()
-        frac = (w.abs() / layer.w_max()).cpu().numpy().astype(np.float64)
-        total += float(frac.sum())
-        count += w.numel()
-    return total / max(1, count)

@@ -24,11 +24,13 @@ from models.cost.record import HardwareCost
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version 2: design columns of knobs a design ignores are null; the cost knobs are columns.
 Version 3: ``torch_device``, ``torch_threads``, ``repeats``, ``data_fingerprint``, and every accuracy column's
 ``_std``, ``_ci_low`` and ``_ci_high``. Version 4: status ``stopped``, ``epochs_done``,
-``resumed_from_epochs`` and ``warning`` (multi-fidelity search)."""
+``resumed_from_epochs`` and ``warning`` (multi-fidelity search). Version 5: the cell reads that ran,
+``input_duty_measured``, ``cell_g_us`` and their ``_by_layer`` lists (the cost knob
+``input_duty_source``)."""
 
 
 class Direction(StrEnum):
@@ -112,6 +114,7 @@ _UNITS = (
     ("_bits", "bit"),
     ("_cycles", "cycles"),
     ("_nm", "nm"),
+    ("_us", "µS"),
     ("_v", "V"),
     ("_ghz", "GHz"),
     ("_per_w", "TOPS/W"),
@@ -287,15 +290,46 @@ _TRAINING = (
         for stat in ("max", "mean")
     ),
 )
+_READS = (
+    _column(
+        "input_duty_measured",
+        "float",
+        "hardware",
+        "fraction of (row, input-bit) read pulses driven over the test set at the headline reading, "
+        "from the DAC codes each layer converted, weighted by the layers' MACs (null: digital, no DAC)",
+    ),
+    _column(
+        "cell_g_us",
+        "float",
+        "hardware",
+        "conductance of a (row, column) entry's device pair on the evaluated chips as programmed, "
+        "weighted by the layers' MACs (µS; null: digital)",
+    ),
+    _column(
+        "input_duty_by_layer",
+        "str",
+        "hardware",
+        "input_duty_measured per analog layer in forward order (comma list of exact floats)",
+    ),
+    _column(
+        "cell_g_us_by_layer",
+        "str",
+        "hardware",
+        "cell_g_us per analog layer in forward order (comma list of exact floats): with the duties, "
+        "what the energy charged (dse cost recomputes it)",
+    ),
+)
 _COST_DTYPE = {"int": "int", "float": "float"}
 _HARDWARE = tuple(
     _column(f.name, _COST_DTYPE.get(str(f.type), "float"), "hardware")
     for f in dataclasses.fields(HardwareCost)
 )
 
-COLUMNS: dict[str, Column] = {c.name: c for c in (*_IDENTITY, *_DESIGN, *_ACCURACY, *_TRAINING, *_HARDWARE)}
+COLUMNS: dict[str, Column] = {
+    c.name: c for c in (*_IDENTITY, *_DESIGN, *_ACCURACY, *_TRAINING, *_READS, *_HARDWARE)
+}
 """Every column of a trial row, in order."""
-METRIC_COLUMNS: frozenset[str] = frozenset(c.name for c in (*_ACCURACY, *_TRAINING, *_HARDWARE))
+METRIC_COLUMNS: frozenset[str] = frozenset(c.name for c in (*_ACCURACY, *_TRAINING, *_READS, *_HARDWARE))
 """Columns a trial computes (the rest are identity and design)."""
 
 

@@ -102,3 +102,12 @@ class InputEncoding(StrEnum):
     """One 1-bit drive, array read and ADC conversion per input bit [ISAAC, NS]."""
     MULTI_BIT = "multi_bit"
     """One pulse-width (or multi-level) drive per input, one read and one conversion [LG23]."""
+
+
+class InputDutySource(StrEnum):
+    """Where the input duty the cell reads charge comes from (a cost knob)."""
+
+    MEASURED = "measured"
+    """Counted per layer from the DAC codes of the test-set evaluation (``models.cost.reads``)."""
+    FIXED = "fixed"
+    """The knob ``input_duty`` (e.g. a published chip's assumption), the same for every layer."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.config.choices import InputEncoding
+from models.config.choices import InputDutySource, InputEncoding
 from models.config.knob import knob
 from models.cost.constants import const
 
@@ -67,11 +67,18 @@ class CostConfig:
         lo_open=True,
         analog_only=True,
     )
+    input_duty_source: InputDutySource = knob(
+        InputDutySource.MEASURED,
+        "where the cell reads' input duty comes from: measured (per layer, from the DAC codes of the "
+        "test-set evaluation) or fixed (the input_duty knob)",
+        choices=InputDutySource,
+        analog_only=True,
+    )
     input_duty: float = knob(
         const("input_duty"),
-        "mean fraction of read pulses a row is driven: the 1-bit density of bit-serial input codes, or "
-        "the mean pulse width over t_read of pulse-width inputs; rows at 0 draw no cell current [NS]; "
-        "0.5 for uniform codes, 1 only if every input is at full scale",
+        "with input_duty_source = fixed (and for inputs without a DAC): the fraction of read pulses a "
+        "row is driven (1-bit density of bit-serial codes, mean pulse width over t_read of pulse-width "
+        "ones); rows at 0 draw no cell current [NS]; 0.5 for uniform codes, 1 only at full scale",
         lo=0.0,
         hi=1.0,
         analog_only=True,

@@ -9,6 +9,7 @@ Every price comes from :mod:`models.cost.periphery` or :data:`~models.cost.const
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.config import AnalogConfig, CostConfig, Mapping
@@ -25,7 +26,16 @@ from models.physics.crossbar import devices_per_weight
 from models.physics.devices import DeviceSpec
 from models.physics.tiling import tile_count
 
-__all__ = ["LayerCost", "LayerShape", "TileArea", "cells_per_entry", "layer_costs", "slices", "tile_area"]
+__all__ = [
+    "LayerCost",
+    "LayerReads",
+    "LayerShape",
+    "TileArea",
+    "cells_per_entry",
+    "layer_costs",
+    "slices",
+    "tile_area",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,18 @@ class LayerShape:
     """Outputs (crossbar columns used)."""
     uses_per_inference: int = 1
     """Matrix-vector products per inference (1 for a dense layer; output pixels for a conv)."""
+
+
+@dataclass(frozen=True)
+class LayerReads:
+    """What one layer's cell reads were measured to be on the evaluated chip (``dse/engine/trial.py``)."""
+
+    input_duty: float
+    """Fraction of (row, read pulse) pairs that were driven: the 1-bit density of the DAC codes the
+    layer converted (bit-serial) or their mean over full scale (pulse-width) [NS]."""
+    g_pair_us: float
+    """Mean conductance of the devices at one (row, physical column) entry, summed over the pair
+    (µS): the evaluated chip's devices over the layer's weights × slices."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,7 @@ def layer_costs(
     g_frac: float,
     cost: CostConfig,
     transposed: bool = False,
+    reads: Sequence[LayerReads] | None = None,
 ) -> list[LayerCost]:
     """Count the actions of one forward (or transposed backward) pass per layer and price them.
 
@@ -125,9 +148,14 @@ def layer_costs(
     digitally as in ISAAC. Per input vector a row tile's rows are driven ``c`` times (``c`` =
     input bits when bit-serial [ISAAC], 1 for multi-bit inputs); a drive reads the cells of the rows
     it drives, a fraction ``input_duty`` of them (a row whose input bit is 0 carries no current
-    [NS]), and every used column of every row tile is converted once per drive.
+    [NS]), and every used column of every row tile is converted once per drive. ``reads`` (one
+    per layer), when given, replace the nominal duty and conductance (``cost.input_duty``,
+    ``g_frac``) by each layer's measured ones; the transposed pass charges them too (est.: its
+    ∂y codes are not counted).
     SRAM: weights fetched once per pass, int8 MACs [H14].
     """
+    if reads is not None and len(reads) != len(layers):
+        raise ValueError(f"{len(reads)} layer reads for {len(layers)} layers")
     t_rows, t_cols = (analog.cols, analog.rows) if transposed else (analog.rows, analog.cols)
     digital = (cost.node_nm / const("digital_ref_node_nm")) ** const("digital_node_exponent")
     clock_ns = 1.0 / cost.clock_ghz
@@ -138,13 +166,17 @@ def layer_costs(
     e_adc = adc_energy_pj(adc_bits, cost.node_nm, cost) if adc_bits else 0.0
     t_conv_ns = adc_latency_ns(adc_bits, cost.adc_sample_rate_gsps) if adc_bits else 0.0
     e_row = dac_energy_pj_per_row(dac_bits, cost)
-    e_entry = cost.v_read_v**2 * _entry_g_us(analog, device, g_frac) * 1e-6 * cost.t_read_ns * 1e-9
-    e_entry *= cost.input_duty * 1e12  # pJ per (row, column) entry per read pulse: driven rows only [NS]
+    e_volt_pj = cost.v_read_v**2 * 1e-6 * cost.t_read_ns * 1e-9 * 1e12  # V²·t, pJ per µS [NS]
     k = slices(analog, device)
     area = tile_area(analog, device, cost).total_mm2
     out: list[LayerCost] = []
-    for s in layers:
+    for i, s in enumerate(layers):
         uses = s.uses_per_inference
+        # pJ per (row, column) entry per read pulse: driven rows only [NS]
+        if reads is None:
+            e_entry = e_volt_pj * _entry_g_us(analog, device, g_frac) * cost.input_duty
+        else:
+            e_entry = e_volt_pj * reads[i].g_pair_us * reads[i].input_duty
         buf = (s.rows + s.cols) * uses * cost.activation_bits / 8.0 * byte_pj
         rows, cols = (s.cols * k, s.rows) if transposed else (s.rows, s.cols * k)  # slices in columns
         n_r, n_c = tile_count(rows, t_rows), tile_count(cols, t_cols)

@@ -11,9 +11,10 @@ documented in ``docs/cost_model.md``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from models.config import AnalogConfig, CostConfig
-from models.cost.breakdown import LayerCost, LayerShape, cells_per_entry, layer_costs, tile_area
+from models.cost.breakdown import LayerCost, LayerReads, LayerShape, cells_per_entry, layer_costs, tile_area
 from models.cost.constants import CONSTANTS, Constant, constants_table
 from models.cost.periphery import adc_area_mm2, adc_energy_pj, adc_latency_ns
 from models.cost.record import HardwareCost
@@ -26,6 +27,7 @@ __all__ = [
     "CostConfig",
     "HardwareCost",
     "LayerCost",
+    "LayerReads",
     "LayerShape",
     "adc_area_mm2",
     "adc_energy_pj",
@@ -70,6 +72,7 @@ def hardware_cost(
     digital_state_bits_per_weight: float = 0.0,
     write_attempts_total: float | None = None,
     write_attempts_max: float | None = None,
+    reads: Sequence[LayerReads] | None = None,
 ) -> HardwareCost:
     """Energy, latency, area, model size and endurance of a network mapped on ``device``.
 
@@ -79,11 +82,10 @@ def hardware_cost(
         layers: mapped weight matrices and their uses per inference.
         writes_max: state changes (switches; they wear the device) of the most-written device.
         writes_mean: state changes averaged over devices.
-        mean_g_fraction: mean over device pairs (weight × slice) of the pair's conductance
-            above 2·g_min as a fraction of g_max − g_min (without slicing: mean |w|/w_max, the
-            partner sitting at g_min); sets the cell read energy.
-            :func:`models.cost.conductance.mean_conductance_fraction` computes it from the
-            mapping, which with bit slices is not mean |w|/w_max.
+        mean_g_fraction: nominal mean over device pairs (weight × slice) of the pair's
+            conductance above 2·g_min as a fraction of g_max − g_min (without slicing: mean
+            |w|/w_max, the partner sitting at g_min); sets the cell read energy when ``reads``
+            is None (published-figure checks, the pre-check's bounds).
         cost: cost-only knobs (node, ADC sharing, read pulse, clock, batch size).
         writes_total: state changes summed over devices; defaults to writes_mean × devices.
         train_samples: examples passed forward and backward through the arrays during
@@ -93,12 +95,14 @@ def hardware_cost(
         write_attempts_total: write pulses summed over devices, switching or not (they set
             write energy and programming time); defaults to ``writes_total``.
         write_attempts_max: write pulses of the most-pulsed device; defaults to ``writes_max``.
+        reads: per layer, the input duty and device-pair conductance measured on the evaluated
+            chip (:class:`LayerReads`); they replace ``mean_g_fraction`` and ``cost.input_duty``.
     """
     if not 0.0 <= mean_g_fraction <= 1.0:
         raise ValueError(f"mean_g_fraction must be in [0, 1], got {mean_g_fraction!r}")
     weights = sum(s.rows * s.cols for s in layers)
     devices = weights * devices_per_weight(device, analog)
-    fwd = layer_costs(analog, device, layers, mean_g_fraction, cost)
+    fwd = layer_costs(analog, device, layers, mean_g_fraction, cost, reads=reads)
     macs = sum(c.macs for c in fwd)
     tiles = sum(c.tiles for c in fwd)
     energy = sum(c.energy_pj for c in fwd)
@@ -110,7 +114,7 @@ def hardware_cost(
     attempts_sum = writes_sum if write_attempts_total is None else write_attempts_total
     e_write_j = attempts_sum * device.write_energy_pj * 1e-12  # every pulse costs, switching or not
     if train_samples > 0:
-        bwd = layer_costs(analog, device, layers, mean_g_fraction, cost, transposed=True)
+        bwd = layer_costs(analog, device, layers, mean_g_fraction, cost, transposed=True, reads=reads)
         e_read_j = train_samples * (energy + sum(c.energy_pj for c in bwd)) * 1e-12
         t_read_s = train_samples * (latency + sum(c.latency_ns for c in bwd)) * 1e-9
     else:

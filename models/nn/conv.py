@@ -12,10 +12,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.config import AdcRange, AnalogConfig, RangeScope
-from models.nn.layers import AnalogMatrix, _pair
+from models.nn.layers import AnalogMatrix
 from models.nn.mvm import transposed_read
 from models.physics import converters, crossbar, tiling
 from models.physics.noise import normals
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
 
 
 class AnalogConv2d(AnalogMatrix):
@@ -114,7 +118,7 @@ class AnalogConv2d(AnalogMatrix):
     def _analog_conv(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
         """DAC on the image → one grouped conv for all row tiles' partial sums → noise → ADC → sum.
 
-        Same physics as :meth:`AnalogMatrix._analog_forward`, in (batch, tile, out, h, w)
+        Same physics as :meth:`AnalogMatrix._analog_pipeline`, in (batch, tile, out, h, w)
         layout; returns the output (no bias) and the DAC'd image.
         """
         cfg = self.config

@@ -14,12 +14,14 @@ noise (``AnalogMatrix.program``); :func:`eval_chip` says which chip a model is j
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 
 import torch
 from torch import Tensor, nn
 
 from models.config import READ_TIMES
 from models.nn.networks import analog_layers
+from models.nn.read_activity import ReadActivity
 from models.torch_device import device_of, seeded, to_device
 
 READ_TIMES_S: tuple[float, ...] = tuple(READ_TIMES.values())
@@ -119,6 +121,7 @@ def evaluate_read_times(
     seeds: Sequence[int],
     t_eval: Sequence[float] = READ_TIMES_S,
     prepare: Callable[[nn.Module, int], None] | None = None,
+    activity: ReadActivity | None = None,
 ) -> dict[tuple[float, bool], list[float]]:
     """Accuracy at each read time, GDC off and on, for each hardware seed.
 
@@ -127,6 +130,8 @@ def evaluate_read_times(
     ``t`` (never retraining, never reprogramming). ``prepare(model, seed)``, when given, does the
     programming and calibration of each chip instead (APT calibrating against each chip it
     deploys on). Keys are ``(t_seconds, gdc)``; values hold one accuracy per seed, in seed order.
+    ``activity``, when given, adds each programmed chip's conductances and counts the DAC codes
+    of its test pass at ``activity.at`` (the cell reads' energy, ``models.nn.read_activity``).
     """
     out: dict[tuple[float, bool], list[float]] = {(float(t), g): [] for t in t_eval for g in (False, True)}
     try:
@@ -136,11 +141,15 @@ def evaluate_read_times(
                 calibrate(model, x_cal)
             else:
                 prepare(model, seed)
+            if activity is not None:
+                activity.programmed()
             for t in t_eval:
                 set_read_time(model, float(t), seed)
                 for gdc in (False, True):
                     set_gdc(model, gdc)
-                    out[(float(t), gdc)].append(accuracy(model, x_test, y_test))
+                    counted = activity is not None and activity.at == (float(t), gdc)
+                    with activity.counting() if activity is not None and counted else nullcontext():
+                        out[(float(t), gdc)].append(accuracy(model, x_test, y_test))
     finally:
         _unprogram(model)
     return out

@@ -22,6 +22,7 @@ States:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +35,9 @@ from models.physics.chip import ChipState, additive_weight_std
 from models.physics.devices import DeviceSpec, get_device
 from models.physics.noise import normals, output_noise
 from models.torch_device import random_int, seeded
+
+if TYPE_CHECKING:
+    from models.nn.read_activity import CodeCounter
 
 
 class AnalogMatrix(ChipReads, nn.Module):
@@ -94,6 +98,8 @@ class AnalogMatrix(ChipReads, nn.Module):
         """Calibrated DAC range of the backward pass's input ∂y."""
         self.bwd_adc_range: Tensor | None = None
         """Calibrated ADC ranges of the backward pass's per-tile partial sums."""
+        self.dac_counter: CodeCounter | None = None
+        """Counts the DAC codes of the passes it is set for (``models.nn.read_activity``)."""
 
     def enable_output_scale(self) -> nn.Parameter:
         """Add (once) a per-output digital scale, initialised to 1, applied after the MVM (apt)."""
@@ -237,7 +243,10 @@ class AnalogMatrix(ChipReads, nn.Module):
                 r = max(hi, -lo) if signed else hi
         if cfg.dac_bits is None:
             return x, r
-        return converters.quantize_scalar_range(x, cfg.dac_bits, r, signed, clip=not dynamic), r
+        q = converters.quantize_scalar_range(x, cfg.dac_bits, r, signed, clip=not dynamic)
+        if self.dac_counter is not None:  # the test set's codes (models.nn.read_activity)
+            self.dac_counter.add(self, q, r, signed)
+        return q, r
 
     def _adc_ranges(self, parts: Tensor, w_max: Tensor | None, x_range: Tensor | float) -> Tensor:
         """Per-tile ADC ranges for partial sums ``parts (tiles, N, out)``: fixed full scale,
@@ -305,11 +314,6 @@ class AnalogMatrix(ChipReads, nn.Module):
         with torch.no_grad():
             y = self._analog_pipeline(x, w)[0]
             return y if bias is None else y.add_(bias)
-
-    @torch.no_grad()
-    def _analog_forward(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-        """:meth:`_analog_pipeline` under ``no_grad``."""
-        return self._analog_pipeline(x, w)
 
     def _analog_pipeline(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
         """The analog pipeline (call without grad); returns the output and the DAC'd input.
@@ -389,10 +393,6 @@ class AnalogLinear(AnalogMatrix):
             if self.bias is not None:
                 y = y + self.bias
         return y.reshape(*lead, self.out_features)
-
-
-def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (v[0], v[1])
 
 
 __all__ = ["AnalogLinear", "AnalogMatrix", "normals", "output_noise"]

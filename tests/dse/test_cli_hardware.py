@@ -133,3 +133,28 @@ def test_the_breakdown_figure_draws_one_trials_layers(results: Path, tmp_path: P
     for bad in (["--trials", "0,1"], []):
         res = CliRunner().invoke(app, ["plot", str(results), "breakdown", "--out", str(tmp_path), *bad])
         assert res.exit_code == 2 and "--trials" in res.output
+
+
+def test_cost_recomputes_a_trials_measured_reads_from_its_row(tmp_path: Path) -> None:
+    """A real trial's row (measured duty, programmed chips): ``dse cost`` charges each layer the
+    reads the row stores, so its layers sum to the row's energies; a fixed duty is shown as such."""
+    from dse.engine.trial import evaluate_point
+
+    point = DesignPoint.of(device="rram", model="lenet", tile_size=64, epochs=1, width_mult=0.5, dac_bits=6)
+    data = load_dataset(point.dataset)
+    (tmp_path / "study.json").write_text(
+        json.dumps({"study": "m", "trials": 2, "objectives": ["accuracy:max"], "sampler": "tpe"})
+    )
+    for n, p in enumerate((point, point.replace(input_duty_source="fixed", input_duty=0.3))):
+        metrics = evaluate_point(p, data)
+        ResultStore(tmp_path).append([TrialRecord("m", n, "complete", p, metrics)])
+        out = tmp_path / f"layers{n}.csv"
+        res = CliRunner().invoke(app, ["cost", str(tmp_path), "--trial", str(n), "--csv", str(out)])
+        assert res.exit_code == 0, res.output
+        assert f"input duty {metrics['input_duty_measured']:.3f} measured" in res.output
+        assert ("fixed" in res.output) == (n == 1)
+        rows = list(csv.DictReader(out.open()))
+        assert len(rows) == 5
+        for part in ("array", "adc", "dac"):
+            total = sum(float(r[f"{part}_pj"]) for r in rows)
+            assert total == pytest.approx(metrics[f"energy_{part}_pj"], rel=1e-12), part

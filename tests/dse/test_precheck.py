@@ -193,3 +193,26 @@ def test_a_recovering_driver_tells_an_infeasible_row_as_its_driver_would(tiny_sp
     assert told.values == [-math.inf, math.inf]
     assert told.system_attrs["constraints:area_mm2"] == pytest.approx(pre.exact["area_mm2"] - 1e-9)
     assert study.best_trials == []
+
+
+def test_the_bound_holds_for_the_measured_duty_and_tightens_when_it_is_fixed(data: Dataset) -> None:
+    """Before training the duty is unknown, so the read energy is bounded over duty ∈ [0, 1] and
+    every device in [0, g_max]; the trained row's measured duty and chips fall inside. A fixed duty
+    is known before training: the bound narrows to the conductance alone."""
+    point = DesignPoint.of(device="rram", mode="hwa", adc_bits=4, tile_size=64, hidden=(32,), epochs=1)
+    _, bounds = training_free_cost(point, data)
+    row = evaluate_point(point, data)
+    assert 0 < row["input_duty_measured"] < 0.5
+    for name in ("energy_per_inference_pj", "energy_array_pj", "tops_per_w"):
+        lo, hi = bounds[name]
+        assert lo < row[name] < hi, name
+    assert bounds["energy_array_pj"][0] == 0.0  # no row driven: no cell current
+    fixed = point.replace(input_duty_source="fixed", input_duty=row["input_duty_measured"])
+    _, narrow = training_free_cost(fixed, data)
+    (lo, hi), (f_lo, f_hi) = bounds["energy_per_inference_pj"], narrow["energy_per_inference_pj"]
+    assert lo <= f_lo < f_hi < hi
+    g_max = get_device("rram").g_max_us
+    assert narrow["energy_array_pj"][1] == pytest.approx(
+        bounds["energy_array_pj"][1] * row["input_duty_measured"], rel=1e-12
+    )
+    assert row["cell_g_us"] < 2 * g_max

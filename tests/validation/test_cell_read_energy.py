@@ -135,3 +135,39 @@ def test_isaac_array_energy_gap_is_pair_times_duty_times_cell_energy() -> None:
         2 * 0.5 * device_fj / ISAAC_CELL_READ_FJ, rel=1e-12
     )
     assert 17.0 <= ours_per_mac_pj / isaac_per_mac_pj <= 18.5  # measured 17.75
+
+
+# ---------------------------------------------------------------- measured input duty [NS]
+
+
+def measured_duties(codes_per_row: int = 256, seed: int = 0) -> dict[str, float]:
+    """Input duty counted from the DAC codes of an 8-bit layer (``models.nn.read_activity``):
+    every unsigned code equally often on each of 4 rows, and continuous U[0, 1) inputs."""
+    from models.cost.reads import input_duty
+    from models.nn.layers import AnalogLinear
+    from models.nn.read_activity import ReadActivity
+
+    def count(x: torch.Tensor) -> dict[int, tuple[int, ...]]:
+        layer = AnalogLinear(4, 2, AnalogConfig(device="pcm", dac_bits=8)).eval()
+        activity = ReadActivity(layer, (0.0, False))
+        with torch.no_grad(), activity.counting():
+            layer(x)  # uncalibrated: the range is the largest input, 1 → code 255
+        return activity.result()[0].codes
+
+    every = count(torch.arange(codes_per_row, dtype=torch.float32).repeat(4, 1).t() / 255)
+    uniform = count(torch.rand(16384, 4, generator=torch.Generator().manual_seed(seed)))
+    return {
+        f"{name} {enc.value}": input_duty(codes, 8, enc)  # type: ignore[misc]
+        for name, codes in (("every code", every), ("uniform", uniform))
+        for enc in (InputEncoding.BIT_SERIAL, InputEncoding.MULTI_BIT)
+    }
+
+
+def test_the_measured_duty_of_uniform_codes_is_one_half() -> None:
+    # ½ is the 1-bit density and the mean pulse width of uniformly distributed codes, the
+    # default a fixed duty keeps (input_duty); the measurement must reproduce it exactly when
+    # every code occurs equally often, and within sampling error for uniform inputs
+    d = measured_duties()
+    assert d["every code bit_serial"] == d["every code multi_bit"] == 0.5
+    assert d["uniform bit_serial"] == pytest.approx(0.5, rel=0.01)
+    assert d["uniform multi_bit"] == pytest.approx(0.5, rel=0.01)
