@@ -63,7 +63,8 @@ def params(
     for p in PARAMETERS.values():
         if group is None or p.group == group:
             where = "analog devices" if p.analog_only else ""
-            where = ", ".join(filter(None, [where, " ".join(p.modes)])) or "all"
+            when = f"{p.acts_if[0]} = {' | '.join(p.acts_if[1])}" if p.acts_if else ""
+            where = ", ".join(filter(None, [where, " ".join(p.modes), when])) or "all"
             table.add_row(p.name, p.group, p.kind, repr(p.default), allowed_text(p.name), where, p.doc)
     console.print(table)
 

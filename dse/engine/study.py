@@ -33,7 +33,7 @@ from dse.engine.writer import RowWriter
 from dse.results import folder
 from dse.results.folder import JOURNAL_FILE
 from dse.results.store import ResultStore
-from dse.schema.point import DesignPoint
+from dse.schema.point import PARAMETERS, DesignPoint
 from dse.schema.record import Direction, TrialRecord
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -130,14 +130,15 @@ def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
 def suggest(trial: optuna.Trial, space: SearchSpace) -> DesignPoint:
     """Ask Optuna for each searched parameter and merge the fixed ones into a point.
 
-    The device and the mode are asked first; a knob that the design they make ignores (an
-    apt knob in an hwa trial, ADC bits on SRAM) is then not asked at all, so the sampler never
-    models it, and the point holds its default (its row stores null).
+    The deciding knobs are asked first (:data:`DECIDING`: the device, the mode, then every knob
+    an ``acts_if`` names); a knob that the design they make ignores (an apt knob in an hwa
+    trial, ADC bits on SRAM, ``input_duty`` when the duty is measured) is then not asked at all,
+    so the sampler never models it, and the point holds its default (its row stores null).
     """
     params: dict[str, Any] = dict(space.fixed_params())
-    first = [d for d in space.searched if d.name in ("device", "mode")]
-    for d in [*first, *(d for d in space.searched if d not in first)]:
-        if d not in first and _ignored(d.name, params):
+    order = {name: i for i, name in enumerate(DECIDING)}
+    for d in sorted(space.searched, key=lambda d: order.get(d.name, len(order))):
+        if d.name not in ("device", "mode") and _ignored(d.name, params):
             continue
         if d.kind is DomainKind.CATEGORICAL:
             labels = [optuna_label(c) for c in d.choices]
@@ -152,9 +153,13 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> DesignPoint:
     return DesignPoint.from_params(params).normalized()
 
 
+DECIDING = ("device", "mode", *dict.fromkeys(p.acts_if[0] for p in PARAMETERS.values() if p.acts_if))
+"""Knobs that decide which others act (device, mode, every ``acts_if`` condition): asked first."""
+
+
 def _ignored(name: str, params: dict[str, Any]) -> bool:
-    """Whether the design fixed so far (device, mode) ignores ``name``."""
-    probe = DesignPoint.from_params({k: params[k] for k in ("device", "mode") if k in params})
+    """Whether the design fixed so far (its deciding knobs) ignores ``name``."""
+    probe = DesignPoint.from_params({k: params[k] for k in DECIDING if k in params})
     return probe.ignores(name)
 
 

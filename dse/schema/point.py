@@ -89,6 +89,8 @@ class Param:
     cached: bool = True
     modes: tuple[str, ...] = ()
     analog_only: bool = False
+    acts_if: tuple[str, tuple[str, ...]] | None = None
+    """``(other, values)``: the knob acts only while choice knob ``other`` is one of ``values``."""
 
     def choices(self) -> list[Any]:
         """Allowed values of a 'choice' parameter (empty for other kinds)."""
@@ -134,8 +136,26 @@ def _registry() -> dict[str, Param]:
                 cached=meta["cached"],
                 modes=tuple(meta["modes"]),
                 analog_only=meta["analog_only"],
+                acts_if=meta.get("acts_if"),
             )
+    check_conditions(out)
     return out
+
+
+def check_conditions(params: dict[str, Param]) -> None:
+    """Every ``acts_if`` names another parameter's allowed choices (a declaration error else).
+
+    Raises:
+        TypeError: naming the parameter whose condition names no knob or a value it cannot take.
+    """
+    for p in params.values():
+        if p.acts_if is not None:
+            other, values = p.acts_if
+            allowed = params[other].choices() if other in params and other != p.name else []
+            if not allowed or not set(values) <= set(allowed):
+                raise TypeError(
+                    f"parameter {p.name!r}: acts_if names {other!r} {values}, not choices of a knob"
+                )
 
 
 PARAMETERS: dict[str, Param] = _registry()
@@ -258,11 +278,15 @@ class DesignPoint:
     # ------------------------------------------------------------ knobs the design ignores
 
     def ignores(self, name: str) -> bool:
-        """Whether this design ignores parameter ``name``: a knob of other training modes, or
-        an analog-only knob on a digital device."""
+        """Whether this design ignores parameter ``name``: a knob of other training modes, an
+        analog-only knob on a digital device, or a knob whose ``acts_if`` condition fails."""
         param = PARAMETERS[name]
         if param.modes and self.mode not in param.modes:
             return True
+        if param.acts_if is not None:
+            other, values = param.acts_if
+            if self.ignores(other) or str(getattr(self, other)) not in values:
+                return True
         return param.analog_only and not self.is_analog
 
     @property

@@ -76,12 +76,14 @@ class CostConfig:
     )
     input_duty: float = knob(
         const("input_duty"),
-        "with input_duty_source = fixed (and for inputs without a DAC): the fraction of read pulses a "
-        "row is driven (1-bit density of bit-serial codes, mean pulse width over t_read of pulse-width "
-        "ones); rows at 0 draw no cell current [NS]; 0.5 for uniform codes, 1 only at full scale",
+        "with input_duty_source = fixed (its default also serves inputs without a DAC): the fraction "
+        "of read pulses a row is driven (1-bit density of bit-serial codes, mean pulse width over "
+        "t_read of pulse-width ones); rows at 0 draw no cell current [NS]; 0.5 for uniform codes, "
+        "1 only at full scale",
         lo=0.0,
         hi=1.0,
         analog_only=True,
+        acts_if=("input_duty_source", ("fixed",)),
     )
     activation_bits: int = knob(
         8, "bits per activation in the buffers (and per bit-serial step of the digital baseline)", lo=1, hi=32

@@ -26,6 +26,7 @@ def knob(
     cached: bool = True,
     modes: tuple[str, ...] = (),
     analog_only: bool = False,
+    acts_if: tuple[str, tuple[str, ...]] | None = None,
 ) -> Any:
     """A searchable parameter: a config field whose metadata the engine's registry reads.
 
@@ -42,9 +43,11 @@ def knob(
             calibration), so the weights cache ignores them.
         modes: the training modes in which this knob acts; empty means every mode.
         analog_only: the knob acts only on analog devices (the SRAM baseline ignores it).
+        acts_if: ``(other, values)``: the knob acts only when the choice knob ``other`` holds one
+            of ``values`` (e.g. a fixed figure that a measurement replaces otherwise).
 
-    A knob a design ignores (``modes``, ``analog_only``) is neither sampled nor recorded for
-    that design: the engine resets it to its default and stores null.
+    A knob a design ignores (``modes``, ``analog_only``, ``acts_if``) is neither sampled nor
+    recorded for that design: the engine resets it to its default and stores null.
     """
     meta = {
         "doc": doc,
@@ -55,6 +58,7 @@ def knob(
         "cached": cached,
         "modes": modes,
         "analog_only": analog_only,
+        "acts_if": acts_if,
     }
     return field(default=default, metadata=meta)
 

@@ -23,6 +23,8 @@ def relevant_point(name: str, **extra: Any) -> DesignPoint:
     param = PARAMETERS[name]
     mode = param.modes[0] if param.modes else "hwa"
     device = {"qnn": "stt_mram"}.get(mode, "pcm")
+    if param.acts_if is not None:  # the condition that makes it act
+        extra.setdefault(param.acts_if[0], param.acts_if[1][0])
     return DesignPoint.of(mode=mode, device=device, **extra)
 
 
@@ -146,6 +148,30 @@ def test_knobs_of_other_modes_are_ignored() -> None:
     assert hwa.ignores("apt_steps") and hwa.ignores("qnn_weights") and not hwa.ignores("eta_train")
     assert hwa.as_row()["apt_steps"] is None and hwa.as_row()["eta_train"] == 0.04
     assert hwa.normalized() == DesignPoint.of(mode="hwa")
+
+
+def test_a_fixed_input_duty_acts_only_when_the_duty_is_not_measured() -> None:
+    measured = DesignPoint.of(device="pcm", input_duty=0.3)  # input_duty_source defaults to measured
+    fixed = measured.replace(input_duty_source="fixed")
+    assert measured.ignores("input_duty") and not fixed.ignores("input_duty")
+    assert measured.as_row()["input_duty"] is None and fixed.as_row()["input_duty"] == 0.3
+    assert measured.normalized() == DesignPoint.of(device="pcm")
+    assert measured.normalized().input_duty == PARAMETERS["input_duty"].default
+    # the condition knob is itself analog-only: on SRAM both are ignored
+    sram = DesignPoint.of(device="sram", input_duty_source="fixed", input_duty=0.3)
+    assert sram.ignores("input_duty_source") and sram.ignores("input_duty")
+
+
+def test_a_condition_must_name_choices_of_another_knob() -> None:
+    from dataclasses import replace
+
+    from dse.schema.point import check_conditions
+
+    good = dict(PARAMETERS)
+    check_conditions(good)
+    for bad in (("input_duty_source", ("sometimes",)), ("no_such_knob", ("fixed",)), ("epochs", ("1",))):
+        with pytest.raises(TypeError, match="'input_duty': acts_if names"):
+            check_conditions(good | {"input_duty": replace(PARAMETERS["input_duty"], acts_if=bad)})
 
 
 @pytest.mark.parametrize(
