@@ -223,11 +223,11 @@ class PulsedArray:
         else:
             up, down = self.up.view(-1).index_select(0, idx), self.down.view(-1).index_select(0, idx)
             w = pulse_train(w, n, up, down, lo, hi, self.model, self._gather_slopes(idx))
-        self.w.view(-1).index_copy_(0, idx, w)
-        self._counts[0].view(-1).index_add_(0, idx, k.double())
+        self.w.view(-1).scatter_(0, idx, w)
+        self._counts[0].view(-1).scatter_add_(0, idx, k.double())
         if self.model.write_sigma > 0:
             w = w + self.model.write_sigma * normals(w, None)
-            self._read.view(-1).index_copy_(0, idx, w)
+            self._read.view(-1).scatter_(0, idx, w)
         return w
 
     def _gather_slopes(self, idx: Tensor) -> tuple[Tensor, Tensor] | None:
@@ -259,11 +259,11 @@ class PulsedArray:
             pq[:, 1].addcmul_(move, 1.0 - on_pos)
             torch.minimum(pq.clamp_min_(0.0), hi.unsqueeze(1), out=pq)
         device = idx + self._counts[0].numel() * (1 - on_pos).long()  # flat index into (2, ...)
-        self._counts.view(-1).index_add_(0, device, k.double())
+        self._counts.view(-1).scatter_add_(0, device, k.double())
         self._refresh(idx, pq[:, 0], pq[:, 1], up, hi, slope)
-        self._rows.view(-1).index_copy_(0, at[:, :2].reshape(-1), pq.reshape(-1))
+        self._rows.view(-1).scatter_(0, at[:, :2].reshape(-1), pq.reshape(-1))
         w = pq[:, 0] - pq[:, 1]
-        self._value.view(-1).index_copy_(0, idx, w)
+        self._value.view(-1).scatter_(0, idx, w)
         return w
 
     def _bidirectional(self) -> tuple[Tensor, ...]:

@@ -255,8 +255,8 @@ def pulse_train(
         new = _one_pulse(
             g[0], g[2], g[first:], g[3], g[4], None if span is None else g[5], model, noise, True
         )
-        cur.index_copy_(0, live, new)
-    return out.index_copy_(0, rows, cur)
+        cur.scatter_(0, live, new)
+    return out.scatter_(0, rows, cur)
 
 
 def _blend(p: Tensor, a: Tensor | float, b: Tensor | float) -> Tensor:

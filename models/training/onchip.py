@@ -158,7 +158,7 @@ class PulsedSGD:
 def _set_weights(layer: AnalogMatrix, idx: Tensor, omega: Tensor, alpha: float) -> None:
     """Write the changed weights α·ω at flat indices ``idx`` into the layer (the others are
     unchanged: analog weights change only by the updater's writes)."""
-    layer.weight.data.view(-1).index_copy_(0, idx, omega * alpha)
+    layer.weight.data.view(-1).scatter_(0, idx, omega * alpha)
 
 
 DENSE_FRACTION = 0.02
@@ -221,7 +221,7 @@ class MixedPrecision:
         flat = chi.view(-1)
         c = flat.index_select(0, idx).clamp_(-self.saturation, self.saturation)
         n, rest = chi_transfer(c, self.model.dw_min)
-        flat.index_copy_(0, idx, rest)
+        flat.scatter_(0, idx, rest)
         omega = self.arrays[i].pulse_at(idx, n)  # n = 0 (|χ| just below ε) changes nothing
         _set_weights(self.layers[i], idx, omega, self.alphas[i])
 

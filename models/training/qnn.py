@@ -164,11 +164,11 @@ class Qnn:
         old = states.index_select(0, idx)
         new = (old + moves * h).clamp_(-1.0, 1.0)
         self.counts[i].view(2, -1).index_add_(1, idx, (mtj_states(new) != mtj_states(old)).double())
-        states.index_copy_(0, idx, new)
+        states.scatter_(0, idx, new)
         pos, neg = self._signs[i]
-        pos.view(-1).index_copy_(0, idx, new > 0)
-        neg.view(-1).index_copy_(0, idx, new < 0)
-        self.layers[i].weight.data.view(-1).index_copy_(0, idx, new * self.alphas[i])
+        pos.view(-1).scatter_(0, idx, new > 0)
+        neg.view(-1).scatter_(0, idx, new < 0)
+        self.layers[i].weight.data.view(-1).scatter_(0, idx, new * self.alphas[i])
 
     def _count_attempts(self, i: int, v: Tensor, ceil_z: Tensor, c: float, h: float) -> None:
         """Add one pulse to every MTJ the full move ``sign(z)·⌈|z|⌉`` (z = c·v, ``ceil_z`` = ⌈|z|⌉)
