@@ -188,3 +188,27 @@ def test_pcm_refresh_counts_kept_pending_equal_counting_at_once(monkeypatch: pyt
         assert torch.equal(arrays[0].pos, arrays[1].pos) and torch.equal(arrays[0].neg, arrays[1].neg)
     assert arrays[1]._pending_size == 0 and arrays[0]._pending_size > 20  # counts waited
     assert torch.equal(arrays[0].counts, arrays[1].counts) and arrays[0]._pending_size == 0
+
+
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.04, 0.0401, 0.06, 0.0999, 0.1, 0.1001, 0.5, 1.0])
+@pytest.mark.parametrize("size", [0, 1, 997, 40_000])
+def test_flatnonzero_finds_the_same_indices_as_numpy_at_every_density(density: float, size: int) -> None:
+    """The padded search (4–10 % set) returns exactly ``np.flatnonzero``'s indices, in order."""
+    import numpy as np
+
+    rng = np.random.default_rng(size + int(density * 1e4))
+    mask = np.zeros(size, dtype=np.bool_)
+    mask[rng.permutation(size)[: round(density * size)]] = True  # exactly this density
+    got = pulses_module.flatnonzero(mask)
+    want = np.flatnonzero(mask)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("numpy_path", [True, False])
+def test_flat_where_equals_flat_indices(monkeypatch: pytest.MonkeyPatch, numpy_path: bool) -> None:
+    """The updaters' index search equals ``torch_device.flat_indices`` on both paths (NaN included)."""
+    monkeypatch.setattr(placement, "NUMPY_INDICES", numpy_path)
+    x = torch.randn(300, 200, generator=torch.Generator().manual_seed(3))
+    x.view(-1)[::997] = math.nan
+    for test in (lambda a: ~(abs(a) < 1.7), lambda a: a != 0, lambda a: ~(a <= 1.5)):
+        assert torch.equal(pulses_module.flat_where(x, test), placement.flat_indices(x, test))
