@@ -212,3 +212,30 @@ def test_flat_where_equals_flat_indices(monkeypatch: pytest.MonkeyPatch, numpy_p
     x.view(-1)[::997] = math.nan
     for test in (lambda a: ~(abs(a) < 1.7), lambda a: a != 0, lambda a: ~(a <= 1.5)):
         assert torch.equal(pulses_module.flat_where(x, test), placement.flat_indices(x, test))
+
+
+def test_a_convolution_calibration_read_computes_no_kernel_gradient() -> None:
+    """As :func:`test_a_calibration_read_sets_the_backward_ranges_without_a_weight_gradient` for
+    a convolution: the calibration read sets the backward ranges and ∂x, and no ∂W; the next
+    training read's ∂W is the plain convolution's kernel gradient."""
+    from models.nn.conv import AnalogConv2d
+
+    torch.manual_seed(0)
+    cfg = AnalogConfig(device="rram", tile_rows=32, tile_cols=16, dac_bits=None)
+    layer = AnalogConv2d(3, 8, 3, cfg, padding=1)
+    layer.start_chip_reads(weight_chip(layer), None, analog_backward=True)
+    layer.train()
+    x, d = torch.rand(4, 3, 6, 6), torch.randn(4, 8, 6, 6)
+    layer.calibrating = True
+    xg = x.clone().requires_grad_()
+    layer(xg).backward(d)
+    layer.calibrating = False
+    assert layer.weight.grad is None and xg.grad is not None
+    assert layer.bwd_dac_range is not None and layer.bwd_adc_range is not None
+    layer(x).backward(d)
+    assert layer.weight.grad is not None
+    kernel = layer.weight.detach().t().reshape(8, 3, 3, 3)  # (in·kh·kw, out) in unfold's order
+    x_ = x.clone().requires_grad_()
+    k_ = kernel.clone().requires_grad_()
+    torch.nn.functional.conv2d(x_, k_, padding=1).backward(d)
+    torch.testing.assert_close(layer.weight.grad, k_.grad.reshape(8, -1).t())
