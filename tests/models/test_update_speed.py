@@ -239,3 +239,36 @@ def test_a_convolution_calibration_read_computes_no_kernel_gradient() -> None:
     k_ = kernel.clone().requires_grad_()
     torch.nn.functional.conv2d(x_, k_, padding=1).backward(d)
     torch.testing.assert_close(layer.weight.grad, k_.grad.reshape(8, -1).t())
+
+
+@pytest.mark.parametrize("shape", [(4, 64, 512), (3, 63, 300), (1, 2, 800), (2, 5, 1000), (1, 37, 777)])
+def test_top_two_are_the_last_two_sorted_values(shape: tuple[int, ...]) -> None:
+    """The tournament returns sort's last two entries exactly: ties, zeros, infinities, odd sizes."""
+    from models.physics.converters import top_two
+
+    g = torch.Generator().manual_seed(sum(shape))
+    cases = [
+        torch.randn(shape, generator=g),
+        torch.randint(0, 3, shape, generator=g).float(),  # many ties at the top
+        torch.zeros(shape),
+        torch.randn(shape, generator=g).abs().masked_fill(torch.rand(shape, generator=g) > 0.97, math.inf),
+    ]
+    for v in cases:
+        first, second = top_two(v, 1)
+        s = v.sort(dim=1).values
+        assert torch.equal(first, s.select(1, -1)) and torch.equal(second, s.select(1, -2))
+
+
+@pytest.mark.parametrize("q", [99.99, 99.0, 98.5, 100.0])
+def test_wide_percentiles_equal_the_two_maxima_rule(monkeypatch: pytest.MonkeyPatch, q: float) -> None:
+    """``percentile`` of a wide tensor (the tournament) equals its narrow path (two maxima, tie
+    count) bit for bit, and torch.quantile to rounding."""
+    from models.physics import converters
+
+    g = torch.Generator().manual_seed(5)
+    v = torch.randn(4, 64, 512, generator=g).abs()
+    v[:, :, :7] = 1.0  # columns with ties at the top
+    wide = converters.percentile(v, q, dim=1)
+    monkeypatch.setattr(converters, "TOP_TWO_TREE", 10**9)
+    assert torch.equal(wide, converters.percentile(v, q, dim=1))
+    torch.testing.assert_close(wide, torch.quantile(v, q / 100.0, dim=1))
