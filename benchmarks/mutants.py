@@ -29,12 +29,17 @@ MODULES: dict[str, list[str]] = {
     "models/physics/converters.py": [
         "tests/models/test_layers.py",
         "tests/models/test_quantizer_zero_range.py",
+        "tests/models/test_update_speed.py",
     ],
     "models/physics/pulses.py": [
         "tests/models/test_training_rules.py",
         "tests/validation/test_pulse_response.py",
+        "tests/models/test_update_speed.py",
     ],
-    "models/physics/update_rules.py": ["tests/validation/test_pulse_response.py"],
+    "models/physics/update_rules.py": [
+        "tests/validation/test_pulse_response.py",
+        "tests/models/test_update_speed.py",
+    ],
     "models/training/hic.py": [
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
@@ -46,6 +51,7 @@ MODULES: dict[str, list[str]] = {
     "models/training/qnn.py": [
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
+        "tests/models/test_update_speed.py",
     ],
     "dse/schema/point.py": ["tests/dse/test_point.py"],
     "dse/engine/lease.py": ["tests/dse/test_lease.py"],

@@ -194,6 +194,7 @@ class _AnalogConvFn(torch.autograd.Function):
         ctx.save_for_backward(x_q, w)
         ctx.layer = layer  # type: ignore[attr-defined]
         ctx.analog = layer.analog_backward and layer.training  # type: ignore[attr-defined]
+        ctx.calibrating = layer.calibrating  # type: ignore[attr-defined]
         return y
 
     @staticmethod
@@ -203,7 +204,9 @@ class _AnalogConvFn(torch.autograd.Function):
         x_q, w = ctx.saved_tensors  # type: ignore[attr-defined]
         layer: AnalogConv2d = ctx.layer  # type: ignore[attr-defined]
         analog = bool(ctx.analog) and bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
-        mask = [bool(ctx.needs_input_grad[0]) and not analog, bool(ctx.needs_input_grad[1]), False]  # type: ignore[attr-defined]
+        # a calibration read sets converter ranges only: its kernel gradient is never used
+        wants_w = bool(ctx.needs_input_grad[1]) and not ctx.calibrating  # type: ignore[attr-defined]
+        mask = [bool(ctx.needs_input_grad[0]) and not analog, wants_w, False]  # type: ignore[attr-defined]
         grad_x, grad_k, _ = torch.ops.aten.convolution_backward(
             grad.contiguous(),
             x_q,

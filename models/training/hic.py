@@ -151,7 +151,7 @@ class HicArray:
         flat = acc.view(-1)
         total = flat.index_select(0, idx)
         rest = torch.frac(total)
-        flat.index_copy_(0, idx, rest)
+        flat.scatter_(0, idx, rest)
         slices = len(self.caps)
         at = (idx * (2 * slices)).unsqueeze(1) + self._cols  # flat indices of the counters' rows
         old = self._digits.index_select(1, idx)  # (S, k)
@@ -164,7 +164,7 @@ class HicArray:
         pulses = level_pulses(device_levels(old), device_levels(new), self.one_directional)  # (S, 2, k)
         self._counts.view(-1).index_add_(0, at.view(-1), pulses.permute(2, 0, 1).reshape(-1).double())
         self._digits.index_copy_(1, idx, new)
-        self.value.view(-1).index_copy_(0, idx, digits_value(new, self.sig) * self.lsb)
+        self.value.view(-1).scatter_(0, idx, digits_value(new, self.sig) * self.lsb)
         return idx
 
 
@@ -193,7 +193,7 @@ class Hic:
         arr = self.arrays[i]
         idx = arr.update(self.momentum.velocity(i, grad), self.gen, scale=-self.cfg.lr)
         # only the carried weights change (analog weights change only by the updater's writes)
-        self.layers[i].weight.data.view(-1).index_copy_(0, idx, arr.value.view(-1).index_select(0, idx))
+        self.layers[i].weight.data.view(-1).scatter_(0, idx, arr.value.view(-1).index_select(0, idx))
 
     def counters(self) -> list[tuple[str, Tensor]]:
         out: list[tuple[str, Tensor]] = []

@@ -25,13 +25,14 @@ from models.physics.pulses import (
     PulseModel,
     chi_grid,
     chi_transfer,
+    flat_where,
     layer_scale,
     nonzero_indices,
     stochastic_round,
     stochastic_round_,
     uniforms,
 )
-from models.torch_device import device_of, flat_indices, seeded, shuffled_batches
+from models.torch_device import device_of, seeded, shuffled_batches
 from models.training.chip import ChipState, TrainingChip, pulsed_chip
 from models.training.outcome import ATTEMPTS, TrainResult, summarize
 
@@ -158,7 +159,7 @@ class PulsedSGD:
 def _set_weights(layer: AnalogMatrix, idx: Tensor, omega: Tensor, alpha: float) -> None:
     """Write the changed weights α·ω at flat indices ``idx`` into the layer (the others are
     unchanged: analog weights change only by the updater's writes)."""
-    layer.weight.data.view(-1).index_copy_(0, idx, omega * alpha)
+    layer.weight.data.view(-1).scatter_(0, idx, omega * alpha)
 
 
 DENSE_FRACTION = 0.02
@@ -179,7 +180,7 @@ def _sparse_pulses(n: Tensor) -> tuple[Tensor, Tensor]:
 
 def _beyond(x: Tensor, threshold: float) -> Tensor:
     """Flat indices where ``|x| ≥ threshold`` (or NaN), on ``x``'s device."""
-    return flat_indices(x, lambda a: ~((a < threshold) & (a > -threshold)))
+    return flat_where(x, lambda a: ~((a < threshold) & (a > -threshold)))
 
 
 class MixedPrecision:
@@ -221,7 +222,7 @@ class MixedPrecision:
         flat = chi.view(-1)
         c = flat.index_select(0, idx).clamp_(-self.saturation, self.saturation)
         n, rest = chi_transfer(c, self.model.dw_min)
-        flat.index_copy_(0, idx, rest)
+        flat.scatter_(0, idx, rest)
         omega = self.arrays[i].pulse_at(idx, n)  # n = 0 (|χ| just below ε) changes nothing
         _set_weights(self.layers[i], idx, omega, self.alphas[i])
 

@@ -29,8 +29,8 @@ from torch import Tensor
 from models import torch_device
 from models.config import QnnWeights, TrainConfig
 from models.nn.layers import AnalogMatrix
-from models.physics.pulses import UNIFORM_TABLE_SIZE
-from models.torch_device import flat_indices, per_device, random_int
+from models.physics.pulses import UNIFORM_TABLE_SIZE, flat_where
+from models.torch_device import per_device, random_int
 from models.training.chip import ChipState, qnn_chip
 from models.training.onchip import DigitalMomentum
 from models.training.outcome import ATTEMPTS
@@ -154,7 +154,7 @@ class Qnn:
         thresholds = switch_thresholds(v.shape, v.dtype, self.gen)
         gap = torch.sub(abs_z, thresholds, out=self._gaps[i])
         self._count_attempts(i, v, abs_z.ceil_(), c, h)
-        idx = flat_indices(gap, lambda a: ~(a <= 0))  # (or NaN)
+        idx = flat_where(gap, lambda a: ~(a <= 0))  # (or NaN)
         if idx.numel() == 0:
             return
         moves = (
@@ -164,11 +164,11 @@ class Qnn:
         old = states.index_select(0, idx)
         new = (old + moves * h).clamp_(-1.0, 1.0)
         self.counts[i].view(2, -1).index_add_(1, idx, (mtj_states(new) != mtj_states(old)).double())
-        states.index_copy_(0, idx, new)
+        states.scatter_(0, idx, new)
         pos, neg = self._signs[i]
-        pos.view(-1).index_copy_(0, idx, new > 0)
-        neg.view(-1).index_copy_(0, idx, new < 0)
-        self.layers[i].weight.data.view(-1).index_copy_(0, idx, new * self.alphas[i])
+        pos.view(-1).scatter_(0, idx, new > 0)
+        neg.view(-1).scatter_(0, idx, new < 0)
+        self.layers[i].weight.data.view(-1).scatter_(0, idx, new * self.alphas[i])
 
     def _count_attempts(self, i: int, v: Tensor, ceil_z: Tensor, c: float, h: float) -> None:
         """Add one pulse to every MTJ the full move ``sign(z)·⌈|z|⌉`` (z = c·v, ``ceil_z`` = ⌈|z|⌉)

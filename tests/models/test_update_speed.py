@@ -188,3 +188,87 @@ def test_pcm_refresh_counts_kept_pending_equal_counting_at_once(monkeypatch: pyt
         assert torch.equal(arrays[0].pos, arrays[1].pos) and torch.equal(arrays[0].neg, arrays[1].neg)
     assert arrays[1]._pending_size == 0 and arrays[0]._pending_size > 20  # counts waited
     assert torch.equal(arrays[0].counts, arrays[1].counts) and arrays[0]._pending_size == 0
+
+
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.04, 0.0401, 0.06, 0.0999, 0.1, 0.1001, 0.5, 1.0])
+@pytest.mark.parametrize("size", [0, 1, 997, 40_000])
+def test_flatnonzero_finds_the_same_indices_as_numpy_at_every_density(density: float, size: int) -> None:
+    """The padded search (4–10 % set) returns exactly ``np.flatnonzero``'s indices, in order."""
+    import numpy as np
+
+    rng = np.random.default_rng(size + int(density * 1e4))
+    mask = np.zeros(size, dtype=np.bool_)
+    mask[rng.permutation(size)[: round(density * size)]] = True  # exactly this density
+    got = pulses_module.flatnonzero(mask)
+    want = np.flatnonzero(mask)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("numpy_path", [True, False])
+def test_flat_where_equals_flat_indices(monkeypatch: pytest.MonkeyPatch, numpy_path: bool) -> None:
+    """The updaters' index search equals ``torch_device.flat_indices`` on both paths (NaN included)."""
+    monkeypatch.setattr(placement, "NUMPY_INDICES", numpy_path)
+    x = torch.randn(300, 200, generator=torch.Generator().manual_seed(3))
+    x.view(-1)[::997] = math.nan
+    for test in (lambda a: ~(abs(a) < 1.7), lambda a: a != 0, lambda a: ~(a <= 1.5)):
+        assert torch.equal(pulses_module.flat_where(x, test), placement.flat_indices(x, test))
+
+
+def test_a_convolution_calibration_read_computes_no_kernel_gradient() -> None:
+    """As :func:`test_a_calibration_read_sets_the_backward_ranges_without_a_weight_gradient` for
+    a convolution: the calibration read sets the backward ranges and ∂x, and no ∂W; the next
+    training read's ∂W is the plain convolution's kernel gradient."""
+    from models.nn.conv import AnalogConv2d
+
+    torch.manual_seed(0)
+    cfg = AnalogConfig(device="rram", tile_rows=32, tile_cols=16, dac_bits=None)
+    layer = AnalogConv2d(3, 8, 3, cfg, padding=1)
+    layer.start_chip_reads(weight_chip(layer), None, analog_backward=True)
+    layer.train()
+    x, d = torch.rand(4, 3, 6, 6), torch.randn(4, 8, 6, 6)
+    layer.calibrating = True
+    xg = x.clone().requires_grad_()
+    layer(xg).backward(d)
+    layer.calibrating = False
+    assert layer.weight.grad is None and xg.grad is not None
+    assert layer.bwd_dac_range is not None and layer.bwd_adc_range is not None
+    layer(x).backward(d)
+    assert layer.weight.grad is not None
+    kernel = layer.weight.detach().t().reshape(8, 3, 3, 3)  # (in·kh·kw, out) in unfold's order
+    x_ = x.clone().requires_grad_()
+    k_ = kernel.clone().requires_grad_()
+    torch.nn.functional.conv2d(x_, k_, padding=1).backward(d)
+    torch.testing.assert_close(layer.weight.grad, k_.grad.reshape(8, -1).t())
+
+
+@pytest.mark.parametrize("shape", [(4, 64, 512), (3, 63, 300), (1, 2, 800), (2, 5, 1000), (1, 37, 777)])
+def test_top_two_are_the_last_two_sorted_values(shape: tuple[int, ...]) -> None:
+    """The tournament returns sort's last two entries exactly: ties, zeros, infinities, odd sizes."""
+    from models.physics.converters import top_two
+
+    g = torch.Generator().manual_seed(sum(shape))
+    cases = [
+        torch.randn(shape, generator=g),
+        torch.randint(0, 3, shape, generator=g).float(),  # many ties at the top
+        torch.zeros(shape),
+        torch.randn(shape, generator=g).abs().masked_fill(torch.rand(shape, generator=g) > 0.97, math.inf),
+    ]
+    for v in cases:
+        first, second = top_two(v, 1)
+        s = v.sort(dim=1).values
+        assert torch.equal(first, s.select(1, -1)) and torch.equal(second, s.select(1, -2))
+
+
+@pytest.mark.parametrize("q", [99.99, 99.0, 98.5, 100.0])
+def test_wide_percentiles_equal_the_two_maxima_rule(monkeypatch: pytest.MonkeyPatch, q: float) -> None:
+    """``percentile`` of a wide tensor (the tournament) equals its narrow path (two maxima, tie
+    count) bit for bit, and torch.quantile to rounding."""
+    from models.physics import converters
+
+    g = torch.Generator().manual_seed(5)
+    v = torch.randn(4, 64, 512, generator=g).abs()
+    v[:, :, :7] = 1.0  # columns with ties at the top
+    wide = converters.percentile(v, q, dim=1)
+    monkeypatch.setattr(converters, "TOP_TWO_TREE", 10**9)
+    assert torch.equal(wide, converters.percentile(v, q, dim=1))
+    torch.testing.assert_close(wide, torch.quantile(v, q / 100.0, dim=1))
