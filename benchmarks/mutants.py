@@ -23,7 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "results" / "_mutants"
 
 MODULES: dict[str, list[str]] = {
-    "dse/analysis/pareto.py": ["tests/dse/test_pareto.py"],
+    "dse/analysis/pareto.py": [
+        "tests/dse/test_pareto.py",
+        "tests/dse/test_pareto_edges.py",
+        "tests/dse/test_hypervolume.py",
+        "tests/dse/test_significance.py",
+    ],
     "models/cost/model.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
     "models/cost/constants.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
     "models/physics/converters.py": [
