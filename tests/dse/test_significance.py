@@ -71,3 +71,12 @@ def test_dse_pareto_significance_prints_the_mark(tmp_path: Path) -> None:
     assert rows["significance"].to_dict() == {0: "≈", 2: ""}
     res = CliRunner().invoke(app, ["pareto", str(tmp_path), "--significance", "--ranks"])
     assert res.exit_code == 2 and "--significance" in res.output
+
+
+def test_a_row_without_a_finite_objective_is_ignored() -> None:
+    """A complete row whose energy is missing (or a failed one) neither marks nor hides a member."""
+    df = pd.concat(
+        [frame(), pd.DataFrame([{"accuracy": 0.87, "energy_per_inference_pj": float("nan")}], index=[9])]
+    )
+    df.loc[9, ["accuracy_ci_low", "accuracy_ci_high"]] = (0.80, 0.95)
+    assert within_noise(df, OBJS).to_dict() == {0: True, 2: False}
