@@ -54,7 +54,13 @@ MODULES: dict[str, list[str]] = {
     ],
     "dse/schema/point.py": ["tests/dse/test_point.py"],
     "dse/engine/lease.py": ["tests/dse/test_lease.py"],
-    "dse/engine/budget.py": ["tests/dse/test_budget.py", "-k", "not drivers_on_one_journal"],  # in process
+    "dse/engine/budget.py": [  # in process; the PostgreSQL lock on a throwaway server (skipped without one)
+        "tests/dse/test_budget.py",
+        "tests/dse/test_postgres.py::test_the_budget_lock_makes_a_second_driver_wait_for_the_first",
+        "tests/dse/test_postgres.py::test_a_budget_on_postgres_holds_its_studys_lock_for_a_turn_only",
+        "-k",
+        "not drivers_on_one_journal",
+    ],
 }
 """Module → its own fast tests as pytest arguments (what mutmut runs for each of its mutants). Tests that
 run the CLI in a subprocess reach no mutant (mutmut sees only in-process calls), so they are left out."""
