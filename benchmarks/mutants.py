@@ -53,7 +53,12 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_training_speedups.py",
     ],
     "dse/schema/point.py": ["tests/dse/test_point.py"],
-    "dse/engine/lease.py": ["tests/dse/test_lease.py"],
+    "dse/engine/lease.py": [
+        "tests/dse/test_lease.py",
+        "tests/dse/test_lease_rules.py",
+        "tests/dse/test_precheck.py::test_the_driver_records_infeasible_designs_without_training_them",
+        "tests/dse/test_precheck.py::test_a_recovering_driver_tells_an_infeasible_row_as_its_driver_would",
+    ],
     "dse/engine/budget.py": [  # in process; the PostgreSQL lock on a throwaway server (skipped without one)
         "tests/dse/test_budget.py",
         "tests/dse/test_postgres.py::test_the_budget_lock_makes_a_second_driver_wait_for_the_first",
