@@ -52,7 +52,11 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
     ],
-    "dse/schema/point.py": ["tests/dse/test_point.py"],
+    "dse/schema/point.py": [
+        "tests/dse/test_point.py",
+        "tests/dse/test_point_values.py",
+        "tests/dse/test_point_onchip.py",
+    ],
     "dse/engine/lease.py": [
         "tests/dse/test_lease.py",
         "tests/dse/test_lease_rules.py",
