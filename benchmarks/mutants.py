@@ -29,7 +29,11 @@ MODULES: dict[str, list[str]] = {
         "tests/dse/test_hypervolume.py",
         "tests/dse/test_significance.py",
     ],
-    "models/cost/model.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
+    "models/cost/model.py": [
+        "tests/models/test_cost.py",
+        "tests/models/test_cost_totals.py",
+        "tests/validation/test_published_figures.py",
+    ],
     "models/cost/constants.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
     "models/physics/converters.py": [
         "tests/models/test_layers.py",

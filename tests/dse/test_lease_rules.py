@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from types import SimpleNamespace
 
 import optuna
@@ -204,3 +205,10 @@ def test_telling_a_settled_infeasible_trial_keeps_its_outcome(study: optuna.Stud
     study.tell(trial.number, state=TrialState.FAIL)  # another driver took it over
     tell_infeasible(study, trial, SPACE, {"status": "infeasible", "area_mm2": 5.0})
     assert study.trials[trial.number].state is TrialState.FAIL
+
+
+@pytest.mark.parametrize("tz", [None, UTC, timezone(timedelta(hours=-5))])
+def test_the_age_of_a_start_time_with_or_without_a_time_zone(tz: tzinfo | None) -> None:
+    """Optuna stamps naive local times; an aware one (another storage) must not raise or shift by hours."""
+    start = datetime.now(tz) - timedelta(hours=1)
+    assert 3600 <= lease._age_s(start) < 3600 + 600  # the margin only absorbs a slow machine
