@@ -59,6 +59,7 @@ MODULES: dict[str, list[str]] = {
     "dse/schema/point.py": [
         "tests/dse/test_point.py",
         "tests/dse/test_point_values.py",
+        "tests/dse/test_point_registry.py",
         "tests/dse/test_point_onchip.py",
     ],
     "dse/engine/lease.py": [

@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from dse.schema.point import PARAMETERS, DesignPoint, allowed_text, check_value
+from dse.schema.point import PARAMETERS, DesignPoint, Param, allowed_text, check_value
+from models.config import TrainMode
 
 
 @pytest.mark.parametrize(
@@ -88,10 +89,11 @@ def test_only_choice_parameters_have_choices() -> None:
 
 
 def test_from_params_converts_to_the_declared_types() -> None:
-    point = DesignPoint.of(lr=1, hidden=[7, 5], device="rram", adc_bits=None)
+    point = DesignPoint.of(adc_bits=None, lr=1, hidden=[7, 5], device="rram", mode="hic")
     assert type(point.train.lr) is float and point.lr == 1.0
     assert point.hidden == (7, 5) and point.network.hidden == (7, 5)
-    assert point.hardware.device == "rram" and type(point.device) is str  # an enum inside, its value outside
+    assert point.device == "rram" and point.train.mode is TrainMode.HIC
+    assert type(point.mode) is str and point.mode == "hic"  # an enum inside, its value outside
     assert point.adc_bits == PARAMETERS["adc_bits"].default  # None: the knob was ignored, the default
     with pytest.raises(AttributeError, match="no parameter 'nope'"):
         _ = point.nope
@@ -117,17 +119,32 @@ def test_from_row_reads_what_pandas_and_pyarrow_give_back() -> None:
     assert (point.tile_rows, point.tile_cols, point.rows, point.cols) == (0, 32, 64, 32)
     assert DesignPoint.from_row({"tile_rows": 256, "tile_cols": 256}).tile_rows == 0  # default tile_size
     assert DesignPoint.from_row({"tile_rows": 256, "tile_cols": 64}).tile_cols == 64
+    with pytest.raises(ValueError, match=r"^adc_bits: 2.5 is not an integer"):
+        DesignPoint.from_row({"adc_bits": 2.5})  # a fraction is never rounded into an integer knob
 
 
 def test_a_point_derives_its_chips_network_and_stored_row() -> None:
     point = DesignPoint.of(seed=3, hardware_seeds=3, tile_size=64, tile_cols=16, model="mlp")
     assert point.hardware_seeds_list() == [3001, 3002, 3003]  # replays derive the same chips
     assert DesignPoint.of(seed=4, hardware_seeds=1).hardware_seeds_list() == [4001]
-    net = point.network_config((1, 8, 8), 10)
-    assert (net.in_features, net.in_shape, net.classes) == (64, (1, 8, 8), 10)
+    net = point.network_config((3, 4, 4), 7)
+    assert (net.in_features, net.in_shape, net.classes) == (48, (3, 4, 4), 7)
     row = point.as_row()
     assert (row["tile_rows"], row["tile_cols"]) == (64, 16)  # the rows and columns that ran
     assert json.loads(row["hidden"]) == list(point.hidden) and row["eta_train"] == point.eta_train
     assert point.is_analog and not DesignPoint.of(device="sram").is_analog
     assert point.analog_config() is point.hardware and point.train_config() is point.train
     assert point.cost_config() is point.cost
+
+
+def test_the_knobs_an_apt_design_ignores_are_those_of_other_modes() -> None:
+    assert DesignPoint.of(mode="apt", device="pcm").ignored() == [
+        "eta_train", "train_weight_bits", "hwa_converters_in_loop", "momentum_placement", "pcm_gain",
+        "transfer_images", "cap_retention_images", "cap_update_bits", "backward", "range_recalibration_steps",
+        "qnn_weights",
+    ]  # fmt: skip
+
+
+def test_an_unbounded_number_is_described_by_its_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PARAMETERS, "free_int", Param("free_int", "train", "int", 0, "no bounds declared"))
+    assert allowed_text("free_int") == "a value of type int"
