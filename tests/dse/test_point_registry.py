@@ -10,7 +10,7 @@ import pytest
 
 from dse.schema import point
 from dse.schema.point import Param
-from models.config import TrainMode, knob
+from models.config import TrainMode, derived, knob
 
 
 @pytest.mark.parametrize(
@@ -59,10 +59,21 @@ def test_the_registry_skips_derived_fields_and_keeps_the_rest_in_order() -> None
     reg = point._registry()
     assert "in_features" not in reg and "in_shape" not in reg and "classes" not in reg
     assert list(reg)[:3] == ["device", "tile_size", "tile_rows"]
-    network = [n for n, p in reg.items() if p.group == "network"]
-    assert network == ["model", "width_mult", "hidden"]  # fields after a derived one are still read
+    assert [n for n, p in reg.items() if p.group == "network"] == ["model", "width_mult", "hidden"]
     assert list(reg)[-1] == "inference_batch"
     assert len({p.group for p in reg.values()}) == 5
+
+
+@dataclass(frozen=True)
+class _Late:
+    early: int = derived(1, "set from the data")
+    late: int = knob(2, "declared after a derived field", lo=0, hi=3)
+
+
+def test_a_knob_declared_after_a_derived_field_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(point.GROUPS, "late", _Late)
+    reg = point._registry()
+    assert "early" not in reg and reg["late"].group == "late" and reg["late"].default == 2
 
 
 @dataclass(frozen=True)
