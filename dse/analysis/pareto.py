@@ -327,7 +327,7 @@ def within_noise(df: pd.DataFrame, objectives: Sequence[Objective], column: str 
     values, finite = objective_matrix(df, objectives)
     rows = df[finite]
     signs = np.array([-1.0 if o.direction.maximise else 1.0 for o in objectives])
-    v = values[finite] * signs  # every objective minimised
+    v = values * signs  # the finite rows (``values`` holds only those), every objective minimised
     out = {}
     for idx in front.index:
         f = v[rows.index.get_loc(idx)]

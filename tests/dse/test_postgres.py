@@ -91,3 +91,31 @@ def test_the_budget_lock_makes_a_second_driver_wait_for_the_first(pg_url: str) -
         for lock in (first, second, other):
             lock.close()
         watcher.dispose()
+
+
+def test_a_budget_on_postgres_holds_its_studys_lock_for_a_turn_only(pg_url: str) -> None:
+    """In process (so ``make mutants`` sees it): a PostgreSQL budget takes the lock another driver of the
+    same study would take, holds it for the turn, counts in the study and lets go on leaving the turn."""
+    import sqlalchemy
+
+    from dse.engine.budget import TAKEN, AdvisoryLock, Budget
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="budget_turn", storage=pg_url, directions=["maximize"])
+    budget = Budget(study, target=2, storage_url=pg_url)
+    peer = AdvisoryLock(pg_url, "budget_turn")  # the lock a second driver of this study takes
+    probe = sqlalchemy.text("SELECT pg_try_advisory_lock(:k)")
+    watcher = sqlalchemy.create_engine(pg_url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with watcher.connect() as conn:
+            with budget.turn():
+                assert conn.execute(probe, {"k": peer.key}).scalar() is False  # held by the budget
+                while budget.may_ask():
+                    budget.asked(study.ask())
+            assert conn.execute(probe, {"k": peer.key}).scalar() is True  # released
+        assert budget.taken == 2 and study.user_attrs[TAKEN] == 2 and len(study.trials) == 2
+    finally:
+        budget.close()
+        peer.close()
+        watcher.dispose()
+    assert budget.lock is not None and budget.lock.conn.closed

@@ -71,3 +71,35 @@ def test_dse_pareto_significance_prints_the_mark(tmp_path: Path) -> None:
     assert rows["significance"].to_dict() == {0: "≈", 2: ""}
     res = CliRunner().invoke(app, ["pareto", str(tmp_path), "--significance", "--ranks"])
     assert res.exit_code == 2 and "--significance" in res.output
+
+
+def test_a_row_without_a_finite_objective_is_ignored() -> None:
+    """A complete row whose energy is missing (or a failed one) neither marks nor hides a member."""
+    df = pd.concat(
+        [frame(), pd.DataFrame([{"accuracy": 0.87, "energy_per_inference_pj": float("nan")}], index=[9])]
+    )
+    df.loc[9, ["accuracy_ci_low", "accuracy_ci_high"]] = (0.80, 0.95)
+    assert within_noise(df, OBJS).to_dict() == {0: True, 2: False}
+
+
+def test_weak_dominance_counts_and_touching_intervals_do_not_overlap() -> None:
+    """Member 0 dominates 1 at equal energy; 1's interval ends exactly where 0's begins: established.
+    Nudged 0.01 higher it overlaps: not established."""
+    df = pd.DataFrame(
+        {"accuracy": [0.9, 0.8], "accuracy_ci_low": [0.85, 0.7], "accuracy_ci_high": [0.95, 0.85]}
+    ).assign(energy_per_inference_pj=5.0)
+    assert within_noise(df, OBJS).to_dict() == {0: False}
+    df.loc[1, "accuracy_ci_high"] = 0.86
+    assert within_noise(df, OBJS).to_dict() == {0: True}
+
+
+def test_nothing_is_marked_without_both_bounds_or_when_accuracy_is_no_objective() -> None:
+    for drop in ("accuracy_ci_low", "accuracy_ci_high"):
+        assert within_noise(frame().drop(columns=[drop]), OBJS).to_dict() == {0: False, 2: False}
+    energy_only = parse_objectives("energy_per_inference_pj:min")
+    assert within_noise(frame(), energy_only).to_dict() == {2: False}
+
+
+def test_an_empty_front_gives_an_empty_boolean_series() -> None:
+    marks = within_noise(frame().assign(accuracy=float("nan")), OBJS)
+    assert marks.empty and marks.dtype == bool
