@@ -138,11 +138,14 @@ def test_a_point_derives_its_chips_network_and_stored_row() -> None:
 
 
 def test_the_knobs_an_apt_design_ignores_are_those_of_other_modes() -> None:
-    assert DesignPoint.of(mode="apt", device="pcm").ignored() == [
+    other_modes = [
         "eta_train", "train_weight_bits", "hwa_converters_in_loop", "momentum_placement", "pcm_gain",
         "transfer_images", "cap_retention_images", "cap_update_bits", "backward", "range_recalibration_steps",
         "qnn_weights",
     ]  # fmt: skip
+    assert DesignPoint.of(mode="apt", device="pcm", input_duty_source="fixed").ignored() == other_modes
+    # with the duty measured (the default), the fixed input_duty does not act either
+    assert DesignPoint.of(mode="apt", device="pcm").ignored() == [*other_modes, "input_duty"]
 
 
 def test_an_unbounded_number_is_described_by_its_type(monkeypatch: pytest.MonkeyPatch) -> None:
