@@ -92,10 +92,8 @@ def evaluation(quick: bool) -> None:
     x_test, y_test = torch.rand(2000, 784), torch.randint(0, 10, (2000,))
     seeds = list(range(3 if quick else 10))
     t0 = time.perf_counter()
-    inference.set_analog(model, False)
-    inference.accuracy(model, x_test, y_test)
+    inference.digital_accuracy(model, x_test, y_test)
     t_fp = time.perf_counter() - t0
-    inference.set_analog(model, True)
     t_eval = t_counted = math.inf
     for _ in range(ROUNDS):  # interleaved: without, then with the cell reads counted
         t0 = time.perf_counter()

@@ -18,14 +18,6 @@ from models.nn import inference
 from models.training.trainers import pretrain, train
 
 
-def _digital(net: torch.nn.Module, xt: torch.Tensor, yt: torch.Tensor) -> float:
-    inference.set_analog(net, False)
-    try:
-        return inference.accuracy(net, xt, yt)
-    finally:
-        inference.set_analog(net, True)
-
-
 def main() -> None:
     torch.set_num_threads(1)
     x, y, xt, yt = digits()
@@ -35,13 +27,12 @@ def main() -> None:
         common = {"epochs": 10, "batch_size": 32, "lr": 0.05, "seed": seed}
         net = _net("pcm", seed=seed)
         pretrain(net, x, y, TrainConfig(mode=TrainMode.APT, **common))
-        base = _digital(net, xt, yt)
+        base = inference.digital_accuracy(net, xt, yt)
         net = _net("pcm", seed=seed)
         train(net, x, y, TrainConfig(mode=TrainMode.PCM_2T1C, transfer_images=256, **common))
         chip = statistics.fmean(inference.evaluate_hardware(net, x[:256], xt, yt, [1, 2]))
-        print(
-            f"| {seed} | {base:.1%} | {_digital(net, xt, yt):.1%} | {chip:.1%} ({inference.eval_chip(net)}) |"
-        )
+        digital = inference.digital_accuracy(net, xt, yt)
+        print(f"| {seed} | {base:.1%} | {digital:.1%} | {chip:.1%} ({inference.eval_chip(net)}) |")
 
 
 if __name__ == "__main__":

@@ -314,9 +314,7 @@ def _train_and_read(
             trained = finish(model, x_train, y_train, cfg, trained)  # apt's calibration on this hardware
 
     t_eval = time.perf_counter()
-    inference.set_analog(model, False)
-    acc_fp = inference.accuracy(model, x_test, y_test)
-    inference.set_analog(model, True)
+    acc_fp = inference.digital_accuracy(model, x_test, y_test)
     # apt touches only its apt_data_fraction subset, converter ranges included
     x_cal = apt.calibration_subset(x_train, y_train, cfg)[0] if cfg.mode is TrainMode.APT else x_train
     activity = ReadActivity(model, (READ_TIMES[point.read_time], point.gdc))  # the headline reading

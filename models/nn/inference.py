@@ -39,6 +39,16 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> 
     return correct / max(1, x.shape[0])
 
 
+def digital_accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    """:func:`accuracy` of the weights read digitally (no converters, noise or devices): what the
+    training reached before the hardware, the ``accuracy_fp`` column."""
+    set_analog(model, False)
+    try:
+        return accuracy(model, x, y)
+    finally:
+        set_analog(model, True)
+
+
 def eval_chip(model: nn.Module) -> str:
     """``"trained"`` when evaluation reads the chip that trained (on-chip modes), else ``"fresh"``:
     each hardware seed programs a new chip (off-chip modes)."""

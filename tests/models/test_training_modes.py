@@ -87,8 +87,7 @@ def test_hwa_is_within_a_few_points_of_floating_point() -> None:
     x, y, xt, yt = digits()
     fp = _net("pcm")
     train(fp, x, y, TrainConfig(mode=TrainMode.HWA, epochs=3, eta_train=0.0, batch_size=32))
-    inference.set_analog(fp, False)
-    acc_fp = inference.accuracy(fp, xt, yt)
+    acc_fp = inference.digital_accuracy(fp, xt, yt)
     hwa = _net("pcm")
     train(hwa, x, y, TrainConfig(mode=TrainMode.HWA, epochs=3, eta_train=0.04, batch_size=32))
     assert _hardware_accuracy(hwa) > acc_fp - 0.05

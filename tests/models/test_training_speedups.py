@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from models import torch_device as placement
 from models.config import AnalogConfig, MomentumPlacement, QnnWeights, TrainConfig, TrainMode
 from models.nn.layers import AnalogLinear
 from models.physics.devices import DEVICES, UpdateRule
@@ -299,11 +300,16 @@ def test_layers_hold_the_devices_weights_after_sparse_writes(make: type, device:
         assert torch.allclose(layer.weight.detach(), held, atol=1e-6)
 
 
+@pytest.mark.parametrize("numpy_path", [True, False])
 @pytest.mark.parametrize("kind", list(QnnWeights))
-def test_qnn_attempt_counts_equal_the_float64_rule(kind: QnnWeights) -> None:
+def test_qnn_attempt_counts_equal_the_float64_rule(
+    kind: QnnWeights, numpy_path: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The int32 attempt counters with MTJ states kept beside s count exactly what the
     float64 rule before the speed-up counted: 1 per MTJ where mtj_states(target) ≠ mtj_states(s),
-    target = clip(s + h·⌈|z|⌉·sign(z)); large moves, zero gradients and NaN included."""
+    target = clip(s + h·⌈|z|⌉·sign(z)); large moves, zero gradients and NaN included; counted
+    through NumPy (the CPU path) or torch (other devices) alike."""
+    monkeypatch.setattr(placement, "NUMPY_INDICES", numpy_path)
     torch.manual_seed(0)
     layer = AnalogLinear(40, 30, AnalogConfig(device="stt_mram"))
     cfg = TrainConfig(mode=TrainMode.QNN, qnn_weights=kind, lr=0.5, momentum_placement=MomentumPlacement.NONE)

@@ -46,8 +46,7 @@ def _software() -> float:
     for seed in SEEDS:
         net = _net()
         train_digital(net, x, y, TrainConfig(epochs=5, batch_size=32, lr=0.05, seed=seed))
-        inference.set_analog(net, False)
-        accs.append(inference.accuracy(net, xt, yt))
+        accs.append(inference.digital_accuracy(net, xt, yt))
     return statistics.fmean(accs)
 
 

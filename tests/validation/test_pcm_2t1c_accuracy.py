@@ -25,14 +25,6 @@ TOLERANCE = 0.03
 """Claimed: mean accuracy of the trained weights within 3 points of the float baseline."""
 
 
-def _digital_accuracy(net: torch.nn.Module, xt: torch.Tensor, yt: torch.Tensor) -> float:
-    inference.set_analog(net, False)
-    try:
-        return inference.accuracy(net, xt, yt)
-    finally:
-        inference.set_analog(net, True)
-
-
 def test_pcm_2t1c_reaches_the_float_baseline_on_an_mlp() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small layers: extra threads only contend
@@ -49,10 +41,10 @@ def _compare() -> None:
         common = {"epochs": 10, "batch_size": 32, "lr": 0.05, "seed": seed}
         net = _net("pcm", seed=seed)
         pretrain(net, x, y, TrainConfig(mode=TrainMode.APT, **common))  # noise-free float training
-        base.append(_digital_accuracy(net, xt, yt))
+        base.append(inference.digital_accuracy(net, xt, yt))
         net = _net("pcm", seed=seed)
         result = train(net, x, y, TrainConfig(mode=TrainMode.PCM_2T1C, transfer_images=256, **common))
-        cell.append(_digital_accuracy(net, xt, yt))
+        cell.append(inference.digital_accuracy(net, xt, yt))
         assert dict(result.writes_by_kind)["capacitor"].total > result.writes.total > 0
     assert statistics.fmean(cell) >= statistics.fmean(base) - TOLERANCE
     assert statistics.fmean(base) > 0.85
