@@ -30,6 +30,7 @@ from dse.engine.trial import TrialContext
 from dse.results.store import ResultStore
 from dse.schema.point import DesignPoint
 from dse.schema.record import TrialRecord
+from tests.drivers import gated_driver
 
 TrialFn = Callable[[DesignPoint, Dataset, TrialContext], TrialRecord]
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import test modules
@@ -150,33 +151,6 @@ def test_application_errors_fail_the_trial_once_and_the_study_goes_on(
     assert [t.state.name for t in study.trials].count("FAIL") == 1
 
 
-GATED_DRIVER = """
-import sys
-from pathlib import Path
-
-from dse.engine.executor import LocalExecutor
-from dse.engine.preflight import load_datasets
-from dse.engine.space import load_space
-from dse.engine.study import run_study
-from dse.engine.trial import run_trial
-
-space_file, out, started, gate = sys.argv[1:5]
-space = load_space(Path(space_file))
-
-
-def trial(point, data, ctx):
-    if ctx.trial_number == 2:  # meet the test, then block on a FIFO no one writes: alive until killed
-        with open(started, "w"):
-            pass
-        with open(gate):
-            pass
-    return run_trial(point, data, ctx)
-
-
-run_study(space, LocalExecutor(load_datasets(space), trial), Path(out))
-"""
-
-
 def test_killed_driver_resumes_without_losing_or_duplicating_rows(tiny_space, tmp_path: Path) -> None:
     """The driver is killed while it runs trial 2, which it reaches only after trials 0 and 1, and which
     blocks on a FIFO until the kill: no timing decides whether it is still alive."""
@@ -184,7 +158,7 @@ def test_killed_driver_resumes_without_losing_or_duplicating_rows(tiny_space, tm
     started, gate = tmp_path / "started", tmp_path / "gate"
     os.mkfifo(started)
     os.mkfifo(gate)
-    script = [sys.executable, "-c", GATED_DRIVER, str(space_file), str(out), str(started), str(gate)]
+    script = gated_driver("ctx.trial_number == 2", space_file, out, started, gate)
     driver = subprocess.Popen(script, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     meet = threading.Thread(target=lambda: open(started).close(), daemon=True)
     meet.start()  # opening blocks until the driver's trial 2 opens the other end: a rendezvous

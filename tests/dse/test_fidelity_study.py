@@ -19,6 +19,7 @@ from dse.engine.budget import budget_used
 from dse.engine.study import open_storage
 from dse.results.folder import CHECKPOINT_DIR
 from dse.results.store import ResultStore
+from tests.drivers import gated_driver
 
 SPACE = """
 [study]
@@ -89,33 +90,6 @@ def test_a_fidelity_study_runs_from_the_cli_on_ray_and_writes_stopped_and_comple
     assert replayed.returncode == 0 and "bit for bit" in replayed.stdout, replayed.stdout + replayed.stderr
 
 
-GATED_DRIVER = """
-import sys
-from pathlib import Path
-
-from dse.engine.executor import LocalExecutor
-from dse.engine.preflight import load_datasets
-from dse.engine.space import load_space
-from dse.engine.study import run_study
-from dse.engine.trial import run_trial
-
-space_file, out, started, gate = sys.argv[1:5]
-space = load_space(Path(space_file))
-
-
-def trial(point, data, ctx):
-    if (ctx.trial_number, ctx.rung_epochs) == (0, 3):  # promoted: meet the test, then block until killed
-        with open(started, "w"):
-            pass
-        with open(gate):
-            pass
-    return run_trial(point, data, ctx)
-
-
-run_study(space, LocalExecutor(load_datasets(space), trial), Path(out))
-"""
-
-
 @pytest.mark.parametrize("checkpoint", ["intact", "damaged"])
 def test_a_killed_driver_resumes_its_promoted_trial_from_the_checkpoint(
     checkpoint: str, tmp_path: Path
@@ -126,7 +100,9 @@ def test_a_killed_driver_resumes_its_promoted_trial_from_the_checkpoint(
     started, gate = tmp_path / "started", tmp_path / "gate"
     os.mkfifo(started)
     os.mkfifo(gate)
-    script = [sys.executable, "-c", GATED_DRIVER, str(space), str(out), str(started), str(gate)]
+    script = gated_driver(
+        "(ctx.trial_number, ctx.rung_epochs) == (0, 3)", space, out, started, gate
+    )  # promoted
     driver = subprocess.Popen(script, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
     meet = threading.Thread(target=lambda: open(started).close(), daemon=True)
     meet.start()  # a rendezvous: opening blocks until the driver's trial 0 at rung 3 opens the other end
