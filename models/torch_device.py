@@ -11,6 +11,7 @@ helper here is exactly what the code did before (same generator streams, no copi
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -68,11 +69,54 @@ def flat_indices(x: Tensor, test: Callable[[Any], Any]) -> Tensor:
     """Flat indices (int64, on ``x``'s device, ascending) where ``test(x)`` holds; ``test`` uses only
     operators that NumPy arrays and tensors share (comparisons, ``~``, ``&``, ``abs``).
 
-    On the CPU, NumPy's compare and ``flatnonzero`` are 5–10× faster than torch's (the index
+    On the CPU, NumPy's compare and :func:`flatnonzero` are 5–10× faster than torch's (the index
     tensor shares NumPy's memory); other devices use ``torch.nonzero``, same indices."""
     if NUMPY_INDICES and x.device.type == "cpu":
-        return torch.from_numpy(np.flatnonzero(test(x.detach().reshape(-1).numpy())))
+        return torch.from_numpy(flatnonzero(np.asarray(test(x.detach().reshape(-1).numpy()))))
     return test(x.detach().reshape(-1)).nonzero().squeeze(1)
+
+
+SPARSE_NONZERO = 0.1
+"""NumPy's ``nonzero`` of a bool array at most this dense skips runs of zeros (a branchy loop)."""
+BRANCHY_SLOW = 0.04
+"""Above this density (and up to :data:`SPARSE_NONZERO`) that loop is slower than the branchless one."""
+NONZERO_PROBE_STRIDE = 61
+"""Every 61st entry estimates the density: only masks near the slow band are counted exactly."""
+
+
+def flatnonzero(mask: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero`` of a flat bool array, the same indices, faster at 4–10 % density.
+
+    NumPy (2.x) finds the set entries of a bool array at most 10 % set by skipping zero runs,
+    which mispredicts on scattered entries: 250–540 µs for 400k entries at 5–10 %, against
+    ~190 µs for the branchless loop it runs above 10 % (this machine). In that band the mask
+    is padded with set entries to just above 10 % and the padding's indices dropped. Whether a
+    mask is in the band is estimated on a strided probe first, then counted exactly (the padding
+    needs the exact count); the probe decides only which search runs, never the indices."""
+    n = mask.size
+    probe = mask[::NONZERO_PROBE_STRIDE]  # a strided look first: an exact count is a pass of its own
+    near = probe.size >= 64 and 0.75 * BRANCHY_SLOW * probe.size < np.count_nonzero(probe)
+    if not near or np.count_nonzero(probe) > 1.25 * SPARSE_NONZERO * probe.size:
+        return np.flatnonzero(mask)
+    count = int(np.count_nonzero(mask))
+    if not BRANCHY_SLOW * n < count <= SPARSE_NONZERO * n:
+        return np.flatnonzero(mask)
+    extra = math.ceil((SPARSE_NONZERO * n - count) / (1.0 - SPARSE_NONZERO)) + 64
+    padded = np.empty(n + extra, dtype=np.bool_)
+    padded[:n] = mask
+    padded[n:] = True
+    return np.flatnonzero(padded)[:count]
+
+
+def nonzero_indices(x: Tensor) -> Tensor:
+    """Flat indices (int64, on ``x``'s device) of the nonzero (or NaN) entries of a contiguous tensor
+    (:func:`flat_indices`)."""
+    return flat_indices(x, lambda a: a != 0)
+
+
+def whole_indices(x: Tensor) -> Tensor:
+    """Flat indices where ``trunc(x) ≠ 0``, i.e. ``|x| ≥ 1`` (or NaN), as :func:`nonzero_indices`."""
+    return flat_indices(x, lambda a: ~(abs(a) < 1.0))
 
 
 def per_device(
@@ -95,10 +139,13 @@ __all__ = [
     "NUMPY_INDICES",
     "device_of",
     "flat_indices",
+    "flatnonzero",
+    "nonzero_indices",
     "per_device",
     "permutation",
     "random_int",
     "seeded",
     "shuffled_batches",
     "to_device",
+    "whole_indices",
 ]

@@ -1,5 +1,4 @@
-"""Analog layers: small ``nn.Module``s that compose the pure functions of ``crossbar.py``
-and ``drift.py``.
+"""Analog layers: small ``nn.Module``s composing the pure functions of ``crossbar.py`` and ``drift.py``.
 
 Every analog layer is a matrix ``(rows, out)`` on crossbar tiles: :class:`AnalogLinear`
 feeds it its inputs, :class:`AnalogConv2d` the im2col patches of its input (rows =
@@ -22,7 +21,7 @@ States:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -36,8 +35,12 @@ from models.physics.devices import DeviceSpec, get_device
 from models.physics.noise import normals, output_noise
 from models.torch_device import random_int, seeded
 
-if TYPE_CHECKING:
-    from models.nn.read_activity import CodeCounter
+
+class DacObserver(Protocol):
+    """What watches a layer's DAC codes: ``add`` takes its output ``q`` at range ``r``
+    (``models.nn.read_activity.CodeCounter``)."""
+
+    def add(self, layer: AnalogMatrix, q: Tensor, r: float, signed: bool) -> None: ...
 
 
 class AnalogMatrix(ChipReads, nn.Module):
@@ -98,7 +101,7 @@ class AnalogMatrix(ChipReads, nn.Module):
         """Calibrated DAC range of the backward pass's input ∂y."""
         self.bwd_adc_range: Tensor | None = None
         """Calibrated ADC ranges of the backward pass's per-tile partial sums."""
-        self.dac_counter: CodeCounter | None = None
+        self.dac_counter: DacObserver | None = None
         """Counts the DAC codes of the passes it is set for (``models.nn.read_activity``)."""
 
     def enable_output_scale(self) -> nn.Parameter:
@@ -218,11 +221,8 @@ class AnalogMatrix(ChipReads, nn.Module):
         return self.training and not self.chip_reads
 
     def _dac(self, x: Tensor) -> tuple[Tensor, float]:
-        """Quantize the inputs; returns them and the DAC range (a Python float of ``x.dtype``).
-
-        Ranges and the sign are read as Python floats (no 0-dim tensor arithmetic); a dynamic
-        range covers the inputs, so its quantizer skips the (no-op) clamp.
-        """
+        """Quantize the inputs; returns them and the DAC range, a Python float (no 0-dim tensor
+        arithmetic), as the sign is; a dynamic range covers the inputs, so it skips the clamp."""
         cfg = self.config
         if cfg.dac_range is AdcRange.FIXED:
             r = cfg.dac_full_scale

@@ -21,14 +21,10 @@ and scattered back (:meth:`PulsedArray.pulse_at`). See docs/training_modes.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from models import torch_device
 from models.physics.devices import UpdateRule
 from models.physics.noise import normals
 from models.physics.update_rules import (
@@ -39,7 +35,7 @@ from models.physics.update_rules import (
     pulse_train,
     pulses_to_reach,
 )
-from models.torch_device import flat_indices, per_device, random_int
+from models.torch_device import nonzero_indices, per_device, random_int
 
 MAX_PULSES_PER_UPDATE = 31
 """Most pulses one update may apply to a device: aihwkit's default pulse-train length [A]."""
@@ -128,57 +124,6 @@ def apply_pulses(
     if c2c > 0:
         change = change + normals(w, None) * (c2c * step * n.abs().sqrt())
     return torch.minimum(torch.maximum(w + change, lo), hi)
-
-
-SPARSE_NONZERO = 0.1
-"""NumPy's ``nonzero`` of a bool array at most this dense skips runs of zeros (a branchy loop)."""
-BRANCHY_SLOW = 0.04
-"""Above this density (and up to :data:`SPARSE_NONZERO`) that loop is slower than the branchless one."""
-NONZERO_PROBE_STRIDE = 61
-"""Every 61st entry estimates the density: only masks near the slow band are counted exactly."""
-
-
-def flatnonzero(mask: np.ndarray) -> np.ndarray:
-    """``np.flatnonzero`` of a flat bool array, the same indices, faster at 4–10 % density.
-
-    NumPy (2.x) finds the set entries of a bool array at most 10 % set by skipping zero runs,
-    which mispredicts on scattered entries: 250–540 µs for 400k entries at 5–10 %, against
-    ~190 µs for the branchless loop it runs above 10 % (this machine). In that band the mask
-    is padded with set entries to just above 10 % and the padding's indices dropped. Whether a
-    mask is in the band is estimated on a strided probe first, then counted exactly (the padding
-    needs the exact count); the probe decides only which search runs, never the indices."""
-    n = mask.size
-    probe = mask[::NONZERO_PROBE_STRIDE]  # a strided look first: an exact count is a pass of its own
-    near = probe.size >= 64 and 0.75 * BRANCHY_SLOW * probe.size < np.count_nonzero(probe)
-    if not near or np.count_nonzero(probe) > 1.25 * SPARSE_NONZERO * probe.size:
-        return np.flatnonzero(mask)
-    count = int(np.count_nonzero(mask))
-    if not BRANCHY_SLOW * n < count <= SPARSE_NONZERO * n:
-        return np.flatnonzero(mask)
-    extra = math.ceil((SPARSE_NONZERO * n - count) / (1.0 - SPARSE_NONZERO)) + 64
-    padded = np.empty(n + extra, dtype=np.bool_)
-    padded[:n] = mask
-    padded[n:] = True
-    return np.flatnonzero(padded)[:count]
-
-
-def flat_where(x: Tensor, test: Callable[[Any], Any]) -> Tensor:
-    """:func:`~models.torch_device.flat_indices` (ascending flat int64 indices where ``test(x)``
-    holds, NumPy's compare on the CPU) with :func:`flatnonzero`'s faster search: the same indices."""
-    if torch_device.NUMPY_INDICES and x.device.type == "cpu":
-        return torch.from_numpy(flatnonzero(np.asarray(test(x.detach().reshape(-1).numpy()))))
-    return flat_indices(x, test)
-
-
-def nonzero_indices(x: Tensor) -> Tensor:
-    """Flat indices (int64, on ``x``'s device) of the nonzero (or NaN) entries of a contiguous tensor
-    (:func:`flat_where`: NumPy on the CPU, faster than ``torch.nonzero``)."""
-    return flat_where(x, lambda a: a != 0)
-
-
-def whole_indices(x: Tensor) -> Tensor:
-    """Flat indices where ``trunc(x) ≠ 0``, i.e. ``|x| ≥ 1`` (or NaN), as :func:`nonzero_indices`."""
-    return flat_where(x, lambda a: ~(abs(a) < 1.0))
 
 
 class PulsedArray:
@@ -416,13 +361,9 @@ __all__ = [
     "apply_pulses",
     "chi_grid",
     "chi_transfer",
-    "flat_where",
-    "flatnonzero",
     "layer_scale",
-    "nonzero_indices",
     "pulse_counts",
     "stochastic_round",
     "stochastic_round_",
     "uniforms",
-    "whole_indices",
 ]

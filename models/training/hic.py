@@ -21,7 +21,8 @@ from torch import Tensor
 from models.config import AnalogConfig, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.physics.crossbar import max_code, slice_caps, slice_significance
-from models.physics.pulses import INIT_FRACTION, PulseModel, uniforms, whole_indices
+from models.physics.pulses import INIT_FRACTION, PulseModel, uniforms
+from models.torch_device import whole_indices
 from models.training.chip import ChipState, hic_chip
 from models.training.onchip import FLOAT_STATE_BITS, DigitalMomentum
 

@@ -25,14 +25,12 @@ from models.physics.pulses import (
     PulseModel,
     chi_grid,
     chi_transfer,
-    flat_where,
     layer_scale,
-    nonzero_indices,
     stochastic_round,
     stochastic_round_,
     uniforms,
 )
-from models.torch_device import device_of, seeded, shuffled_batches
+from models.torch_device import device_of, flat_indices, nonzero_indices, seeded, shuffled_batches
 from models.training.chip import ChipState, TrainingChip, pulsed_chip
 from models.training.outcome import ATTEMPTS, TrainResult, summarize
 
@@ -180,7 +178,7 @@ def _sparse_pulses(n: Tensor) -> tuple[Tensor, Tensor]:
 
 def _beyond(x: Tensor, threshold: float) -> Tensor:
     """Flat indices where ``|x| ≥ threshold`` (or NaN), on ``x``'s device."""
-    return flat_where(x, lambda a: ~((a < threshold) & (a > -threshold)))
+    return flat_indices(x, lambda a: ~((a < threshold) & (a > -threshold)))
 
 
 class MixedPrecision:

@@ -42,8 +42,9 @@ from torch import Tensor, nn
 from models.config import TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.physics.chip import ChipState
-from models.physics.pulses import INIT_FRACTION, PulsedArray, nonzero_indices, uniforms
+from models.physics.pulses import INIT_FRACTION, PulsedArray, uniforms
 from models.physics.update_rules import PulseModel, pulses_toward
+from models.torch_device import nonzero_indices
 from models.training.chip import pulsed_chip, weight_chip
 from models.training.onchip import DigitalMomentum, OnChipLoop
 from models.training.outcome import TrainResult, summarize

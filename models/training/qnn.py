@@ -29,8 +29,8 @@ from torch import Tensor
 from models import torch_device
 from models.config import QnnWeights, TrainConfig
 from models.nn.layers import AnalogMatrix
-from models.physics.pulses import UNIFORM_TABLE_SIZE, flat_where
-from models.torch_device import per_device, random_int
+from models.physics.pulses import UNIFORM_TABLE_SIZE
+from models.torch_device import flat_indices, per_device, random_int
 from models.training.chip import ChipState, qnn_chip
 from models.training.onchip import DigitalMomentum
 from models.training.outcome import ATTEMPTS
@@ -154,7 +154,7 @@ class Qnn:
         thresholds = switch_thresholds(v.shape, v.dtype, self.gen)
         gap = torch.sub(abs_z, thresholds, out=self._gaps[i])
         self._count_attempts(i, v, abs_z.ceil_(), c, h)
-        idx = flat_where(gap, lambda a: ~(a <= 0))  # (or NaN)
+        idx = flat_indices(gap, lambda a: ~(a <= 0))  # (or NaN)
         if idx.numel() == 0:
             return
         moves = (

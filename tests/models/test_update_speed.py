@@ -171,19 +171,9 @@ def test_flatnonzero_finds_the_same_indices_as_numpy_at_every_density(density: f
     rng = np.random.default_rng(size + int(density * 1e4))
     mask = np.zeros(size, dtype=np.bool_)
     mask[rng.permutation(size)[: round(density * size)]] = True  # exactly this density
-    got = pulses_module.flatnonzero(mask)
+    got = placement.flatnonzero(mask)
     want = np.flatnonzero(mask)
     assert got.dtype == want.dtype and np.array_equal(got, want)
-
-
-@pytest.mark.parametrize("numpy_path", [True, False])
-def test_flat_where_equals_flat_indices(monkeypatch: pytest.MonkeyPatch, numpy_path: bool) -> None:
-    """The updaters' index search equals ``torch_device.flat_indices`` on both paths (NaN included)."""
-    monkeypatch.setattr(placement, "NUMPY_INDICES", numpy_path)
-    x = torch.randn(300, 200, generator=torch.Generator().manual_seed(3))
-    x.view(-1)[::997] = math.nan
-    for test in (lambda a: ~(abs(a) < 1.7), lambda a: a != 0, lambda a: ~(a <= 1.5)):
-        assert torch.equal(pulses_module.flat_where(x, test), placement.flat_indices(x, test))
 
 
 def test_a_convolution_calibration_read_computes_no_kernel_gradient() -> None:
