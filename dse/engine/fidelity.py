@@ -8,14 +8,11 @@ and continues from its checkpoint to the next one only while it ranks in the top
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from dse.engine.domain import DomainKind
+from dse.engine.domain import Domain, DomainKind
 from dse.engine.samplers import SAMPLERS
-
-if TYPE_CHECKING:
-    from dse.engine.space import SearchSpace
 
 FIDELITIES = ("epochs",)
 """What ``[study] fidelity`` may name: rungs in training epochs."""
@@ -26,12 +23,25 @@ NO_FIDELITY_SAMPLERS = {
 """Samplers that cannot be combined with a fidelity, and why."""
 
 
+class FidelitySpace(Protocol):
+    """What the checks read of a search space (``dse.engine.space.SearchSpace``)."""
+
+    fidelity: str | None
+    min_epochs: int
+    sampler: str
+    budget_epochs: int | None
+    domains: Sequence[Domain]
+
+    @property
+    def full_epochs(self) -> int: ...
+
+
 def allowed_samplers() -> str:
     """The samplers a fidelity works with, as a list for messages."""
     return ", ".join(s for s in SAMPLERS if s not in NO_FIDELITY_SAMPLERS)
 
 
-def fidelity_problem(space: SearchSpace, study: Mapping[str, Any]) -> tuple[str, str] | None:
+def fidelity_problem(space: FidelitySpace, study: Mapping[str, Any]) -> tuple[str, str] | None:
     """(field, message) for the first fidelity setting that cannot work; None when all can.
     ``study`` is the raw ``[study]`` table (to tell a key given from its default)."""
     given = [k for k in ("min_epochs", "reduction_factor") if k in study]
