@@ -3,6 +3,7 @@ is written, exactly when a silent driver counts as dead, and how recorded rows a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import socket
@@ -155,7 +156,7 @@ def test_a_complete_row_is_told_with_its_values_and_constraint_violations(study:
         {"status": "complete", "accuracy": math.nan, "energy_per_inference_pj": 3.0},
         {"status": "complete", "accuracy": 0.9},
         {"status": "failed", "accuracy": 0.9, "energy_per_inference_pj": 3.0},
-        {"status": "stopped", "accuracy": 0.9, "energy_per_inference_pj": 3.0},
+        {"status": "stopped", "accuracy": math.nan, "energy_per_inference_pj": 3.0},
     ],
 )
 def test_a_row_without_every_objective_or_not_complete_is_told_failed(study: optuna.Study, row: dict) -> None:
@@ -163,6 +164,21 @@ def test_a_row_without_every_objective_or_not_complete_is_told_failed(study: opt
     assert tell_row(study, trial, SPACE, row) is False
     assert study.trials[trial.number].state is TrialState.FAIL
     assert "constraints:area_mm2" not in study.trials[trial.number].system_attrs
+
+
+def test_a_stopped_row_is_told_complete_at_its_last_rungs_values(study: optuna.Study) -> None:
+    """Multi-fidelity: a trial stopped at a rung teaches the sampler its low-fidelity values."""
+    trial = study.ask()
+    row = {"status": "stopped", "accuracy": 0.6, "energy_per_inference_pj": 3.0, "epochs_done": 1}
+    row |= {"area_mm2": 1.0, "tops_per_w": 20.0}
+    assert tell_row(study, trial, SPACE, row) is True
+    told = study.trials[trial.number]
+    assert told.state is TrialState.COMPLETE and told.values == [0.6, 3.0]
+    assert "epochs_done" not in told.user_attrs  # SPACE has no fidelity
+    fidelity = dataclasses.replace(SPACE, fidelity="epochs")
+    trial = study.ask()
+    assert tell_row(study, trial, fidelity, row) is True
+    assert study.trials[trial.number].user_attrs["epochs_done"] == 1
 
 
 def test_a_recovered_trial_is_told_by_number(study: optuna.Study) -> None:
