@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -12,7 +14,7 @@ from models.physics.pulses import chi_grid, chi_transfer
 from models.training.hic import HicArray, accumulate, carry_chain, digits_value, slice_bases
 from models.training.modes import check_mode, valid_modes
 from models.training.onchip import PulsedSGD
-from models.training.qnn import gxnor_step, mtj_states
+from models.training.qnn import GXNOR_M, gxnor_step, mtj_states
 
 
 def test_valid_modes_name_the_physics() -> None:
@@ -136,3 +138,29 @@ def test_qnn_weights_in_a_network_stay_binary_or_ternary() -> None:
             upd.step(0, torch.randn(8, 6))
             states = set((layer.weight.detach() / upd.alphas[0]).round().unique().tolist())
             assert states <= ({-1.0, 0.0, 1.0} if kind is QnnWeights.TERNARY else {-1.0, 1.0})
+
+
+def test_to_states_rounds_to_the_nearest_state_by_hand() -> None:
+    from models.training.qnn import to_states
+
+    alpha = 2.0
+    w = alpha * torch.tensor([-2.0, -0.6, -0.4, 0.0, 0.4, 0.6, 1.4, 3.0])
+    assert to_states(w, alpha, ternary=True).tolist() == [-1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    # binary takes the sign, and 0 goes to +1
+    assert to_states(w, alpha, ternary=False).tolist() == [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_switch_thresholds_give_the_gxnor_transition_probability(big: bool) -> None:
+    """P(|ν| > T) = tanh(m·|ν|) [G21], from the shared table (windows) or fresh draws (more than half
+    the table); T stays below 1, so |ν| → 1 always switches."""
+    from models.physics.pulses import UNIFORM_TABLE_SIZE
+    from models.training.qnn import switch_thresholds
+
+    n = UNIFORM_TABLE_SIZE // 2 + 1 if big else 1 << 20
+    t = switch_thresholds((n,), torch.float32, torch.Generator().manual_seed(9))
+    assert t.shape == (n,) and t.dtype == torch.float32
+    assert float(t.max()) < 1.0 and float(t.min()) >= 0.0
+    for nu in (0.02, 0.1, 0.25, 0.5, 0.9):
+        share = float((t < nu).double().mean())
+        assert share == pytest.approx(math.tanh(GXNOR_M * nu), abs=0.003), nu
