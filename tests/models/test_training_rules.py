@@ -164,3 +164,37 @@ def test_switch_thresholds_give_the_gxnor_transition_probability(big: bool) -> N
     for nu in (0.02, 0.1, 0.25, 0.5, 0.9):
         share = float((t < nu).double().mean())
         assert share == pytest.approx(math.tanh(GXNOR_M * nu), abs=0.003), nu
+
+
+@pytest.mark.parametrize("ternary", [True, False])
+def test_a_qnn_step_of_exactly_one_state_is_deterministic_by_hand(ternary: bool) -> None:
+    """α = 0.5 (the initial max |w|) and lr = 0.5·h make z = −g exactly, so a gradient of ±1 moves
+    every synapse by exactly one transition (|z| − T ∈ (0, 1]) and 0 moves none (T ≥ 0). The initial
+    programming counts one write per MTJ; a step adds one switch and one attempt per MTJ flipped."""
+    from models.config import MomentumPlacement, QnnWeights
+    from models.training.qnn import Qnn
+
+    h = 1.0 if ternary else 2.0
+    layer = AnalogLinear(3, 4, AnalogConfig(device="stt_mram"))
+    w0 = torch.tensor([[0.5, -0.2, 0.1, -0.5], [0.3, 0.0, -0.4, 0.2], [-0.1, 0.45, 0.26, -0.3]])
+    with torch.no_grad():
+        layer.weight.copy_(w0)
+    kind = QnnWeights.TERNARY if ternary else QnnWeights.BINARY
+    cfg = TrainConfig(
+        mode=TrainMode.QNN, qnn_weights=kind, lr=0.5 * h, momentum_placement=MomentumPlacement.DIGITAL
+    )
+    upd = Qnn([layer], cfg, torch.Generator().manual_seed(0))
+    assert upd.alphas == [0.5] and upd.digital_bits_per_weight == 32.0
+    s0 = torch.round(w0 / 0.5).clamp(-1, 1) if ternary else torch.where(w0 >= 0, 1.0, -1.0)
+    assert torch.equal(upd.states[0], s0) and torch.equal(layer.weight.detach(), s0 * 0.5)
+    assert torch.equal(upd.counts[0], torch.ones(2, 3, 4, dtype=torch.float64))
+    assert torch.equal(upd.attempts[0], torch.ones(2, 3, 4, dtype=torch.float64))
+    g = torch.tensor([[1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 1.0, 0.0], [0.0, -1.0, -1.0, 1.0]])
+    upd.step(0, g)
+    new = (s0 - torch.sign(g) * h).clamp(-1.0, 1.0)  # z = −g: one transition of h against g
+    assert torch.equal(upd.states[0], new) and torch.equal(layer.weight.detach(), new * 0.5)
+    flipped = (mtj_states(new) != mtj_states(s0)).double()
+    assert torch.equal(upd.counts[0], 1.0 + flipped)
+    # the attempted target s − h·sign(g) (unclipped) flips exactly the MTJs that switched here
+    assert torch.equal(upd.attempts[0], 1.0 + flipped)
+    assert torch.equal(upd._signs[0][0], new > 0) and torch.equal(upd._signs[0][1], new < 0)
