@@ -151,11 +151,17 @@ def test_to_states_rounds_to_the_nearest_state_by_hand() -> None:
 
 
 @pytest.mark.parametrize("big", [False, True])
-def test_switch_thresholds_give_the_gxnor_transition_probability(big: bool) -> None:
+def test_switch_thresholds_give_the_gxnor_transition_probability(
+    big: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """P(|ν| > T) = tanh(m·|ν|) [G21], from the shared table (windows) or fresh draws (more than half
-    the table); T stays below 1, so |ν| → 1 always switches."""
+    the table); T stays below 1, so |ν| → 1 always switches. The table is rebuilt here (its cache
+    emptied), so the test reads what ``_threshold_table`` makes now."""
     from models.physics.pulses import UNIFORM_TABLE_SIZE
+    from models.training import qnn
     from models.training.qnn import switch_thresholds
+
+    monkeypatch.setattr(qnn, "_THRESHOLDS", {})
 
     n = UNIFORM_TABLE_SIZE // 2 + 1 if big else 1 << 20
     t = switch_thresholds((n,), torch.float32, torch.Generator().manual_seed(9))
@@ -198,3 +204,24 @@ def test_a_qnn_step_of_exactly_one_state_is_deterministic_by_hand(ternary: bool)
     # the attempted target s − h·sign(g) (unclipped) flips exactly the MTJs that switched here
     assert torch.equal(upd.attempts[0], 1.0 + flipped)
     assert torch.equal(upd._signs[0][0], new > 0) and torch.equal(upd._signs[0][1], new < 0)
+
+
+def test_the_threshold_table_is_pinned_and_the_same_at_every_build() -> None:
+    """Drawn on the CPU from its own seed, never the global stream: every build (and every torch
+    device's copy) holds the same values; the first ones are pinned."""
+    from models.physics.pulses import UNIFORM_TABLE_SIZE
+    from models.training.qnn import _threshold_table
+
+    torch.manual_seed(1)
+    a = _threshold_table(torch.float32)
+    torch.manual_seed(2)
+    b = _threshold_table(torch.float32)
+    assert torch.equal(a, b) and a.shape == (UNIFORM_TABLE_SIZE,) and a.dtype == torch.float32
+    assert a.device.type == "cpu"
+    assert a[:3].tolist() == [0.23881106078624725, 0.13374799489974976, 0.25110045075416565]
+    c = _threshold_table(torch.float64)
+    assert c.dtype == torch.float64 and c[:3].tolist() == [
+        0.524457748158858,
+        0.0324067870693143,
+        0.29489001866543346,
+    ]
