@@ -78,9 +78,15 @@ def test_a_calibration_read_sets_the_backward_ranges_without_a_weight_gradient()
     full outer product xᵀ·∂y, as before."""
     torch.manual_seed(0)
     layer = AnalogLinear(96, 40, AnalogConfig(device="rram", tile_rows=32, tile_cols=16, dac_bits=None))
+    x, d = torch.rand(64, 96), torch.randn(64, 40)
+    _calibrate_then_train(layer, x, d)
+    torch.testing.assert_close(layer.weight.grad, x.t() @ d)
+
+
+def _calibrate_then_train(layer: torch.nn.Module, x: torch.Tensor, d: torch.Tensor) -> None:
+    """One calibration read (∂x, backward ranges, no ∂W), then one training read (∂W)."""
     layer.start_chip_reads(weight_chip(layer), None, analog_backward=True)
     layer.train()
-    x, d = torch.rand(64, 96), torch.randn(64, 40)
     layer.calibrating = True
     xg = x.clone().requires_grad_()
     layer(xg).backward(d)
@@ -89,7 +95,6 @@ def test_a_calibration_read_sets_the_backward_ranges_without_a_weight_gradient()
     assert layer.bwd_dac_range is not None and layer.bwd_adc_range is not None
     layer(x).backward(d)
     assert layer.weight.grad is not None
-    torch.testing.assert_close(layer.weight.grad, x.t() @ d)
 
 
 def _reference_pulses_to_reach(target, up, hi, model, slope):  # type: ignore[no-untyped-def]
@@ -185,17 +190,8 @@ def test_a_convolution_calibration_read_computes_no_kernel_gradient() -> None:
     torch.manual_seed(0)
     cfg = AnalogConfig(device="rram", tile_rows=32, tile_cols=16, dac_bits=None)
     layer = AnalogConv2d(3, 8, 3, cfg, padding=1)
-    layer.start_chip_reads(weight_chip(layer), None, analog_backward=True)
-    layer.train()
     x, d = torch.rand(4, 3, 6, 6), torch.randn(4, 8, 6, 6)
-    layer.calibrating = True
-    xg = x.clone().requires_grad_()
-    layer(xg).backward(d)
-    layer.calibrating = False
-    assert layer.weight.grad is None and xg.grad is not None
-    assert layer.bwd_dac_range is not None and layer.bwd_adc_range is not None
-    layer(x).backward(d)
-    assert layer.weight.grad is not None
+    _calibrate_then_train(layer, x, d)
     kernel = layer.weight.detach().t().reshape(8, 3, 3, 3)  # (in·kh·kw, out) in unfold's order
     x_ = x.clone().requires_grad_()
     k_ = kernel.clone().requires_grad_()
