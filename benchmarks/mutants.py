@@ -58,7 +58,7 @@ MODULES: dict[str, list[str]] = {
     "models/physics/update_rules.py": [
         "tests/validation/test_pulse_response.py",
         "tests/models/test_update_speed.py",
-        "tests/models/test_pulses_toward.py",
+        "tests/models/test_pulse_counts.py",
     ],
     "models/training/hic.py": [
         "tests/models/test_training_rules.py",

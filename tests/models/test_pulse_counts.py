@@ -1,5 +1,6 @@
-"""``pulses_toward``: the open-loop SET count of a 2PCM + 3T1C transfer [A18], against closed forms and a
-scalar walk of the documented pulse response (update_rules' docstring) [A]."""
+"""Nominal pulse counts: ``pulses_toward`` (the open-loop SET count of a 2PCM + 3T1C transfer [A18]) and
+``pulses_to_reach`` (a refresh's program-and-verify count [N20]), against closed forms and a scalar walk
+of the documented pulse response (update_rules' docstring) [A]."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import torch
 
 from models.physics.devices import DEVICES, UpdateRule
-from models.physics.update_rules import PulseModel, device_slopes, pulses_toward
+from models.physics.update_rules import PulseModel, device_slopes, pulses_to_reach, pulses_toward
 
 PCM = PulseModel.of(DEVICES["pcm"])
 
@@ -75,3 +76,60 @@ def test_a_soft_bounds_slope_shrinks_the_steps_as_the_scalar_walk_says() -> None
     assert got.tolist() == [float(v) for v in want]
     plain = pulses_toward(start, target, up, hi, m, None)
     assert not torch.equal(plain, got)  # the slope is what shrinks the steps here
+
+
+def test_constant_steps_reach_a_target_in_its_ceiling_of_steps_even_with_complex_noise() -> None:
+    """Constant steps: ⌈target/s⁺⌉ exactly, a target a hair past k steps needing k + 1, whether or not
+    the (noise-only) complex c2c terms make the model state dependent."""
+    up = torch.tensor([0.25, 0.25, 0.5, 0.3], dtype=torch.float64)
+    target = torch.tensor([1.0, 1.0 + 1e-9, 0.2, 0.91], dtype=torch.float64)
+    hi = torch.full((4,), 10.0, dtype=torch.float64)
+    for m in (
+        dataclasses.replace(PCM, rule=UpdateRule.CONSTANT, c2c_add=0.0, c2c_slope=0.0),
+        dataclasses.replace(PCM, rule=UpdateRule.CONSTANT),
+    ):
+        assert pulses_to_reach(target, up, hi, m, None).tolist() == [4.0, 5.0, 1.0, 4.0]
+
+
+def _levels(up: float, hi: float, count: int) -> list[float]:
+    """The PCM preset's nominal levels after 1 … ``count`` SET pulses from 0 (float64, as the loop steps)."""
+    w, out = 0.0, []
+    for _ in range(count):
+        w = _walk_step(w, up, hi)
+        out.append(w)
+    return out
+
+
+def _walk_step(w: float, up: float, hi: float) -> float:
+    z = (2.0 * PCM.exp_a) * w / max(hi, 1e-12) + PCM.exp_b
+    return min(w + up * max(1.0 - PCM.amp_up * math.exp(PCM.gamma_up * z), 0.0), hi)
+
+
+def test_a_target_on_a_nominal_level_takes_exactly_that_levels_pulses() -> None:
+    """A device counts while it is short of the target less 10⁻⁶ relative: a target equal to the k-th
+    level takes k pulses, as does one 10⁻⁷ above it; one 10⁻⁵ above takes k + 1."""
+    up, hi = 0.01, 2.0
+    levels = _levels(up, hi, 12)
+    k = torch.arange(1, 13, dtype=torch.float64)
+    on = torch.tensor(levels, dtype=torch.float64)
+    ones = torch.ones_like(on)
+    count = lambda t: pulses_to_reach(t, up * ones, hi * ones, PCM, None)  # noqa: E731
+    assert count(on).tolist() == k.tolist()
+    assert count(on * (1 + 1e-7)).tolist() == k.tolist()
+    assert count(on * (1 + 1e-5)).tolist() == (k + 1).tolist()
+
+
+def test_the_tolerance_is_strict_below_the_target() -> None:
+    """A level exactly at target·(1 − 10⁻⁶) is reached (not short): no further pulse."""
+    up, hi = 0.01, 2.0
+    level = _levels(up, hi, 5)[-1]
+    target = level / (1 - 1e-6)
+    for _ in range(8):  # the float64 neighbour whose threshold rounds onto the level itself
+        if target * (1 - 1e-6) == level:
+            break
+        target = math.nextafter(target, math.inf if target * (1 - 1e-6) < level else -math.inf)
+    assert target * (1 - 1e-6) == level
+    t = torch.tensor([target], dtype=torch.float64)
+    assert pulses_to_reach(
+        t, torch.tensor([up], dtype=torch.float64), torch.tensor([hi], dtype=torch.float64), PCM, None
+    ).tolist() == [5.0]
