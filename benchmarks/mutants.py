@@ -97,9 +97,6 @@ MODULES: dict[str, list[str]] = {
 run the CLI in a subprocess reach no mutant (mutmut sees only in-process calls), so they are left out."""
 
 NO_TESTS, TIMEOUTS = 33, {24, 36, 152, -24}
-TIMEOUT_MULTIPLIER = 3.0
-"""A mutant is stopped (and counted killed) after (t + 1 s)·2·this CPU seconds, t its tests' measured time.
-mutmut's default, 15, spent most of a run's CPU on the hanging mutants; 3 still allows 8× slower tests."""
 
 
 def _scratch(module: str, tests: list[str]) -> Path:
@@ -116,7 +113,6 @@ def _scratch(module: str, tests: list[str]) -> Path:
         f"only_mutate = [{json.dumps(module)}]\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
-        f"timeout_multiplier = {TIMEOUT_MULTIPLIER}\n"
     )
     (where / "pyproject.toml").write_text(config)
     return where
