@@ -1,7 +1,11 @@
 """qnn's update against by-hand cases, brute force and GXNOR's closed form [G21]: the cases its mutation
 run (issue 16) showed no test held: one synapse moving alone, the transition probability inside a
-``Qnn`` step, the counters' tags, exact attempt counts past float32's integers, and MTJ flips counted
-through NumPy or torch (never NumPy off the CPU)."""
+``Qnn`` step and in binary ``gxnor_step``, the counters' tags, exact attempt counts past float32's
+integers, MTJ flips counted through NumPy or torch (never NumPy off the CPU), and the switch thresholds'
+dtype, table windows, generator and device (nothing made on torch's default device).
+
+Tensors stay at a few hundred entries where they can: a forked mutmut worker hangs in torch's thread
+pool on larger ones unless it runs with ``OMP_NUM_THREADS=1``."""
 
 from __future__ import annotations
 
