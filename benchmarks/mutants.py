@@ -72,6 +72,7 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
         "tests/models/test_update_speed.py",
+        "tests/models/test_qnn_mutants.py",
     ],
     "dse/schema/point.py": [
         "tests/dse/test_point.py",
