@@ -55,6 +55,7 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_training_rules.py",
         "tests/validation/test_pulse_response.py",
         "tests/models/test_update_speed.py",
+        "tests/models/test_pulses_mutants.py",
     ],
     "models/physics/update_rules.py": [
         "tests/validation/test_pulse_response.py",
