@@ -262,4 +262,4 @@ def test_refreshes_counted_together_stop_a_stuck_refresh_as_one_counted_alone(
     sets = arrays[0].counts[0] - 2  # less programming and RESET
     assert bool((arrays[0].counts[1] == 3).all())  # programming, one pulse, RESET
     cap = math.ceil(10.0 * model.hi / model.dw_min)
-    assert len(sets.unique()) == 16 and bool((sets <= cap).all()) and bool((sets > 100).sum() >= 4)
+    assert len(sets.unique()) >= 12 and bool((sets <= cap).all()) and int((sets > 100).sum()) >= 4
