@@ -61,6 +61,7 @@ MODULES: dict[str, list[str]] = {
         "tests/validation/test_pulse_response.py",
         "tests/models/test_update_speed.py",
         "tests/models/test_pulse_counts.py",
+        "tests/models/test_update_rules_mutants.py",
     ],
     "models/training/hic.py": [
         "tests/models/test_training_rules.py",
