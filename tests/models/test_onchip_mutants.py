@@ -9,7 +9,9 @@ Tensors stay small (milliseconds), except one layer just large enough (4,096 wei
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -17,6 +19,7 @@ from torch import nn
 
 from models.config import AnalogConfig, MomentumPlacement, TrainConfig, TrainMode
 from models.nn.layers import AnalogLinear
+from models.physics.devices import DEVICES
 from models.training.onchip import (
     DigitalMomentum,
     MixedPrecision,
@@ -256,6 +259,30 @@ def test_the_chi_register_rounds_onto_its_lsb_without_pulsing_below_eps() -> Non
     assert torch.equal(layer.weight.detach(), w0)
 
 
+@pytest.fixture
+def write_noise() -> Iterator[str]:
+    """``ideal_bi`` with write noise σ = ε: a device's read is redrawn whenever it is written."""
+    DEVICES["noisy_write_bi"] = dataclasses.replace(
+        DEVICES["ideal_bi"], name="noisy_write_bi", write_noise=1.0
+    )
+    try:
+        yield "noisy_write_bi"
+    finally:
+        del DEVICES["noisy_write_bi"]
+
+
+def test_a_chi_below_eps_writes_no_device(write_noise: str) -> None:
+    """|χ| ≤ ε/2 on every weight: no device is written, so not one read is redrawn."""
+    torch.manual_seed(0)
+    layer = AnalogLinear(8, 8, AnalogConfig(device=write_noise))
+    upd = MixedPrecision([layer], _mixed(4), torch.Generator().manual_seed(0))
+    w0, counts0 = layer.weight.detach().clone(), upd.counters()[0][1].clone()
+    want = (torch.rand(8, 8, generator=torch.Generator().manual_seed(5)) - 0.5) * 0.8  # |Δ| < 0.4ε
+    upd.step(0, _grad_for(want, upd.alphas[0]))
+    assert float(upd.chi[0].abs().max()) <= 0.5 * EPS * (1 + 1e-5) and bool(upd.chi[0].any())
+    assert torch.equal(layer.weight.detach(), w0) and torch.equal(upd.counters()[0][1], counts0)
+
+
 def test_a_chi_of_exactly_eps_becomes_one_pulse() -> None:
     """Δ = 4 LSB = ε on every weight: each χ reaches ε exactly and transfers one pulse, leaving 0."""
     layer = _layer(4, 4)
@@ -399,17 +426,18 @@ def test_an_epoch_returns_the_mean_of_its_batch_losses() -> None:
 
 
 def test_the_epoch_loop_splits_batches_and_steps_once_each() -> None:
-    """10 samples in batches of 4, 4 and 2; a float χ with a small lr: few weights reach ε, and
-    the others must keep exactly the weight their devices hold (no digital step on them)."""
+    """10 samples in batches of 4, 4 and 2; a float χ with lr = 2·10⁻⁴: only a few weights reach ε,
+    and the others keep exactly the weight their devices hold (no digital SGD step on them)."""
     net = _Biased()
     x, y = _data(10)
     cfg = TrainConfig(
-        mode=TrainMode.MIXED_PRECISION, lr=0.1, momentum=0.0, batch_size=4, epochs=1, update_bits=32
+        mode=TrainMode.MIXED_PRECISION, lr=2e-4, momentum=0.0, batch_size=4, epochs=1, update_bits=32
     )
     loop = onchip_loop(MixedPrecision)(net, x, y, cfg)
     loop.epoch(x, y)
     assert loop.steps == 3
     assert _held(net, loop.updater)
+    assert 0 < float(loop.updater.counters()[0][1][0].sum()) - 18 < 18  # some pulses, not on every weight
     result = loop.end(seconds=0.0, final_loss=0.0, samples=10)
     assert result.steps == 3 and result.writes_by_kind == () and result.extra_devices == 0
     assert result.digital_bits_per_weight == 32.0
