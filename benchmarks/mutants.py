@@ -70,6 +70,7 @@ MODULES: dict[str, list[str]] = {
     "models/training/onchip.py": [
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
+        "tests/models/test_onchip_mutants.py",
     ],
     "models/training/qnn.py": [
         "tests/models/test_training_rules.py",
