@@ -20,6 +20,7 @@ from torch import nn
 from models.config import AnalogConfig, MomentumPlacement, TrainConfig, TrainMode
 from models.nn.layers import AnalogLinear
 from models.physics.devices import DEVICES
+from models.physics.pulses import chi_grid
 from models.training.onchip import (
     DigitalMomentum,
     MixedPrecision,
@@ -469,3 +470,23 @@ def test_an_update_rounds_the_same_from_the_same_generator_whatever_the_global_s
     torch.manual_seed(2)
     b = quantize_update(delta, 3, torch.Generator().manual_seed(9))
     assert torch.equal(a, b)
+
+
+def test_mixed_precision_refuses_a_chi_register_that_cannot_hold_one_device_step() -> None:
+    """update_bits b is accepted for mixed_precision exactly when χ's saturation reaches ε (a transfer is
+    possible); at 1 and 2 bits no device would ever be written, so the row would claim training that did
+    not happen (found by a mutant of the χ tests)."""
+    eps = DEVICES["pcm"].dw_min
+    for bits in range(1, 17):
+        reaches = chi_grid(bits, eps)[1] >= eps
+        if reaches:
+            TrainConfig(mode=TrainMode.MIXED_PRECISION, update_bits=bits)
+        else:
+            with pytest.raises(ValueError, match=r"update_bits must be ≥ 3 for mode 'mixed_precision'"):
+                TrainConfig(mode=TrainMode.MIXED_PRECISION, update_bits=bits)
+        assert reaches == (bits >= 3)
+    TrainConfig(mode=TrainMode.ONCHIP_SGD, update_bits=1)  # the update resolution of other modes is not χ
+
+
+def test_mixed_precision_with_a_float_register_trains() -> None:
+    assert TrainConfig(mode=TrainMode.MIXED_PRECISION, update_bits=32).update_precision is None
