@@ -34,16 +34,19 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_cost.py",
         "tests/models/test_cost_totals.py",
         "tests/validation/test_published_figures.py",
+        "tests/models/test_cost_mutants.py",
     ],
     "models/cost/breakdown.py": [
         "tests/models/test_cost.py",
         "tests/models/test_cost_totals.py",
         "tests/validation/test_published_figures.py",
+        "tests/models/test_cost_mutants.py",
     ],
     "models/cost/periphery.py": [
         "tests/models/test_cost.py",
         "tests/models/test_cost_totals.py",
         "tests/validation/test_published_figures.py",
+        "tests/models/test_cost_mutants.py",
     ],
     "models/cost/constants.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
     "models/physics/converters.py": [
