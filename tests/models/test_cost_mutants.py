@@ -241,6 +241,13 @@ def test_the_digital_baseline_ignores_the_converters_and_slices_nothing() -> Non
     _assert_same(tile_area(analog, SRAM, cost), _ref_tile(analog, False, cost, SRAM.cell_area_f2))
 
 
+def test_a_digital_design_maps_one_column_per_weight_whatever_its_slice_knobs() -> None:
+    # an un-normalized SRAM design may carry bit-slice knobs: a digital word is not sliced
+    sliced = AnalogConfig(device="sram", tile_rows=16, tile_cols=8, binary_devices=2, multilevel_devices=1)
+    (c,) = layer_costs(sliced, SRAM, [LayerShape(37, 11, 5)], 0.3, KNOBS)
+    assert c.tiles == 3 * 2  # ⌈37/16⌉ · ⌈11/8⌉, not ⌈33/8⌉ column tiles
+
+
 def test_one_sram_layer_by_hand() -> None:
     # 37 × 11 weights, 5 uses, 16 × 8 tiles (3 row tiles, 2 column tiles), node 22, clock 0.7 GHz, 3-bit steps
     analog = AnalogConfig(device="sram", tile_rows=16, tile_cols=8)
