@@ -97,6 +97,7 @@ MODULES: dict[str, list[str]] = {
     "dse/engine/lease.py": [
         "tests/dse/test_lease.py",
         "tests/dse/test_lease_rules.py",
+        "tests/dse/test_lease_mutants.py",
         "tests/dse/test_precheck.py::test_the_driver_records_infeasible_designs_without_training_them",
         "tests/dse/test_precheck.py::test_a_recovering_driver_tells_an_infeasible_row_as_its_driver_would",
     ],
