@@ -76,6 +76,7 @@ MODULES: dict[str, list[str]] = {
     "models/training/hic.py": [
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
+        "tests/models/test_hic_mutants.py",
     ],
     "models/training/onchip.py": [
         "tests/models/test_training_rules.py",
