@@ -185,6 +185,26 @@ def test_one_signed_bit_is_plus_or_minus_the_range() -> None:
         assert got.view(-1).tolist() == [2 * v for v in expect]
 
 
+@pytest.mark.parametrize("r", [0.3, 0.7, 1.9])
+def test_float64_inputs_round_with_float64_factors(r: float) -> None:
+    """Inputs 1e-9 steps either side of each half step round down, then up: the factor n/r must
+    carry float64's precision (float32's 6e-8 would move a code)."""
+    for signed, bits in ((True, 4), (False, 3)):
+        n = TOP_CODE[(signed, bits)]
+        codes = [c + up for c in range(n) for up in (0, 1)]
+        inputs = [(c + 0.5 + (1e-9 if up else -1e-9)) * r / n for c in range(n) for up in (0, 1)]
+        want = [c * (r / n) for c in codes]
+        x = torch.tensor(inputs, dtype=torch.float64)
+        assert converters.quantize_scalar_range(x, bits, r, signed).tolist() == want
+        assert converters.quantize_scalar_range(x, bits, r, signed, clip=False).tolist() == want
+        assert converters.quantize_uniform(x, bits, r, signed).tolist() == want
+        if signed:
+            assert converters.quantize_uniform_(x.clone(), bits, r).tolist() == want
+            ranges = torch.full((1, 1, len(inputs)), r, dtype=torch.float64)
+            got = converters.adc_(x.view(1, 1, -1).clone(), bits, ranges, None, clip=True)
+            assert got.view(-1).tolist() == want
+
+
 @pytest.mark.parametrize("signed", [True, False])
 def test_a_zero_range_becomes_the_floor(signed: bool) -> None:
     """r = 0 (an all-zero tile): the range is RANGE_FLOOR = 1e-30 in float64 itself, so x > 0
