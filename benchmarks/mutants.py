@@ -57,6 +57,8 @@ MODULES: dict[str, list[str]] = {
     ],
     "models/cost/constants.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
     "models/physics/converters.py": [
+        "tests/models/test_converters_mutants.py",
+        "tests/models/test_converters_percentile.py",
         "tests/models/test_layers.py",
         "tests/models/test_quantizer_zero_range.py",
         "tests/models/test_update_speed.py",

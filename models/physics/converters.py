@@ -148,6 +148,7 @@ def percentile(values: Tensor, q: float, dim: int, max_samples: int = 65536) -> 
     if n > max_samples:
         idx = torch.linspace(0, n - 1, max_samples, device=values.device).long()
         values = values.index_select(dim, idx)
+        n = max_samples  # the position is among the samples (the full n read the wrong order statistic)
     if q >= 100.0:
         return values.amax(dim=dim)
     pos = q / 100.0 * (n - 1)  # torch.quantile's linear interpolation between sorted[lo], sorted[lo + 1]
