@@ -227,7 +227,10 @@ def run_study(
             start.append((point, ctx))
         return len(adopted) + recover(study, space, store, lease)
 
-    with batch():
+    budget = Budget(study, space.trials, storage, space.budget_epochs)
+    # Under the budget's lock: on PostgreSQL ``batch()`` locks nothing, and two drivers that both saw a
+    # dead driver's trial RUNNING would both re-enqueue it (trained twice, one trial past the budget).
+    with batch(), budget.turn():
         progress.recovered = take_over()
     done = store.read()
     for status in ("complete", "failed", "infeasible", "stopped"):
@@ -235,7 +238,6 @@ def run_study(
     datasets = getattr(executor, "data", {})  # input shapes for the pre-check, where the executor has them
     precomputed: dict[int, str] = {}
     arrived: list[TrialRecord] = []
-    budget = Budget(study, space.trials, storage, space.budget_epochs)
     if space.sampler == "grid":
         with batch(), budget.turn():
             enqueue_grid(study, space)
@@ -306,7 +308,7 @@ def run_study(
                     rec = _with_precomputed(rec, precomputed.pop(rec.trial_number, None))
                     rows.add(_checked(rec, space), live.pop(rec.trial_number))
             if lease.beat():  # and take over the trials of drivers that died meanwhile
-                with batch():
+                with batch(), budget.turn():
                     progress.recovered += take_over()
     finally:
         executor.close()
