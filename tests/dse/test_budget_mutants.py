@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
@@ -58,3 +59,13 @@ def test_a_second_driver_reads_the_epochs_the_first_committed(tmp_path: Path) ->
         wider.commit_epochs(1)
     with mine.turn():  # the first driver's next burst sees the second's commit
         assert mine.epochs == 6 and not mine.may_ask()
+
+
+@pytest.mark.parametrize("stored", [None, "3"])
+def test_an_epoch_counter_that_is_no_integer_counts_as_none_committed(stored: object) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize"])
+    study.set_user_attr(EPOCHS, stored)  # not one this code writes (another tool's, a hand edit)
+    budget = Budget(study, target=100, epochs=1)
+    with budget.turn():
+        assert budget.epochs == 0 and budget.may_ask()  # read as 0, not kept as is and not as 1
