@@ -96,6 +96,7 @@ MODULES: dict[str, list[str]] = {
         "tests/dse/test_point_values.py",
         "tests/dse/test_point_registry.py",
         "tests/dse/test_point_onchip.py",
+        "tests/dse/test_point_mutants.py",
     ],
     "dse/engine/lease.py": [
         "tests/dse/test_lease.py",
@@ -106,6 +107,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "dse/engine/budget.py": [  # in process; the PostgreSQL lock on a throwaway server (skipped without one)
         "tests/dse/test_budget.py",
+        "tests/dse/test_budget_mutants.py",
         "tests/dse/test_postgres.py::test_the_budget_lock_makes_a_second_driver_wait_for_the_first",
         "tests/dse/test_postgres.py::test_a_budget_on_postgres_holds_its_studys_lock_for_a_turn_only",
         "-k",
