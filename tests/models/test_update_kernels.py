@@ -136,3 +136,40 @@ def test_other_torch_devices_and_the_switch_take_the_torch_path() -> None:
     finally:
         kernels.ENABLED = saved
     assert not kernels.fits(np.iinfo(np.int32).max)
+
+
+def _qnn_run(compiled: bool, dtype: torch.dtype, ternary: bool) -> list[torch.Tensor]:
+    """Four qnn steps of a 3-layer MLP on STT-MRAM with large gradients (many switches)."""
+    from models.config import AnalogConfig, NetworkConfig, QnnWeights, TrainConfig, TrainMode
+    from models.nn.networks import analog_layers, build_network
+    from models.training.qnn import Qnn
+
+    saved = kernels.ENABLED
+    kernels.ENABLED = compiled
+    try:
+        torch.manual_seed(0)
+        net = NetworkConfig(hidden=(40, 30), in_features=50, in_shape=(50,))
+        layers = analog_layers(build_network(net, AnalogConfig(device="stt_mram")).to(dtype))
+        weights = QnnWeights.TERNARY if ternary else QnnWeights.BINARY
+        cfg = TrainConfig(mode=TrainMode.QNN, lr=0.05, momentum=0.5, qnn_weights=weights)
+        updater = Qnn(layers, cfg, torch.Generator().manual_seed(0))
+        g = torch.Generator().manual_seed(1)
+        for _ in range(4):
+            for j, layer in enumerate(layers):
+                updater.step(j, torch.randn(layer.weight.shape, generator=g, dtype=dtype) * 3)
+        signs = [m for pair in updater._signs for m in pair]
+        return [*updater.states, *(x.weight.data for x in layers), *updater.counts, *updater.attempts, *signs]
+    finally:
+        kernels.ENABLED = saved
+
+
+@pytest.mark.parametrize(
+    ("dtype", "ternary"),
+    [(torch.float32, True), (torch.float32, False), (torch.float64, True)],
+)  # float64 binary: the torch step itself fails (to_states' binary states are float32)
+def test_qnn_kernel_equals_the_torch_step_bit_for_bit(dtype: torch.dtype, ternary: bool) -> None:
+    ref, got = _qnn_run(False, dtype, ternary), _qnn_run(True, dtype, ternary)
+    for a, b in zip(ref, got, strict=True):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    switches, initial = float(ref[6].sum()), 2 * 40 * 50
+    assert switches > initial + 100  # the steps switched MTJs (the compare is not of idle states)
