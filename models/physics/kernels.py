@@ -28,8 +28,9 @@ import os
 import numba
 import numpy as np
 import torch
+from llvmlite import ir
 from numba import njit
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 from torch import Tensor
 
@@ -88,9 +89,9 @@ def consts(
 
 
 @intrinsic
-def _fma(typingctx, a, b, c):
-    """a·b + c rounded once (LLVM's ``fma``): torch's ``addcmul`` kernels compute 1 + γ·ω so on
-    this CPU (the bits of a float64 fma rounded to float32, checked in the tests)."""
+def fma(typingctx, a, b, c):
+    """a·b + c rounded once (LLVM's ``fma``): torch's ``addcmul`` and ``add(..., alpha=)`` kernels
+    compute so on this CPU (the bits of a float64 fma rounded to float32; tests compare)."""
     if not (a == b == c and isinstance(a, types.Float)):
         return None
 
@@ -98,6 +99,29 @@ def _fma(typingctx, a, b, c):
         return builder.fma(*args)
 
     return a(a, b, c), codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, i):
+    """A hint to load ``arr[i]``'s cache line for writing (LLVM's ``prefetch``; no effect on
+    values): the pulsed devices are scattered, and each device's chain of dependent operations
+    leaves the processor too few independent loads in flight to hide memory latency."""
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen
+
+
+AHEAD = 8
+"""Devices ahead whose state :func:`prefetch` requests."""
 
 
 @njit(error_model="numpy", cache=True, inline="always")
@@ -110,7 +134,7 @@ def _pulse(w, s, unit, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise
         if f < c[C_ZERO]:
             f = c[C_ZERO]
     elif rule == RULE_LINEAR:
-        f = _fma(slope, w, c[C_ONE])  # torch.addcmul(1, γ, ω): one rounding
+        f = fma(slope, w, c[C_ONE])  # torch.addcmul(1, γ, ω): one rounding
         if f < c[C_ZERO]:
             f = c[C_ZERO]
     else:
@@ -190,7 +214,16 @@ def pulse_devices(
     c = _scalars(consts)
     live = np.zeros(max(last, 1), dtype=np.int64)
     zero, quiet = c[C_ZERO], noise == NOISE_NONE
+    last_i = idx.size - 1
     for i in range(idx.size):
+        e = idx[min(i + AHEAD, last_i)]
+        prefetch(w_all, e)
+        prefetch(lo_all, e)
+        prefetch(hi_all, e)
+        prefetch(up_all, e)
+        prefetch(down_all, e)
+        prefetch(read_all, e)
+        prefetch(counts, e)
         d = idx[i]
         x = n[i]
         up = x > zero  # lerp(down, up, clamp(sign, 0)) picks up exactly where sign = 1
@@ -233,7 +266,13 @@ def pulse_pairs(
     rate, neg_amp = c[C_RATE_UP], c[C_NEG_AMP_UP]
     size = value.size
     r = 0
+    last_i, flat_rows = idx.size - 1, rows.reshape(rows.size)
     for i in range(idx.size):
+        e = idx[min(i + AHEAD, last_i)]
+        prefetch(flat_rows, e * 4)
+        prefetch(value, e)
+        prefetch(counts, e)
+        prefetch(counts, size + e)
         d = idx[i]
         x = n[i]
         k = abs(x)
@@ -385,6 +424,7 @@ __all__ = [
     "consts",
     "exp_values",
     "fits",
+    "fma",
     "live_counts",
     "numba_version",
     "pulse_devices",

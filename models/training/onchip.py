@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from models.config import MomentumPlacement, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.nn.networks import analog_layers
+from models.physics import chi_kernel
 from models.physics.pulses import (
     MAX_PULSES_PER_UPDATE,
     PulsedArray,
@@ -207,8 +208,16 @@ class MixedPrecision:
     def step(self, i: int, grad: Tensor) -> None:
         v, buf, chi = self.momentum.velocity(i, grad), self._bufs[i], self.chi[i]
         scale = -self.cfg.lr / self.alphas[i]  # Δω = scale·v
-        if self.lsb > 0:  # χ += LSB·stochastic_round(Δω/LSB), fused: floor(U + Δω/LSB)
-            d = torch.add(uniforms(v.shape, v.dtype, self.gen), v, alpha=scale / self.lsb, out=buf)
+        u = uniforms(v.shape, v.dtype, self.gen) if self.lsb > 0 else None
+        eps = self.model.dw_min
+        a = scale if u is None else scale / self.lsb
+        found = chi_kernel.step(v, u, chi, a, self.lsb, self._reach, self.saturation, eps)
+        if found is not None:  # the compiled CPU pass: the arithmetic below, one loop
+            if found[0].numel() > 0:
+                _set_weights(self.layers[i], found[0], self.arrays[i].pulse_at(*found), self.alphas[i])
+            return
+        if u is not None:  # χ += LSB·stochastic_round(Δω/LSB), fused: floor(U + Δω/LSB)
+            d = torch.add(u, v, alpha=scale / self.lsb, out=buf)
             chi.add_(d.floor_(), alpha=self.lsb)
         else:
             chi.add_(v, alpha=scale)

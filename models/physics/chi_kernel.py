@@ -1,0 +1,77 @@
+"""The compiled CPU kernel of mixed precision's χ register [N20]: accumulate, saturate, transfer.
+
+:meth:`models.training.onchip.MixedPrecision.step` adds the rounded update to χ, finds the
+weights whose |χ| reaches min(saturation, ε), clips them to the register and splits off
+⌊|χ|/ε⌋ pulses (:func:`models.physics.pulses.chi_transfer`): ~12 torch calls, five of them dense
+passes. This kernel does it in one pass over the NumPy views of the CPU tensors (no copy),
+with the uniforms of the rounding drawn by the torch code as before. The operations are the
+torch path's, in its order and dtype: ``add(u, v, alpha=a)`` and ``add_(d, alpha=LSB)`` are
+single-rounding multiply-adds in torch's CPU kernels, so :func:`models.physics.kernels.fma`
+here; the results are bit for bit the same (``tests/models/test_update_kernels.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+from torch import Tensor
+
+from models.physics.kernels import fma, usable
+
+K_SCALE, K_LSB, K_REACH, K_SATURATION, K_EPS = 0, 1, 2, 3, 4
+
+
+@njit(error_model="numpy", cache=True)
+def chi_step(v, u, chi, k, rounded, idx, pulses):
+    """χ ← χ + LSB·⌊U + a·v⌋ (``rounded``; else χ + a·v); where |χ| ≥ the reach (or NaN): clip to
+    ±saturation, n = trunc(χ/ε) pulses, χ ← χ − n·ε, and the weight's flat index and n are
+    appended to ``idx`` and ``pulses``; returns how many."""
+    scale, lsb, reach, saturation, eps = k[K_SCALE], k[K_LSB], k[K_REACH], k[K_SATURATION], k[K_EPS]
+    r = 0
+    for d in range(chi.size):
+        x = fma(np.floor(fma(v[d], scale, u[d])), lsb, chi[d]) if rounded else fma(v[d], scale, chi[d])
+        if x < reach and x > -reach:
+            chi[d] = x
+            continue
+        if x < -saturation:  # clamp(−saturation, saturation)
+            x = -saturation
+        if saturation < x:
+            x = saturation
+        q = x / eps
+        n = q - (q - np.trunc(q))  # q − frac(q), as chi_transfer
+        chi[d] = x - n * eps
+        idx[r] = d
+        pulses[r] = n
+        r += 1
+    return r
+
+
+def step(
+    v: Tensor,
+    u: Tensor | None,
+    chi: Tensor,
+    scale: float,
+    lsb: float,
+    reach: float,
+    saturation: float,
+    eps: float,
+) -> tuple[Tensor, Tensor] | None:
+    """Run :func:`chi_step` when the tensors allow (:func:`~models.physics.kernels.usable`, all
+    contiguous): ``u`` the rounding's uniforms (None: a float register, ``scale`` = Δω/v; else
+    ``scale`` = Δω/(v·LSB)); returns (flat indices, pulses) of the transfers, or None: the
+    caller's torch path runs."""
+    tensors = (v, chi) if u is None else (v, chi, u)
+    if not usable(*tensors) or not all(t.is_contiguous() for t in tensors) or v.dtype != chi.dtype:
+        return None
+    dtype = v.numpy().dtype
+    k = np.array([scale, lsb, reach, saturation, eps]).astype(dtype)
+    idx = np.empty(chi.numel(), dtype=np.int64)
+    pulses = np.empty(chi.numel(), dtype=dtype)
+    flat = v.view(-1).numpy()
+    noise = flat if u is None else u.reshape(-1).numpy()
+    r = chi_step(flat, noise, chi.view(-1).numpy(), k, u is not None, idx, pulses)
+    return torch.from_numpy(idx[:r]), torch.from_numpy(pulses[:r])
+
+
+__all__ = ["chi_step", "step"]
