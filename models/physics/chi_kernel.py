@@ -12,6 +12,8 @@ here; the results are bit for bit the same (``tests/models/test_update_kernels.p
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from numba import njit
@@ -54,13 +56,14 @@ def step(
     scale: float,
     lsb: float,
     reach: float,
-    saturation: float,
-    eps: float,
+    saturation: float = math.inf,
+    eps: float = 1.0,
 ) -> tuple[Tensor, Tensor] | None:
     """Run :func:`chi_step` when the tensors allow (:func:`~models.physics.kernels.usable`, all
     contiguous): ``u`` the rounding's uniforms (None: a float register, ``scale`` = Δω/v; else
     ``scale`` = Δω/(v·LSB)); returns (flat indices, pulses) of the transfers, or None: the
-    caller's torch path runs."""
+    caller's torch path runs. With ε = 1 and no saturation, n = trunc(χ) and χ keeps frac(χ)
+    (q − frac(q) with q = χ/1 = χ: hic's carries, :meth:`models.training.hic.HicArray.update`)."""
     tensors = (v, chi) if u is None else (v, chi, u)
     if not usable(*tensors) or not all(t.is_contiguous() for t in tensors) or v.dtype != chi.dtype:
         return None
