@@ -6,7 +6,7 @@ weights whose |χ| reaches min(saturation, ε), clips them to the register and s
 passes. This kernel does it in one pass over the NumPy views of the CPU tensors (no copy),
 with the uniforms of the rounding drawn by the torch code as before. The operations are the
 torch path's, in its order and dtype: ``add(u, v, alpha=a)`` and ``add_(d, alpha=LSB)`` are
-single-rounding multiply-adds in torch's CPU kernels, so :func:`models.physics.kernels.fma`
+single-rounding multiply-adds in torch's CPU kernels, so :func:`models.physics.jit.fma`
 here; the results are bit for bit the same (``tests/models/test_update_kernels.py``).
 """
 
@@ -19,7 +19,8 @@ import torch
 from numba import njit
 from torch import Tensor
 
-from models.physics.kernels import fma, usable
+from models.physics.jit import fma
+from models.physics.kernels import usable
 
 K_SCALE, K_LSB, K_REACH, K_SATURATION, K_EPS = 0, 1, 2, 3, 4
 
@@ -77,4 +78,38 @@ def step(
     return torch.from_numpy(idx[:r]), torch.from_numpy(pulses[:r])
 
 
-__all__ = ["chi_step", "step"]
+@njit(error_model="numpy", cache=True)
+def round_step(v, u, scale, cap, idx, pulses):
+    """onchip_sgd's pulses: n = ⌊U + a·v⌋ (``scale`` = a, one rounding as ``torch.add(u, v,
+    alpha=a)``); where n ≠ 0 (or NaN) its flat index and n clipped to ±``cap`` are appended to
+    ``idx`` and ``pulses``; returns how many."""
+    a, top = scale[0], cap[0]
+    r = 0
+    for d in range(v.size):
+        n = np.floor(fma(v[d], a, u[d]))
+        if n == 0:
+            continue
+        if n < -top:  # clamp_(−cap, cap)
+            n = -top
+        if top < n:
+            n = top
+        idx[r] = d
+        pulses[r] = n
+        r += 1
+    return r
+
+
+def pulses(v: Tensor, u: Tensor, scale: float, cap: int) -> tuple[Tensor, Tensor] | None:
+    """:func:`round_step` when the tensors allow (else None: the caller's torch path runs):
+    (flat indices, capped pulses) of ⌊U + scale·v⌋, as ``_sparse_pulses`` of the torch path."""
+    if not usable(v, u) or not (v.is_contiguous() and u.is_contiguous()) or v.dtype != u.dtype:
+        return None
+    dtype = v.numpy().dtype
+    idx = np.empty(v.numel(), dtype=np.int64)
+    out = np.empty(v.numel(), dtype=dtype)
+    k, top = np.array([scale]).astype(dtype), np.array([cap]).astype(dtype)
+    r = round_step(v.view(-1).numpy(), u.reshape(-1).numpy(), k, top, idx, out)
+    return torch.from_numpy(idx[:r]), torch.from_numpy(out[:r])
+
+
+__all__ = ["chi_step", "pulses", "round_step", "step"]

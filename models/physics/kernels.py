@@ -28,13 +28,11 @@ import os
 import numba
 import numpy as np
 import torch
-from llvmlite import ir
 from numba import njit
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 from torch import Tensor
 
 from models.physics.devices import UpdateRule
+from models.physics.jit import AHEAD, fma, prefetch
 from models.physics.noise import NOISE_TABLE_SIZE, normal_table, table_offsets
 from models.physics.update_rules import PulseModel
 
@@ -86,42 +84,6 @@ def consts(
     values[C_SPAN_MIN], values[C_ONE], values[C_ZERO] = 1e-12, 1.0, 0.0
     values[C_WRITE_SIGMA], values[C_REFRESH] = write_sigma, refresh
     return np.array(values, dtype=np.float64).astype(_DTYPES[dtype])
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a·b + c rounded once (LLVM's ``fma``): torch's ``addcmul`` and ``add(..., alpha=)`` kernels
-    compute so on this CPU (the bits of a float64 fma rounded to float32; tests compare)."""
-    if not (a == b == c and isinstance(a, types.Float)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
-
-
-@intrinsic
-def prefetch(typingctx, arr, i):
-    """A hint to load ``arr[i]``'s cache line for writing (LLVM's ``prefetch``; no effect on
-    values): the pulsed devices are scattered, and each device's chain of dependent operations
-    leaves the processor too few independent loads in flight to hide memory latency."""
-
-    def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
-        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return types.void(arr, i), codegen
-
-
-AHEAD = 8
-"""Devices ahead whose state :func:`prefetch` requests."""
 
 
 @njit(error_model="numpy", cache=True, inline="always")
@@ -424,7 +386,6 @@ __all__ = [
     "consts",
     "exp_values",
     "fits",
-    "fma",
     "live_counts",
     "numba_version",
     "pulse_devices",

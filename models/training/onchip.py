@@ -137,6 +137,11 @@ class PulsedSGD:
             v = self.momentum.velocity(i, grad)
             if self.cfg.update_precision is None:  # fused: floor(U + Δω/ε)
                 u = uniforms(v.shape, v.dtype, self.gen)
+                a = -lr / (self.alphas[i] * eps)
+                found = None if self.arrays[i].dense else chi_kernel.pulses(v, u, a, MAX_PULSES_PER_UPDATE)
+                if found is not None:  # the compiled CPU pass: the same pulses, one loop
+                    _set_weights(self.layers[i], *self._apply(i, found), self.alphas[i])
+                    return
                 d = torch.add(u, v, alpha=-lr / (self.alphas[i] * eps), out=buf).floor_()
                 if self.arrays[i].dense and _dense(d):  # else only the pulsed devices are touched
                     self.arrays[i].pulse_dense(d.clamp_(-MAX_PULSES_PER_UPDATE, MAX_PULSES_PER_UPDATE))

@@ -175,11 +175,12 @@ def test_qnn_kernel_equals_the_torch_step_bit_for_bit(dtype: torch.dtype, ternar
     assert switches > initial + 100  # the steps switched MTJs (the compare is not of idle states)
 
 
-def _mixed_run(compiled: bool, dtype: torch.dtype, device: str, bits: int) -> list[torch.Tensor]:
-    """Five mixed-precision steps of a 3-layer MLP (χ transfers every step): χ, counts, device state."""
+def _pulsed_run(compiled: bool, dtype: torch.dtype, device: str, mode: str, bits: int) -> list[torch.Tensor]:
+    """Five steps of a 3-layer MLP by ``mixed_precision`` (χ transfers every step) or
+    ``onchip_sgd`` (digital momentum): χ, counts, the global stream, device state, weights/α."""
     from models.config import AnalogConfig, NetworkConfig, TrainConfig, TrainMode
     from models.nn.networks import analog_layers, build_network
-    from models.training.onchip import MixedPrecision
+    from models.training.onchip import MixedPrecision, PulsedSGD
 
     saved = kernels.ENABLED
     kernels.ENABLED = compiled
@@ -187,15 +188,17 @@ def _mixed_run(compiled: bool, dtype: torch.dtype, device: str, bits: int) -> li
         torch.manual_seed(0)
         net = NetworkConfig(hidden=(40, 30), in_features=50, in_shape=(50,))
         layers = analog_layers(build_network(net, AnalogConfig(device=device)).to(dtype))
-        cfg = TrainConfig(mode=TrainMode.MIXED_PRECISION, lr=0.05, momentum=0.5, update_bits=bits)
-        updater = MixedPrecision(layers, cfg, torch.Generator().manual_seed(0))
+        make = MixedPrecision if mode == "mixed_precision" else PulsedSGD
+        cfg = TrainConfig(mode=TrainMode(mode), lr=0.05, momentum=0.5, update_bits=bits)
+        updater = make(layers, cfg, torch.Generator().manual_seed(0))
         g = torch.Generator().manual_seed(1)
         for s in range(5):
             for j, layer in enumerate(layers):
                 torch.manual_seed(50 + 3 * s + j)
                 updater.step(j, torch.randn(layer.weight.shape, generator=g, dtype=dtype) * 0.3)
+        chi = updater.chi if isinstance(updater, MixedPrecision) else [torch.zeros(1)] * 3
         return [
-            *updater.chi,
+            *chi,
             *(a.counts for a in updater.arrays),
             torch.rand(3),
             *(a.value() for a in updater.arrays),
@@ -205,20 +208,27 @@ def _mixed_run(compiled: bool, dtype: torch.dtype, device: str, bits: int) -> li
         kernels.ENABLED = saved
 
 
-@pytest.mark.parametrize("bits", [8, 4, 32])  # 32: a float χ register (no rounding)
+@pytest.mark.parametrize(
+    ("mode", "bits"),
+    [("mixed_precision", 8), ("mixed_precision", 4), ("mixed_precision", 32), ("onchip_sgd", 32)],
+)  # mixed_precision at 32 bits: a float χ register (no rounding)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_mixed_precision_kernel_equals_the_torch_step(dtype: torch.dtype, bits: int) -> None:
-    """χ bit for bit on both devices; the whole state bit for bit with ECRAM's linear rule, and
-    within :data:`EXP_TRAIN_BOUND` with PCM's exponential one (the weights α·ω in units of α,
-    one rounding more), equal counts."""
-    ref, got = _mixed_run(False, dtype, "ecram", bits), _mixed_run(True, dtype, "ecram", bits)
+def test_mixed_precision_and_sgd_kernels_equal_the_torch_step(
+    dtype: torch.dtype, mode: str, bits: int
+) -> None:
+    """χ (mixed precision) bit for bit on both devices; the whole state bit for bit with ECRAM's
+    linear rule, and within :data:`EXP_TRAIN_BOUND` with PCM's (mixed precision) or RRAM's
+    (onchip_sgd, write noise on) exponential rule (the weights α·ω in units of α, one rounding
+    more), equal counts."""
+    ref, got = _pulsed_run(False, dtype, "ecram", mode, bits), _pulsed_run(True, dtype, "ecram", mode, bits)
     for a, b in zip(ref, got, strict=True):
         assert a.dtype == b.dtype and torch.equal(a, b)
     assert float(ref[3].sum()) > 2 * 40 * 50 + 100  # pulses were transferred
-    ref, got = _mixed_run(False, dtype, "pcm", bits), _mixed_run(True, dtype, "pcm", bits)
+    device = "pcm" if mode == "mixed_precision" else "rram"
+    ref, got = _pulsed_run(False, dtype, device, mode, bits), _pulsed_run(True, dtype, device, mode, bits)
     for a, b in zip(ref[:7], got[:7], strict=True):  # χ, counts, the global stream
         assert torch.equal(a, b)
-    bound = EXP_TRAIN_BOUND * torch.finfo(dtype).eps * PulseModel.of(DEVICES["pcm"]).reach
+    bound = EXP_TRAIN_BOUND * torch.finfo(dtype).eps * PulseModel.of(DEVICES[device]).reach
     for a, b in zip(ref[7:], got[7:], strict=True):
         assert float((a - b).abs().max()) <= 2 * bound
 

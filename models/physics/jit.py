@@ -1,0 +1,51 @@
+"""numba helpers of the compiled CPU kernels: LLVM's fused multiply-add and prefetch.
+
+Two operations that numba does not offer as functions, emitted as LLVM intrinsics:
+:func:`fma` (one rounding, as torch's ``addcmul`` and ``add(..., alpha=)`` CPU kernels compute)
+and :func:`prefetch` (a cache hint, no effect on any value).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a·b + c rounded once (LLVM's ``fma``): torch's ``addcmul`` and ``add(..., alpha=)`` kernels
+    compute so on this CPU (the bits of a float64 fma rounded to float32; tests compare)."""
+    if not (a == b == c and isinstance(a, types.Float)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, i):
+    """A hint to load ``arr[i]``'s cache line for writing (LLVM's ``prefetch``; no effect on
+    values): the pulsed devices are scattered, and each device's chain of dependent operations
+    leaves the processor too few independent loads in flight to hide memory latency."""
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen
+
+
+AHEAD = 8
+"""Devices ahead whose state :func:`prefetch` requests."""
+
+
+__all__ = ["AHEAD", "fma", "prefetch"]
