@@ -34,19 +34,15 @@ def chi_step(v, u, chi, k, rounded, idx, pulses):
     r = 0
     for d in range(chi.size):
         x = fma(np.floor(fma(v[d], scale, u[d])), lsb, chi[d]) if rounded else fma(v[d], scale, chi[d])
-        if x < reach and x > -reach:
-            chi[d] = x
-            continue
-        if x < -saturation:  # clamp(−saturation, saturation)
-            x = -saturation
-        if saturation < x:
-            x = saturation
-        q = x / eps
+        hit = not ((x < reach) & (x > -reach))  # computed for all, kept where hit: no branch to mispredict
+        c = -saturation if x < -saturation else x  # clamp(−saturation, saturation)
+        c = saturation if saturation < c else c
+        q = c / eps
         n = q - (q - np.trunc(q))  # q − frac(q), as chi_transfer
-        chi[d] = x - n * eps
+        chi[d] = c - n * eps if hit else x
         idx[r] = d
         pulses[r] = n
-        r += 1
+        r += hit
     return r
 
 
@@ -87,15 +83,10 @@ def round_step(v, u, scale, cap, idx, pulses):
     r = 0
     for d in range(v.size):
         n = np.floor(fma(v[d], a, u[d]))
-        if n == 0:
-            continue
-        if n < -top:  # clamp_(−cap, cap)
-            n = -top
-        if top < n:
-            n = top
-        idx[r] = d
-        pulses[r] = n
-        r += 1
+        m = -top if n < -top else n  # clamp_(−cap, cap)
+        idx[r] = d  # written for all, kept where n ≠ 0 (or NaN): no branch to mispredict
+        pulses[r] = top if top < m else m
+        r += n != 0
     return r
 
 

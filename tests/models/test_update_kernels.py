@@ -272,3 +272,44 @@ def test_hic_accumulator_kernel_equals_the_torch_step_bit_for_bit(bits: int, dev
     for a, b in zip(ref, got, strict=True):
         assert a.dtype == b.dtype and torch.equal(a, b)
     assert float(ref[6].sum()) > ref[6].numel() + 100  # carries wrote devices
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bit for bit, NaN where NaN (torch.equal is False for NaN)."""
+    return torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
+
+
+def test_rounding_and_transfer_passes_treat_nan_and_infinities_as_torch_does() -> None:
+    """The branch-free passes keep every entry the torch path keeps: n ≠ 0 or NaN (onchip_sgd),
+    |χ| ≥ reach or NaN (mixed precision, hic), with the same values, infinities clipped."""
+    from models.physics import chi_kernel
+    from models.physics.pulses import chi_transfer
+    from models.training.onchip import _sparse_pulses
+
+    gen = torch.Generator().manual_seed(0)
+    v = torch.randn(5000, generator=gen) * 3
+    v[[3, 70, 900]] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    u = torch.rand(5000, generator=gen)
+    idx, n = chi_kernel.pulses(v, u, 0.7, 31)  # type: ignore[misc]
+    ref_idx, ref_n = _sparse_pulses(torch.add(u, v, alpha=0.7).floor_())
+    assert torch.equal(idx, ref_idx) and _same(n, ref_n)
+    assert {3, 70, 900} <= set(idx.tolist())
+    chi = torch.randn(5000, generator=gen) * 0.01
+    ref_chi = chi.clone()
+    lsb, saturation, eps = 0.01 / 16, 0.01 * 127 / 16, 0.01
+    reach = min(saturation, eps) * (1 - 1e-5)
+    found = chi_kernel.step(v, u, chi, 0.3 / lsb, lsb, reach, saturation, eps)
+    assert found is not None
+    ref_chi.add_(torch.add(u, v, alpha=0.3 / lsb).floor_(), alpha=lsb)
+    hit = torch.from_numpy(np.flatnonzero(~((ref_chi.numpy() < reach) & (ref_chi.numpy() > -reach))))
+    c = ref_chi[hit].clamp_(-saturation, saturation)
+    ref_n, rest = chi_transfer(c, eps)
+    ref_chi[hit] = rest
+    assert (
+        torch.equal(found[0], hit)
+        and torch.equal(
+            found[1],
+            ref_n,
+        )
+    ) or torch.equal(found[1].isnan(), ref_n.isnan())
+    assert torch.equal(chi.isnan(), ref_chi.isnan()) and torch.equal(chi.nan_to_num(), ref_chi.nan_to_num())
