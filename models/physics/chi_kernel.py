@@ -31,18 +31,27 @@ def chi_step(v, u, chi, k, rounded, idx, pulses):
     ±saturation, n = trunc(χ/ε) pulses, χ ← χ − n·ε, and the weight's flat index and n are
     appended to ``idx`` and ``pulses``; returns how many."""
     scale, lsb, reach, saturation, eps = k[K_SCALE], k[K_LSB], k[K_REACH], k[K_SATURATION], k[K_EPS]
+    if rounded:  # first the sums alone: a loop the compiler vectorizes
+        for d in range(chi.size):
+            chi[d] = fma(np.floor(fma(v[d], scale, u[d])), lsb, chi[d])
+    else:
+        for d in range(chi.size):
+            chi[d] = fma(v[d], scale, chi[d])
     r = 0
-    for d in range(chi.size):
-        x = fma(np.floor(fma(v[d], scale, u[d])), lsb, chi[d]) if rounded else fma(v[d], scale, chi[d])
-        hit = not ((x < reach) & (x > -reach))  # computed for all, kept where hit: no branch to mispredict
-        c = -saturation if x < -saturation else x  # clamp(−saturation, saturation)
-        c = saturation if saturation < c else c
-        q = c / eps
+    for d in range(chi.size):  # then the few that reach a pulse (a branch mostly not taken)
+        x = chi[d]
+        if (x < reach) & (x > -reach):
+            continue
+        if x < -saturation:  # clamp(−saturation, saturation)
+            x = -saturation
+        if saturation < x:
+            x = saturation
+        q = x / eps
         n = q - (q - np.trunc(q))  # q − frac(q), as chi_transfer
-        chi[d] = c - n * eps if hit else x
+        chi[d] = x - n * eps
         idx[r] = d
         pulses[r] = n
-        r += hit
+        r += 1
     return r
 
 
