@@ -16,16 +16,15 @@ import math
 
 import numpy as np
 import torch
-from numba import njit
 from torch import Tensor
 
-from models.physics.jit import fma
+from models.physics.jit import fma, jit
 from models.physics.kernels import usable
 
 K_SCALE, K_LSB, K_REACH, K_SATURATION, K_EPS = 0, 1, 2, 3, 4
 
 
-@njit(error_model="numpy", cache=True)
+@jit()
 def chi_step(v, u, chi, k, rounded, idx, pulses):
     """χ ← χ + LSB·⌊U + a·v⌋ (``rounded``; else χ + a·v); where |χ| ≥ the reach (or NaN): clip to
     ±saturation, n = trunc(χ/ε) pulses, χ ← χ − n·ε, and the weight's flat index and n are
@@ -83,7 +82,7 @@ def step(
     return torch.from_numpy(idx[:r]), torch.from_numpy(pulses[:r])
 
 
-@njit(error_model="numpy", cache=True)
+@jit()
 def round_step(v, u, scale, cap, idx, pulses):
     """onchip_sgd's pulses: n = ⌊U + a·v⌋ (``scale`` = a, one rounding as ``torch.add(u, v,
     alpha=a)``); where n ≠ 0 (or NaN) its flat index and n clipped to ±``cap`` are appended to

@@ -7,9 +7,31 @@ and :func:`prefetch` (a cache hint, no effect on any value).
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+from typing import Any
+
 from llvmlite import ir
+from numba import njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
+
+
+def jit(inline: str = "never") -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit`` as every kernel is compiled: IEEE semantics (no ``fastmath``; division by
+    zero gives ±inf or NaN, as torch, not an exception) and the machine code cached next to the
+    source, else in numba's user-wide cache directory; where neither is writable (a read-only
+    install without a writable home), numba refuses to cache, and the kernel compiles at each
+    start instead, with a warning."""
+
+    def wrap(fn: Callable[..., Any]) -> Any:
+        try:
+            return njit(error_model="numpy", cache=True, inline=inline)(fn)
+        except RuntimeError as err:  # "cannot cache function ...: no locator available"
+            warnings.warn(f"{fn.__name__} compiles at each start: {err}", RuntimeWarning, stacklevel=2)
+            return njit(error_model="numpy", cache=False, inline=inline)(fn)
+
+    return wrap
 
 
 @intrinsic
@@ -48,4 +70,4 @@ AHEAD = 8
 """Devices ahead whose state :func:`prefetch` requests."""
 
 
-__all__ = ["AHEAD", "fma", "prefetch"]
+__all__ = ["AHEAD", "fma", "jit", "prefetch"]

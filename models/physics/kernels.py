@@ -28,11 +28,10 @@ import os
 import numba
 import numpy as np
 import torch
-from numba import njit
 from torch import Tensor
 
 from models.physics.devices import UpdateRule
-from models.physics.jit import AHEAD, fma, prefetch
+from models.physics.jit import AHEAD, fma, jit, prefetch
 from models.physics.noise import NOISE_TABLE_SIZE, normal_table, table_offsets
 from models.physics.update_rules import PulseModel
 
@@ -86,7 +85,7 @@ def consts(
     return np.array(values, dtype=np.float64).astype(_DTYPES[dtype])
 
 
-@njit(error_model="numpy", cache=True, inline="always")
+@jit(inline="always")
 def _pulse(w, s, unit, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c):
     """One pulse on one device: :func:`~models.physics.update_rules._one_pulse` and
     :func:`~models.physics.update_rules.pulse_once`, operation by operation (``c``: :func:`_scalars`)."""
@@ -119,7 +118,7 @@ def _pulse(w, s, unit, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise
     return v
 
 
-@njit(error_model="numpy", cache=True, inline="always")
+@jit(inline="always")
 def _scalars(c):
     """The constants as a tuple of scalars: an array handed to the per-device helpers would be
     reference-counted (two atomic operations) at every call."""
@@ -128,7 +127,7 @@ def _scalars(c):
     )  # fmt: skip
 
 
-@njit(error_model="numpy", cache=True, inline="always")
+@jit(inline="always")
 def _first(w, x, lo, hi, step, rate, neg_amp, slope, xi, rule, noise, c):
     """(sign, span, ω after the first pulse): the first pulse runs on every device, n = 0 included."""
     zero = c[C_ZERO]
@@ -139,7 +138,7 @@ def _first(w, x, lo, hi, step, rate, neg_amp, slope, xi, rule, noise, c):
     return s, span, _pulse(w, s, False, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c)
 
 
-@njit(error_model="numpy", cache=True)
+@jit()
 def exp_values(z):
     """The kernels' exponential (LLVM's, i.e. the C library's) of each entry: tested against torch's."""
     out = np.empty_like(z)
@@ -148,7 +147,7 @@ def exp_values(z):
     return out
 
 
-@njit(error_model="numpy", cache=True)
+@jit()
 def live_counts(n, last):
     """Devices that pulse j runs on, j = 0 … last − 1: all of them, then those with |n| > j."""
     out = np.zeros(max(last, 1), dtype=np.int64)
@@ -162,7 +161,7 @@ def live_counts(n, last):
     return out
 
 
-@njit(error_model="numpy", cache=True)
+@jit()
 def pulse_devices(
     idx, n, w_all, lo_all, hi_all, up_all, down_all, sup_all, sdn_all, counts, read_all, out,
     rule, noise, consts, table, starts, write_start, last,
@@ -213,7 +212,7 @@ def pulse_devices(
         out[i] = v
 
 
-@njit(error_model="numpy", cache=True)
+@jit()
 def pulse_pairs(
     idx, n, rows, value, counts, slopes, out, refreshed, rule, noise, consts, table, starts, last
 ):

@@ -13,21 +13,21 @@ bit (``tests/models/test_update_kernels.py``). :data:`models.physics.kernels.ENA
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from torch import Tensor
 
+from models.physics.jit import jit
 from models.physics.kernels import usable
 
 K_ABS_C, K_C, K_H, K_HSIGN, K_ALPHA, K_ONE, K_ZERO = 0, 1, 2, 3, 4, 5, 6
 
 
-@njit(error_model="numpy", cache=True, inline="always")
+@jit(inline="always")
 def _sign(x, one, zero):
     """torch.sign: (0 < x) − (x < 0) (NaN → 0)."""
     return one if x > zero else (-one if x < zero else zero)
 
 
-@njit(error_model="numpy", cache=True)
+@jit()
 def qnn_step(v, thresholds, states, pos, neg, attempts, counts, weight, k):
     """Per weight: z = c·v; the attempts of the full move t = s + h·sign(c)·⌈|z|⌉·sign(v) on each MTJ
     whose state (t > 0, t < 0) differs; where |z| − T > 0 (or NaN), the move sign(c·v)·⌈|z| − T⌉

@@ -313,3 +313,15 @@ def test_rounding_and_transfer_passes_treat_nan_and_infinities_as_torch_does() -
         )
     ) or torch.equal(found[1].isnan(), ref_n.isnan())
     assert torch.equal(chi.isnan(), ref_chi.isnan()) and torch.equal(chi.nan_to_num(), ref_chi.nan_to_num())
+
+
+def test_a_kernel_that_cannot_be_cached_compiles_with_a_warning() -> None:
+    """No writable cache location (a read-only install without a writable home; here a function
+    without a source file, which numba refuses to cache alike): the kernel still compiles, warns."""
+    from models.physics.jit import jit
+
+    namespace: dict[str, object] = {}
+    exec("def twice(x):\n    return x * 2.0\n", namespace)
+    with pytest.warns(RuntimeWarning, match="twice compiles at each start"):
+        twice = jit()(namespace["twice"])
+    assert twice(3.0) == 6.0
