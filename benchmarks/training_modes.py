@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from models.config import AnalogConfig, BackwardPass, NetworkConfig, TrainConfig, TrainMode
 from models.nn import inference
 from models.nn.networks import analog_layers, build_network
-from models.physics import kernels
+from models.physics import jit, kernels
 from models.training.chip import TrainingChip
 from models.training.hic import Hic
 from models.training.onchip import MixedPrecision, PulsedSGD, UpdaterFactory
@@ -183,7 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     paths = (False,) if args.torch_only else (True, False) if args.compare else (True,)
-    print(f"torch threads: {args.threads}; numba {kernels.numba_version()}")
+    print(f"torch threads: {args.threads}; numba {jit.numba_version()}")
     step_ratios(args.steps, args.repeats, paths)
     if not args.skip_apt:
         apt_vs_hwa()

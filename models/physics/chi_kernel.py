@@ -25,7 +25,15 @@ K_SCALE, K_LSB, K_REACH, K_SATURATION, K_EPS = 0, 1, 2, 3, 4
 
 
 @jit()
-def chi_step(v, u, chi, k, rounded, idx, pulses):
+def chi_step(
+    v: np.ndarray,
+    u: np.ndarray,
+    chi: np.ndarray,
+    k: np.ndarray,
+    rounded: bool,
+    idx: np.ndarray,
+    pulses: np.ndarray,
+) -> int:
     """χ ← χ + LSB·⌊U + a·v⌋ (``rounded``; else χ + a·v); where |χ| ≥ the reach (or NaN): clip to
     ±saturation, n = trunc(χ/ε) pulses, χ ← χ − n·ε, and the weight's flat index and n are
     appended to ``idx`` and ``pulses``; returns how many."""
@@ -83,7 +91,9 @@ def step(
 
 
 @jit()
-def round_step(v, u, scale, cap, idx, pulses):
+def round_step(
+    v: np.ndarray, u: np.ndarray, scale: np.ndarray, cap: np.ndarray, idx: np.ndarray, pulses: np.ndarray
+) -> int:
     """onchip_sgd's pulses: n = ⌊U + a·v⌋ (``scale`` = a, one rounding as ``torch.add(u, v,
     alpha=a)``); where n ≠ 0 (or NaN) its flat index and n clipped to ±``cap`` are appended to
     ``idx`` and ``pulses``; returns how many."""

@@ -7,10 +7,13 @@ and :func:`prefetch` (a cache hint, no effect on any value).
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numba
+import numpy as np
 from llvmlite import ir
 from numba import njit
 from numba.core import cgutils, types
@@ -35,25 +38,25 @@ def jit(inline: str = "never") -> Callable[[Callable[..., Any]], Any]:
 
 
 @intrinsic
-def fma(typingctx, a, b, c):
+def fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
     """a·b + c rounded once (LLVM's ``fma``): torch's ``addcmul`` and ``add(..., alpha=)`` kernels
     compute so on this CPU (the bits of a float64 fma rounded to float32; tests compare)."""
     if not (a == b == c and isinstance(a, types.Float)):
         return None
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         return builder.fma(*args)
 
     return a(a, b, c), codegen
 
 
 @intrinsic
-def prefetch(typingctx, arr, i):
+def prefetch(typingctx: Any, arr: Any, i: Any) -> Any:
     """A hint to load ``arr[i]``'s cache line for writing (LLVM's ``prefetch``; no effect on
     values): the pulsed devices are scattered, and each device's chain of dependent operations
     leaves the processor too few independent loads in flight to hide memory latency."""
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         aryty = signature.args[0]
         ary = context.make_array(aryty)(context, builder, args[0])
         ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
@@ -70,4 +73,18 @@ AHEAD = 8
 """Devices ahead whose state :func:`prefetch` requests."""
 
 
-__all__ = ["AHEAD", "fma", "jit", "prefetch"]
+@jit()
+def exp_values(z: np.ndarray) -> np.ndarray:
+    """The kernels' exponential (LLVM's, i.e. the C library's) of each entry: tested against torch's."""
+    out = np.empty_like(z)
+    for i in range(z.size):
+        out[i] = math.exp(z[i])
+    return out
+
+
+def numba_version() -> str:
+    """The numba release the kernels are compiled with (reported beside JIT times)."""
+    return str(numba.__version__)
+
+
+__all__ = ["AHEAD", "exp_values", "fma", "jit", "numba_version", "prefetch"]

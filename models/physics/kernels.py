@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import os
 
-import numba
 import numpy as np
 import torch
 from torch import Tensor
@@ -38,6 +37,8 @@ from models.physics.update_rules import PulseModel
 ENABLED = os.environ.get("DSE_TORCH_UPDATES", "") in ("", "0")
 """Use the kernels for CPU tensors (``DSE_TORCH_UPDATES=1``: the torch path everywhere)."""
 
+Array = np.ndarray
+"""A NumPy view of a CPU tensor (what the kernels take)."""
 RULE_CONSTANT, RULE_LINEAR, RULE_EXP = 0, 1, 2
 """The factor f^d of the rule: 1, max(1 + γ^d·ω, 0), max(1 − A^d·e^{rate·z}, 0)."""
 NOISE_NONE, NOISE_MULT, NOISE_ADD, NOISE_COMPLEX = 0, 1, 2, 3
@@ -86,7 +87,10 @@ def consts(
 
 
 @jit(inline="always")
-def _pulse(w, s, unit, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c):
+def _pulse(
+    w: float, s: float, unit: bool, step: float, rate: float, neg_amp: float, slope: float, lo: float,
+    hi: float, span: float, xi: float, rule: int, noise: int, c: tuple[float, ...],
+) -> float:  # fmt: skip
     """One pulse on one device: :func:`~models.physics.update_rules._one_pulse` and
     :func:`~models.physics.update_rules.pulse_once`, operation by operation (``c``: :func:`_scalars`)."""
     if rule == RULE_EXP:
@@ -119,7 +123,7 @@ def _pulse(w, s, unit, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise
 
 
 @jit(inline="always")
-def _scalars(c):
+def _scalars(c: np.ndarray) -> tuple[float, ...]:
     """The constants as a tuple of scalars: an array handed to the per-device helpers would be
     reference-counted (two atomic operations) at every call."""
     return (
@@ -128,7 +132,10 @@ def _scalars(c):
 
 
 @jit(inline="always")
-def _first(w, x, lo, hi, step, rate, neg_amp, slope, xi, rule, noise, c):
+def _first(
+    w: float, x: float, lo: float, hi: float, step: float, rate: float, neg_amp: float, slope: float,
+    xi: float, rule: int, noise: int, c: tuple[float, ...],
+) -> tuple[float, float, float]:  # fmt: skip
     """(sign, span, ω after the first pulse): the first pulse runs on every device, n = 0 included."""
     zero = c[C_ZERO]
     s = c[C_ONE] if x > zero else (-c[C_ONE] if x < zero else zero)
@@ -139,16 +146,7 @@ def _first(w, x, lo, hi, step, rate, neg_amp, slope, xi, rule, noise, c):
 
 
 @jit()
-def exp_values(z):
-    """The kernels' exponential (LLVM's, i.e. the C library's) of each entry: tested against torch's."""
-    out = np.empty_like(z)
-    for i in range(z.size):
-        out[i] = math.exp(z[i])
-    return out
-
-
-@jit()
-def live_counts(n, last):
+def live_counts(n: np.ndarray, last: int) -> np.ndarray:
     """Devices that pulse j runs on, j = 0 … last − 1: all of them, then those with |n| > j."""
     out = np.zeros(max(last, 1), dtype=np.int64)
     out[0] = n.size
@@ -163,9 +161,10 @@ def live_counts(n, last):
 
 @jit()
 def pulse_devices(
-    idx, n, w_all, lo_all, hi_all, up_all, down_all, sup_all, sdn_all, counts, read_all, out,
-    rule, noise, consts, table, starts, write_start, last,
-):  # fmt: skip
+    idx: Array, n: Array, w_all: Array, lo_all: Array, hi_all: Array, up_all: Array, down_all: Array,
+    sup_all: Array, sdn_all: Array, counts: Array, read_all: Array, out: Array, rule: int, noise: int,
+    consts: Array, table: Array, starts: Array, write_start: int, last: int,
+) -> None:  # fmt: skip
     """:meth:`~models.physics.pulses.PulsedArray.pulse_at` of a bidirectional state-dependent array:
     per device, gather, the pulse train, scatter ω, count |n|, and with write noise (``write_start``
     ≥ 0) read ω + σ_w·ξ. ``out`` gets the read ω in the order of ``idx``.
@@ -214,8 +213,9 @@ def pulse_devices(
 
 @jit()
 def pulse_pairs(
-    idx, n, rows, value, counts, slopes, out, refreshed, rule, noise, consts, table, starts, last
-):
+    idx: Array, n: Array, rows: Array, value: Array, counts: Array, slopes: Array, out: Array,
+    refreshed: Array, rule: int, noise: int, consts: Array, table: Array, starts: Array, last: int,
+) -> int:  # fmt: skip
     """:meth:`~models.physics.pulses.PulsedArray._pulse_pairs` of a state-dependent one-directional
     pair (rows ω⁺, ω⁻, step, bound): the pulse train on the pulsed device (its noise as
     :func:`pulse_devices` reads it), its counts, the refresh test and RESET (the SETs are counted
@@ -367,11 +367,6 @@ def pulse_pairs_at(
     return torch.from_numpy(out), torch.from_numpy(refreshed[:r])
 
 
-def numba_version() -> str:
-    """The numba release the kernels are compiled with (reported beside JIT times)."""
-    return str(numba.__version__)
-
-
 __all__ = [
     "ENABLED",
     "NOISE_ADD",
@@ -383,10 +378,8 @@ __all__ = [
     "RULE_LINEAR",
     "codes",
     "consts",
-    "exp_values",
     "fits",
     "live_counts",
-    "numba_version",
     "pulse_devices",
     "pulse_devices_at",
     "pulse_pairs",

@@ -22,13 +22,23 @@ K_ABS_C, K_C, K_H, K_HSIGN, K_ALPHA, K_ONE, K_ZERO = 0, 1, 2, 3, 4, 5, 6
 
 
 @jit(inline="always")
-def _sign(x, one, zero):
+def _sign(x: float, one: float, zero: float) -> float:
     """torch.sign: (0 < x) − (x < 0) (NaN → 0)."""
     return one if x > zero else (-one if x < zero else zero)
 
 
 @jit()
-def qnn_step(v, thresholds, states, pos, neg, attempts, counts, weight, k):
+def qnn_step(
+    v: np.ndarray,
+    thresholds: np.ndarray,
+    states: np.ndarray,
+    pos: np.ndarray,
+    neg: np.ndarray,
+    attempts: np.ndarray,
+    counts: np.ndarray,
+    weight: np.ndarray,
+    k: np.ndarray,
+) -> None:
     """Per weight: z = c·v; the attempts of the full move t = s + h·sign(c)·⌈|z|⌉·sign(v) on each MTJ
     whose state (t > 0, t < 0) differs; where |z| − T > 0 (or NaN), the move sign(c·v)·⌈|z| − T⌉
     of h states, clipped to ±1, its switches, the new state, MTJ states and weight α·s."""
