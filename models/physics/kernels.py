@@ -312,7 +312,9 @@ def fits(m: int) -> bool:
 
 def _train_noise(n: np.ndarray, noise: int) -> tuple[np.ndarray, int]:
     """The window starts of the train's pulses (drawn as the torch loop draws them) and its length."""
-    last = int(np.abs(n).max()) if n.size else 0
+    k = np.abs(n)
+    later = k[k > 1]  # as the torch loop: int(max |n|) over the devices with |n| > 1 (NaN never)
+    last = int(later.max()) if later.size else 0
     live = live_counts(n, last)
     sizes = [int(v) for v in live if v > 0] if noise != NOISE_NONE else []
     starts = np.array(table_offsets(sizes) if sizes else [0], dtype=np.int64)

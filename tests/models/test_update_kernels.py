@@ -325,3 +325,31 @@ def test_a_kernel_that_cannot_be_cached_compiles_with_a_warning() -> None:
     with pytest.warns(RuntimeWarning, match="twice compiles at each start"):
         twice = jit()(namespace["twice"])
     assert twice(3.0) == 6.0
+
+
+@pytest.mark.parametrize("name", ["ecram", "pcm"])
+def test_pulse_trains_with_nan_pulses_match_the_torch_path(name: str) -> None:
+    """A diverged update (NaN pulses) reaches the kernels as it reaches the torch loop: sign 0,
+    no later pulses, NaN counts; the rest of the train unchanged (ECRAM: no exponential)."""
+    model = _model(name)
+    states = []
+    for compiled in (False, True):
+        saved = kernels.ENABLED
+        kernels.ENABLED = compiled
+        try:
+            gen = torch.Generator().manual_seed(5)
+            arr = PulsedArray((torch.rand(20, 10, generator=gen) - 0.5) * model.reach, model, gen)
+            n = torch.round(torch.randn(200, generator=gen) * 3)
+            n[[4, 50]] = float("nan")
+            torch.manual_seed(3)
+            out = arr.pulse_at(torch.arange(200), n)
+            states.append([out, arr.value().clone(), arr.counts.clone(), torch.rand(2)])
+        finally:
+            kernels.ENABLED = saved
+    assert bool(states[0][2].isnan().any())
+    for a, b in zip(*states, strict=True):
+        if name == "ecram":
+            assert _same(a, b)
+        else:
+            assert torch.equal(a.isnan(), b.isnan())
+            assert float((a.nan_to_num() - b.nan_to_num()).abs().max()) <= 2 * 1.2e-7 * model.reach
