@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,16 +34,26 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_cost.py",
         "tests/models/test_cost_totals.py",
         "tests/validation/test_published_figures.py",
+        "tests/models/test_cost_mutants.py",
+        "tests/validation/test_published_area.py",
+        "tests/validation/test_cell_read_energy.py",
+        "tests/models/test_write_counts.py",
     ],
     "models/cost/breakdown.py": [
         "tests/models/test_cost.py",
         "tests/models/test_cost_totals.py",
         "tests/validation/test_published_figures.py",
+        "tests/models/test_cost_mutants.py",
+        "tests/validation/test_published_area.py",
+        "tests/validation/test_cell_read_energy.py",
     ],
     "models/cost/periphery.py": [
         "tests/models/test_cost.py",
         "tests/models/test_cost_totals.py",
         "tests/validation/test_published_figures.py",
+        "tests/models/test_cost_mutants.py",
+        "tests/validation/test_published_area.py",
+        "tests/validation/test_cell_read_energy.py",
     ],
     "models/cost/constants.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
     "models/physics/converters.py": [
@@ -54,23 +65,29 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_training_rules.py",
         "tests/validation/test_pulse_response.py",
         "tests/models/test_update_speed.py",
+        "tests/models/test_pulses_mutants.py",
     ],
     "models/physics/update_rules.py": [
         "tests/validation/test_pulse_response.py",
         "tests/models/test_update_speed.py",
+        "tests/models/test_pulse_counts.py",
+        "tests/models/test_update_rules_mutants.py",
     ],
     "models/training/hic.py": [
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
+        "tests/models/test_hic_mutants.py",
     ],
     "models/training/onchip.py": [
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
+        "tests/models/test_onchip_mutants.py",
     ],
     "models/training/qnn.py": [
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
         "tests/models/test_update_speed.py",
+        "tests/models/test_qnn_mutants.py",
     ],
     "dse/schema/point.py": [
         "tests/dse/test_point.py",
@@ -81,6 +98,7 @@ MODULES: dict[str, list[str]] = {
     "dse/engine/lease.py": [
         "tests/dse/test_lease.py",
         "tests/dse/test_lease_rules.py",
+        "tests/dse/test_lease_mutants.py",
         "tests/dse/test_precheck.py::test_the_driver_records_infeasible_designs_without_training_them",
         "tests/dse/test_precheck.py::test_a_recovering_driver_tells_an_infeasible_row_as_its_driver_would",
     ],
@@ -96,6 +114,10 @@ MODULES: dict[str, list[str]] = {
 run the CLI in a subprocess reach no mutant (mutmut sees only in-process calls), so they are left out."""
 
 NO_TESTS, TIMEOUTS = 33, {24, 36, 152, -24}
+SINGLE_THREADED = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""mutmut forks its workers from a parent that has run torch: with torch's thread pool started there, a
+forked worker hangs at its first parallel tensor operation, whatever the mutant, and the hang was counted as a
+kill by timeout. One thread per process keeps every verdict a test's."""
 
 
 def _scratch(module: str, tests: list[str]) -> Path:
@@ -125,11 +147,13 @@ def score(module: str, where: Path) -> dict[str, object]:
     untested = sorted(k for k, v in codes.items() if v == NO_TESTS)
     pending = [k for k, v in codes.items() if v is None]
     killed = len(codes) - len(survived) - len(untested) - len(pending)
+    timeouts = sum(1 for v in codes.values() if v in TIMEOUTS)
     by_function = collections.Counter(k.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1] for k in survived)
     return {
         "module": module,
         "mutants": len(codes),
         "killed": killed,
+        "of_which_timeouts": timeouts,
         "survived": len(survived),
         "no_test": len(untested),
         "score": killed / max(1, len(codes) - len(pending)),
@@ -150,16 +174,15 @@ def main() -> int:
     for module in args.modules:
         where = _scratch(module, MODULES[module])
         run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
-        subprocess.run(run, cwd=where, stdout=subprocess.DEVNULL, check=False)
+        subprocess.run(run, cwd=where, stdout=subprocess.DEVNULL, check=False, env=SINGLE_THREADED)
         row = score(module, where)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(f"\n{'module':34} {'mutants':>7} {'killed':>7} {'survived':>8} {'no test':>7} {'score':>6}")
+    head = ("module", "mutants", "killed", "timeout", "survived", "no test", "score")
+    print("\n" + f"{head[0]:34}" + "".join(f" {h:>8}" for h in head[1:]))
     for r in rows:
-        print(
-            f"{r['module']:34} {r['mutants']:>7} {r['killed']:>7} {r['survived']:>8} {r['no_test']:>7}"
-            f" {r['score']:>6.1%}"
-        )
+        counts = (r["mutants"], r["killed"], r["of_which_timeouts"], r["survived"], r["no_test"])
+        print(f"{r['module']:34}" + "".join(f" {c:>8}" for c in counts) + f" {r['score']:>8.1%}")
     return 0
 
 

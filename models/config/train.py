@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from models.config.choices import AptTarget, BackwardPass, MomentumPlacement, QnnWeights, TrainMode
 from models.config.knob import FLOAT_UPDATE_BITS, ON_CHIP, knob
 
+MIN_CHI_BITS = 3
+"""Fewest bits of mixed precision's χ register that hold one device step ε: with ⌊b/2⌋ fractional bits
+it saturates at (2^(b−1)−1)·ε/2^⌊b/2⌋ (``models.physics.pulses.chi_grid``), 0 at 1 bit and ε/2 at 2 bits,
+so no transfer (|χ| ≥ ε) could ever happen below 3 [N20]."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -27,7 +32,7 @@ class TrainConfig:
     update_bits: int = knob(
         FLOAT_UPDATE_BITS,
         "weight-update precision (bits; 32 = float): the update resolution (hwa, onchip_sgd), "
-        "the χ register (mixed_precision) or the carry accumulator (hic)",
+        "the χ register (mixed_precision, ≥ 3 bits) or the carry accumulator (hic)",
         lo=1,
         hi=64,
         modes=("hwa", "apt", "onchip_sgd", "mixed_precision", "hic"),
@@ -129,6 +134,12 @@ class TrainConfig:
             raise ValueError("epochs must be ≥ 0, batch_size ≥ 1 and lr > 0")
         if self.update_bits < 1:
             raise ValueError(f"update_bits must be ≥ 1 (32 or more: float), got {self.update_bits!r}")
+        if self.mode is TrainMode.MIXED_PRECISION and self.update_bits < MIN_CHI_BITS:
+            raise ValueError(
+                f"update_bits must be ≥ {MIN_CHI_BITS} for mode 'mixed_precision' (32 or more: float), got "
+                f"{self.update_bits!r}: a 1- or 2-bit χ register saturates below one device step ε, "
+                "so it would never write a device"
+            )
         if not 0 <= self.train_weight_bits <= 16:
             raise ValueError(f"train_weight_bits must be in 0..16 (0: off), got {self.train_weight_bits!r}")
         if self.momentum_placement is MomentumPlacement.IN_MEMORY and self.mode is not TrainMode.ONCHIP_SGD:

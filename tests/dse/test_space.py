@@ -63,6 +63,11 @@ BASE = {"params": {"device": "pcm"}, "objectives": {"accuracy": "max"}}
         ),
         ({"colour": 1}, "colour", "allowed: study"),
         (
+            {"params": {"device": "pcm", "mode": "mixed_precision", "update_bits": 2}},
+            "params",
+            "update_bits must be ≥ 3 for mode 'mixed_precision'",
+        ),
+        (
             {"study": {"sampler": "random"}, "sampler": {"n_startup_trials": 5}},
             "sampler.n_startup_trials",
             "not an option of 'random'",
