@@ -8,7 +8,10 @@
 2. apt's calibration time over hwa's training time to the same hardware accuracy, on digits
    (ResNet-20 at width 0.25, the network with normalization terms to calibrate).
 
-Run: ``.venv/bin/python benchmarks/training_modes.py [--threads 1] [--steps 30] [--repeats 5] [--skip-apt]``.
+Run: ``.venv/bin/python benchmarks/training_modes.py [--threads 1] [--steps 30] [--repeats 5] [--skip-apt]
+[--torch-only | --compare]``: the pulsed updates run the compiled CPU kernels
+(:mod:`models.physics.kernels`) unless ``--torch-only``; ``--compare`` times every mode both ways
+in the same run (interleaved), so the two paths meet the same load.
 Step times are this process's CPU time (``time.process_time``: at one thread, the work done,
 not the time spent waiting for a core of the shared machine), minima over interleaved repeats
 (minima are the
@@ -26,6 +29,7 @@ from torch import Tensor, nn
 from models.config import AnalogConfig, BackwardPass, NetworkConfig, TrainConfig, TrainMode
 from models.nn import inference
 from models.nn.networks import analog_layers, build_network
+from models.physics import jit, kernels
 from models.training.chip import TrainingChip
 from models.training.hic import Hic
 from models.training.onchip import MixedPrecision, PulsedSGD, UpdaterFactory
@@ -83,8 +87,23 @@ def _onchip_step(
     return step
 
 
-def step_ratios(steps: int, repeats: int = 5) -> None:
-    """Interleaved repeats (plain, then every mode, ``repeats`` times); each the minimum over repeats."""
+def _on_path(step: object, compiled: bool) -> object:
+    """``step`` with the compiled kernels on or off (the torch path) while it runs."""
+
+    def run() -> None:
+        saved = kernels.ENABLED
+        kernels.ENABLED = compiled
+        try:
+            step()  # type: ignore[operator]
+        finally:
+            kernels.ENABLED = saved
+
+    return run
+
+
+def step_ratios(steps: int, repeats: int = 5, paths: tuple[bool, ...] = (True,)) -> None:
+    """Interleaved repeats (plain, then every mode, ``repeats`` times); each the minimum over repeats.
+    ``paths``: the compiled kernels (True) and/or the torch path (False), each mode on each."""
     x, y = torch.rand(64, 784), torch.randint(0, 10, (64,))
     loss_fn = nn.CrossEntropyLoss()
     torch.manual_seed(0)
@@ -99,9 +118,11 @@ def step_ratios(steps: int, repeats: int = 5) -> None:
     steppers: dict[str, object] = {"plain PyTorch step": plain_step}
     for name, (device, make, extra) in MODES.items():
         for backward in BackwardPass:
-            steppers[f"{name}, backward = {backward.value}"] = _onchip_step(
-                device, make, extra, backward, x, y
-            )
+            for compiled in paths:
+                tag = "" if len(paths) == 1 else (" [kernels]" if compiled else " [torch]")
+                steppers[f"{name}, backward = {backward.value}{tag}"] = _on_path(
+                    _onchip_step(device, make, extra, backward, x, y), compiled
+                )
     best = dict.fromkeys(steppers, float("inf"))
     for _ in range(repeats):
         for name, step in steppers.items():
@@ -109,7 +130,7 @@ def step_ratios(steps: int, repeats: int = 5) -> None:
     base = best.pop("plain PyTorch step")
     print(f"plain PyTorch step: {base * 1e3:.2f} ms (min of {repeats} interleaved repeats of {steps} steps)")
     for name, t in best.items():
-        print(f"{name:68s} {t * 1e3:7.2f} ms   {t / base:5.2f}× plain (target ≤ 2×)")
+        print(f"{name:78s} {t * 1e3:7.2f} ms   {t / base:5.2f}× plain (target ≤ 2×)")
 
 
 def apt_vs_hwa() -> None:
@@ -156,10 +177,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats; the minimum is kept")
     parser.add_argument("--skip-apt", action="store_true", help="only the step ratios")
+    path = parser.add_mutually_exclusive_group()
+    path.add_argument("--torch-only", action="store_true", help="the torch path, no compiled kernels")
+    path.add_argument("--compare", action="store_true", help="every mode on both paths, same run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch threads: {args.threads}")
-    step_ratios(args.steps, args.repeats)
+    paths = (False,) if args.torch_only else (True, False) if args.compare else (True,)
+    print(f"torch threads: {args.threads}; numba {jit.numba_version()}")
+    step_ratios(args.steps, args.repeats, paths)
     if not args.skip_apt:
         apt_vs_hwa()
 

@@ -30,9 +30,26 @@ def normals(like: Tensor, generator: torch.Generator | None) -> Tensor:
     shape, n = like.shape, like.numel()
     if generator is not None or n > NOISE_TABLE_SIZE // 2:
         return torch.randn(shape, generator=generator, dtype=like.dtype, device=like.device)
-    table = per_device(_NOISE_TABLE, like.dtype, like.device, _normal_table)
-    start = int(torch.randint(0, NOISE_TABLE_SIZE - n + 1, (1,), device="cpu"))  # the global CPU stream
+    table = normal_table(like.dtype, like.device)
+    start = _offset(n)
     return table.as_strided(shape, _contiguous_strides(shape), start)  # table[start:start+n].view(shape)
+
+
+def _offset(n: int) -> int:
+    """A window's start for ``n`` normals, from the global CPU stream."""
+    return int(torch.randint(0, NOISE_TABLE_SIZE - n + 1, (1,), device="cpu"))
+
+
+def normal_table(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The fixed table of standard normals that :func:`normals` windows (read-only)."""
+    return per_device(_NOISE_TABLE, dtype, device, _normal_table)
+
+
+def table_offsets(sizes: list[int]) -> list[int]:
+    """The starts of the windows that :func:`normals` (no generator) would take for tensors of
+    ``sizes`` entries, called in that order: the same draws from the same stream, so a compiled
+    kernel reads the same noise values (each size at most half the table)."""
+    return [_offset(n) for n in sizes]
 
 
 def _normal_table(dtype: torch.dtype) -> Tensor:

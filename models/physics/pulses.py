@@ -25,6 +25,7 @@ import math
 import torch
 from torch import Tensor
 
+from models.physics import kernels
 from models.physics.devices import UpdateRule
 from models.physics.noise import normals
 from models.physics.update_rules import (
@@ -200,6 +201,11 @@ class PulsedArray:
             return n
         if self.model.one_directional:
             return self._pulse_pairs(idx, n)
+        if self.model.state_dependent and self._compiled(idx, n):
+            state = (self.w, self.lo, self.hi, self.up, self.down, self._counts[0], self._read)
+            return kernels.pulse_devices_at(
+                self.model, idx, n, tuple(t.view(-1) for t in state), self._slopes
+            )
         k = n.abs()
         w, lo, hi = (t.view(-1).index_select(0, idx) for t in (self.w, self.lo, self.hi))
         if self._exact or not self.model.state_dependent:
@@ -224,7 +230,21 @@ class PulsedArray:
             return None
         return self._slopes[0].index_select(0, idx), self._slopes[1].index_select(0, idx)
 
+    def _compiled(self, idx: Tensor, n: Tensor) -> bool:
+        """Whether the compiled kernel runs this update (:mod:`models.physics.kernels`: CPU tensors)."""
+        return kernels.usable(n, idx, self.up) and n.dtype == self.up.dtype and kernels.fits(idx.numel())
+
     def _pulse_pairs(self, idx: Tensor, n: Tensor) -> Tensor:
+        if self.model.state_dependent and self._compiled(idx, n):
+            slope = None if self._slopes is None else self._slopes[0]
+            flat = (self._rows, self._value.view(-1), self._counts.view(-1))
+            w, at = kernels.pulse_pairs_at(self.model, idx, n, *flat, slope, REFRESH_FRACTION)
+            if at.numel() > 0:  # the kernel RESET them; their SETs are counted here
+                w_at, d = w[at], idx[at]
+                where = d + self._counts[0].numel() * (w_at < 0).long()
+                s_slope = None if slope is None else slope[d]
+                self._count_sets(where, w_at.abs(), self._rows[d, 2], self._rows[d, 3], s_slope)
+            return w
         k = n.abs()
         at = (idx * 4).unsqueeze(1) + self._cols  # flat indices of the rows' entries
         rows = self._rows.view(-1).index_select(0, at.view(-1)).view(-1, 4)
@@ -297,17 +317,23 @@ class PulsedArray:
         at = full.nonzero().squeeze(1)
         w = p[at] - q[at]
         where = idx[at] + self._counts[0].numel() * (w < 0).long()  # the device that gets the SETs
-        target, s_up, s_hi, s_slope = w.abs(), up[at], hi[at], None if slope is None else slope[at]
-        if self.model.rule is UpdateRule.CONSTANT or not self.model.state_dependent:
-            sets = pulses_to_reach(target, s_up, s_hi, self.model, s_slope)
-            self._counts.view(-1).index_add_(0, where, sets.double())
-        else:
-            self._pending.append((where, target, s_up, s_hi, *(() if s_slope is None else (s_slope,))))
-            self._pending_size += at.numel()
+        self._count_sets(where, w.abs(), up[at], hi[at], None if slope is None else slope[at])
         resets = torch.ones(2, at.numel(), dtype=torch.float64, device=w.device)  # one write per device
         self._counts.view(2, -1).index_add_(1, idx[at], resets)
         p[at] = w.clamp_min(0.0)
         q[at] = (-w).clamp_min(0.0)
+
+    def _count_sets(
+        self, where: Tensor, target: Tensor, up: Tensor, hi: Tensor, slope: Tensor | None
+    ) -> None:
+        """Count the SET pulses of refreshes on devices ``where`` (flat, into the counts), now for
+        constant steps, else pending (:meth:`_refresh`)."""
+        if self.model.rule is UpdateRule.CONSTANT or not self.model.state_dependent:
+            sets = pulses_to_reach(target, up, hi, self.model, slope)
+            self._counts.view(-1).index_add_(0, where, sets.double())
+            return
+        self._pending.append((where, target, up, hi, *(() if slope is None else (slope,))))
+        self._pending_size += where.numel()
         if self._pending_size >= PENDING_REFRESHES:
             self._count_refreshes()
 

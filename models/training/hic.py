@@ -20,6 +20,7 @@ from torch import Tensor
 
 from models.config import AnalogConfig, TrainConfig
 from models.nn.layers import AnalogMatrix
+from models.physics import chi_kernel
 from models.physics.crossbar import max_code, slice_caps, slice_significance
 from models.physics.pulses import INIT_FRACTION, PulseModel, uniforms
 from models.torch_device import whole_indices
@@ -141,23 +142,26 @@ class HicArray:
         writes; returns the flat indices of the weights that may have changed."""
         acc = self.acc
         c = scale / self.lsb  # weight units → LSB levels
-        if self.grid:  # the accumulator's LSB, 1/2^(b−1) level: stochastic rounding floor(U + u·grid)
-            u = torch.add(uniforms(acc.shape, acc.dtype, gen), delta_w, alpha=c * self.grid, out=self._buf)
-            acc.add_(u.floor_(), alpha=1.0 / self.grid)
-        else:
-            acc.add_(delta_w, alpha=c)
-        idx = whole_indices(acc)  # |acc| ≥ 1 (or NaN): a carry
+        u = uniforms(acc.shape, acc.dtype, gen) if self.grid else None
+        # the compiled CPU pass (chi_kernel: an accumulator of step 1 without saturation) or torch
+        found = chi_kernel.step(
+            delta_w, u, acc, c * self.grid if self.grid else c, 1.0 / max(self.grid, 1), 1.0
+        )
+        if found is None:
+            if u is not None:  # the accumulator's LSB, 1/2^(b−1) level: stochastic rounding floor(U + u·grid)
+                u = torch.add(u, delta_w, alpha=c * self.grid, out=self._buf)
+                acc.add_(u.floor_(), alpha=1.0 / self.grid)
+            else:
+                acc.add_(delta_w, alpha=c)
+            found = self._carries(acc)
+        idx, carry = found
         if idx.numel() == 0:
             return idx
-        flat = acc.view(-1)
-        total = flat.index_select(0, idx)
-        rest = torch.frac(total)
-        flat.scatter_(0, idx, rest)
         slices = len(self.caps)
         at = (idx * (2 * slices)).unsqueeze(1) + self._cols  # flat indices of the counters' rows
         old = self._digits.index_select(1, idx)  # (S, k)
         new = old.clone()
-        new[0] += total - rest  # the carry: trunc(total)
+        new[0] += carry  # trunc(total)
         # the other digits are within their caps already: unless the first leaves its cap (or is
         # NaN), no slice carries and the chain changes nothing (it costs ~20 small ops)
         if bool((~(new[0].abs() <= self.caps[0])).any()):
@@ -167,6 +171,16 @@ class HicArray:
         self._digits.index_copy_(1, idx, new)
         self.value.view(-1).scatter_(0, idx, digits_value(new, self.sig) * self.lsb)
         return idx
+
+    @staticmethod
+    def _carries(acc: Tensor) -> tuple[Tensor, Tensor]:
+        """(flat indices, trunc) where |acc| ≥ 1 (or NaN), whose accumulators keep their fraction."""
+        idx = whole_indices(acc)  # |acc| ≥ 1 (or NaN): a carry
+        flat = acc.view(-1)
+        total = flat.index_select(0, idx)
+        rest = torch.frac(total)
+        flat.scatter_(0, idx, rest)
+        return idx, total - rest
 
 
 class Hic:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from models.config import MomentumPlacement, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.nn.networks import analog_layers
+from models.physics import chi_kernel
 from models.physics.pulses import (
     MAX_PULSES_PER_UPDATE,
     PulsedArray,
@@ -136,6 +137,11 @@ class PulsedSGD:
             v = self.momentum.velocity(i, grad)
             if self.cfg.update_precision is None:  # fused: floor(U + Δω/ε)
                 u = uniforms(v.shape, v.dtype, self.gen)
+                a = -lr / (self.alphas[i] * eps)
+                found = None if self.arrays[i].dense else chi_kernel.pulses(v, u, a, MAX_PULSES_PER_UPDATE)
+                if found is not None:  # the compiled CPU pass: the same pulses, one loop
+                    _set_weights(self.layers[i], *self._apply(i, found), self.alphas[i])
+                    return
                 d = torch.add(u, v, alpha=-lr / (self.alphas[i] * eps), out=buf).floor_()
                 if self.arrays[i].dense and _dense(d):  # else only the pulsed devices are touched
                     self.arrays[i].pulse_dense(d.clamp_(-MAX_PULSES_PER_UPDATE, MAX_PULSES_PER_UPDATE))
@@ -207,8 +213,16 @@ class MixedPrecision:
     def step(self, i: int, grad: Tensor) -> None:
         v, buf, chi = self.momentum.velocity(i, grad), self._bufs[i], self.chi[i]
         scale = -self.cfg.lr / self.alphas[i]  # Δω = scale·v
-        if self.lsb > 0:  # χ += LSB·stochastic_round(Δω/LSB), fused: floor(U + Δω/LSB)
-            d = torch.add(uniforms(v.shape, v.dtype, self.gen), v, alpha=scale / self.lsb, out=buf)
+        u = uniforms(v.shape, v.dtype, self.gen) if self.lsb > 0 else None
+        eps = self.model.dw_min
+        a = scale if u is None else scale / self.lsb
+        found = chi_kernel.step(v, u, chi, a, self.lsb, self._reach, self.saturation, eps)
+        if found is not None:  # the compiled CPU pass: the arithmetic below, one loop
+            if found[0].numel() > 0:
+                _set_weights(self.layers[i], found[0], self.arrays[i].pulse_at(*found), self.alphas[i])
+            return
+        if u is not None:  # χ += LSB·stochastic_round(Δω/LSB), fused: floor(U + Δω/LSB)
+            d = torch.add(u, v, alpha=scale / self.lsb, out=buf)
             chi.add_(d.floor_(), alpha=self.lsb)
         else:
             chi.add_(v, alpha=scale)

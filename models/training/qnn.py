@@ -29,6 +29,7 @@ from torch import Tensor
 from models import torch_device
 from models.config import QnnWeights, TrainConfig
 from models.nn.layers import AnalogMatrix
+from models.physics import mtj_kernel
 from models.physics.pulses import UNIFORM_TABLE_SIZE
 from models.torch_device import flat_indices, per_device, random_int
 from models.training.chip import ChipState, qnn_chip
@@ -148,10 +149,16 @@ class Qnn:
         h = 1.0 if self.ternary else 2.0
         v = self.momentum.velocity(i, grad)
         c = -self.cfg.lr / (self.alphas[i] * h)  # z = c·v
+        thresholds = switch_thresholds(v.shape, v.dtype, self.gen)
+        state = (self.states[i], *self._signs[i])
+        weight = self.layers[i].weight.data
+        if mtj_kernel.step(
+            v, thresholds, state, self._attempts[i], self.counts[i], weight, c, h, self.alphas[i]
+        ):
+            return  # the compiled CPU pass: the same arithmetic as below, one loop
         # |z| = |v|·|c| (exactly |c·v|); transitions sign(z)·⌈|z| − T⌉ are nonzero exactly where
         # |z| − T > 0: find those first; the attempts take ⌈|z|⌉ from the same pass
         abs_z = torch.abs(v, out=self._bufs[i]).mul_(abs(c))
-        thresholds = switch_thresholds(v.shape, v.dtype, self.gen)
         gap = torch.sub(abs_z, thresholds, out=self._gaps[i])
         self._count_attempts(i, v, abs_z.ceil_(), c, h)
         idx = flat_indices(gap, lambda a: ~(a <= 0))  # (or NaN)

@@ -78,8 +78,9 @@ def _device_state(run: TrainingRun) -> list[torch.Tensor]:
     updater = getattr(run.loop, "updater", None)
     if updater is not None:
         for name, value in vars(updater).items():
-            if name in ("_buf", "_bufs"):
-                continue  # scratch, written before every read (uninitialised memory otherwise)
+            if name in ("_buf", "_bufs", "_gaps", "_flips"):
+                continue  # scratch, written before every read (uninitialised memory otherwise;
+                # qnn's compiled CPU step, models/physics/mtj_kernel.py, never uses its scratch)
             items = value if isinstance(value, list) else [value]
             for item in items:
                 if isinstance(item, torch.Tensor):

@@ -13,6 +13,7 @@ import torch
 from models import torch_device as placement
 from models.config import AnalogConfig
 from models.nn.layers import AnalogLinear
+from models.physics import kernels
 from models.physics import pulses as pulses_module
 from models.physics.devices import DEVICES, UpdateRule
 from models.physics.pulses import PulsedArray, PulseModel
@@ -52,9 +53,11 @@ def _reference_pairs(arr: PulsedArray, n: torch.Tensor) -> tuple[torch.Tensor, t
     return pos, neg
 
 
-def test_pcm_pair_pulses_select_the_pulsed_device_exactly() -> None:
+def test_pcm_pair_pulses_select_the_pulsed_device_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     """PCM pairs pick the pulsed device by exact 0/1 blends: the same ω⁺, ω⁻ as selecting with
-    ``torch.where``, bit for bit with the complex c2c noise on (refresh left out: see below)."""
+    ``torch.where``, bit for bit with the complex c2c noise on (refresh left out: see below).
+    The torch path's blends (the CPU kernel against that path: tests/models/test_update_kernels.py)."""
+    monkeypatch.setattr(kernels, "ENABLED", False)
     model = PulseModel.of(DEVICES["pcm"])
     gen = torch.Generator().manual_seed(1)
     target = (torch.rand(60, 50, generator=gen) - 0.5) * 0.4

@@ -1,0 +1,90 @@
+"""numba helpers of the compiled CPU kernels: LLVM's fused multiply-add and prefetch.
+
+Two operations that numba does not offer as functions, emitted as LLVM intrinsics:
+:func:`fma` (one rounding, as torch's ``addcmul`` and ``add(..., alpha=)`` CPU kernels compute)
+and :func:`prefetch` (a cache hint, no effect on any value).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+
+def jit(inline: str = "never") -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit`` as every kernel is compiled: IEEE semantics (no ``fastmath``; division by
+    zero gives ±inf or NaN, as torch, not an exception) and the machine code cached next to the
+    source, else in numba's user-wide cache directory; where neither is writable (a read-only
+    install without a writable home), numba refuses to cache, and the kernel compiles at each
+    start instead, with a warning."""
+
+    def wrap(fn: Callable[..., Any]) -> Any:
+        try:
+            return njit(error_model="numpy", cache=True, inline=inline)(fn)
+        except RuntimeError as err:  # "cannot cache function ...: no locator available"
+            warnings.warn(f"{fn.__name__} compiles at each start: {err}", RuntimeWarning, stacklevel=2)
+            return njit(error_model="numpy", cache=False, inline=inline)(fn)
+
+    return wrap
+
+
+@intrinsic
+def fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
+    """a·b + c rounded once (LLVM's ``fma``): torch's ``addcmul`` and ``add(..., alpha=)`` kernels
+    compute so on this CPU (the bits of a float64 fma rounded to float32; tests compare)."""
+    if not (a == b == c and isinstance(a, types.Float)):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@intrinsic
+def prefetch(typingctx: Any, arr: Any, i: Any) -> Any:
+    """A hint to load ``arr[i]``'s cache line for writing (LLVM's ``prefetch``; no effect on
+    values): the pulsed devices are scattered, and each device's chain of dependent operations
+    leaves the processor too few independent loads in flight to hide memory latency."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen
+
+
+AHEAD = 8
+"""Devices ahead whose state :func:`prefetch` requests."""
+
+
+@jit()
+def exp_values(z: np.ndarray) -> np.ndarray:
+    """The kernels' exponential (LLVM's, i.e. the C library's) of each entry: tested against torch's."""
+    out = np.empty_like(z)
+    for i in range(z.size):
+        out[i] = math.exp(z[i])
+    return out
+
+
+def numba_version() -> str:
+    """The numba release the kernels are compiled with (reported beside JIT times)."""
+    return str(numba.__version__)
+
+
+__all__ = ["AHEAD", "exp_values", "fma", "jit", "numba_version", "prefetch"]

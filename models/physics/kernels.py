@@ -1,0 +1,390 @@
+"""Compiled CPU kernels for the pulsed device updates: gather, pulse train and scatter in one loop.
+
+The torch code of :mod:`models.physics.update_rules` and :mod:`models.physics.pulses` is the
+reference and the path on every other torch device; these kernels do the same arithmetic on
+the CPU tensors' NumPy views (no copy), device by device, instead of ~17 small torch calls per
+pulse and a gather and scatter of every column (docs/training_modes.md, fourth speed pass).
+
+Same physics, same noise: every operation of the torch chain is kept, in its order and dtype
+(numba without ``fastmath``, so LLVM neither reorders nor fuses a multiply and an add: checked
+in ``test_update_kernels.py``), and the c2c noise is read from the same table windows, whose
+offsets are drawn by :func:`models.physics.noise.table_offsets` exactly as the torch path's
+:func:`~models.physics.noise.normals` calls draw them, in the same order. The result is the
+torch path's bit for bit where the chain has only +, −, ×, ÷ and clamps; the exponential rule's
+``exp`` is LLVM's (glibc's ``expf``/``exp``) where torch uses Sleef's vectorized one, within
+1 ULP of each other (bound measured in the tests).
+
+:data:`ENABLED` (environment ``DSE_TORCH_UPDATES=1`` turns it off) selects the kernels for
+CPU tensors; other devices always take the torch path. The first call compiles (~seconds,
+once per dtype); ``cache=True`` keeps the machine code next to this file, and a read-only
+install compiles at each start instead (numba warns that it cannot cache).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from models.physics.devices import UpdateRule
+from models.physics.jit import AHEAD, fma, jit, prefetch
+from models.physics.noise import NOISE_TABLE_SIZE, normal_table, table_offsets
+from models.physics.update_rules import PulseModel
+
+ENABLED = os.environ.get("DSE_TORCH_UPDATES", "") in ("", "0")
+"""Use the kernels for CPU tensors (``DSE_TORCH_UPDATES=1``: the torch path everywhere)."""
+
+Array = np.ndarray
+"""A NumPy view of a CPU tensor (what the kernels take)."""
+RULE_CONSTANT, RULE_LINEAR, RULE_EXP = 0, 1, 2
+"""The factor f^d of the rule: 1, max(1 + γ^d·ω, 0), max(1 − A^d·e^{rate·z}, 0)."""
+NOISE_NONE, NOISE_MULT, NOISE_ADD, NOISE_COMPLEX = 0, 1, 2, 3
+"""The c2c noise's σ: none, f·s·c2c, s·c2c, (f·s + add + slope·|ω|)·c2c [A]."""
+
+# consts: the Python scalars of the torch chain, rounded to the array's dtype as torch rounds them
+C_EXP_SCALE, C_EXP_B, C_C2C, C_C2C_ADD, C_C2C_SLOPE = 0, 1, 2, 3, 4
+C_RATE_UP, C_RATE_DN, C_NEG_AMP_UP, C_NEG_AMP_DN, C_SPAN_MIN = 5, 6, 7, 8, 9
+C_ONE, C_ZERO, C_WRITE_SIGMA, C_REFRESH = 10, 11, 12, 13
+N_CONSTS = 14
+
+
+def usable(*tensors: Tensor) -> bool:
+    """True when the kernels apply: :data:`ENABLED`, CPU tensors of float32 or float64."""
+    return ENABLED and all(t.device.type == "cpu" for t in tensors) and tensors[0].dtype in _DTYPES
+
+
+_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def consts(
+    dtype: torch.dtype,
+    *,
+    exp_a: float,
+    exp_b: float,
+    c2c: float,
+    c2c_add: float,
+    c2c_slope: float,
+    gamma_up: float,
+    gamma_down: float,
+    amp_up: float,
+    amp_down: float,
+    write_sigma: float,
+    refresh: float,
+) -> np.ndarray:
+    """The chain's scalars in ``dtype`` (a Python float becomes the tensor's dtype by rounding
+    to nearest, as torch casts a scalar operand)."""
+    values = [0.0] * N_CONSTS
+    values[C_EXP_SCALE], values[C_EXP_B] = 2.0 * exp_a, exp_b
+    values[C_C2C], values[C_C2C_ADD], values[C_C2C_SLOPE] = c2c, c2c_add, c2c_slope
+    values[C_RATE_UP], values[C_RATE_DN] = gamma_up, -gamma_down
+    values[C_NEG_AMP_UP], values[C_NEG_AMP_DN] = -amp_up, -amp_down
+    values[C_SPAN_MIN], values[C_ONE], values[C_ZERO] = 1e-12, 1.0, 0.0
+    values[C_WRITE_SIGMA], values[C_REFRESH] = write_sigma, refresh
+    return np.array(values, dtype=np.float64).astype(_DTYPES[dtype])
+
+
+@jit(inline="always")
+def _pulse(
+    w: float, s: float, unit: bool, step: float, rate: float, neg_amp: float, slope: float, lo: float,
+    hi: float, span: float, xi: float, rule: int, noise: int, c: tuple[float, ...],
+) -> float:  # fmt: skip
+    """One pulse on one device: :func:`~models.physics.update_rules._one_pulse` and
+    :func:`~models.physics.update_rules.pulse_once`, operation by operation (``c``: :func:`_scalars`)."""
+    if rule == RULE_EXP:
+        z = c[C_EXP_SCALE] * w / span + c[C_EXP_B]
+        f = math.exp(z * rate) * neg_amp + c[C_ONE]
+        if f < c[C_ZERO]:
+            f = c[C_ZERO]
+    elif rule == RULE_LINEAR:
+        f = fma(slope, w, c[C_ONE])  # torch.addcmul(1, γ, ω): one rounding
+        if f < c[C_ZERO]:
+            f = c[C_ZERO]
+    else:
+        f = c[C_ONE]
+    dw = step * f
+    change = s * dw
+    if noise != NOISE_NONE:
+        if noise == NOISE_COMPLEX:
+            sigma = (dw + c[C_C2C_ADD] + c[C_C2C_SLOPE] * abs(w)) * c[C_C2C]
+        elif noise == NOISE_MULT:
+            sigma = dw * c[C_C2C]
+        else:
+            sigma = step * c[C_C2C]
+        change = change + (sigma * xi if unit else abs(s) * sigma * xi)
+    v = change + w
+    if v < lo:
+        v = lo
+    if hi < v:
+        v = hi
+    return v
+
+
+@jit(inline="always")
+def _scalars(c: np.ndarray) -> tuple[float, ...]:
+    """The constants as a tuple of scalars: an array handed to the per-device helpers would be
+    reference-counted (two atomic operations) at every call."""
+    return (
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
+    )  # fmt: skip
+
+
+@jit(inline="always")
+def _first(
+    w: float, x: float, lo: float, hi: float, step: float, rate: float, neg_amp: float, slope: float,
+    xi: float, rule: int, noise: int, c: tuple[float, ...],
+) -> tuple[float, float, float]:  # fmt: skip
+    """(sign, span, ω after the first pulse): the first pulse runs on every device, n = 0 included."""
+    zero = c[C_ZERO]
+    s = c[C_ONE] if x > zero else (-c[C_ONE] if x < zero else zero)
+    span = hi - lo
+    if span < c[C_SPAN_MIN]:
+        span = c[C_SPAN_MIN]
+    return s, span, _pulse(w, s, False, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c)
+
+
+@jit()
+def live_counts(n: np.ndarray, last: int) -> np.ndarray:
+    """Devices that pulse j runs on, j = 0 … last − 1: all of them, then those with |n| > j."""
+    out = np.zeros(max(last, 1), dtype=np.int64)
+    out[0] = n.size
+    for i in range(n.size):
+        k = abs(n[i])
+        for j in range(1, last):
+            if not k > j:
+                break
+            out[j] += 1
+    return out
+
+
+@jit()
+def pulse_devices(
+    idx: Array, n: Array, w_all: Array, lo_all: Array, hi_all: Array, up_all: Array, down_all: Array,
+    sup_all: Array, sdn_all: Array, counts: Array, read_all: Array, out: Array, rule: int, noise: int,
+    consts: Array, table: Array, starts: Array, write_start: int, last: int,
+) -> None:  # fmt: skip
+    """:meth:`~models.physics.pulses.PulsedArray.pulse_at` of a bidirectional state-dependent array:
+    per device, gather, the pulse train, scatter ω, count |n|, and with write noise (``write_start``
+    ≥ 0) read ω + σ_w·ξ. ``out`` gets the read ω in the order of ``idx``.
+
+    Pulse j of the train reads the table at its window's start plus the device's rank among the
+    devices that pulse j runs on (``live[j]`` counts them so far), as the torch loop draws them."""
+    c = _scalars(consts)
+    live = np.zeros(max(last, 1), dtype=np.int64)
+    zero, quiet = c[C_ZERO], noise == NOISE_NONE
+    last_i = idx.size - 1
+    for i in range(idx.size):
+        e = idx[min(i + AHEAD, last_i)]
+        prefetch(w_all, e)
+        prefetch(lo_all, e)
+        prefetch(hi_all, e)
+        prefetch(up_all, e)
+        prefetch(down_all, e)
+        prefetch(read_all, e)
+        prefetch(counts, e)
+        d = idx[i]
+        x = n[i]
+        up = x > zero  # lerp(down, up, clamp(sign, 0)) picks up exactly where sign = 1
+        step = up_all[d] if up else down_all[d]
+        rate = c[C_RATE_UP] if up else c[C_RATE_DN]
+        neg_amp = c[C_NEG_AMP_UP] if up else c[C_NEG_AMP_DN]
+        slope = zero
+        if rule == RULE_LINEAR:
+            slope = sup_all[d] if up else sdn_all[d]
+        lo, hi = lo_all[d], hi_all[d]
+        xi = zero if quiet else table[starts[0] + i]
+        s, span, v = _first(w_all[d], x, lo, hi, step, rate, neg_amp, slope, xi, rule, noise, c)
+        k = abs(x)
+        j = 1
+        while j < last and k > j:
+            xi = zero if quiet else table[starts[j] + live[j]]
+            live[j] += 1
+            v = _pulse(v, s, True, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c)
+            j += 1
+        w_all[d] = v
+        counts[d] += abs(np.float64(x))
+        if write_start >= 0:
+            v = v + c[C_WRITE_SIGMA] * table[write_start + i]
+            read_all[d] = v
+        out[i] = v
+
+
+@jit()
+def pulse_pairs(
+    idx: Array, n: Array, rows: Array, value: Array, counts: Array, slopes: Array, out: Array,
+    refreshed: Array, rule: int, noise: int, consts: Array, table: Array, starts: Array, last: int,
+) -> int:  # fmt: skip
+    """:meth:`~models.physics.pulses.PulsedArray._pulse_pairs` of a state-dependent one-directional
+    pair (rows ω⁺, ω⁻, step, bound): the pulse train on the pulsed device (its noise as
+    :func:`pulse_devices` reads it), its counts, the refresh test and RESET (the SETs are counted
+    by the caller), the scatter of both devices and ω⁺ − ω⁻ into ``value``. ``out`` gets the new
+    ω; ``refreshed`` the positions (in ``idx``) of the refreshed pairs, in order; returns how many."""
+    c = _scalars(consts)
+    live = np.zeros(max(last, 1), dtype=np.int64)
+    zero, quiet = c[C_ZERO], noise == NOISE_NONE
+    rate, neg_amp = c[C_RATE_UP], c[C_NEG_AMP_UP]
+    size = value.size
+    r = 0
+    last_i, flat_rows = idx.size - 1, rows.reshape(rows.size)
+    for i in range(idx.size):
+        e = idx[min(i + AHEAD, last_i)]
+        prefetch(flat_rows, e * 4)
+        prefetch(value, e)
+        prefetch(counts, e)
+        prefetch(counts, size + e)
+        d = idx[i]
+        x = n[i]
+        k = abs(x)
+        p, q, up, hi = rows[d, 0], rows[d, 1], rows[d, 2], rows[d, 3]
+        on_pos = x > zero
+        slope = slopes[d] if rule == RULE_LINEAR else zero
+        xi = zero if quiet else table[starts[0] + i]
+        s, span, new = _first(p if on_pos else q, k, zero, hi, up, rate, neg_amp, slope, xi, rule, noise, c)
+        j = 1
+        while j < last and k > j:
+            xi = zero if quiet else table[starts[j] + live[j]]
+            live[j] += 1
+            new = _pulse(new, s, True, up, rate, neg_amp, slope, zero, hi, span, xi, rule, noise, c)
+            j += 1
+        if on_pos:
+            p = new
+            counts[d] += np.float64(k)
+        else:
+            q = new
+            counts[size + d] += np.float64(k)
+        big = p if p > q else q
+        small = q if p > q else p
+        if big >= c[C_REFRESH] * hi and small >= up:  # RESET both, SET the difference on one
+            w = p - q
+            counts[d] += 1.0
+            counts[size + d] += 1.0
+            p = w if not w < zero else zero
+            q = -w if not -w < zero else zero
+            refreshed[r] = i
+            r += 1
+        rows[d, 0] = p
+        rows[d, 1] = q
+        value[d] = p - q
+        out[i] = p - q
+    return r
+
+
+def codes(model: PulseModel) -> tuple[int, int]:
+    """(rule, noise) codes of a pulse model, as :func:`~models.physics.update_rules._one_pulse` branches."""
+    if model.rule is UpdateRule.EXP_STEP:
+        rule = RULE_EXP
+    elif model.rule in (UpdateRule.LINEAR_STEP, UpdateRule.SOFT_BOUNDS):
+        rule = RULE_LINEAR
+    else:
+        rule = RULE_CONSTANT
+    if model.c2c <= 0:
+        return rule, NOISE_NONE
+    if model.complex_noise:
+        return rule, NOISE_COMPLEX
+    return rule, NOISE_MULT if model.mult_noise else NOISE_ADD
+
+
+def model_consts(model: PulseModel, dtype: torch.dtype, refresh: float) -> np.ndarray:
+    """:func:`consts` of a pulse model."""
+    return consts(
+        dtype,
+        exp_a=model.exp_a,
+        exp_b=model.exp_b,
+        c2c=model.c2c,
+        c2c_add=model.c2c_add,
+        c2c_slope=model.c2c_slope,
+        gamma_up=model.gamma_up,
+        gamma_down=model.gamma_down,
+        amp_up=model.amp_up,
+        amp_down=model.amp_down,
+        write_sigma=model.write_sigma,
+        refresh=refresh,
+    )
+
+
+def fits(m: int) -> bool:
+    """A train of ``m`` devices reads its noise from the table (:func:`~models.physics.noise.normals`
+    draws fresh normals above half of it, which the kernels do not)."""
+    return m <= NOISE_TABLE_SIZE // 2
+
+
+def _train_noise(n: np.ndarray, noise: int) -> tuple[np.ndarray, int]:
+    """The window starts of the train's pulses (drawn as the torch loop draws them) and its length."""
+    k = np.abs(n)
+    later = k[k > 1]  # as the torch loop: int(max |n|) over the devices with |n| > 1 (NaN never)
+    last = int(later.max()) if later.size else 0
+    live = live_counts(n, last)
+    sizes = [int(v) for v in live if v > 0] if noise != NOISE_NONE else []
+    starts = np.array(table_offsets(sizes) if sizes else [0], dtype=np.int64)
+    return starts, last
+
+
+def pulse_devices_at(
+    model: PulseModel, idx: Tensor, n: Tensor, state: tuple[Tensor, ...], slopes: tuple[Tensor, Tensor] | None
+) -> Tensor:
+    """The kernel of a bidirectional state-dependent array's ``pulse_at``: ``state`` is
+    (ω, b_min, b_max, s⁺, s⁻, counts of the devices, read ω), all flat."""
+    w, lo, hi, up, down, counts, read = state
+    rule, noise = codes(model)
+    c = model_consts(model, w.dtype, 0.0)
+    nn = n.numpy()
+    starts, last = _train_noise(nn, noise)
+    write_start = table_offsets([idx.numel()])[0] if model.write_sigma > 0 else -1
+    table = normal_table(w.dtype, w.device).numpy()
+    sup, sdn = (w, w) if slopes is None else slopes
+    out = np.empty(idx.numel(), dtype=c.dtype)
+    pulse_devices(
+        idx.numpy(), nn, w.numpy(), lo.numpy(), hi.numpy(), up.numpy(), down.numpy(), sup.numpy(),
+        sdn.numpy(), counts.numpy(), read.numpy(), out, rule, noise, c, table, starts, write_start, last,
+    )  # fmt: skip
+    return torch.from_numpy(out)
+
+
+def pulse_pairs_at(
+    model: PulseModel,
+    idx: Tensor,
+    n: Tensor,
+    rows: Tensor,
+    value: Tensor,
+    counts: Tensor,
+    slope: Tensor | None,
+    refresh: float,
+) -> tuple[Tensor, Tensor]:
+    """The kernel of a state-dependent one-directional pair's ``pulse_at``: ``rows`` (N, 4) of
+    (ω⁺, ω⁻, step, bound), ``value`` and ``counts`` (2N) flat; returns the new ω and the
+    positions (in ``idx``) of the refreshed pairs."""
+    rule, noise = codes(model)
+    c = model_consts(model, rows.dtype, refresh)
+    nn = n.numpy()
+    starts, last = _train_noise(nn, noise)
+    table = normal_table(rows.dtype, rows.device).numpy()
+    out = np.empty(idx.numel(), dtype=c.dtype)
+    refreshed = np.empty(idx.numel(), dtype=np.int64)
+    r = pulse_pairs(
+        idx.numpy(), nn, rows.numpy(), value.numpy(), counts.numpy(),
+        (value if slope is None else slope).numpy(), out, refreshed, rule, noise, c, table, starts, last,
+    )  # fmt: skip
+    return torch.from_numpy(out), torch.from_numpy(refreshed[:r])
+
+
+__all__ = [
+    "ENABLED",
+    "NOISE_ADD",
+    "NOISE_COMPLEX",
+    "NOISE_MULT",
+    "NOISE_NONE",
+    "RULE_CONSTANT",
+    "RULE_EXP",
+    "RULE_LINEAR",
+    "codes",
+    "consts",
+    "fits",
+    "live_counts",
+    "pulse_devices",
+    "pulse_devices_at",
+    "pulse_pairs",
+    "pulse_pairs_at",
+    "usable",
+]
