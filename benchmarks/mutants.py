@@ -118,10 +118,12 @@ MODULES: dict[str, list[str]] = {
 run the CLI in a subprocess reach no mutant (mutmut sees only in-process calls), so they are left out."""
 
 NO_TESTS, TIMEOUTS = 33, {24, 36, 152, -24}
-SINGLE_THREADED = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+SINGLE_THREADED = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "DSE_TORCH_UPDATES": "1"}
 """mutmut forks its workers from a parent that has run torch: with torch's thread pool started there, a
 forked worker hangs at its first parallel tensor operation, whatever the mutant, and the hang was counted as a
-kill by timeout. One thread per process keeps every verdict a test's."""
+kill by timeout. One thread per process keeps every verdict a test's. ``DSE_TORCH_UPDATES=1``: the tests run
+the torch path of the pulsed updates (the reference, and the path on accelerators), which the compiled CPU
+kernels (``models/physics/kernels.py``, not mutable by mutmut) are tested equal to."""
 
 
 def _scratch(module: str, tests: list[str]) -> Path:

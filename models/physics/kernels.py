@@ -30,12 +30,15 @@ import torch
 from torch import Tensor
 
 from models.physics.devices import UpdateRule
-from models.physics.jit import AHEAD, fma, jit, prefetch
+from models.physics.jit import AHEAD, fma, jit, prefetch, torch_fuses
 from models.physics.noise import NOISE_TABLE_SIZE, normal_table, table_offsets
 from models.physics.update_rules import PulseModel
 
-ENABLED = os.environ.get("DSE_TORCH_UPDATES", "") in ("", "0")
-"""Use the kernels for CPU tensors (``DSE_TORCH_UPDATES=1``: the torch path everywhere)."""
+TORCH_FUSES = torch_fuses()
+"""This build's probe (:func:`~models.physics.jit.torch_fuses`), once at import."""
+ENABLED = os.environ.get("DSE_TORCH_UPDATES", "") in ("", "0") and TORCH_FUSES
+"""Use the kernels for CPU tensors (``DSE_TORCH_UPDATES=1``, or a torch build whose multiply-adds
+round twice: the torch path everywhere)."""
 
 Array = np.ndarray
 """A NumPy view of a CPU tensor (what the kernels take)."""
@@ -378,6 +381,7 @@ __all__ = [
     "RULE_CONSTANT",
     "RULE_EXP",
     "RULE_LINEAR",
+    "TORCH_FUSES",
     "codes",
     "consts",
     "fits",

@@ -20,6 +20,20 @@ from models.physics import jit, kernels
 from models.physics.devices import DEVICES, UpdateRule
 from models.physics.pulses import PulsedArray, PulseModel
 
+pytestmark = pytest.mark.skipif(
+    not kernels.TORCH_FUSES,
+    reason="this torch build rounds its CPU multiply-adds twice: the kernels stay off (jit.torch_fuses)",
+)
+
+
+def test_this_build_fuses_and_the_probe_tells_a_twice_rounded_add_apart() -> None:
+    """The probe's reference: a multiply then an add (two roundings) differs from it on this data."""
+    g = torch.Generator().manual_seed(0)
+    a, b, c = (torch.rand(4096, generator=g) * 2 - 1 for _ in range(3))
+    once = (c.double() + a.double() * b.double()).float()
+    assert jit.torch_fuses() and torch.equal(torch.addcmul(c, a, b), once)
+    assert int((c + a * b != once).sum()) > 400
+
 
 def _model(name: str, **kw: object) -> PulseModel:
     return dataclasses.replace(PulseModel.of(DEVICES[name]), **kw)  # type: ignore[arg-type]
