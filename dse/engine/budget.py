@@ -57,7 +57,8 @@ class Budget:
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        """Hold the storage lock for one burst of asks and read the shared count.
+        """Hold the storage lock for one burst of asks (or of recovering dead drivers' trials, so two
+        drivers never re-enqueue one trial twice) and read the shared count.
 
         On the journal file the caller already holds the lock (``BatchedJournalStorage.batch``);
         on PostgreSQL this takes the study's advisory lock for the burst.
