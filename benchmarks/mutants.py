@@ -68,6 +68,7 @@ MODULES: dict[str, list[str]] = {
         "tests/validation/test_pulse_response.py",
         "tests/models/test_update_speed.py",
         "tests/models/test_pulses_mutants.py",
+        "tests/models/test_update_kernels.py",
     ],
     "models/physics/update_rules.py": [
         "tests/validation/test_pulse_response.py",
@@ -79,17 +80,20 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
         "tests/models/test_hic_mutants.py",
+        "tests/models/test_update_kernels.py",
     ],
     "models/training/onchip.py": [
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
         "tests/models/test_onchip_mutants.py",
+        "tests/models/test_update_kernels.py",
     ],
     "models/training/qnn.py": [
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
         "tests/models/test_update_speed.py",
         "tests/models/test_qnn_mutants.py",
+        "tests/models/test_update_kernels.py",
     ],
     "dse/schema/point.py": [
         "tests/dse/test_point.py",
