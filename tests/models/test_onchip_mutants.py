@@ -19,6 +19,7 @@ from torch import nn
 
 from models.config import AnalogConfig, MomentumPlacement, TrainConfig, TrainMode
 from models.nn.layers import AnalogLinear
+from models.physics import kernels
 from models.physics.devices import DEVICES
 from models.physics.pulses import chi_grid
 from models.training.onchip import (
@@ -246,7 +247,17 @@ def test_in_memory_momentum_is_pulsed_toward_mu_m_minus_the_step_and_read_as_the
     assert torch.equal(_pulses(layer, w1, upd.alphas[0]), m2)
 
 
-def test_the_chi_register_rounds_onto_its_lsb_without_pulsing_below_eps() -> None:
+@pytest.fixture(params=["torch", "kernels"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The χ tests run on both update paths: the torch calls and the compiled CPU pass
+    (``chi_kernel``), whichever ``DSE_TORCH_UPDATES`` selects by default."""
+    if request.param == "kernels" and not kernels.TORCH_FUSES:
+        pytest.skip("this torch build rounds its multiply-adds twice: the kernels stay off")
+    monkeypatch.setattr(kernels, "ENABLED", request.param == "kernels")
+    return str(request.param)
+
+
+def test_the_chi_register_rounds_onto_its_lsb_without_pulsing_below_eps(path: str) -> None:
     """4 bits: LSB = ε/4; an update of |Δ| < ε/2 lands on a neighbouring multiple of the LSB."""
     layer = _layer(8, 8)
     upd = MixedPrecision([layer], _mixed(4), torch.Generator().manual_seed(0))
@@ -272,7 +283,7 @@ def write_noise() -> Iterator[str]:
         del DEVICES["noisy_write_bi"]
 
 
-def test_a_chi_below_eps_writes_no_device(write_noise: str) -> None:
+def test_a_chi_below_eps_writes_no_device(write_noise: str, path: str) -> None:
     """|χ| ≤ ε/2 on every weight: no device is written, so not one read is redrawn."""
     torch.manual_seed(0)
     layer = AnalogLinear(8, 8, AnalogConfig(device=write_noise))
@@ -284,7 +295,7 @@ def test_a_chi_below_eps_writes_no_device(write_noise: str) -> None:
     assert torch.equal(layer.weight.detach(), w0) and torch.equal(upd.counters()[0][1], counts0)
 
 
-def test_a_chi_of_exactly_eps_becomes_one_pulse() -> None:
+def test_a_chi_of_exactly_eps_becomes_one_pulse(path: str) -> None:
     """Δ = 4 LSB = ε on every weight: each χ reaches ε exactly and transfers one pulse, leaving 0."""
     layer = _layer(4, 4)
     upd = MixedPrecision([layer], _mixed(4), torch.Generator().manual_seed(0))
@@ -294,7 +305,7 @@ def test_a_chi_of_exactly_eps_becomes_one_pulse() -> None:
     assert torch.equal(upd.chi[0], torch.zeros(4, 4))
 
 
-def test_a_single_weight_past_eps_transfers() -> None:
+def test_a_single_weight_past_eps_transfers(path: str) -> None:
     """A float χ (no grid): only one weight reaches 2.5ε, and gets 2 pulses; its χ keeps ½ε."""
     layer = _layer(4, 4)
     upd = MixedPrecision([layer], _mixed(32), torch.Generator().manual_seed(0))
@@ -307,7 +318,7 @@ def test_a_single_weight_past_eps_transfers() -> None:
     assert int(torch.count_nonzero(upd.chi[0])) == 1
 
 
-def test_the_chi_register_saturates_at_seven_lsb_both_ways() -> None:
+def test_the_chi_register_saturates_at_seven_lsb_both_ways(path: str) -> None:
     """4 bits saturate at 7 LSB = 1.75ε: an update of ±10ε becomes one pulse and χ = ±0.75ε."""
     layer = _layer(4, 4)
     upd = MixedPrecision([layer], _mixed(4), torch.Generator().manual_seed(0))
