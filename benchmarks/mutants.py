@@ -86,6 +86,7 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_training_rules.py",
         "tests/models/test_training_speedups.py",
         "tests/models/test_onchip_mutants.py",
+        "tests/models/test_chi_register.py",
         "tests/models/test_update_kernels.py",
     ],
     "models/training/qnn.py": [
