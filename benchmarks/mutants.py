@@ -23,6 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "results" / "_mutants"
 
+COST_TESTS = [
+    "tests/models/test_cost.py",
+    "tests/models/test_cost_totals.py",
+    "tests/validation/test_published_figures.py",
+    "tests/models/test_cost_mutants.py",
+    "tests/validation/test_published_area.py",
+    "tests/validation/test_cell_read_energy.py",
+]
+"""The cost model's in-process tests (model, breakdown and periphery share them)."""
+
 MODULES: dict[str, list[str]] = {
     "dse/analysis/pareto.py": [
         "tests/dse/test_pareto.py",
@@ -30,31 +40,9 @@ MODULES: dict[str, list[str]] = {
         "tests/dse/test_hypervolume.py",
         "tests/dse/test_significance.py",
     ],
-    "models/cost/model.py": [
-        "tests/models/test_cost.py",
-        "tests/models/test_cost_totals.py",
-        "tests/validation/test_published_figures.py",
-        "tests/models/test_cost_mutants.py",
-        "tests/validation/test_published_area.py",
-        "tests/validation/test_cell_read_energy.py",
-        "tests/models/test_write_counts.py",
-    ],
-    "models/cost/breakdown.py": [
-        "tests/models/test_cost.py",
-        "tests/models/test_cost_totals.py",
-        "tests/validation/test_published_figures.py",
-        "tests/models/test_cost_mutants.py",
-        "tests/validation/test_published_area.py",
-        "tests/validation/test_cell_read_energy.py",
-    ],
-    "models/cost/periphery.py": [
-        "tests/models/test_cost.py",
-        "tests/models/test_cost_totals.py",
-        "tests/validation/test_published_figures.py",
-        "tests/models/test_cost_mutants.py",
-        "tests/validation/test_published_area.py",
-        "tests/validation/test_cell_read_energy.py",
-    ],
+    "models/cost/model.py": [*COST_TESTS, "tests/models/test_write_counts.py"],
+    "models/cost/breakdown.py": COST_TESTS,
+    "models/cost/periphery.py": COST_TESTS,
     "models/cost/constants.py": ["tests/models/test_cost.py", "tests/validation/test_published_figures.py"],
     "models/physics/converters.py": [
         "tests/models/test_converters_mutants.py",
