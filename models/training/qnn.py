@@ -75,7 +75,7 @@ def to_states(w: Tensor, alpha: float, ternary: bool) -> Tensor:
     """Nearest state of ``w/α``: ternary rounds (|w| < α/2 → 0), binary takes the sign (0 → +1)."""
     if ternary:
         return torch.round(w / alpha).clamp_(-1.0, 1.0)
-    return torch.where(w >= 0, 1.0, -1.0)
+    return torch.where(w >= 0, 1.0, -1.0).to(w.dtype)  # the scalars alone would give the default dtype
 
 
 def gxnor_step(s: Tensor, dz: Tensor, ternary: bool, generator: torch.Generator) -> Tensor:

@@ -148,6 +148,8 @@ def test_to_states_rounds_to_the_nearest_state_by_hand() -> None:
     assert to_states(w, alpha, ternary=True).tolist() == [-1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
     # binary takes the sign, and 0 goes to +1
     assert to_states(w, alpha, ternary=False).tolist() == [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    for dtype in (torch.float32, torch.float64):  # the states keep the weights' dtype, binary included
+        assert {to_states(w.to(dtype), alpha, t).dtype for t in (True, False)} == {dtype}
 
 
 @pytest.mark.parametrize("big", [False, True])

@@ -186,8 +186,8 @@ def _qnn_run(compiled: bool, dtype: torch.dtype, ternary: bool) -> list[torch.Te
 
 @pytest.mark.parametrize(
     ("dtype", "ternary"),
-    [(torch.float32, True), (torch.float32, False), (torch.float64, True)],
-)  # float64 binary: the torch step itself fails (to_states' binary states are float32)
+    [(torch.float32, True), (torch.float32, False), (torch.float64, True), (torch.float64, False)],
+)
 def test_qnn_kernel_equals_the_torch_step_bit_for_bit(dtype: torch.dtype, ternary: bool) -> None:
     ref, got = _qnn_run(False, dtype, ternary), _qnn_run(True, dtype, ternary)
     for a, b in zip(ref, got, strict=True):
