@@ -56,7 +56,7 @@ def hic_chip(arr: Any, layer: AnalogMatrix, sample: Tensor | None = None) -> Chi
     slice ``k`` weighs ``lsb·s_k·cap_k`` per full span."""
     dev = layer.device_spec
     span = dev.g_max_us - dev.g_min_us
-    d = arr.digits if sample is None else arr.digits.flatten(1).index_select(1, sample)
+    d = arr.digits if sample is None else arr.digits_at(sample)
     g = torch.cat(
         [
             pair_conductances(d[k].clamp_min(0.0), (-d[k]).clamp_min(0.0), cap, dev)

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from models.config import AnalogConfig, TrainConfig
 from models.nn.layers import AnalogMatrix
-from models.physics import chi_kernel
+from models.physics import hic_kernel
 from models.physics.crossbar import max_code, slice_caps, slice_significance
 from models.physics.pulses import INIT_FRACTION, PulseModel, uniforms
 from models.torch_device import whole_indices
@@ -90,13 +90,12 @@ def level_pulses(old: Tensor, new: Tensor, one_directional: bool) -> Tensor:
 class HicArray:
     """The device digits, accumulator and write counters of one HIC weight matrix.
 
-    An update is dense only up to the accumulator (three passes over the weights); the
-    carry chain and the write counts then run on the few weights whose accumulator
-    overflowed, gathered by index, and the weight (:attr:`value`) changes there only. A
-    weight's counters are stored side by side (one cache line per gather), its digits slice
-    by slice (a few hundred carries a step gather them cheaply either way, and the chip's
-    read-noise estimate samples them without copying every digit); :attr:`digits` and
-    :attr:`counts` are views, slices first.
+    An update is dense only up to the accumulator; the carry chain and the write counts then
+    run on the few weights whose accumulator overflowed, and the weight (:attr:`value`) changes
+    there only. A weight's digits are stored side by side, and so are its counters (each one
+    cache line for a carry to fetch: the carries are scattered, so the lines they touch, not
+    the arithmetic, are what a carry costs); :attr:`digits` and :attr:`counts` are views,
+    slices first.
     """
 
     def __init__(
@@ -111,9 +110,9 @@ class HicArray:
         self.one_directional = PulseModel.of(dev).one_directional
         self.multilevel = device_cfg.multilevel_devices
         slices = len(self.caps)
-        d = torch.zeros(slices, *w.shape, device=w.device)
+        d = torch.zeros(slices, *w.shape, dtype=w.dtype, device=w.device)  # the weights' dtype
         d[0] = torch.round(w / self.lsb)
-        self._digits = carry_chain(d, self.caps, self.bases).reshape(slices, -1)  # (S, weights)
+        self._digits = carry_chain(d, self.caps, self.bases).reshape(slices, -1).T.contiguous()  # (n, S)
         self._counts = torch.ones(w.numel(), slices, 2, dtype=torch.float64, device=w.device)
         self._shape = w.shape
         self.acc = torch.zeros_like(w)
@@ -124,9 +123,13 @@ class HicArray:
 
     @property
     def digits(self) -> Tensor:
-        """Signed digit per slice, ``(slices, ...)`` (a contiguous view: a sample of its weights,
-        as the chip's read-noise estimate takes every 10 steps, gathers only those)."""
-        return self._digits.view(-1, *self._shape)
+        """Signed digit per slice, ``(slices, ...)`` (a view of the weights' rows of digits)."""
+        return self._digits.T.unflatten(1, self._shape)
+
+    def digits_at(self, flat: Tensor) -> Tensor:
+        """The digits of the weights at the flat indices ``flat``, ``(slices, len(flat))``: one row
+        gathered per weight (the chip's read-noise estimate samples 16k weights every 10 steps)."""
+        return self._digits.index_select(0, flat).T
 
     @property
     def counts(self) -> Tensor:
@@ -140,26 +143,48 @@ class HicArray:
     def update(self, delta_w: Tensor, gen: torch.Generator, scale: float = 1.0) -> Tensor:
         """Accumulate ``scale·delta_w`` (weight units), carry overflow through the slices, count
         writes; returns the flat indices of the weights that may have changed."""
+        found = self.fused_update(delta_w, None, 0.0, gen, scale, None)
+        return found if found is not None else self._torch_update(delta_w, gen, scale)
+
+    def fused_update(
+        self,
+        g: Tensor,
+        momentum: Tensor | None,
+        mu: float,
+        gen: torch.Generator,
+        scale: float,
+        weight: Tensor | None,
+    ) -> Tensor | None:
+        """:meth:`update` by the compiled CPU pass (:mod:`models.physics.hic_kernel`) of
+        ``v = g + μ·momentum`` (into ``momentum``; v = g without it), writing the carried weights
+        to ``weight`` too (if given); the carried flat indices, or None where the kernel does not
+        apply (then nothing is drawn or changed: the caller's torch path runs)."""
+        tensors = [g, self.acc, self._digits, self.value, *(t for t in (momentum, weight) if t is not None)]
+        if not hic_kernel.fits(*tensors) or not self._counts.is_contiguous():
+            return None
+        u = uniforms(self.acc.shape, self.acc.dtype, gen) if self.grid else None
+        c = scale / self.lsb  # weight units → LSB levels
+        consts = (mu, c * self.grid if self.grid else c, 1.0 / max(self.grid, 1), self.lsb)
+        state = (self.acc, self._digits, self._counts, self.value)
+        slices = (self.caps, self.bases, self.sig)
+        return hic_kernel.step(g, momentum, u, state, weight, consts, slices, self.one_directional)
+
+    def _torch_update(self, delta_w: Tensor, gen: torch.Generator, scale: float) -> Tensor:
+        """:meth:`update` in torch calls: the reference, and the path on other torch devices."""
         acc = self.acc
         c = scale / self.lsb  # weight units → LSB levels
-        u = uniforms(acc.shape, acc.dtype, gen) if self.grid else None
-        # the compiled CPU pass (chi_kernel: an accumulator of step 1 without saturation) or torch
-        found = chi_kernel.step(
-            delta_w, u, acc, c * self.grid if self.grid else c, 1.0 / max(self.grid, 1), 1.0
-        )
-        if found is None:
-            if u is not None:  # the accumulator's LSB, 1/2^(b−1) level: stochastic rounding floor(U + u·grid)
-                u = torch.add(u, delta_w, alpha=c * self.grid, out=self._buf)
-                acc.add_(u.floor_(), alpha=1.0 / self.grid)
-            else:
-                acc.add_(delta_w, alpha=c)
-            found = self._carries(acc)
-        idx, carry = found
+        if self.grid:  # the accumulator's LSB, 1/2^(b−1) level: stochastic rounding floor(U + u·grid)
+            u = uniforms(acc.shape, acc.dtype, gen)
+            u = torch.add(u, delta_w, alpha=c * self.grid, out=self._buf)
+            acc.add_(u.floor_(), alpha=1.0 / self.grid)
+        else:
+            acc.add_(delta_w, alpha=c)
+        idx, carry = self._carries(acc)
         if idx.numel() == 0:
             return idx
         slices = len(self.caps)
         at = (idx * (2 * slices)).unsqueeze(1) + self._cols  # flat indices of the counters' rows
-        old = self._digits.index_select(1, idx)  # (S, k)
+        old = self._digits.index_select(0, idx).T  # (S, k)
         new = old.clone()
         new[0] += carry  # trunc(total)
         # the other digits are within their caps already: unless the first leaves its cap (or is
@@ -168,7 +193,7 @@ class HicArray:
             new = carry_chain(new, self.caps, self.bases)
         pulses = level_pulses(device_levels(old), device_levels(new), self.one_directional)  # (S, 2, k)
         self._counts.view(-1).index_add_(0, at.view(-1), pulses.permute(2, 0, 1).reshape(-1).double())
-        self._digits.index_copy_(1, idx, new)
+        self._digits.index_copy_(0, idx, new.T)
         self.value.view(-1).scatter_(0, idx, digits_value(new, self.sig) * self.lsb)
         return idx
 
@@ -205,10 +230,14 @@ class Hic:
         return hic_chip(self.arrays[i], layer, sample)
 
     def step(self, i: int, grad: Tensor) -> None:
-        arr = self.arrays[i]
-        idx = arr.update(self.momentum.velocity(i, grad), self.gen, scale=-self.cfg.lr)
+        arr, momentum = self.arrays[i], self.momentum
+        weight = self.layers[i].weight.data
+        buf = momentum.bufs[i] if momentum.on else None
+        if arr.fused_update(grad, buf, self.cfg.momentum, self.gen, -self.cfg.lr, weight) is not None:
+            return  # the compiled CPU pass: momentum, update and the carried weights' write-back
+        idx = arr.update(momentum.velocity(i, grad), self.gen, scale=-self.cfg.lr)
         # only the carried weights change (analog weights change only by the updater's writes)
-        self.layers[i].weight.data.view(-1).scatter_(0, idx, arr.value.view(-1).index_select(0, idx))
+        weight.view(-1).scatter_(0, idx, arr.value.view(-1).index_select(0, idx))
 
     def counters(self) -> list[tuple[str, Tensor]]:
         out: list[tuple[str, Tensor]] = []
