@@ -16,6 +16,8 @@ and ``sign(NaN)`` is 0 as torch's. States, counts and weights are the torch path
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -30,7 +32,6 @@ SCAN = 64
 """Weights per run of the search for carries: a run without one (~3 in 4 at 0.4 % carries) is
 passed over after one vectorized check."""
 K_MU, K_SCALE, K_ACC_LSB, K_W_LSB, K_ONE, K_ZERO = 0, 1, 2, 3, 4, 5
-N_K = 6
 
 
 @jit(inline="always")
@@ -127,19 +128,22 @@ def hic_step(
     caps: np.ndarray,
     bases: np.ndarray,
     sig: np.ndarray,
-    flags: np.ndarray,
+    with_momentum: bool,
+    rounded: bool,
+    one_directional: bool,
+    write_weight: bool,
     new: np.ndarray,
     idx: np.ndarray,
     carries: np.ndarray,
 ) -> int:
-    """Per weight: v = g + μ·m into ``momentum`` (``flags[0]``; else v = g); the accumulator
-    a ← a + LSB_a·⌊U + scale·v⌋ (``flags[1]``; else a + scale·v); where |a| ≥ 1 (or NaN) the
+    """Per weight: v = g + μ·m into ``momentum`` (``with_momentum``; else v = g); the accumulator
+    a ← a + LSB_a·⌊U + scale·v⌋ (``rounded``; else a + scale·v); where |a| ≥ 1 (or NaN) the
     carry trunc(a) leaves a = frac(a) and goes to the digits (:func:`_carry`), whose weight is
-    written to ``value`` and, ``flags[3]``, ``weight``; ``flags[2]``: one-directional devices.
-    The carried weights' flat indices go to ``idx``; returns how many."""
+    written to ``value`` and, if ``write_weight``, ``weight``. ``new``: scratch of S digits;
+    the carried weights' flat indices go to ``idx`` (their carries to ``carries``); returns how
+    many."""
     mu, scale, acc_lsb, w_lsb = k[K_MU], k[K_SCALE], k[K_ACC_LSB], k[K_W_LSB]
     one, zero = k[K_ONE], k[K_ZERO]
-    with_momentum, rounded, one_directional, write_weight = flags[0], flags[1], flags[2], flags[3]
     n, slices = acc.size, caps.size
     r = 0
     for start in range(0, n, BLOCK):
@@ -203,6 +207,31 @@ def fits(*tensors: Tensor) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Slices:
+    """The slices' constants as :func:`hic_step` takes them, built once per array (and dtype)."""
+
+    caps: np.ndarray
+    """cap_k, the largest |digit| of each slice."""
+    bases: np.ndarray
+    """s_{k+1}/s_k, the carry chain's integer ratios (S − 1)."""
+    sig: np.ndarray
+    """s_k, each slice's significance in LSB levels."""
+    one_directional: bool
+    """The devices only rise by pulses (PCM): a fall is one RESET and the new level's SETs."""
+    scratch: np.ndarray
+    """S digits of working space."""
+
+    @staticmethod
+    def of(
+        caps: list[int], bases: list[int], sig: list[float], one_directional: bool, dtype: torch.dtype
+    ) -> Slices:
+        """In ``dtype`` (float32 or float64), as torch rounds the scalars it compares and multiplies."""
+        np_dtype = _DTYPES[dtype]
+        caps_, bases_, sig_ = (np.array(x, dtype=np.float64).astype(np_dtype) for x in (caps, bases, sig))
+        return Slices(caps_, bases_, sig_, one_directional, np.empty(len(caps), dtype=np_dtype))
+
+
 def step(
     g: Tensor,
     momentum: Tensor | None,
@@ -210,21 +239,16 @@ def step(
     state: tuple[Tensor, Tensor, Tensor, Tensor],
     weight: Tensor | None,
     consts: tuple[float, float, float, float],
-    slices: tuple[list[int], list[int], list[float]],
-    one_directional: bool,
+    slices: Slices,
 ) -> Tensor:
     """Run :func:`hic_step` (the caller checked :func:`fits`): ``state`` = (accumulator, digits
     ``(n, S)``, counts ``(n, S, 2)`` float64, value), ``consts`` = (μ, scale, accumulator LSB,
-    weight LSB) in the tensors' dtype as torch rounds a scalar, ``slices`` = (caps, bases,
-    significance); ``u`` None: a float accumulator; returns the carried weights' flat indices."""
+    weight LSB), rounded to the tensors' dtype as torch rounds a scalar operand; ``u`` None: a
+    float accumulator; returns the carried weights' flat indices."""
     acc, digits, counts, value = state
-    dtype = g.numpy().dtype
-    k = np.zeros(N_K, dtype=np.float64)
-    k[K_MU], k[K_SCALE], k[K_ACC_LSB], k[K_W_LSB] = consts
-    k[K_ONE] = 1.0
-    caps, bases, sig = (np.array(s, dtype=np.float64).astype(dtype) for s in slices)
-    flags = np.array([momentum is not None, u is not None, one_directional, weight is not None])
     flat = g.view(-1).numpy()
+    dtype = flat.dtype
+    k = np.array((*consts, 1.0, 0.0), dtype=np.float64).astype(dtype)
     n = flat.size
     idx = np.empty(n, dtype=np.int64)
     r = hic_step(
@@ -236,16 +260,22 @@ def step(
         counts.view(-1).numpy(),
         value.view(-1).numpy(),
         flat if weight is None else weight.view(-1).numpy(),
-        k.astype(dtype),
-        caps,
-        bases,
-        sig,
-        flags,
-        np.empty(len(slices[0]), dtype=dtype),
+        k,
+        slices.caps,
+        slices.bases,
+        slices.sig,
+        momentum is not None,
+        u is not None,
+        slices.one_directional,
+        weight is not None,
+        slices.scratch,
         idx,
         np.empty(n, dtype=dtype),
     )
     return torch.from_numpy(idx[:r])
 
 
-__all__ = ["BLOCK", "fits", "hic_step", "step"]
+_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+__all__ = ["BLOCK", "SCAN", "Slices", "fits", "hic_step", "step"]

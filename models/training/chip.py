@@ -53,16 +53,15 @@ def pulsed_chip(
 
 def hic_chip(arr: Any, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
     """HIC's slices [HIC]: each signed digit on the device of its sign, ``g_min + |d|/cap·span``;
-    slice ``k`` weighs ``lsb·s_k·cap_k`` per full span."""
+    slice ``k`` weighs ``lsb·s_k·cap_k`` per full span. All slices in three tensor operations
+    (:func:`~models.physics.chip.pair_conductances` per slice, with each slice's scale
+    ``span/cap_k`` rounded to the digits' dtype as a scalar operand is: the same values)."""
     dev = layer.device_spec
     span = dev.g_max_us - dev.g_min_us
-    d = arr.digits if sample is None else arr.digits_at(sample)
-    g = torch.cat(
-        [
-            pair_conductances(d[k].clamp_min(0.0), (-d[k]).clamp_min(0.0), cap, dev)
-            for k, cap in enumerate(arr.caps)
-        ]
-    )
+    d = arr.digits if sample is None else arr.digits_at(sample)  # (S, ...)
+    scale = torch.tensor([span / cap for cap in arr.caps], dtype=d.dtype, device=d.device)
+    levels = torch.stack((d.clamp_min(0.0), (-d).clamp_min(0.0)), dim=1)  # (S, 2, ...)
+    g = levels.mul_(scale.view(-1, *([1] * (levels.dim() - 1)))).add_(dev.g_min_us)
     coef = tuple(arr.lsb * s * cap / span for s, cap in zip(arr.sig, arr.caps, strict=True))
     return ChipState(g, coef, arr.lsb * crossbar.max_code(dev, layer.config))
 

@@ -120,6 +120,7 @@ class HicArray:
         """The weight the devices hold, kept up to date by :meth:`update` (read-only)."""
         self._buf = torch.empty_like(w)
         self._cols = torch.arange(2 * slices, device=w.device)
+        self._slices: dict[torch.dtype, hic_kernel.Slices] = {}  # the kernel's constants, once
 
     @property
     def digits(self) -> Tensor:
@@ -166,8 +167,12 @@ class HicArray:
         c = scale / self.lsb  # weight units → LSB levels
         consts = (mu, c * self.grid if self.grid else c, 1.0 / max(self.grid, 1), self.lsb)
         state = (self.acc, self._digits, self._counts, self.value)
-        slices = (self.caps, self.bases, self.sig)
-        return hic_kernel.step(g, momentum, u, state, weight, consts, slices, self.one_directional)
+        slices = self._slices.get(g.dtype)
+        if slices is None:
+            slices = self._slices[g.dtype] = hic_kernel.Slices.of(
+                self.caps, self.bases, self.sig, self.one_directional, g.dtype
+            )
+        return hic_kernel.step(g, momentum, u, state, weight, consts, slices)
 
     def _torch_update(self, delta_w: Tensor, gen: torch.Generator, scale: float) -> Tensor:
         """:meth:`update` in torch calls: the reference, and the path on other torch devices."""
