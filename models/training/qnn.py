@@ -38,6 +38,8 @@ from models.training.outcome import ATTEMPTS
 
 GXNOR_M = 3.0
 """Nonlinearity m of the transition probability tanh(m·|ν|) (GXNOR's default range 1–5) [G21]."""
+PENDING_STEPS = 255
+"""Steps of the compiled pass between additions of its byte counters (≤ 1 attempt per MTJ a step)."""
 _BELOW_ONE = 1.0 - 2.0**-24
 """The largest float32 below 1: |ν| < 1 never exceeds it, so larger thresholds are capped to it."""
 _THRESHOLDS: dict[tuple[torch.dtype, torch.device], Tensor] = {}
@@ -131,6 +133,11 @@ class Qnn:
         # write attempts, counted densely every step: int32 (exact to 2^31 pulses; float64 cost
         # 2–4 ms a step on the benchmark MLP), read as float64 through :attr:`attempts`
         self._attempts = [torch.ones(2, *s.shape, dtype=torch.int32, device=s.device) for s in self.states]
+        # the compiled CPU pass counts into one byte per MTJ (a quarter of the int32 traffic: the
+        # pass is memory-bound), added to the int32 counters every 255 of its steps (before one
+        # could overflow); :attr:`attempts` reads the sum
+        self._pending = [torch.zeros(2, *s.shape, dtype=torch.uint8, device=s.device) for s in self.states]
+        self._pending_steps = [0] * len(self.states)
         self._signs = [(s > 0, s < 0) for s in self.states]  # the MTJ states, kept beside s
         self._flips = [torch.empty_like(p) for p, _ in self._signs]  # scratch of :func:`add_flips_`
         self._bufs = [torch.empty_like(s) for s in self.states]
@@ -147,15 +154,33 @@ class Qnn:
 
     def step(self, i: int, grad: Tensor) -> None:
         h = 1.0 if self.ternary else 2.0
-        v = self.momentum.velocity(i, grad)
         c = -self.cfg.lr / (self.alphas[i] * h)  # z = c·v
-        thresholds = switch_thresholds(v.shape, v.dtype, self.gen)
         state = (self.states[i], *self._signs[i])
         weight = self.layers[i].weight.data
-        if mtj_kernel.step(
-            v, thresholds, state, self._attempts[i], self.counts[i], weight, c, h, self.alphas[i]
-        ):
-            return  # the compiled CPU pass: the same arithmetic as below, one loop
+        buf = self.momentum.bufs[i] if self.momentum.on else None
+        same = grad.dtype == weight.dtype == state[0].dtype and (buf is None or buf.dtype == grad.dtype)
+        if same and mtj_kernel.fits(grad, buf, *state, self._pending[i], self.counts[i], weight):
+            # the compiled CPU pass: the momentum and the same arithmetic as below, one pass
+            thresholds = switch_thresholds(grad.shape, grad.dtype, self.gen)
+            momentum = None if buf is None else (buf, self.cfg.momentum)
+            mtj_kernel.step(
+                grad,
+                momentum,
+                thresholds,
+                state,
+                self._pending[i],
+                self.counts[i],
+                weight,
+                c,
+                h,
+                self.alphas[i],
+            )
+            self._pending_steps[i] += 1
+            if self._pending_steps[i] == PENDING_STEPS:
+                self._flush(i)
+            return
+        v = self.momentum.velocity(i, grad)
+        thresholds = switch_thresholds(v.shape, v.dtype, self.gen)
         # |z| = |v|·|c| (exactly |c·v|); transitions sign(z)·⌈|z| − T⌉ are nonzero exactly where
         # |z| − T > 0: find those first; the attempts take ⌈|z|⌉ from the same pass
         abs_z = torch.abs(v, out=self._bufs[i]).mul_(abs(c))
@@ -190,10 +215,16 @@ class Qnn:
         add_flips_(self._attempts[i][0], t, True, pos, self._flips[i])
         add_flips_(self._attempts[i][1], t, False, neg, self._flips[i])
 
+    def _flush(self, i: int) -> None:
+        """Add layer ``i``'s byte counters to its int32 attempt counters and clear them."""
+        self._attempts[i].add_(self._pending[i])
+        self._pending[i].zero_()
+        self._pending_steps[i] = 0
+
     @property
     def attempts(self) -> list[Tensor]:
         """Write attempts per MTJ ``(2, ...)`` per layer (float64, as the switch counters)."""
-        return [a.double() for a in self._attempts]
+        return [a.double().add_(p) for a, p in zip(self._attempts, self._pending, strict=True)]
 
     def counters(self) -> list[tuple[str, Tensor]]:
         return [("weights", c) for c in self.counts] + [(ATTEMPTS, a) for a in self.attempts]
