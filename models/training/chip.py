@@ -124,6 +124,8 @@ class TrainingChip:
             torch.arange(0, n, max(1, n // NOISE_SAMPLE), device=where)
             for n in (layer.weight.numel() for layer in layers)
         ]
+        self._norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        """The BatchNorm layers, whose statistics a calibration read leaves alone (found once)."""
         self.cal_index = permutation(x.shape[0], gen, x.device)[: cfg.batch_size]
         """Which samples of the training split form the calibration batch (drawn once)."""
         self.attach(x, y)
@@ -146,7 +148,7 @@ class TrainingChip:
     def calibrate(self) -> None:
         """Set every converter range from one read of the calibration batch (forward, and the
         backward too when it is analog); no update, BatchNorm statistics untouched."""
-        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        norms = self._norms
         saved = [m.momentum for m in norms]
         for m in norms:
             m.momentum = 0.0
