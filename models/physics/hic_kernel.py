@@ -197,20 +197,16 @@ def hic_step(
     return r
 
 
-def fits(*tensors: Tensor) -> bool:
-    """True when :func:`step` applies: :func:`~models.physics.kernels.usable` (the first tensor's
-    dtype, float32 or float64), all on the CPU, contiguous and of that dtype."""
-    return (
-        usable(*tensors)
-        and all(t.is_contiguous() for t in tensors)
-        and all(t.dtype == tensors[0].dtype for t in tensors)
-    )
-
-
 @dataclass(frozen=True)
-class Slices:
-    """The slices' constants as :func:`hic_step` takes them, built once per array (and dtype)."""
+class State:
+    """An array's state as :func:`hic_step` takes it: the NumPy views of its CPU tensors (made
+    once, not at every step) and the slices' constants in their dtype. Not to be pickled: the
+    views would come back as copies (:class:`models.training.hic.HicArray` drops it)."""
 
+    tensors: tuple[Tensor, Tensor, Tensor, Tensor]
+    """(accumulator, digits ``(n, S)``, counts ``(n, S, 2)`` float64, value): what the views view."""
+    views: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    """Their flat NumPy views."""
     caps: np.ndarray
     """cap_k, the largest |digit| of each slice."""
     bases: np.ndarray
@@ -224,53 +220,76 @@ class Slices:
 
     @staticmethod
     def of(
-        caps: list[int], bases: list[int], sig: list[float], one_directional: bool, dtype: torch.dtype
-    ) -> Slices:
-        """In ``dtype`` (float32 or float64), as torch rounds the scalars it compares and multiplies."""
-        np_dtype = _DTYPES[dtype]
-        caps_, bases_, sig_ = (np.array(x, dtype=np.float64).astype(np_dtype) for x in (caps, bases, sig))
-        return Slices(caps_, bases_, sig_, one_directional, np.empty(len(caps), dtype=np_dtype))
+        tensors: tuple[Tensor, Tensor, Tensor, Tensor],
+        caps: list[int],
+        bases: list[int],
+        sig: list[float],
+        one_directional: bool,
+    ) -> State | None:
+        """The state of these tensors, or None where the kernel cannot take them (not float32 or
+        float64 CPU tensors of one dtype, float64 counts, all contiguous); the constants rounded
+        to the dtype as torch rounds the scalars it compares and multiplies."""
+        acc, digits, counts, value = tensors
+        if not (
+            all(t.device.type == "cpu" and t.is_contiguous() for t in tensors)
+            and acc.dtype in _DTYPES
+            and digits.dtype == value.dtype == acc.dtype
+            and counts.dtype == torch.float64
+        ):
+            return None
+        dtype = _DTYPES[acc.dtype]
+        caps_, bases_, sig_ = (np.array(x, dtype=np.float64).astype(dtype) for x in (caps, bases, sig))
+        views = (
+            acc.view(-1).numpy(),
+            digits.view(-1).numpy(),
+            counts.view(-1).numpy(),
+            value.view(-1).numpy(),
+        )
+        return State(tensors, views, caps_, bases_, sig_, one_directional, np.empty(len(caps), dtype=dtype))
+
+    def fits(self, *tensors: Tensor) -> bool:
+        """True when :func:`step` takes these tensors with this state: kernels
+        :func:`~models.physics.kernels.usable`, contiguous and of the state's dtype."""
+        dtype = self.tensors[0].dtype
+        return usable(*tensors) and all(t.is_contiguous() and t.dtype == dtype for t in tensors)
 
 
 def step(
     g: Tensor,
     momentum: Tensor | None,
     u: Tensor | None,
-    state: tuple[Tensor, Tensor, Tensor, Tensor],
+    state: State,
     weight: Tensor | None,
     consts: tuple[float, float, float, float],
-    slices: Slices,
 ) -> Tensor:
-    """Run :func:`hic_step` (the caller checked :func:`fits`): ``state`` = (accumulator, digits
-    ``(n, S)``, counts ``(n, S, 2)`` float64, value), ``consts`` = (μ, scale, accumulator LSB,
-    weight LSB), rounded to the tensors' dtype as torch rounds a scalar operand; ``u`` None: a
-    float accumulator; returns the carried weights' flat indices."""
-    acc, digits, counts, value = state
+    """Run :func:`hic_step` (the caller checked :meth:`State.fits`): ``consts`` = (μ, scale,
+    accumulator LSB, weight LSB), rounded to the state's dtype as torch rounds a scalar operand;
+    ``u`` None: a float accumulator; returns the carried weights' flat indices."""
+    acc, digits, counts, value = state.views
     flat = g.view(-1).numpy()
-    dtype = flat.dtype
-    k = np.array((*consts, 1.0, 0.0), dtype=np.float64).astype(dtype)
+    k = np.array((*consts, 1.0, 0.0), dtype=np.float64).astype(acc.dtype)
     n = flat.size
     idx = np.empty(n, dtype=np.int64)
     r = hic_step(
         flat,
         flat if momentum is None else momentum.view(-1).numpy(),
         flat if u is None else u.reshape(-1).numpy(),
-        acc.view(-1).numpy(),
-        digits.view(-1).numpy(),
-        counts.view(-1).numpy(),
-        value.view(-1).numpy(),
+        acc,
+        digits,
+        counts,
+        value,
         flat if weight is None else weight.view(-1).numpy(),
         k,
-        slices.caps,
-        slices.bases,
-        slices.sig,
+        state.caps,
+        state.bases,
+        state.sig,
         momentum is not None,
         u is not None,
-        slices.one_directional,
+        state.one_directional,
         weight is not None,
-        slices.scratch,
+        state.scratch,
         idx,
-        np.empty(n, dtype=dtype),
+        np.empty(n, dtype=acc.dtype),
     )
     return torch.from_numpy(idx[:r])
 
@@ -278,4 +297,4 @@ def step(
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
-__all__ = ["BLOCK", "SCAN", "Slices", "fits", "hic_step", "step"]
+__all__ = ["BLOCK", "SCAN", "State", "hic_step", "step"]

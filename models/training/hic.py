@@ -120,7 +120,7 @@ class HicArray:
         """The weight the devices hold, kept up to date by :meth:`update` (read-only)."""
         self._buf = torch.empty_like(w)
         self._cols = torch.arange(2 * slices, device=w.device)
-        self._slices: dict[torch.dtype, hic_kernel.Slices] = {}  # the kernel's constants, once
+        self._kernel: hic_kernel.State | None = None  # the compiled pass's views, made once
 
     @property
     def digits(self) -> Tensor:
@@ -160,19 +160,29 @@ class HicArray:
         ``v = g + μ·momentum`` (into ``momentum``; v = g without it), writing the carried weights
         to ``weight`` too (if given); the carried flat indices, or None where the kernel does not
         apply (then nothing is drawn or changed: the caller's torch path runs)."""
-        tensors = [g, self.acc, self._digits, self.value, *(t for t in (momentum, weight) if t is not None)]
-        if not hic_kernel.fits(*tensors) or not self._counts.is_contiguous():
+        state = self._kernel_state()
+        if state is None or not state.fits(g, *(t for t in (momentum, weight) if t is not None)):
             return None
         u = uniforms(self.acc.shape, self.acc.dtype, gen) if self.grid else None
         c = scale / self.lsb  # weight units → LSB levels
         consts = (mu, c * self.grid if self.grid else c, 1.0 / max(self.grid, 1), self.lsb)
-        state = (self.acc, self._digits, self._counts, self.value)
-        slices = self._slices.get(g.dtype)
-        if slices is None:
-            slices = self._slices[g.dtype] = hic_kernel.Slices.of(
-                self.caps, self.bases, self.sig, self.one_directional, g.dtype
+        return hic_kernel.step(g, momentum, u, state, weight, consts)
+
+    def _kernel_state(self) -> hic_kernel.State | None:
+        """The kernel's view of this array (made once; again if a state tensor was replaced)."""
+        tensors = (self.acc, self._digits, self._counts, self.value)
+        state = self._kernel
+        if state is None or any(a is not b for a, b in zip(state.tensors, tensors, strict=True)):
+            state = self._kernel = hic_kernel.State.of(
+                tensors, self.caps, self.bases, self.sig, self.one_directional
             )
-        return hic_kernel.step(g, momentum, u, state, weight, consts, slices)
+        return state
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the kernel's NumPy views (they would come back as copies)."""
+        state = self.__dict__.copy()
+        state["_kernel"] = None
+        return state
 
     def _torch_update(self, delta_w: Tensor, gen: torch.Generator, scale: float) -> Tensor:
         """:meth:`update` in torch calls: the reference, and the path on other torch devices."""
