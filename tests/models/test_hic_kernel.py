@@ -148,3 +148,37 @@ def test_the_compiled_pass_applies_to_cpu_tensors_only_while_kernels_are_enabled
         assert arr.fused_update(g, None, 0.0, updater.gen, -1.0, None) is not None
     finally:
         kernels.ENABLED = saved
+
+
+def test_a_pickled_array_steps_on_its_own_tensors_after_loading() -> None:
+    """The kernel's NumPy views are not pickled (they would load as copies of the state): an
+    updater pickled mid-run and loaded continues exactly as the one that was not."""
+    import pickle
+
+    grads = _grads(4, 0.5)
+    saved = kernels.ENABLED
+    kernels.ENABLED = True
+    try:
+        torch.manual_seed(0)
+        net = NetworkConfig(hidden=(40, 30), in_features=50, in_shape=(50,))
+        layers = analog_layers(
+            build_network(net, AnalogConfig(device="pcm", **SLICES["2 binary + 16 levels"]))
+        )  # type: ignore[arg-type]
+        updater = Hic(
+            layers, TrainConfig(mode=TrainMode.HIC, lr=0.05, update_bits=4), torch.Generator().manual_seed(0)
+        )
+        for j, g in enumerate(grads[0]):
+            updater.step(j, g.float())  # the views exist now
+        loaded = pickle.loads(pickle.dumps((updater, layers)))
+        for step in grads[1:]:
+            for pair in ((updater, layers), loaded):
+                for j, g in enumerate(step):
+                    pair[0].step(j, g.float())
+        for a, b in zip(updater.arrays, loaded[0].arrays, strict=True):
+            assert torch.equal(a.acc, b.acc) and torch.equal(a.digits, b.digits)
+            assert torch.equal(a.counts, b.counts) and torch.equal(a.value, b.value)
+            assert float(a.counts.sum()) > a.counts.numel()  # carries after loading were written
+        for x, y in zip(layers, loaded[1], strict=True):
+            assert torch.equal(x.weight, y.weight)
+    finally:
+        kernels.ENABLED = saved
