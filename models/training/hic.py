@@ -87,6 +87,14 @@ def level_pulses(old: Tensor, new: Tensor, one_directional: bool) -> Tensor:
     return rise.clamp_(min=0.0).addcmul_(fell, 1.0 + new)
 
 
+def _state(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Room for a state array: on the CPU in huge pages (:func:`~models.physics.hic_kernel.huge_page_empty`:
+    the carries' scattered rows cost fewer TLB misses), elsewhere ``torch.empty``."""
+    if device.type == "cpu":
+        return hic_kernel.huge_page_empty(shape, dtype)
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
 class HicArray:
     """The device digits, accumulator and write counters of one HIC weight matrix.
 
@@ -112,11 +120,14 @@ class HicArray:
         slices = len(self.caps)
         d = torch.zeros(slices, *w.shape, dtype=w.dtype, device=w.device)  # the weights' dtype
         d[0] = torch.round(w / self.lsb)
-        self._digits = carry_chain(d, self.caps, self.bases).reshape(slices, -1).T.contiguous()  # (n, S)
-        self._counts = torch.ones(w.numel(), slices, 2, dtype=torch.float64, device=w.device)
+        self._digits = _state(
+            (w.numel(), slices), w.dtype, w.device
+        )  # (n, S): a weight's digits side by side
+        self._digits.copy_(carry_chain(d, self.caps, self.bases).reshape(slices, -1).T)
+        self._counts = _state((w.numel(), slices, 2), torch.float64, w.device).fill_(1.0)
         self._shape = w.shape
-        self.acc = torch.zeros_like(w)
-        self.value = self.weight()
+        self.acc = _state(tuple(w.shape), w.dtype, w.device).zero_()
+        self.value = _state(tuple(w.shape), w.dtype, w.device).copy_(self.weight())
         """The weight the devices hold, kept up to date by :meth:`update` (read-only)."""
         self._buf = torch.empty_like(w)
         self._cols = torch.arange(2 * slices, device=w.device)

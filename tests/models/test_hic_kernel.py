@@ -182,3 +182,23 @@ def test_a_pickled_array_steps_on_its_own_tensors_after_loading() -> None:
             assert torch.equal(x.weight, y.weight)
     finally:
         kernels.ENABLED = saved
+
+
+def test_huge_page_state_is_an_ordinary_tensor_on_aligned_memory() -> None:
+    """Large state arrays start on a 2 MiB boundary (where the platform offers huge pages), hold
+    what is written, and pickle and copy as any tensor; small ones are plain ``torch.empty``."""
+    import mmap
+    import pickle
+
+    from models.physics.hic_kernel import HUGE_PAGE, huge_page_empty
+
+    big = huge_page_empty((300_000, 3, 2), torch.float64)
+    assert big.shape == (300_000, 3, 2) and big.dtype == torch.float64 and big.is_contiguous()
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        assert big.data_ptr() % HUGE_PAGE == 0
+    big.copy_(torch.arange(big.numel(), dtype=torch.float64).view(big.shape))
+    loaded = pickle.loads(pickle.dumps(big))
+    assert torch.equal(loaded, big) and loaded.data_ptr() != big.data_ptr()
+    assert torch.equal(big.clone(), big)
+    small = huge_page_empty((10, 3), torch.float32)
+    assert small.shape == (10, 3) and small.dtype == torch.float32
