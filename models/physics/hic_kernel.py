@@ -7,7 +7,9 @@ the device levels and their pulses, ``index_add_`` of the write counts, the digi
 weight's scatters. Each costs mostly dispatch time. This kernel does the same arithmetic in one
 pass over the NumPy views of the CPU tensors (no copy): per block of :data:`BLOCK` weights, the
 dense part as loops the compiler vectorizes, then the carries of that block while it is in
-cache. The operations are the torch path's, in its order and dtype: ``add(g, m, alpha=μ)``,
+cache (a carry's scattered rows of digits, counts and weights are prefetched as it is found:
+those memory accesses, not its arithmetic, are what a carry costs). The operations are the
+torch path's, in its order and dtype: ``add(g, m, alpha=μ)``,
 ``add(u, v, alpha=a)``, ``add_(x, alpha=LSB)`` and ``addcmul_`` are single-rounding multiply-adds
 in torch's CPU kernels, so :func:`models.physics.jit.fma` here; clamps keep NaN as torch's do,
 and ``sign(NaN)`` is 0 as torch's. States, counts and weights are the torch path's bit for bit
