@@ -29,7 +29,7 @@ from models.config import AdcRange, AnalogConfig
 from models.nn.chip_reads import ChipReads, read_through
 from models.nn.mvm import AnalogMVM
 from models.nn.tile_reads import DacObserver, TileReads
-from models.physics import adc_kernel, converters, crossbar, drift, tiling
+from models.physics import converters, crossbar, drift, fused_reads, tiling
 from models.physics.chip import ChipState, additive_weight_std
 from models.physics.devices import DeviceSpec, get_device
 from models.physics.noise import normals, output_noise
@@ -244,7 +244,7 @@ class AnalogMatrix(ChipReads, TileReads, nn.Module):
 
         All tiles' partial sums live in one ``(tiles, N, out)`` tensor, so each converter
         step is one pass over all tiles; on the CPU, the chain after the matmul is one fused
-        pass (:meth:`_fuses`, :func:`models.physics.adc_kernel.read`) with the same values.
+        pass (:meth:`_fuses`, :func:`models.physics.fused_reads.read`) with the same values.
         """
         cfg = self.config
         programmed = self.programmed is not None and not self.training
@@ -260,7 +260,7 @@ class AnalogMatrix(ChipReads, TileReads, nn.Module):
         scale = self._gdc_scale if programmed and self.gdc else None
         dynamic = cfg.adc_bits is not None and self._adc_is_dynamic()
         if self._fuses(parts) and not (noisy and dynamic):  # dynamic ranges would see the noise
-            y = adc_kernel.read(
+            y = fused_reads.read(
                 parts,
                 x_q,
                 self.tile_rows,

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from models.config import AdcRange, RangeScope
-from models.physics import adc_kernel, converters, tiling
+from models.physics import converters, fused_reads, tiling
 
 if TYPE_CHECKING:
     from models.nn.layers import AnalogMatrix
@@ -43,13 +43,13 @@ def transposed_read(layer: AnalogMatrix, d: Tensor, w: Tensor) -> Tensor:
         raise RuntimeError("the analog backward pass needs calibrated ranges: calibrate the layer first")
     if cfg.dac_bits is None:
         d_q = d
-    elif cfg.dac_bits > 1 and adc_kernel.usable(d):
-        d_q = adc_kernel.quantize(d, cfg.dac_bits, d_range, True)[0]  # type: ignore[arg-type]
+    elif cfg.dac_bits > 1 and fused_reads.usable(d):
+        d_q = fused_reads.quantize(d, cfg.dac_bits, d_range, True)[0]  # type: ignore[arg-type]
     else:
         d_q = converters.quantize_scalar_range(d, cfg.dac_bits, d_range, True)  # type: ignore[arg-type]
     parts = tiling.stacked_partial_sums(d_q, w.t(), cfg.cols)  # (column tiles, N, rows)
     if layer._fuses(parts):
-        return adc_kernel.read(
+        return fused_reads.read(
             parts,
             d_q,
             cfg.cols,

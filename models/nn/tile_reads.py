@@ -3,7 +3,7 @@
 A mixin of :class:`~models.nn.layers.AnalogMatrix` (split out for module size); its state lives on
 the layer. Each step has a torch form, the reference and the path on every torch device, and
 for the post-matmul chain of a read (noise → ADC → tile sum → bias) a fused CPU pass,
-:func:`models.physics.adc_kernel.read`, that gives the same values (:meth:`TileReads._fuses`
+:func:`models.physics.fused_reads.read`, that gives the same values (:meth:`TileReads._fuses`
 says when it applies).
 """
 
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from models.config import AdcRange, RangeScope
-from models.physics import adc_kernel, converters, tiling
+from models.physics import converters, fused_reads, tiling
 from models.physics.noise import normals
 
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ class TileReads:
                 flat = x.abs().reshape(1, -1)
                 self.dac_range.copy_(converters.percentile(flat, cfg.dac_percentile, dim=1)[0])
             r = 0.0 if self._dynamic or self.calibrating else float(self.dac_range)
-        if cfg.dac_bits is not None and cfg.dac_bits > 1 and adc_kernel.usable(x):
-            q, r, signed = adc_kernel.quantize(x, cfg.dac_bits, r, fixed)  # one fused pass
+        if cfg.dac_bits is not None and cfg.dac_bits > 1 and fused_reads.usable(x):
+            q, r, signed = fused_reads.quantize(x, cfg.dac_bits, r, fixed)  # one fused pass
         else:
             signed, dynamic = fixed, not fixed
             if not fixed and r > 0:
@@ -113,13 +113,13 @@ class TileReads:
         return self._dynamic or not self._calibrated
 
     def _fuses(self, parts: Tensor) -> bool:
-        """True when a read's post-matmul chain runs fused (:func:`adc_kernel.read`): CPU float
-        partial sums of at most :data:`adc_kernel.MAX_TILES` tiles, no 1-bit ADC, not calibrating."""
+        """True when a read's post-matmul chain runs fused (:func:`fused_reads.read`): CPU float
+        partial sums added in torch's order (:func:`fused_reads.in_order`), no 1-bit ADC, not calibrating."""
         bits = self.config.adc_bits
         return (
-            adc_kernel.usable(parts)
+            fused_reads.usable(parts)
             and not self.calibrating
-            and parts.shape[0] <= adc_kernel.MAX_TILES
+            and fused_reads.in_order(parts)
             and (bits is None or bits > 1)
             and parts.is_contiguous()
         )

@@ -12,25 +12,21 @@ Same values as the torch chain, which stays the reference and the path on other 
 dtype, without ``fastmath`` — ``addcmul_(z, norms, value=σ)`` is ``fma(σ·z, norm, p)`` (one
 rounding, as this build computes it: :func:`~models.physics.jit.torch_fuses`), ``round_`` is
 ``rint`` (half to even), the range factor is ``(1/r)·n`` then ``r/n`` as torch forms them, and
-the sum over at most :data:`MAX_TILES` tiles is sequential from zero, as torch's ``sum(dim=0)``
-adds so few terms (tested). Noise values come from the same table windows, whose offsets are
-drawn in the torch path's order; the norms (a vectorized reduction whose order a loop cannot
-match) stay torch's.
+the sum over at most :data:`MAX_TILES` tiles adds them as torch's ``sum(dim=0)`` does: in order
+from zero, except past the last full group of columns (:func:`_tail_sum`). Noise values come
+from the same table windows, whose offsets are drawn in the torch path's order; the norms (a
+vectorized reduction whose order a loop cannot match) stay torch's. The tensor side (when the
+passes apply, their operands) is :mod:`models.physics.fused_reads`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import Tensor
 
-from models.physics import kernels
-from models.physics.converters import RANGE_FLOOR
 from models.physics.jit import fma, jit, prefetch
-from models.physics.noise import NOISE_TABLE_SIZE, normal_table, table_offsets
 
 MAX_TILES = 8
-"""Most tiles a fused read sums: torch's ``sum(dim=0)`` adds up to this many terms in order."""
+"""Most tiles a fused read sums (the orders of torch's ``sum(dim=0)`` are checked up to this many)."""
 C_SIGMA, C_TRAIN_SIGMA, C_FLOOR, C_ZERO, C_ONE, C_N = 0, 1, 2, 3, 4, 5
 """Scalars of :func:`convert_tiles`, in the partial sums' dtype (``C_N``: the ADC's top code)."""
 D_RANGE, D_FLOOR, D_ONE, D_N_SIGNED, D_N_UNSIGNED = 0, 1, 2, 3, 4
@@ -97,10 +93,22 @@ def _factors(ranges: np.ndarray, scale: np.ndarray, c: np.ndarray) -> tuple[np.n
 
 
 @jit()
+def _tail_sum(q: np.ndarray, zero: float) -> float:
+    """Σ q over 4–8 tiles as torch's ``sum(dim=0)`` adds the outputs past its last full group of
+    columns (``row_sum``: four interleaved partial sums, then the leftover tiles, then the partials)."""
+    ilp = q.size // 4
+    ps0, ps1, ps2, ps3 = zero + q[0], zero + q[1], zero + q[2], zero + q[3]
+    if ilp == 2:
+        ps0, ps1, ps2, ps3 = ps0 + q[4], ps1 + q[5], ps2 + q[6], ps3 + q[7]
+    for i in range(4 * ilp, q.size):
+        ps0 = ps0 + q[i]
+    return zero + (((ps0 + ps1) + ps2) + ps3)
+
+
+@jit()
 def convert_tiles(
-    parts: np.ndarray,
-    shape: np.ndarray,
-    y: np.ndarray,
+    parts3: np.ndarray,
+    y2: np.ndarray,
     noise: np.ndarray,
     starts: np.ndarray,
     norms: np.ndarray,
@@ -111,16 +119,19 @@ def convert_tiles(
     clip: bool,
     train_start: int,
     train_norms: np.ndarray,
+    seq_end: int,
 ) -> None:
-    """``y = Σ_t ADC_t(parts[t] + σ·z_t·‖x_t‖) (+ σ_train·z·‖x‖) (+ bias)``, all arrays flat.
+    """``y = Σ_t ADC_t(parts[t] + σ·z_t·‖x_t‖) (+ σ_train·z·‖x‖) (+ bias)``.
 
-    ``parts`` holds ``shape = (tiles, N, out)``, ``y`` is ``(N, out)``. Read noise where ``starts``
-    is not empty: tile ``t`` reads ``noise[starts[t]:]`` in ``(N, out)`` order, times
+    ``parts3 (tiles, N, out)`` and ``y2 (N, out)`` are C-contiguous, the others flat. Read noise
+    where ``starts`` is not empty: tile ``t`` reads ``noise[starts[t]:]`` in ``(N, out)`` order, times
     ``norms[t·N + i]``. ADC where ``ranges (tiles, out)`` is not empty, clamped where ``clip``; the
     GDC ``scale (tiles, out)`` where not empty. Training noise from ``noise[train_start:]`` (when
-    ``≥ 0``) times ``train_norms[i]``, then ``bias (out)`` where not empty.
+    ``≥ 0``) times ``train_norms[i]``, then ``bias (out)`` where not empty. The tiles' sum runs in
+    order up to the flat output ``seq_end``, beyond it in the order of torch's tail (:func:`_tail_sum`).
     """
-    tiles, rows, out = shape[0], shape[1], shape[2]
+    tiles, rows, out = parts3.shape
+    parts, y = parts3.reshape(-1), y2.reshape(-1)
     adc, has_scale = ranges.size > 0, scale.size > 0
     if adc:
         factor, step = _factors(ranges, scale, c)
@@ -130,6 +141,7 @@ def convert_tiles(
     sig, tsig, nf = c[C_SIGMA], c[C_TRAIN_SIGMA], c[C_N]
     # a single tile is its own sum (torch takes parts[0]): -0 + v keeps v's sign; several start at +0
     first = -c[C_ZERO] if tiles == 1 else c[C_ZERO]
+    tail = np.empty((tiles, rows * out - seq_end), dtype=y.dtype)
     for t in range(tiles):  # tile by tile: each tile's partial sums and noise window are one stream
         for i in range(rows):
             pr = parts[(t * rows + i) * out : (t * rows + i + 1) * out]
@@ -161,12 +173,17 @@ def convert_tiles(
                 sc = scale[t * out : (t + 1) * out]
                 for j in range(out):
                     buf[j] = buf[j] * sc[j]
+            lim = min(out, max(seq_end - i * out, 0))
             if t == 0:
-                for j in range(out):
+                for j in range(lim):
                     yr[j] = first + buf[j]
             else:
-                for j in range(out):
+                for j in range(lim):
                     yr[j] = yr[j] + buf[j]
+            for j in range(lim, out):
+                tail[t, i * out + j - seq_end] = buf[j]
+    for f in range(rows * out - seq_end):
+        y[seq_end + f] = _tail_sum(tail[:, f], c[C_ZERO])
     for i in range(rows):
         yr = y[i * out : (i + 1) * out]
         if train_start >= 0:
@@ -178,164 +195,4 @@ def convert_tiles(
                 yr[j] = yr[j] + bias[j]
 
 
-_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-
-
-def usable(t: Tensor) -> bool:
-    """True when the fused passes apply to ``t``: :data:`models.physics.kernels.ENABLED` (read at
-    each call: ``DSE_TORCH_UPDATES=1`` turns it off), a non-empty CPU tensor of float32 or float64."""
-    return kernels.ENABLED and t.device.type == "cpu" and t.dtype in _DTYPES and t.numel() > 0
-
-
-def quantize(x: Tensor, bits: int, x_range: float, fixed: bool) -> tuple[Tensor, float, bool]:
-    """The DAC of :meth:`~models.nn.layers.AnalogMatrix._dac` for ``bits ≥ 2``, one pass: signed and
-    clipped at ``x_range`` when ``fixed``; else at ``x_range > 0``, signed if ``x`` has a negative
-    entry; else dynamic (torch's ``aminmax`` gives the range and sign; no clamp). Returns the
-    codes' values, the range and the sign, as the torch path does."""
-    x = x.detach().contiguous()
-    sign, clip = 1, True
-    if not fixed and not x_range > 0:
-        lo_t, hi_t = torch.aminmax(x)
-        lo, hi = float(lo_t), float(hi_t)
-        sign, clip = int(lo < 0), False
-        x_range = max(hi, -lo) if sign else hi
-    elif not fixed:
-        sign = SIGN_DETECT
-    q = torch.empty_like(x)
-    c = np.array([x_range, RANGE_FLOOR, 1.0, 2 ** (bits - 1) - 1, 2**bits - 1], dtype=_DTYPES[x.dtype])
-    signed = dac(x.view(-1).numpy(), q.view(-1).numpy(), c, sign, clip)
-    return q, x_range, signed
-
-
-_NONE: dict[torch.dtype, np.ndarray] = {d: np.zeros(0, dtype=v) for d, v in _DTYPES.items()}
-_NO_STARTS = np.zeros(0, dtype=np.int64)
-_TABLES: dict[torch.dtype, np.ndarray] = {}
-"""NumPy views of the CPU noise tables (read-only, as the tables)."""
-
-
-def noise_windows(
-    sizes: list[int], like: Tensor, gen: torch.Generator | None
-) -> tuple[np.ndarray, list[int]]:
-    """The normals that :func:`~models.physics.noise.normals` would give, called for tensors of
-    ``sizes`` entries in that order: one array and each window's start in it. Table windows are
-    read in place; fresh draws (``gen``, or windows over half the table) fill a buffer in order."""
-    half = NOISE_TABLE_SIZE // 2
-    if gen is None and max(sizes) <= half:
-        table_np = _TABLES.get(like.dtype)
-        if table_np is None:
-            table_np = _TABLES[like.dtype] = normal_table(like.dtype, like.device).numpy()
-        return table_np, table_offsets(sizes)
-    table = normal_table(like.dtype, like.device)
-    buf = torch.empty(sum(sizes), dtype=like.dtype, device=like.device)
-    starts, at = [], 0
-    for n in sizes:
-        window = buf[at : at + n]
-        if gen is None and n <= half:
-            window.copy_(table[table_offsets([n])[0] :][:n])
-        else:
-            window.normal_(generator=gen)
-        starts.append(at)
-        at += n
-    return buf.numpy(), starts
-
-
-def read(
-    parts: Tensor,
-    x_q: Tensor,
-    tile_rows: int,
-    *,
-    read_sigma: float,
-    gen: torch.Generator | None,
-    ranges: Tensor | None,
-    adc_bits: int,
-    clip: bool,
-    scale: Tensor | None = None,
-    train_sigma: float = 0.0,
-    bias: Tensor | None = None,
-) -> Tensor:
-    """``Σ_t ADC_t(parts[t] + read noise) (+ training noise) (+ bias)`` as the torch chain of
-    :meth:`~models.nn.layers.AnalogMatrix._analog_pipeline` computes it, for contiguous CPU
-    ``parts (tiles ≤ MAX_TILES, N, out)`` from the DAC'd input ``x_q (N, rows)`` in row tiles of
-    ``tile_rows``. ``ranges``: the ``adc_bits``-bit ADC's (≥ 2), broadcastable to ``(tiles, 1, out)``
-    or in the 4-D per-column-tile form of :func:`~models.physics.converters.tile_abs_max`;
-    ``None``: no ADC. Noise (``read_sigma``, ``train_sigma`` > 0) as :func:`noise_windows` draws it."""
-    tiles, n, out = parts.shape
-    dt = parts.dtype
-    sizes: list[int] = []
-    norms = starts = train_norms = _NONE[dt]
-    if read_sigma > 0:
-        norm_t = torch.empty(tiles, n, dtype=dt, device=parts.device)
-        sizes = _tile_norms(x_q.detach(), tile_rows, norm_t)
-        sizes = [k * n * out for k in sizes]
-        norms = norm_t.view(-1).numpy()
-    if train_sigma > 0:
-        sizes.append(n * out)
-        train_norms = torch.linalg.vector_norm(x_q.detach(), dim=1).numpy()
-    noise, group_starts = noise_windows(sizes, parts, gen) if sizes else (_NONE[dt], [])
-    if read_sigma > 0:  # tile t of a group starts t·N·out entries into the group's window
-        per_tile = [
-            at + k * n * out
-            for at, size in zip(group_starts, sizes, strict=False)
-            for k in range(size // (n * out))
-        ]
-        starts = np.array(per_tile, dtype=np.int64)
-    else:
-        starts = _NO_STARTS
-    if ranges is not None and ranges.dim() == 4:  # (tiles, 1, column tiles, 1) → (tiles, 1, out)
-        ranges = ranges.expand(tiles, 1, ranges.shape[2], out // ranges.shape[2]).reshape(tiles, 1, out)
-    y = torch.empty(n, out, dtype=dt, device=parts.device)
-    top = 2 ** (adc_bits - 1) - 1 if ranges is not None else 0
-    c = np.array([read_sigma, train_sigma, RANGE_FLOOR, 0.0, 1.0, top], dtype=_DTYPES[dt])
-    convert_tiles(
-        parts.detach().view(-1).numpy(),
-        np.array(parts.shape, dtype=np.int64),
-        y.view(-1).numpy(),
-        noise,
-        starts,
-        norms,
-        _NONE[dt] if ranges is None else _flat(ranges, tiles, out),
-        _NONE[dt] if scale is None else _flat(scale, tiles, out),
-        _NONE[dt] if bias is None else bias.detach().numpy(),
-        c,
-        clip,
-        group_starts[-1] if train_sigma > 0 else -1,
-        train_norms,
-    )
-    return y
-
-
-def _tile_norms(x: Tensor, tile_rows: int, norms: Tensor) -> list[int]:
-    """‖x_t‖ per row tile and sample into ``norms (tiles, N)``, one ``vector_norm`` per group of
-    tiles (the full ones, then the remainder), on the views :func:`~models.physics.tiling.row_tiles`
-    makes (same strides, same reduction); returns the tiles per group."""
-    batch, n_in = x.shape
-    full, rem = divmod(n_in, tile_rows)
-    (s0, s1), at = x.stride(), x.storage_offset()
-    groups = []
-    if full:
-        view = x.as_strided((full, batch, tile_rows), (tile_rows * s1, s0, s1), at)
-        torch.linalg.vector_norm(view, dim=2, out=norms[:full])
-        groups.append(full)
-    if rem:
-        view = x.as_strided((1, batch, rem), (0, s0, s1), at + full * tile_rows * s1)
-        torch.linalg.vector_norm(view, dim=2, out=norms[full:])
-        groups.append(1)
-    return groups
-
-
-def _flat(t: Tensor, tiles: int, out: int) -> np.ndarray:
-    """``t`` broadcast to ``(tiles, 1, out)``, as a flat contiguous array."""
-    if t.shape != (tiles, 1, out) or not t.is_contiguous():
-        t = t.expand(tiles, 1, out).contiguous()
-    return t.detach().view(-1).numpy()
-
-
-__all__ = [
-    "MAX_TILES",
-    "convert_tiles",
-    "dac",
-    "noise_windows",
-    "quantize",
-    "read",
-    "usable",
-]
+__all__ = ["MAX_TILES", "SIGN_DETECT", "convert_tiles", "dac"]

@@ -1,4 +1,4 @@
-"""The fused CPU converter passes (models/physics/adc_kernel.py) against the torch chain they replace.
+"""The fused CPU converter passes (models/physics/adc_kernel.py, fused_reads.py) against the torch chain.
 
 Both paths read the same layer state and the same global random stream: the fused DAC, read
 noise, ADC, tile sum, training noise and bias must give the torch path's outputs and gradients
@@ -15,7 +15,7 @@ import torch
 from models.config import AnalogConfig
 from models.nn.conv import AnalogConv2d
 from models.nn.layers import AnalogLinear, AnalogMatrix
-from models.physics import adc_kernel, kernels
+from models.physics import adc_kernel, fused_reads, kernels, noise
 from models.training.chip import weight_chip
 
 pytestmark = pytest.mark.skipif(
@@ -26,12 +26,22 @@ pytestmark = pytest.mark.skipif(
 Outputs = list[torch.Tensor]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread() -> object:
+    """torch sums on one thread, as the benchmark and a one-CPU trial do (:func:`fused_reads.in_order`;
+    with more, reads of over ``GRAIN_SIZE`` entries and 4+ tiles stay on the torch path: tested below)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often the fused DAC and read ran (the real functions, counted)."""
     count = {"quantize": 0, "read": 0}
     for name in count:
-        real = getattr(adc_kernel, name)
+        real = getattr(fused_reads, name)
 
         def counted(
             *args: object, _real: Callable[..., object] = real, _name: str = name, **kw: object
@@ -39,15 +49,18 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
             count[_name] += 1
             return _real(*args, **kw)
 
-        monkeypatch.setattr(adc_kernel, name, counted)
+        monkeypatch.setattr(fused_reads, name, counted)
     return count
 
 
 def _both(
-    run: Callable[[], Outputs], calls: dict[str, int], reseed: Callable[[], None] | None = None
+    run: Callable[[], Outputs],
+    calls: dict[str, int],
+    reseed: Callable[[], None] | None = None,
+    fused_reads: bool = True,
 ) -> tuple[Outputs, Outputs]:
     """``run`` on the torch path, then fused, from the same global random state; the torch path
-    must not call the fused passes, the fused run must."""
+    must not call the fused passes, the fused run must (its reads only if ``fused_reads``)."""
     saved, got = kernels.ENABLED, []
     try:
         for compiled in (False, True):
@@ -57,7 +70,8 @@ def _both(
                 reseed()
             calls.update(quantize=0, read=0)
             got.append(run())
-            assert (calls["quantize"] > 0 and calls["read"] > 0) == compiled
+            assert (calls["quantize"] > 0) == compiled
+            assert (calls["read"] > 0) == (compiled and fused_reads)
     finally:
         kernels.ENABLED = saved
     return got[0], got[1]
@@ -145,6 +159,17 @@ def test_dynamic_ranges_with_training_noise_equal_the_torch_path(
     _assert_equal(ref, new)
 
 
+def test_windows_over_half_the_table_are_fresh_draws_in_the_torch_paths_order(calls: dict[str, int]) -> None:
+    """The full tiles' window (4 × 1100 × 512 normals) exceeds half the table: ``normals`` draws it
+    from the global generator, between the offset draws of the table windows around it."""
+    layer = _linear(torch.float32, 512)
+    x = torch.randn(1100, 300)
+    _on_chip(layer, x)
+    assert 4 * 1100 * 512 > noise.NOISE_TABLE_SIZE // 2 >= 1100 * 512
+    ref, new = _both(lambda: _train_step(layer, x), calls)
+    _assert_equal(ref, new)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("gdc", [False, True])
 def test_programmed_evaluation_equals_the_torch_path(
@@ -207,14 +232,44 @@ def test_the_torch_path_stays_where_the_fused_pass_does_not_apply() -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("tiles", range(2, adc_kernel.MAX_TILES + 1))
-def test_torch_sums_up_to_max_tiles_in_order_from_zero(dtype: torch.dtype, tiles: int) -> None:
-    """The fused pass adds the tiles one by one from +0: torch's ``sum(dim=0)`` does so for this
-    many terms (a pairwise or blocked sum would differ on these spread magnitudes)."""
+@pytest.mark.parametrize("tiles", range(1, adc_kernel.MAX_TILES + 1))
+@pytest.mark.parametrize("shape", [(7, 45), (64, 10), (3, 100), (33, 17)])
+def test_the_tile_sum_adds_in_torchs_order(dtype: torch.dtype, tiles: int, shape: tuple[int, int]) -> None:
+    """Without converters the fused read is the bare sum over tiles: equal to torch's ``sum(dim=0)``
+    on magnitudes spread over 8 decades (where the order of the additions shows), in order up to
+    the last full group of columns and in the tail's interleaved order past it."""
+    n, out = shape
     g = torch.Generator().manual_seed(tiles)
-    scale = torch.logspace(-4, 4, tiles, dtype=dtype).view(-1, 1, 1)
-    parts = torch.randn(tiles, 64, 200, generator=g, dtype=dtype) * scale
-    acc = torch.zeros(64, 200, dtype=dtype)
-    for t in range(tiles):
-        acc = acc + parts[t]
-    assert torch.equal(parts.sum(dim=0), acc)
+    scale = torch.logspace(-4, 4, tiles, dtype=dtype)[torch.randperm(tiles, generator=g)].view(-1, 1, 1)
+    parts = torch.randn(tiles, n, out, generator=g, dtype=dtype) * scale
+    assert fused_reads.in_order(parts)
+    x = torch.zeros(n, tiles)  # no read noise: the input is not read
+    got = fused_reads.read(parts, x, 1, read_sigma=0.0, gen=None, ranges=None, adc_bits=0, clip=True)
+    want = parts[0] if tiles == 1 else parts.sum(dim=0)
+    assert torch.equal(got, want)
+
+
+def test_the_sum_group_probe_finds_this_builds_tail() -> None:
+    """The probe's group (columns per 4 vectors) is a power of two that leaves the outputs before it
+    in order: a (5, 2·group + 3) sum has exactly its last 3 outputs in the tail's order."""
+    for dtype in DTYPES:
+        group = fused_reads.SUM_GROUP[dtype]
+        assert group in (8, 16, 32, 64, 128, 256)
+        tiny = 2.0 ** -(24 if dtype is torch.float32 else 53)
+        p = torch.zeros(5, 2 * group + 3, dtype=dtype)
+        p[0], p[1:4], p[4] = 1.0, tiny, -1.0
+        assert (p.sum(dim=0) != 0).tolist() == [False] * (2 * group) + [True] * 3
+
+
+def test_more_threads_keep_large_reads_of_four_tiles_on_the_torch_path(calls: dict[str, int]) -> None:
+    """With 2 threads torch splits a large sum's columns (its tails move): 5 tiles × 48 × 200 stay
+    on the torch chain, 3 tiles (added in order whatever the split) are fused; results equal."""
+    torch.set_num_threads(2)
+    assert not fused_reads.in_order(torch.zeros(5, 48, 200))
+    assert fused_reads.in_order(torch.zeros(3, 48, 200))
+    assert fused_reads.in_order(torch.zeros(5, 16, 200))  # under GRAIN_SIZE: one thread sums it
+    layer = _linear(torch.float32, 200)
+    x = torch.randn(48, 300)
+    _on_chip(layer, x)
+    ref, new = _both(lambda: _train_step(layer, x), calls, fused_reads=False)
+    _assert_equal(ref, new)
