@@ -309,6 +309,8 @@ class AnalogLinear(AnalogMatrix):
 
     def forward(self, x: Tensor) -> Tensor:
         """DAC → tiled analog MVM (+ noise) → ADC → digital sum (+ bias)."""
+        if x.dim() == 2 and self.out_scale is None:  # the common case, without reshapes
+            return self._mvm(x, self.bias)
         lead = x.shape[:-1]
         if self.out_scale is None:  # bias folded into the MVM (addmm, or the analog function)
             y = self._mvm(x.reshape(-1, self.in_features), self.bias)
