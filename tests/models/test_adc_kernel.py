@@ -27,6 +27,13 @@ Outputs = list[torch.Tensor]
 
 
 @pytest.fixture(autouse=True)
+def _kernels_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with the kernels on, whatever ``DSE_TORCH_UPDATES`` says (the comparisons
+    switch them themselves)."""
+    monkeypatch.setattr(kernels, "ENABLED", True)
+
+
+@pytest.fixture(autouse=True)
 def _one_thread() -> object:
     """torch sums on one thread, as the benchmark and a one-CPU trial do (:func:`fused_reads.in_order`;
     with more, reads of over ``GRAIN_SIZE`` entries and 4+ tiles stay on the torch path: tested below)."""
