@@ -27,7 +27,7 @@ PROBE_COLUMNS = (1064, 1048, 1088)
 
 def sum_group(dtype: torch.dtype) -> int:
     """The columns per group of torch's vectorized ``sum(dim=0)`` (4 vectors): outputs before the
-    last full group add the tiles in order, the rest as :func:`_tail_sum`. Measured on 5 rows whose
+    last full group add the tiles in order, the rest as ``adc_kernel._tail_sum``. Measured on 5 rows whose
     two orders differ (1, three half-ulps, −1: in order 0, as the tail adds them 3 half-ulps), at
     three widths; 0 when torch adds otherwise (then only ≤ 3 tiles, always in order, are fused)."""
     tiny = 2.0 ** -(24 if dtype is torch.float32 else 53)
