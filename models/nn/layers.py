@@ -21,29 +21,22 @@ States:
 from __future__ import annotations
 
 import math
-from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
-from models.config import AdcRange, AnalogConfig, RangeScope
+from models.config import AdcRange, AnalogConfig
 from models.nn.chip_reads import ChipReads, read_through
 from models.nn.mvm import AnalogMVM
-from models.physics import converters, crossbar, drift, tiling
+from models.nn.tile_reads import DacObserver, TileReads
+from models.physics import converters, crossbar, drift, fused_reads, tiling
 from models.physics.chip import ChipState, additive_weight_std
 from models.physics.devices import DeviceSpec, get_device
 from models.physics.noise import normals, output_noise
 from models.torch_device import random_int, seeded
 
 
-class DacObserver(Protocol):
-    """What watches a layer's DAC codes: ``add`` takes its output ``q`` at range ``r``
-    (``models.nn.read_activity.CodeCounter``)."""
-
-    def add(self, layer: AnalogMatrix, q: Tensor, r: float, signed: bool) -> None: ...
-
-
-class AnalogMatrix(ChipReads, nn.Module):
+class AnalogMatrix(ChipReads, TileReads, nn.Module):
     """A weight matrix ``(rows, out)`` mapped onto crossbar tiles of one device technology."""
 
     def __init__(
@@ -122,14 +115,6 @@ class AnalogMatrix(ChipReads, nn.Module):
         """Largest |weight|: the weight that maps to the full conductance span."""
         lo, hi = torch.aminmax(self.weight.detach())  # one pass; max and min are exact
         return torch.maximum(hi, lo.neg_()).clamp_min(1e-12)
-
-    def _add_training_noise(self, y: Tensor, x: Tensor) -> Tensor:
-        """``y += N(0, (η_train·w_max)²·‖x‖²)`` per sample, in place (hwa, [J20]): the output-referred
-        per-weight noise of :func:`output_noise` on the whole matrix, η·w_max as a Python float."""
-        lo, hi = torch.aminmax(self.weight.detach())  # w_max, one pass
-        sigma = max(float(hi), -float(lo), 1e-12) * self.noise_std
-        norms = torch.linalg.vector_norm(x.detach(), dim=1, keepdim=True)
-        return y.addcmul_(normals(y, None), norms, value=sigma)
 
     # ------------------------------------------------------------ programming and time
 
@@ -213,71 +198,6 @@ class AnalogMatrix(ChipReads, nn.Module):
         self._gdc_ref = self._gdc_scale = None
         self._read_sigma = 0.0
 
-    # ------------------------------------------------------------ converters
-
-    @property
-    def _dynamic(self) -> bool:
-        """Converter ranges from the very batch they convert: off-chip training only."""
-        return self.training and not self.chip_reads
-
-    def _dac(self, x: Tensor) -> tuple[Tensor, float]:
-        """Quantize the inputs; returns them and the DAC range, a Python float (no 0-dim tensor
-        arithmetic), as the sign is; a dynamic range covers the inputs, so it skips the clamp."""
-        cfg = self.config
-        if cfg.dac_range is AdcRange.FIXED:
-            r = cfg.dac_full_scale
-            signed, dynamic = True, False
-        else:
-            if self.calibrating:
-                flat = x.abs().reshape(1, -1)
-                self.dac_range.copy_(converters.percentile(flat, cfg.dac_percentile, dim=1)[0])
-            dynamic = self._dynamic or self.calibrating
-            r = 0.0 if dynamic else float(self.dac_range)
-            if r > 0:
-                signed = float(x.amin()) < 0
-            else:  # dynamic: the largest |input| of this batch
-                dynamic = True
-                lo_t, hi_t = torch.aminmax(x)
-                lo, hi = float(lo_t), float(hi_t)
-                signed = lo < 0
-                r = max(hi, -lo) if signed else hi
-        if cfg.dac_bits is None:
-            return x, r
-        q = converters.quantize_scalar_range(x, cfg.dac_bits, r, signed, clip=not dynamic)
-        if self.dac_counter is not None:  # the test set's codes (models.nn.read_activity)
-            self.dac_counter.add(self, q, r, signed)
-        return q, r
-
-    def _adc_ranges(self, parts: Tensor, w_max: Tensor | None, x_range: Tensor | float) -> Tensor:
-        """Per-tile ADC ranges for partial sums ``parts (tiles, N, out)``: fixed full scale,
-        dynamic, or calibrated; ``(tiles, 1, out)`` or broadcastable to it."""
-        cfg = self.config
-        if cfg.adc_range is AdcRange.FIXED:
-            rows = torch.tensor(self.row_sizes, dtype=parts.dtype, device=parts.device)
-            r = (rows * w_max * x_range).view(-1, 1, 1).expand(-1, 1, parts.shape[-1])
-            return r.amax().expand_as(r) if cfg.adc_scope is RangeScope.LAYER else r
-        if not (self._dynamic or self.calibrating) and self._calibrated:
-            return self.adc_range
-        if self.calibrating:
-            per_col = converters.percentile(parts.abs(), cfg.adc_percentile, dim=1)
-            if cfg.adc_scope is RangeScope.LAYER:
-                r = per_col.amax().view(1, 1, 1)
-            else:
-                r = converters.column_tile_max_fast(per_col, cfg.cols)
-        else:  # dynamic: max |partial sum| per tile (or layer) of this MVM
-            r = converters.tile_abs_max(parts, cfg.cols, cfg.adc_scope is RangeScope.LAYER)
-        if self.calibrating:
-            self.adc_range.copy_(r.expand_as(self.adc_range))
-            self._calibrated = True
-        return r
-
-    def _adc_is_dynamic(self) -> bool:
-        """True when the ADC ranges are the max |partial sum| of the very MVM they quantize."""
-        cfg = self.config
-        if cfg.adc_range is AdcRange.FIXED or self.calibrating:
-            return False
-        return self._dynamic or not self._calibrated
-
     # ------------------------------------------------------------ forward
 
     def current_weight(self) -> Tensor:
@@ -312,11 +232,10 @@ class AnalogMatrix(ChipReads, nn.Module):
         ):
             return AnalogMVM.apply(x, w, bias, self)
         with torch.no_grad():
-            y = self._analog_pipeline(x, w)[0]
-            return y if bias is None else y.add_(bias)
+            return self._analog_pipeline(x, w, bias)[0]
 
-    def _analog_pipeline(self, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-        """The analog pipeline (call without grad); returns the output and the DAC'd input.
+    def _analog_pipeline(self, x: Tensor, w: Tensor, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The analog pipeline (call without grad); returns the output (+ ``bias``) and the DAC'd input.
 
         Training noise is drawn on the summed output: the sum of independent per-tile
         output-referred noises N(0, σ²‖x_t‖²) is N(0, σ²‖x‖²), so the injected variance is
@@ -324,7 +243,8 @@ class AnalogMatrix(ChipReads, nn.Module):
         clipping is left out). Per-read noise at evaluation stays per tile, before the ADC.
 
         All tiles' partial sums live in one ``(tiles, N, out)`` tensor, so each converter
-        step is one pass over all tiles.
+        step is one pass over all tiles; on the CPU, the chain after the matmul is one fused
+        pass (:meth:`_fuses`, :func:`models.physics.fused_reads.read`) with the same values.
         """
         cfg = self.config
         programmed = self.programmed is not None and not self.training
@@ -336,12 +256,29 @@ class AnalogMatrix(ChipReads, nn.Module):
             w_max = self.w_max()
         x_q, x_range = self._dac(x)
         parts = tiling.stacked_partial_sums(x_q, w, self.tile_rows)
-        if (programmed or chip) and self._read_sigma > 0:
-            self._add_read_noise(x_q, parts, self._read_gen if programmed else None)
+        noisy = (programmed or chip) and self._read_sigma > 0
         scale = self._gdc_scale if programmed and self.gdc else None
+        dynamic = cfg.adc_bits is not None and self._adc_is_dynamic()
+        if self._fuses(parts) and not (noisy and dynamic):  # dynamic ranges would see the noise
+            y = fused_reads.read(
+                parts,
+                x_q,
+                self.tile_rows,
+                read_sigma=self._read_sigma if noisy else 0.0,
+                gen=self._read_gen if programmed else None,
+                ranges=None if cfg.adc_bits is None else self._adc_ranges(parts, w_max, x_range),
+                adc_bits=cfg.adc_bits or 0,
+                clip=not dynamic,
+                scale=scale,
+                train_sigma=self._train_sigma() if self.training and self.noise_std > 0 else 0.0,
+                bias=bias,
+            )
+            return y, x_q
+        if noisy:
+            self._add_read_noise(x_q, parts, self._read_gen if programmed else None)
         if cfg.adc_bits is not None:
             ranges = self._adc_ranges(parts, w_max, x_range)
-            converters.adc_(parts, cfg.adc_bits, ranges, scale, clip=not self._adc_is_dynamic())
+            converters.adc_(parts, cfg.adc_bits, ranges, scale, clip=not dynamic)
         elif scale is not None:
             parts.mul_(scale)
         y = parts[0] if parts.shape[0] == 1 else parts.sum(dim=0)
@@ -349,20 +286,7 @@ class AnalogMatrix(ChipReads, nn.Module):
             # η_train alone, as in [J20]; the level quantization happens once, at programming.
             # Folding its Δ²/12 in here made binary devices (Δ = w_max) untrainable.
             self._add_training_noise(y, x_q)
-        return y, x_q
-
-    def _add_read_noise(
-        self, x_q: Tensor, parts: Tensor, gen: torch.Generator | None, tile_rows: int | None = None
-    ) -> None:
-        """Per-read additive noise of every tile, output-referred (:func:`output_noise`), drawn
-        per group of tiles (full tiles, then the remainder) as :func:`tiling.row_tiles` splits;
-        fresh from ``gen`` (evaluation) or table windows (``None``: training reads)."""
-        start = 0
-        for xt in tiling.row_tiles(x_q, tile_rows or self.tile_rows):
-            p = parts[start : start + xt.shape[0]]
-            norms = torch.linalg.vector_norm(xt, dim=2, keepdim=True)
-            p.addcmul_(normals(p, gen), norms, value=self._read_sigma)
-            start += xt.shape[0]
+        return (y if bias is None else y.add_(bias)), x_q
 
 
 class AnalogLinear(AnalogMatrix):
@@ -385,6 +309,8 @@ class AnalogLinear(AnalogMatrix):
 
     def forward(self, x: Tensor) -> Tensor:
         """DAC → tiled analog MVM (+ noise) → ADC → digital sum (+ bias)."""
+        if x.dim() == 2 and self.out_scale is None:  # the common case, without reshapes
+            return self._mvm(x, self.bias)
         lead = x.shape[:-1]
         if self.out_scale is None:  # bias folded into the MVM (addmm, or the analog function)
             y = self._mvm(x.reshape(-1, self.in_features), self.bias)

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from models.config import AdcRange, RangeScope
-from models.physics import converters, tiling
+from models.physics import converters, fused_reads, tiling
 
 if TYPE_CHECKING:
     from models.nn.layers import AnalogMatrix
@@ -41,9 +41,24 @@ def transposed_read(layer: AnalogMatrix, d: Tensor, w: Tensor) -> Tensor:
     d_range = layer.bwd_dac_range
     if d_range is None and cfg.dac_bits is not None:
         raise RuntimeError("the analog backward pass needs calibrated ranges: calibrate the layer first")
-    d_q = d if cfg.dac_bits is None else converters.quantize_scalar_range(d, cfg.dac_bits, d_range, True)
-    wt = w.t()
-    parts = tiling.stacked_partial_sums(d_q, wt, cfg.cols)  # (column tiles, N, rows)
+    if cfg.dac_bits is None:
+        d_q = d
+    elif cfg.dac_bits > 1 and fused_reads.usable(d):
+        d_q = fused_reads.quantize(d, cfg.dac_bits, d_range, True)[0]  # type: ignore[arg-type]
+    else:
+        d_q = converters.quantize_scalar_range(d, cfg.dac_bits, d_range, True)  # type: ignore[arg-type]
+    parts = tiling.stacked_partial_sums(d_q, w.t(), cfg.cols)  # (column tiles, N, rows)
+    if layer._fuses(parts):
+        return fused_reads.read(
+            parts,
+            d_q,
+            cfg.cols,
+            read_sigma=layer._read_sigma,
+            gen=None,
+            ranges=None if cfg.adc_bits is None else _adc_ranges(layer, parts, d_range),
+            adc_bits=cfg.adc_bits or 0,
+            clip=True,
+        )
     if layer._read_sigma > 0:
         layer._add_read_noise(d_q, parts, None, cfg.cols)
     if cfg.adc_bits is not None:
@@ -92,9 +107,7 @@ class AnalogMVM(torch.autograd.Function):
         bias: Tensor | None,
         layer: AnalogMatrix,
     ) -> Tensor:
-        y, x_q = layer._analog_pipeline(x, w)  # autograd functions run without grad
-        if bias is not None:
-            y.add_(bias)
+        y, x_q = layer._analog_pipeline(x, w, bias)  # autograd functions run without grad
         ctx.save_for_backward(x_q, w)
         ctx.layer = layer if layer.analog_backward and layer.training else None  # type: ignore[attr-defined]
         ctx.calibrating = layer.calibrating  # type: ignore[attr-defined]
