@@ -11,7 +11,8 @@
 Run: ``.venv/bin/python benchmarks/training_modes.py [--threads 1] [--steps 30] [--repeats 5] [--skip-apt]
 [--torch-only | --compare]``: the pulsed updates run the compiled CPU kernels
 (:mod:`models.physics.kernels`) unless ``--torch-only``; ``--compare`` times every mode both ways
-in the same run (interleaved), so the two paths meet the same load.
+in the same run (interleaved), so the two paths meet the same load. Both the plain step and the
+on-chip steps run with the heap policy of training (:mod:`models.allocator`) unless ``--default-heap``.
 Step times are this process's CPU time (``time.process_time``: at one thread, the work done,
 not the time spent waiting for a core of the shared machine), minima over interleaved repeats
 (minima are the
@@ -26,6 +27,7 @@ import time
 import torch
 from torch import Tensor, nn
 
+from models import allocator
 from models.config import AnalogConfig, BackwardPass, NetworkConfig, TrainConfig, TrainMode
 from models.nn import inference
 from models.nn.networks import analog_layers, build_network
@@ -180,8 +182,13 @@ def main() -> None:
     path = parser.add_mutually_exclusive_group()
     path.add_argument("--torch-only", action="store_true", help="the torch path, no compiled kernels")
     path.add_argument("--compare", action="store_true", help="every mode on both paths, same run")
+    parser.add_argument(
+        "--default-heap", action="store_true", help="glibc's adaptive heap (training keeps freed memory)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    kept = False if args.default_heap else allocator.keep_freed_memory()  # as TrainingRun.advance
+    print(f"heap: {'freed memory kept (models/allocator.py)' if kept else 'default'}")
     paths = (False,) if args.torch_only else (True, False) if args.compare else (True,)
     print(f"torch threads: {args.threads}; numba {jit.numba_version()}")
     step_ratios(args.steps, args.repeats, paths)

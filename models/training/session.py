@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from models import allocator
 from models.config import TrainConfig, TrainMode
 from models.training import apt
 from models.training.digital import fp_loop, hwa_loop
@@ -176,6 +177,7 @@ class TrainingRun:
                 checkpoint of a half-trained epoch would resume wrongly).
         """
         self._check_open("advance")
+        allocator.keep_freed_memory()  # steps reuse their freed pages (models/allocator.py)
         if not self.epochs_done <= epochs <= self.cfg.epochs:
             raise ValueError(
                 f"advance to epochs={epochs}: must be in {self.epochs_done}..{self.cfg.epochs} "
