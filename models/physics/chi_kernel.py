@@ -24,6 +24,29 @@ from models.physics.kernels import usable
 K_SCALE, K_LSB, K_REACH, K_SATURATION, K_EPS = 0, 1, 2, 3, 4
 
 
+def chi_grid(bits: int | None, eps: float) -> tuple[float, float]:
+    """(LSB, saturation) of a ``bits``-bit signed χ register in units where the device step is ε.
+
+    Half the bits (⌊b/2⌋) are fractional, so both resolution (ε/2^⌊b/2⌋) and saturation
+    ((2^(b−1)−1) LSBs, e.g. 1.75ε at 4 bits, 7.9ε at 8 bits) grow with b [N20]. ``None``: a
+    float register (no grid, no saturation).
+    """
+    if bits is None:
+        return 0.0, math.inf
+    lsb = eps / 2 ** (bits // 2)
+    return lsb, (2 ** (bits - 1) - 1) * lsb
+
+
+def chi_transfer(chi: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """Mixed-precision transfer [N20]: ``⌊|χ|/ε⌋`` pulses of χ's sign, and χ less those steps.
+
+    No pulse is ever applied while |χ| < ε; the remainder keeps χ's sign with |rest| < ε.
+    """
+    q = chi / eps
+    n = q - torch.frac(q)  # trunc(q), exactly (torch.trunc is ~30× slower here)
+    return n, chi - n * eps
+
+
 @jit()
 def chi_step(
     v: np.ndarray,
@@ -121,4 +144,4 @@ def pulses(v: Tensor, u: Tensor, scale: float, cap: int) -> tuple[Tensor, Tensor
     return torch.from_numpy(idx[:r]), torch.from_numpy(out[:r])
 
 
-__all__ = ["chi_step", "pulses", "round_step", "step"]
+__all__ = ["chi_grid", "chi_step", "chi_transfer", "pulses", "round_step", "step"]

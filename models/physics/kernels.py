@@ -32,6 +32,7 @@ from torch import Tensor
 from models.physics.devices import UpdateRule
 from models.physics.jit import AHEAD, fma, jit, prefetch, torch_fuses
 from models.physics.noise import NOISE_TABLE_SIZE, normal_table, table_offsets
+from models.physics.train_noise import train_windows
 from models.physics.update_rules import PulseModel
 
 TORCH_FUSES = torch_fuses()
@@ -149,20 +150,6 @@ def _first(
 
 
 @jit()
-def live_counts(n: np.ndarray, last: int) -> np.ndarray:
-    """Devices that pulse j runs on, j = 0 … last − 1: all of them, then those with |n| > j."""
-    out = np.zeros(max(last, 1), dtype=np.int64)
-    out[0] = n.size
-    for i in range(n.size):
-        k = abs(n[i])
-        for j in range(1, last):
-            if not k > j:
-                break
-            out[j] += 1
-    return out
-
-
-@jit()
 def pulse_devices(
     idx: Array, n: Array, w_all: Array, lo_all: Array, hi_all: Array, up_all: Array, down_all: Array,
     sup_all: Array, sdn_all: Array, counts: Array, read_all: Array, out: Array, rule: int, noise: int,
@@ -218,17 +205,19 @@ def pulse_devices(
 def pulse_pairs(
     idx: Array, n: Array, rows: Array, value: Array, counts: Array, slopes: Array, out: Array,
     refreshed: Array, rule: int, noise: int, consts: Array, table: Array, starts: Array, last: int,
+    weight: Array, alpha: Array,
 ) -> int:  # fmt: skip
     """:meth:`~models.physics.pulses.PulsedArray._pulse_pairs` of a state-dependent one-directional
     pair (rows ω⁺, ω⁻, step, bound): the pulse train on the pulsed device (its noise as
     :func:`pulse_devices` reads it), its counts, the refresh test and RESET (the SETs are counted
     by the caller), the scatter of both devices and ω⁺ − ω⁻ into ``value``. ``out`` gets the new
-    ω; ``refreshed`` the positions (in ``idx``) of the refreshed pairs, in order; returns how many."""
+    ω; ``refreshed`` the positions (in ``idx``) of the refreshed pairs, in order; returns how many.
+    A ``weight`` not empty gets ``weight[d] = (ω⁺ − ω⁻)·α`` (the torch path's ``omega * alpha``)."""
     c = _scalars(consts)
     live = np.zeros(max(last, 1), dtype=np.int64)
     zero, quiet = c[C_ZERO], noise == NOISE_NONE
     rate, neg_amp = c[C_RATE_UP], c[C_NEG_AMP_UP]
-    size = value.size
+    size, write, a = value.size, weight.size > 0, alpha[0]
     r = 0
     last_i, flat_rows = idx.size - 1, rows.reshape(rows.size)
     for i in range(idx.size):
@@ -237,6 +226,8 @@ def pulse_pairs(
         prefetch(value, e)
         prefetch(counts, e)
         prefetch(counts, size + e)
+        if write:
+            prefetch(weight, e)
         d = idx[i]
         x = n[i]
         k = abs(x)
@@ -271,6 +262,8 @@ def pulse_pairs(
         rows[d, 1] = q
         value[d] = p - q
         out[i] = p - q
+        if write:
+            weight[d] = (p - q) * a
     return r
 
 
@@ -313,17 +306,6 @@ def fits(m: int) -> bool:
     return m <= NOISE_TABLE_SIZE // 2
 
 
-def _train_noise(n: np.ndarray, noise: int) -> tuple[np.ndarray, int]:
-    """The window starts of the train's pulses (drawn as the torch loop draws them) and its length."""
-    k = np.abs(n)
-    later = k[k > 1]  # as the torch loop: int(max |n|) over the devices with |n| > 1 (NaN never)
-    last = int(later.max()) if later.size else 0
-    live = live_counts(n, last)
-    sizes = [int(v) for v in live if v > 0] if noise != NOISE_NONE else []
-    starts = np.array(table_offsets(sizes) if sizes else [0], dtype=np.int64)
-    return starts, last
-
-
 def pulse_devices_at(
     model: PulseModel, idx: Tensor, n: Tensor, state: tuple[Tensor, ...], slopes: tuple[Tensor, Tensor] | None
 ) -> Tensor:
@@ -333,7 +315,7 @@ def pulse_devices_at(
     rule, noise = codes(model)
     c = model_consts(model, w.dtype, 0.0)
     nn = n.numpy()
-    starts, last = _train_noise(nn, noise)
+    starts, last = train_windows(nn, noise != NOISE_NONE)
     write_start = table_offsets([idx.numel()])[0] if model.write_sigma > 0 else -1
     table = normal_table(w.dtype, w.device).numpy()
     sup, sdn = (w, w) if slopes is None else slopes
@@ -354,20 +336,24 @@ def pulse_pairs_at(
     counts: Tensor,
     slope: Tensor | None,
     refresh: float,
+    into: tuple[Tensor, float] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The kernel of a state-dependent one-directional pair's ``pulse_at``: ``rows`` (N, 4) of
     (ω⁺, ω⁻, step, bound), ``value`` and ``counts`` (2N) flat; returns the new ω and the
-    positions (in ``idx``) of the refreshed pairs."""
+    positions (in ``idx``) of the refreshed pairs; ``into`` (flat contiguous weight, α): α·ω written there."""
     rule, noise = codes(model)
     c = model_consts(model, rows.dtype, refresh)
     nn = n.numpy()
-    starts, last = _train_noise(nn, noise)
+    starts, last = train_windows(nn, noise != NOISE_NONE)
     table = normal_table(rows.dtype, rows.device).numpy()
     out = np.empty(idx.numel(), dtype=c.dtype)
     refreshed = np.empty(idx.numel(), dtype=np.int64)
+    weight = np.empty(0, dtype=c.dtype) if into is None else into[0].numpy()
+    alpha = np.array([0.0 if into is None else into[1]]).astype(c.dtype)
     r = pulse_pairs(
         idx.numpy(), nn, rows.numpy(), value.numpy(), counts.numpy(),
         (value if slope is None else slope).numpy(), out, refreshed, rule, noise, c, table, starts, last,
+        weight, alpha,
     )  # fmt: skip
     return torch.from_numpy(out), torch.from_numpy(refreshed[:r])
 
@@ -385,7 +371,6 @@ __all__ = [
     "codes",
     "consts",
     "fits",
-    "live_counts",
     "pulse_devices",
     "pulse_devices_at",
     "pulse_pairs",

@@ -103,7 +103,10 @@ class PulsedSGD:
         self.model, self.alphas, self.arrays = device_arrays(layers, gen)
         self.in_memory = cfg.momentum_placement is MomentumPlacement.IN_MEMORY and cfg.momentum > 0
         zeros = [torch.zeros_like(layer.weight.detach()) for layer in layers]
-        self.moments = [PulsedArray(z, self.model, gen) for z in zeros] if self.in_memory else []
+        # momentum devices are read whole every step: kept as separate tensors (packed=False)
+        self.moments = (
+            [PulsedArray(z, self.model, gen, packed=False) for z in zeros] if self.in_memory else []
+        )
         self.momentum = DigitalMomentum(layers, cfg)
         self.digital_bits_per_weight = float(self.momentum.bits)
         self._bufs = [torch.empty_like(layer.weight.detach()) for layer in layers]
@@ -140,7 +143,7 @@ class PulsedSGD:
                 a = -lr / (self.alphas[i] * eps)
                 found = None if self.arrays[i].dense else chi_kernel.pulses(v, u, a, MAX_PULSES_PER_UPDATE)
                 if found is not None:  # the compiled CPU pass: the same pulses, one loop
-                    _set_weights(self.layers[i], *self._apply(i, found), self.alphas[i])
+                    self.arrays[i].pulse_at(*found, into=(self.layers[i].weight.data, self.alphas[i]))
                     return
                 d = torch.add(u, v, alpha=-lr / (self.alphas[i] * eps), out=buf).floor_()
                 if self.arrays[i].dense and _dense(d):  # else only the pulsed devices are touched
@@ -218,8 +221,7 @@ class MixedPrecision:
         a = scale if u is None else scale / self.lsb
         found = chi_kernel.step(v, u, chi, a, self.lsb, self._reach, self.saturation, eps)
         if found is not None:  # the compiled CPU pass: the arithmetic below, one loop
-            if found[0].numel() > 0:
-                _set_weights(self.layers[i], found[0], self.arrays[i].pulse_at(*found), self.alphas[i])
+            self.arrays[i].pulse_at(*found, into=(self.layers[i].weight.data, self.alphas[i]))
             return
         if u is not None:  # χ += LSB·stochastic_round(Δω/LSB), fused: floor(U + Δω/LSB)
             d = torch.add(u, v, alpha=scale / self.lsb, out=buf)

@@ -1,0 +1,147 @@
+"""Row-packed device state (models/physics/device_rows.py) and the train's noise windows (train_noise.py).
+
+Packing a bidirectional state-dependent array one row per device changes where its state lies,
+never a value: a packed and an unpacked array built from the same generator and pulsed alike
+hold the same state bit for bit, on the torch path and with the kernels; the weight the kernels
+write (α·ω) is the torch path's ``omega * alpha``; the noise windows' sizes are the brute-force
+counts of the devices each pulse runs on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from models.physics import device_rows, kernels
+from models.physics.devices import DEVICES, UpdateRule
+from models.physics.pulses import PulsedArray, PulseModel
+from models.physics.train_noise import live_sizes, train_windows
+
+pytestmark = pytest.mark.skipif(
+    not kernels.TORCH_FUSES, reason="this torch build rounds its CPU multiply-adds twice: kernels off"
+)
+
+MODELS = {
+    "rram (exp step, write noise)": PulseModel.of(DEVICES["rram"]),
+    "ecram (linear step)": PulseModel.of(DEVICES["ecram"]),
+    "soft bounds, write noise": dataclasses.replace(
+        PulseModel.of(DEVICES["rram"]), rule=UpdateRule.SOFT_BOUNDS, write_noise=2.0
+    ),
+}
+
+
+def _run(model: PulseModel, packed: bool, compiled: bool, dtype: torch.dtype) -> list[torch.Tensor]:
+    """Four updates of a 40×30 array (half the weights pulsed, up to ±6), each also writing α·ω
+    into a weight: the state, counts, weight, returns and the global stream after."""
+    saved = kernels.ENABLED
+    kernels.ENABLED = compiled
+    try:
+        gen = torch.Generator().manual_seed(3)
+        shape = (40, 30)
+        arr = PulsedArray(
+            (torch.rand(shape, generator=gen, dtype=dtype) - 0.5) * model.reach, model, gen, packed
+        )
+        assert arr._packed == packed
+        alpha = 0.37
+        weight = torch.mul(arr.value(), alpha)
+        out = []
+        for s in range(4):
+            g = torch.Generator().manual_seed(20 + s)
+            n = torch.round(torch.randn(shape, generator=g, dtype=dtype) * 2.5).clamp_(-6, 6).view(-1)
+            idx = torch.nonzero(torch.rand(n.numel(), generator=g) < 0.5).squeeze(1)
+            torch.manual_seed(11 + s)
+            out.append(arr.pulse_at(idx, n[idx].contiguous(), into=(weight, alpha)).clone())
+        state = [arr.w, arr.value(), arr.lo, arr.hi, arr.up, arr.down, arr.counts, weight]
+        return [t.clone() for t in state] + out + [torch.rand(3)]
+    finally:
+        kernels.ENABLED = saved
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_packed_rows_hold_the_same_state_as_separate_tensors(name: str, dtype: torch.dtype) -> None:
+    model = MODELS[name]
+    for compiled in (False, True):
+        ref, got = _run(model, False, compiled, dtype), _run(model, True, compiled, dtype)
+        for a, b in zip(ref, got, strict=True):
+            assert a.dtype == b.dtype and torch.equal(a, b)
+    assert float(ref[6].sum()) > 2 * 40 * 30 + 500  # pulses were counted
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["ecram (linear step)", "soft bounds, write noise"])
+def test_the_kernels_weight_is_alpha_times_the_read_value_bit_for_bit(name: str, dtype: torch.dtype) -> None:
+    """Rules without an exponential: the kernel's state and weight equal the torch path's."""
+    ref, got = _run(MODELS[name], True, False, dtype), _run(MODELS[name], True, True, dtype)
+    for a, b in zip(ref, got, strict=True):
+        assert torch.equal(a, b)
+    weight, value = got[7], got[1]
+    assert torch.equal(weight, value * 0.37)
+
+
+def test_columns_are_views_of_the_rows() -> None:
+    model = MODELS["soft bounds, write noise"]
+    arr = PulsedArray(torch.zeros(5, 4), model, torch.Generator().manual_seed(0))
+    rows = arr._rows
+    assert rows.shape == (20, device_rows.WIDTH) and rows.is_contiguous()
+    arr.w[2, 3] = 0.125
+    arr.value()[1, 1] = -0.25
+    assert rows[11, device_rows.W] == 0.125 and rows[5, device_rows.READ] == -0.25
+    assert torch.equal(arr._slopes[0], -1.0 / arr.hi.reshape(-1).clamp_min(1e-12))  # type: ignore[index]
+    assert torch.equal(arr._mid, (arr.up + arr.down) / 2)  # the dense path's constants stay right
+
+
+def _brute_sizes(n: np.ndarray) -> list[int]:
+    k = np.abs(n)
+    later = k[k > 1]
+    last = int(later.max()) if later.size else 0
+    return [n.size] + [int((k > j).sum()) for j in range(1, last)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_live_sizes_count_the_devices_of_each_pulse(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = np.round(rng.standard_normal(3000) * (2 + 5 * seed)).astype(np.float32)
+    n[:3] = [np.nan, 2.5, -1.5]  # NaN runs no later pulse; fractions as the torch loop's k > j
+    last = train_windows(n, False)[1]
+    assert list(live_sizes(n, last)) == _brute_sizes(n)[: max(last, 1)]
+    assert last == int(np.nanmax(np.where(np.abs(n) > 1, np.abs(n), 0)))
+
+
+def test_a_train_without_later_pulses_has_one_window_and_an_infinite_one_raises() -> None:
+    n = np.array([1.0, -1.0, 0.0], dtype=np.float32)
+    assert train_windows(n, False)[1] == 0 and list(live_sizes(n, 0)) == [3]
+    with pytest.raises(OverflowError):
+        train_windows(np.array([math.inf], dtype=np.float32), True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_pair_kernel_writes_the_same_weight_as_the_torch_path(dtype: torch.dtype) -> None:
+    """A PCM pair with a linear step (no exponential), refreshes included: weight α·(ω⁺ − ω⁻)."""
+    model = dataclasses.replace(PulseModel.of(DEVICES["pcm"]), rule=UpdateRule.LINEAR_STEP, gamma_up=0.5)
+    runs = []
+    for compiled in (False, True):
+        saved = kernels.ENABLED
+        kernels.ENABLED = compiled
+        try:
+            gen = torch.Generator().manual_seed(4)
+            arr = PulsedArray(
+                (torch.rand(30, 20, generator=gen, dtype=dtype) - 0.5) * model.reach, model, gen
+            )
+            weight = torch.mul(arr.value(), 0.37)
+            for s in range(6):
+                g = torch.Generator().manual_seed(40 + s)
+                n = torch.round(torch.randn(600, generator=g, dtype=dtype) * 4).clamp_(-9, 9)
+                torch.manual_seed(s)
+                arr.pulse_at(torch.arange(600), n, into=(weight, 0.37))
+            runs.append([weight.clone(), arr.value().clone(), arr.counts.clone()])
+        finally:
+            kernels.ENABLED = saved
+    for a, b in zip(*runs, strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(runs[1][0], runs[1][1] * 0.37)
+    assert float(runs[0][2].sum()) > 2 * 600 + 2000  # pulses were counted
