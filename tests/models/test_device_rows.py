@@ -145,3 +145,68 @@ def test_the_pair_kernel_writes_the_same_weight_as_the_torch_path(dtype: torch.d
         assert torch.equal(a, b)
     assert torch.equal(runs[1][0], runs[1][1] * 0.37)
     assert float(runs[0][2].sum()) > 2 * 600 + 2000  # pulses were counted
+
+
+def _momentum_run(compiled: bool, dtype: torch.dtype, mode: str) -> list[torch.Tensor]:
+    """Four steps of a 64-64-10 MLP on ECRAM (no exponential) with momentum 0.9 (μ·buf rounds):
+    the momentum buffers, χ, counts, device state, weights and the global stream after."""
+    from models.config import AnalogConfig, NetworkConfig, TrainConfig, TrainMode
+    from models.nn.networks import analog_layers, build_network
+    from models.training.onchip import MixedPrecision, PulsedSGD
+
+    saved = kernels.ENABLED
+    kernels.ENABLED = compiled
+    try:
+        torch.manual_seed(0)
+        net = NetworkConfig(hidden=(64, 64), in_features=40, in_shape=(40,))
+        layers = analog_layers(build_network(net, AnalogConfig(device="ecram")).to(dtype))
+        make = MixedPrecision if mode == "mixed_precision" else PulsedSGD
+        cfg = TrainConfig(
+            mode=TrainMode(mode), lr=0.05, momentum=0.9, update_bits=8 if make is MixedPrecision else 32
+        )
+        updater = make(layers, cfg, torch.Generator().manual_seed(0))
+        g = torch.Generator().manual_seed(1)
+        for s in range(4):
+            for j, layer in enumerate(layers):
+                torch.manual_seed(70 + 3 * s + j)
+                updater.step(j, torch.randn(layer.weight.shape, generator=g, dtype=dtype) * 0.3)
+        chi = updater.chi if isinstance(updater, MixedPrecision) else []
+        state = [*updater.momentum.bufs, *chi, *(a.counts for a in updater.arrays)]
+        state += [*(a.value() for a in updater.arrays), *(x.weight.data for x in layers), torch.rand(3)]
+        return [t.clone() for t in state]
+    finally:
+        kernels.ENABLED = saved
+
+
+@pytest.mark.parametrize("mode", ["onchip_sgd", "mixed_precision"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_momentum_in_the_kernels_leaves_what_the_torch_path_leaves(dtype: torch.dtype, mode: str) -> None:
+    """v = μ·buf + g formed inside the rounding (onchip_sgd) or χ pass (mixed precision): the buffer,
+    the pulses and everything after them bit for bit, the layers' sizes multiples of 64 and not."""
+    ref, got = _momentum_run(False, dtype, mode), _momentum_run(True, dtype, mode)
+    for a, b in zip(ref, got, strict=True):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    counts = ref[6 if mode == "mixed_precision" else 3]
+    assert float(counts.sum()) > 2 * counts[0].numel() + 100  # pulses were applied
+    assert bool((ref[0] != 0).any())  # the buffer carries momentum
+
+
+def test_the_new_kernels_compile_without_fast_math_or_contracted_multiply_adds() -> None:
+    import re
+
+    import numba
+
+    from models.physics import chi_kernel
+
+    _run(MODELS["ecram (linear step)"], True, True, torch.float32)
+    _momentum_run(True, torch.float32, "mixed_precision")
+    _momentum_run(True, torch.float32, "onchip_sgd")
+    for kernel in (device_rows.pulse_rows, chi_kernel.round_step, chi_kernel.chi_step):
+        assert kernel.signatures
+        fresh = numba.njit(error_model="numpy")(kernel.py_func)  # the cached one keeps no IR
+        for sig in kernel.signatures:
+            fresh.compile(sig)
+            ir = fresh.inspect_llvm(sig)
+            assert "fmul" in ir or "@llvm.fma" in ir
+            assert not re.search(r"\bf(add|sub|mul|div) (fast|contract|reassoc|afn|nnan|ninf|arcp)", ir)
+            assert "@llvm.fmuladd" not in ir
