@@ -19,7 +19,7 @@ import torch
 from models.physics import device_rows, kernels
 from models.physics.devices import DEVICES, UpdateRule
 from models.physics.pulses import PulsedArray, PulseModel
-from models.physics.train_noise import live_sizes, train_windows
+from models.physics.train_noise import DIRECT, live_sizes, train_windows
 
 pytestmark = pytest.mark.skipif(
     not kernels.TORCH_FUSES, reason="this torch build rounds its CPU multiply-adds twice: kernels off"
@@ -102,12 +102,16 @@ def _brute_sizes(n: np.ndarray) -> list[int]:
     return [n.size] + [int((k > j).sum()) for j in range(1, last)]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_live_sizes_count_the_devices_of_each_pulse(seed: int) -> None:
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(5))
+def test_live_sizes_count_the_devices_of_each_pulse(seed: int, dtype: type) -> None:
+    """Seeds 0–3: up to :data:`DIRECT` pulses (a count per pulse); seed 4: beyond (the histogram)."""
     rng = np.random.default_rng(seed)
-    n = np.round(rng.standard_normal(3000) * (2 + 5 * seed)).astype(np.float32)
+    n = np.round(rng.standard_normal(3000) * (2 + 4 * seed if seed < 4 else 60)).astype(dtype)
     n[:3] = [np.nan, 2.5, -1.5]  # NaN runs no later pulse; fractions as the torch loop's k > j
+    n[3:5] = [np.inf * 0, -0.0]  # another NaN, a negative zero
     last = train_windows(n, False)[1]
+    assert (last > DIRECT) == (seed == 4)
     assert list(live_sizes(n, last)) == _brute_sizes(n)[: max(last, 1)]
     assert last == int(np.nanmax(np.where(np.abs(n) > 1, np.abs(n), 0)))
 
