@@ -151,7 +151,7 @@ class PulsedArray:
         self._pending: list[tuple[Tensor, ...]] = []  # refreshes' SET pulses not yet counted
         self._pending_size = 0
         self._exact = not model.state_dependent and model.write_sigma == 0
-        self._packed = False  # bidirectional state-dependent devices: one row each (:meth:`_pack`)
+        self._packed: device_rows.DeviceRows | None = None  # bidirectional state-dependent: rows
         if model.one_directional:
             self.lo = torch.zeros(shape, device=target.device, dtype=target.dtype)
         slopes = device_slopes(model, self.lo, self.hi, generator)
@@ -173,24 +173,21 @@ class PulsedArray:
                 self._read = self.w + model.write_sigma * torch.randn(
                     shape, generator=generator, device=generator.device, dtype=target.dtype
                 )
-            self._packed = packed and model.state_dependent
-            if self._packed:  # one row per device, the attributes its columns (device_rows)
+            if packed and model.state_dependent:  # one row per device, the attributes its columns
                 self._pack(shape, slopes)
 
     def _pack(self, shape: torch.Size, slopes: tuple[Tensor, Tensor] | None) -> None:
         """One row per device (:mod:`~models.physics.device_rows`): a pulsed device's state is one
         cache line; ω, bounds, steps, read ω and slopes become views of the rows' columns."""
-        rows = device_rows.pack(self.w, self._read, self.lo, self.hi, self.up, self.down, slopes)
-        self._rows = rows
-        self.w, self.lo, self.hi, self.up, self.down = (
-            device_rows.column(rows, j, shape)
-            for j in (device_rows.W, device_rows.LO, device_rows.HI, device_rows.UP, device_rows.DOWN)
+        packed = device_rows.DeviceRows(
+            self.w, self._read, self.lo, self.hi, self.up, self.down, slopes, self.model.write_sigma > 0
         )
-        self._read = (
-            device_rows.column(rows, device_rows.READ, shape) if self.model.write_sigma > 0 else self.w
-        )
+        self._packed = packed
+        cols = (device_rows.W, device_rows.LO, device_rows.HI, device_rows.UP, device_rows.DOWN)
+        self.w, self.lo, self.hi, self.up, self.down = (packed.column(j, shape) for j in cols)
+        self._read = packed.column(device_rows.READ, shape) if self.model.write_sigma > 0 else self.w
         if self._slopes is not None:
-            self._slopes = (rows[:, device_rows.SLOPE_UP], rows[:, device_rows.SLOPE_DOWN])
+            self._slopes = (packed.column(device_rows.SLOPE_UP), packed.column(device_rows.SLOPE_DOWN))
 
     @property
     def dense(self) -> bool:
@@ -217,8 +214,8 @@ class PulsedArray:
             return n
         flat = None if into is None else (into[0].view(-1), into[1])
         fused = self.model.state_dependent and self._compiled(idx, n) and _writable(into, self.up)
-        if fused and self._packed:
-            return device_rows.pulse_rows_at(self.model, idx, n, self._rows, self._counts[0].view(-1), flat)
+        if fused and self._packed is not None:
+            return self._packed.pulse(self.model, idx, n, self._counts[0].view(-1), flat)
         if fused and self.model.one_directional:
             return self._pulse_pairs_compiled(idx, n, flat)
         w = self._pulse_pairs(idx, n) if self.model.one_directional else self._pulse_at(idx, n)
@@ -380,6 +377,8 @@ class PulsedArray:
     def counts(self) -> Tensor:
         """Writes per device ``(2, ...)`` (float64): the pair's two devices, or device and reference."""
         self._count_refreshes()
+        if self._packed is not None:
+            self._packed.flush(self._counts[0].view(-1))
         return self._counts
 
 
