@@ -25,7 +25,7 @@ import math
 import torch
 from torch import Tensor
 
-from models.physics import device_rows, kernels
+from models.physics import device_rows, kernels, trains
 from models.physics.chi_kernel import chi_grid, chi_transfer
 from models.physics.devices import UpdateRule
 from models.physics.noise import normals
@@ -226,9 +226,7 @@ class PulsedArray:
     def _pulse_at(self, idx: Tensor, n: Tensor) -> Tensor:
         if self.model.state_dependent and self._compiled(idx, n):
             state = (self.w, self.lo, self.hi, self.up, self.down, self._counts[0], self._read)
-            return kernels.pulse_devices_at(
-                self.model, idx, n, tuple(t.view(-1) for t in state), self._slopes
-            )
+            return trains.pulse_devices_at(self.model, idx, n, tuple(t.view(-1) for t in state), self._slopes)
         k = n.abs()
         w, lo, hi = (t.view(-1).index_select(0, idx) for t in (self.w, self.lo, self.hi))
         if self._exact or not self.model.state_dependent:
@@ -257,7 +255,7 @@ class PulsedArray:
     def _pulse_pairs_compiled(self, idx: Tensor, n: Tensor, into: tuple[Tensor, float] | None) -> Tensor:
         slope = None if self._slopes is None else self._slopes[0]
         flat = (self._rows, self._value.view(-1), self._counts.view(-1))
-        w, at = kernels.pulse_pairs_at(self.model, idx, n, *flat, slope, REFRESH_FRACTION, into)
+        w, at = trains.pulse_pairs_at(self.model, idx, n, *flat, slope, REFRESH_FRACTION, into)
         if at.numel() > 0:  # the kernel RESET them; their SETs are counted here
             w_at, d = w[at], idx[at]
             where = d + self._counts[0].numel() * (w_at < 0).long()

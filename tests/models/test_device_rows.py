@@ -87,7 +87,7 @@ def test_columns_are_views_of_the_rows() -> None:
     model = MODELS["soft bounds, write noise"]
     arr = PulsedArray(torch.zeros(5, 4), model, torch.Generator().manual_seed(0))
     rows = arr._packed.rows  # type: ignore[union-attr]
-    assert rows.shape == (20, device_rows.WIDTH) and rows.is_contiguous()
+    assert rows.shape == (20, device_rows.ROW_WIDTH) and rows.is_contiguous()
     arr.w[2, 3] = 0.125
     arr.value()[1, 1] = -0.25
     assert rows[11, device_rows.W] == 0.125 and rows[5, device_rows.READ] == -0.25
@@ -205,7 +205,7 @@ def test_the_new_kernels_compile_without_fast_math_or_contracted_multiply_adds()
     _run(MODELS["ecram (linear step)"], True, True, torch.float32)
     _momentum_run(True, torch.float32, "mixed_precision")
     _momentum_run(True, torch.float32, "onchip_sgd")
-    for kernel in (device_rows.pulse_rows, chi_kernel.round_step, chi_kernel.chi_step):
+    for kernel in (kernels.pulse_rows, chi_kernel.round_step, chi_kernel.chi_step):
         assert kernel.signatures
         fresh = numba.njit(error_model="numpy")(kernel.py_func)  # the cached one keeps no IR
         for sig in kernel.signatures:
@@ -245,3 +245,28 @@ def test_pending_row_counts_are_exact_and_reach_the_counter(
         assert torch.equal(arr.counts[0].reshape(-1), total) and torch.equal(
             arr.counts[1], torch.ones(30, 20)
         )
+
+
+def test_compiled_kernels_call_only_compiled_helpers_of_their_own_file() -> None:
+    """numba keys a kernel's cache by its own source file: a kernel that inlined a helper from
+    another file would keep its stale machine code when that helper changed (pulse_rows lives in
+    kernels.py beside _pulse for this reason)."""
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    import models.physics as physics
+
+    checked = 0
+    for info in pkgutil.iter_modules(physics.__path__):
+        module = importlib.import_module(f"models.physics.{info.name}")
+        for name, kernel in vars(module).items():
+            if not isinstance(kernel, CPUDispatcher) or kernel.py_func.__module__ != module.__name__:
+                continue
+            for ref in kernel.py_func.__code__.co_names:
+                helper = kernel.py_func.__globals__.get(ref)
+                if isinstance(helper, CPUDispatcher):
+                    assert helper.py_func.__module__ == module.__name__, (name, ref)
+                    checked += 1
+    assert checked >= 6  # pulse_devices, pulse_pairs and pulse_rows call _scalars, _first, _pulse
