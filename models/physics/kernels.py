@@ -220,11 +220,11 @@ def pulse_pairs(
     r = 0
     last_i, flat_rows = idx.size - 1, rows.reshape(rows.size)
     for i in range(idx.size):
-        e = idx[min(i + AHEAD, last_i)]
+        ahead = min(i + AHEAD, last_i)
+        e = idx[ahead]
         prefetch(flat_rows, e * 4)
         prefetch(value, e)
-        prefetch(counts, e)
-        prefetch(counts, size + e)
+        prefetch(counts, e if n[ahead] > zero else size + e)  # the device that will be pulsed
         if write:
             prefetch(weight, e)
         d = idx[i]
