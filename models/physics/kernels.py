@@ -29,10 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from models.physics.devices import UpdateRule
 from models.physics.jit import AHEAD, fma, jit, prefetch, torch_fuses
 from models.physics.noise import NOISE_TABLE_SIZE
-from models.physics.update_rules import PulseModel
 
 TORCH_FUSES = torch_fuses()
 """This build's probe (:func:`~models.physics.jit.torch_fuses`), once at import."""
@@ -56,37 +54,11 @@ N_CONSTS = 14
 
 def usable(*tensors: Tensor) -> bool:
     """True when the kernels apply: :data:`ENABLED`, CPU tensors of float32 or float64."""
-    return ENABLED and all(t.device.type == "cpu" for t in tensors) and tensors[0].dtype in _DTYPES
+    return ENABLED and all(t.device.type == "cpu" for t in tensors) and tensors[0].dtype in DTYPES
 
 
-_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-
-
-def consts(
-    dtype: torch.dtype,
-    *,
-    exp_a: float,
-    exp_b: float,
-    c2c: float,
-    c2c_add: float,
-    c2c_slope: float,
-    gamma_up: float,
-    gamma_down: float,
-    amp_up: float,
-    amp_down: float,
-    write_sigma: float,
-    refresh: float,
-) -> np.ndarray:
-    """The chain's scalars in ``dtype`` (a Python float becomes the tensor's dtype by rounding
-    to nearest, as torch casts a scalar operand)."""
-    values = [0.0] * N_CONSTS
-    values[C_EXP_SCALE], values[C_EXP_B] = 2.0 * exp_a, exp_b
-    values[C_C2C], values[C_C2C_ADD], values[C_C2C_SLOPE] = c2c, c2c_add, c2c_slope
-    values[C_RATE_UP], values[C_RATE_DN] = gamma_up, -gamma_down
-    values[C_NEG_AMP_UP], values[C_NEG_AMP_DN] = -amp_up, -amp_down
-    values[C_SPAN_MIN], values[C_ONE], values[C_ZERO] = 1e-12, 1.0, 0.0
-    values[C_WRITE_SIGMA], values[C_REFRESH] = write_sigma, refresh
-    return np.array(values, dtype=np.float64).astype(_DTYPES[dtype])
+DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+"""NumPy dtypes of the torch dtypes the kernels take."""
 
 
 @jit(inline="always")
@@ -335,39 +307,6 @@ def pulse_rows(
             weight[d] = v * a
 
 
-def codes(model: PulseModel) -> tuple[int, int]:
-    """(rule, noise) codes of a pulse model, as :func:`~models.physics.update_rules._one_pulse` branches."""
-    if model.rule is UpdateRule.EXP_STEP:
-        rule = RULE_EXP
-    elif model.rule in (UpdateRule.LINEAR_STEP, UpdateRule.SOFT_BOUNDS):
-        rule = RULE_LINEAR
-    else:
-        rule = RULE_CONSTANT
-    if model.c2c <= 0:
-        return rule, NOISE_NONE
-    if model.complex_noise:
-        return rule, NOISE_COMPLEX
-    return rule, NOISE_MULT if model.mult_noise else NOISE_ADD
-
-
-def model_consts(model: PulseModel, dtype: torch.dtype, refresh: float) -> np.ndarray:
-    """:func:`consts` of a pulse model."""
-    return consts(
-        dtype,
-        exp_a=model.exp_a,
-        exp_b=model.exp_b,
-        c2c=model.c2c,
-        c2c_add=model.c2c_add,
-        c2c_slope=model.c2c_slope,
-        gamma_up=model.gamma_up,
-        gamma_down=model.gamma_down,
-        amp_up=model.amp_up,
-        amp_down=model.amp_down,
-        write_sigma=model.write_sigma,
-        refresh=refresh,
-    )
-
-
 def fits(m: int) -> bool:
     """A train of ``m`` devices reads its noise from the table (:func:`~models.physics.noise.normals`
     draws fresh normals above half of it, which the kernels do not)."""
@@ -384,8 +323,6 @@ __all__ = [
     "RULE_EXP",
     "RULE_LINEAR",
     "TORCH_FUSES",
-    "codes",
-    "consts",
     "fits",
     "pulse_devices",
     "pulse_pairs",

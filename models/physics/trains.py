@@ -12,11 +12,32 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from models.physics.devices import UpdateRule
 from models.physics.kernels import (
+    C_C2C,
+    C_C2C_ADD,
+    C_C2C_SLOPE,
+    C_EXP_B,
+    C_EXP_SCALE,
+    C_NEG_AMP_DN,
+    C_NEG_AMP_UP,
+    C_ONE,
+    C_RATE_DN,
+    C_RATE_UP,
+    C_REFRESH,
+    C_SPAN_MIN,
+    C_WRITE_SIGMA,
+    C_ZERO,
+    DTYPES,
+    N_CONSTS,
+    NOISE_ADD,
+    NOISE_COMPLEX,
+    NOISE_MULT,
     NOISE_NONE,
     ROW_COUNT_STEP,
-    codes,
-    model_consts,
+    RULE_CONSTANT,
+    RULE_EXP,
+    RULE_LINEAR,
     pulse_devices,
     pulse_pairs,
     pulse_rows,
@@ -24,6 +45,66 @@ from models.physics.kernels import (
 from models.physics.noise import normal_table, table_offsets
 from models.physics.train_noise import train_windows
 from models.physics.update_rules import PulseModel
+
+
+def consts(
+    dtype: torch.dtype,
+    *,
+    exp_a: float,
+    exp_b: float,
+    c2c: float,
+    c2c_add: float,
+    c2c_slope: float,
+    gamma_up: float,
+    gamma_down: float,
+    amp_up: float,
+    amp_down: float,
+    write_sigma: float,
+    refresh: float,
+) -> np.ndarray:
+    """The chain's scalars in ``dtype`` (a Python float becomes the tensor's dtype by rounding
+    to nearest, as torch casts a scalar operand)."""
+    values = [0.0] * N_CONSTS
+    values[C_EXP_SCALE], values[C_EXP_B] = 2.0 * exp_a, exp_b
+    values[C_C2C], values[C_C2C_ADD], values[C_C2C_SLOPE] = c2c, c2c_add, c2c_slope
+    values[C_RATE_UP], values[C_RATE_DN] = gamma_up, -gamma_down
+    values[C_NEG_AMP_UP], values[C_NEG_AMP_DN] = -amp_up, -amp_down
+    values[C_SPAN_MIN], values[C_ONE], values[C_ZERO] = 1e-12, 1.0, 0.0
+    values[C_WRITE_SIGMA], values[C_REFRESH] = write_sigma, refresh
+    return np.array(values, dtype=np.float64).astype(DTYPES[dtype])
+
+
+def codes(model: PulseModel) -> tuple[int, int]:
+    """(rule, noise) codes of a pulse model, as :func:`~models.physics.update_rules._one_pulse` branches."""
+    if model.rule is UpdateRule.EXP_STEP:
+        rule = RULE_EXP
+    elif model.rule in (UpdateRule.LINEAR_STEP, UpdateRule.SOFT_BOUNDS):
+        rule = RULE_LINEAR
+    else:
+        rule = RULE_CONSTANT
+    if model.c2c <= 0:
+        return rule, NOISE_NONE
+    if model.complex_noise:
+        return rule, NOISE_COMPLEX
+    return rule, NOISE_MULT if model.mult_noise else NOISE_ADD
+
+
+def model_consts(model: PulseModel, dtype: torch.dtype, refresh: float) -> np.ndarray:
+    """:func:`consts` of a pulse model."""
+    return consts(
+        dtype,
+        exp_a=model.exp_a,
+        exp_b=model.exp_b,
+        c2c=model.c2c,
+        c2c_add=model.c2c_add,
+        c2c_slope=model.c2c_slope,
+        gamma_up=model.gamma_up,
+        gamma_down=model.gamma_down,
+        amp_up=model.amp_up,
+        amp_down=model.amp_down,
+        write_sigma=model.write_sigma,
+        refresh=refresh,
+    )
 
 
 def pulse_devices_at(
@@ -106,4 +187,4 @@ def pulse_rows_at(
     return torch.from_numpy(out), min(max(last, 1), ROW_COUNT_STEP)  # whole |n| ≤ last (or ≤ 1)
 
 
-__all__ = ["pulse_devices_at", "pulse_pairs_at", "pulse_rows_at"]
+__all__ = ["codes", "consts", "model_consts", "pulse_devices_at", "pulse_pairs_at", "pulse_rows_at"]
