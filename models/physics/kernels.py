@@ -176,13 +176,14 @@ def pulse_devices(
 def pulse_pairs(
     idx: Array, n: Array, rows: Array, value: Array, counts: Array, slopes: Array, out: Array,
     refreshed: Array, rule: int, noise: int, consts: Array, table: Array, starts: Array, last: int,
-    weight: Array, alpha: Array,
+    weight: Array, alpha: Array, found: Array,
 ) -> int:  # fmt: skip
     """:meth:`~models.physics.pulses.PulsedArray._pulse_pairs` of a state-dependent one-directional
     pair (rows ω⁺, ω⁻, step, bound): the pulse train on the pulsed device (its noise as
     :func:`pulse_devices` reads it), its counts, the refresh test and RESET (the SETs are counted
     by the caller), the scatter of both devices and ω⁺ − ω⁻ into ``value``. ``out`` gets the new
-    ω; ``refreshed`` the positions (in ``idx``) of the refreshed pairs, in order; returns how many.
+    ω; for the refreshed pairs, in order, ``refreshed`` the device that gets the SETs (flat, into
+    ``counts``) and ``found`` its (|ω⁺ − ω⁻|, step, bound, slope); returns how many.
     A ``weight`` not empty gets ``weight[d] = (ω⁺ − ω⁻)·α`` (the torch path's ``omega * alpha``)."""
     c = _scalars(consts)
     live = np.zeros(max(last, 1), dtype=np.int64)
@@ -227,7 +228,11 @@ def pulse_pairs(
             counts[size + d] += 1.0
             p = w if not w < zero else zero
             q = -w if not -w < zero else zero
-            refreshed[r] = i
+            refreshed[r] = d + size * ((p - q) < zero)  # the device that gets the SETs
+            found[r, 0] = abs(p - q)
+            found[r, 1] = up
+            found[r, 2] = hi
+            found[r, 3] = slope
             r += 1
         rows[d, 0] = p
         rows[d, 1] = q

@@ -255,12 +255,10 @@ class PulsedArray:
     def _pulse_pairs_compiled(self, idx: Tensor, n: Tensor, into: tuple[Tensor, float] | None) -> Tensor:
         slope = None if self._slopes is None else self._slopes[0]
         flat = (self._rows, self._value.view(-1), self._counts.view(-1))
-        w, at = trains.pulse_pairs_at(self.model, idx, n, *flat, slope, REFRESH_FRACTION, into)
-        if at.numel() > 0:  # the kernel RESET them; their SETs are counted here
-            w_at, d = w[at], idx[at]
-            where = d + self._counts[0].numel() * (w_at < 0).long()
-            s_slope = None if slope is None else slope[d]
-            self._count_sets(where, w_at.abs(), self._rows[d, 2], self._rows[d, 3], s_slope)
+        w, where, found = trains.pulse_pairs_at(self.model, idx, n, *flat, slope, REFRESH_FRACTION, into)
+        if where.numel() > 0:  # the kernel RESET them; their SETs are counted here
+            target, up, hi, s_slope = found.unbind(1)
+            self._count_sets(where, target, up, hi, None if slope is None else s_slope)
         return w
 
     def _pulse_pairs(self, idx: Tensor, n: Tensor) -> Tensor:

@@ -138,10 +138,11 @@ def pulse_pairs_at(
     slope: Tensor | None,
     refresh: float,
     into: tuple[Tensor, float] | None = None,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """The kernel of a state-dependent one-directional pair's ``pulse_at``: ``rows`` (N, 4) of
-    (ω⁺, ω⁻, step, bound), ``value`` and ``counts`` (2N) flat; returns the new ω and the
-    positions (in ``idx``) of the refreshed pairs; ``into`` (flat contiguous weight, α): α·ω written there."""
+    (ω⁺, ω⁻, step, bound), ``value`` and ``counts`` (2N) flat; ``into`` (flat contiguous weight,
+    α): α·ω written there. Returns the new ω, and for the refreshed pairs the devices that get
+    their SETs (flat, into ``counts``) and (|ω|, step, bound, slope) rows (copies: they may wait)."""
     rule, noise = codes(model)
     c = model_consts(model, rows.dtype, refresh)
     nn = n.numpy()
@@ -149,14 +150,15 @@ def pulse_pairs_at(
     table = normal_table(rows.dtype, rows.device).numpy()
     out = np.empty(idx.numel(), dtype=c.dtype)
     refreshed = np.empty(idx.numel(), dtype=np.int64)
+    found = np.empty((idx.numel(), 4), dtype=c.dtype)
     weight = np.empty(0, dtype=c.dtype) if into is None else into[0].numpy()
     alpha = np.array([0.0 if into is None else into[1]]).astype(c.dtype)
     r = pulse_pairs(
         idx.numpy(), nn, rows.numpy(), value.numpy(), counts.numpy(),
         (value if slope is None else slope).numpy(), out, refreshed, rule, noise, c, table, starts, last,
-        weight, alpha,
+        weight, alpha, found,
     )  # fmt: skip
-    return torch.from_numpy(out), torch.from_numpy(refreshed[:r])
+    return torch.from_numpy(out), torch.from_numpy(refreshed[:r].copy()), torch.from_numpy(found[:r].copy())
 
 
 def pulse_rows_at(
