@@ -137,7 +137,9 @@ class PulsedArray:
     the pair at 0. On CPU, gathering the few pulsed devices (0.5–10 % per step) costs less
     than a dozen passes over all of them. Constant steps without write noise take all of a
     device's pulses at once (n·s + c2c·s·√|n|·ξ, :func:`apply_pulses`); state-dependent rules
-    apply them one by one (:func:`~models.physics.update_rules.pulse_train`).
+    apply them one by one (:func:`~models.physics.update_rules.pulse_train`). ``packed``: a
+    bidirectional state-dependent array keeps one row per device (:mod:`~models.physics.device_rows`);
+    False keeps separate tensors (an array read whole every step: in-memory momentum).
     """
 
     def __init__(
@@ -253,6 +255,7 @@ class PulsedArray:
         return kernels.usable(n, idx, self.up) and n.dtype == self.up.dtype and kernels.fits(idx.numel())
 
     def _pulse_pairs_compiled(self, idx: Tensor, n: Tensor, into: tuple[Tensor, float] | None) -> Tensor:
+        """The pair kernel (:func:`~models.physics.trains.pulse_pairs_at`); refreshes' SETs counted here."""
         slope = None if self._slopes is None else self._slopes[0]
         flat = (self._rows, self._value.view(-1), self._counts.view(-1))
         w, where, found = trains.pulse_pairs_at(self.model, idx, n, *flat, slope, REFRESH_FRACTION, into)
