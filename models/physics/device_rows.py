@@ -30,6 +30,8 @@ from models.physics.kernels import (  # the row layout lives beside the kernel t
     DOWN,
     HI,
     LO,
+    PAIR_COUNTS,
+    PAIR_WIDTH,
     READ,
     ROW_COUNT_STEP,
     ROW_WIDTH,
@@ -66,6 +68,22 @@ def pack(
     cols = [w, read, lo, hi, up, down]
     cols += [s.reshape(w.shape) for s in slopes] if slopes is not None else [torch.zeros_like(w)] * 2
     return torch.stack([c.reshape(-1) for c in cols], dim=1).contiguous()
+
+
+def pair_rows(pos: Tensor, neg: Tensor, up: Tensor, hi: Tensor) -> Tensor:
+    """A one-directional pair's rows (N, :data:`~models.physics.kernels.PAIR_WIDTH`): ω⁺, ω⁻, step,
+    bound, then the two devices' pending pulse counts (0) and two unused values."""
+    zero = torch.zeros_like(pos)
+    return torch.stack((pos, neg, up, hi, zero, zero, zero, zero), dim=-1).view(-1, PAIR_WIDTH)
+
+
+def flush_pairs(rows: Tensor, counts: Tensor) -> int:
+    """Move pair rows' pending counts into ``counts`` (float64, (2, ...)): exact, whole numbers;
+    returns 0, the pending bound after."""
+    pending = rows[:, PAIR_COUNTS : PAIR_COUNTS + 2]
+    counts.view(2, -1).add_(pending.t())
+    pending.zero_()
+    return 0
 
 
 class DeviceRows:
@@ -127,5 +145,7 @@ __all__ = [
     "DeviceRows",
     "W",
     "count_column",
+    "flush_pairs",
     "pack",
+    "pair_rows",
 ]

@@ -172,6 +172,23 @@ def pulse_devices(
         out[i] = v
 
 
+PAIR_WIDTH = 8
+"""Values per pair row: ω⁺, ω⁻, step, bound, the two devices' pending pulse counts (as
+:data:`ROW_COUNT_STEP` bounds them), two unused: 32 bytes in float32."""
+PAIR_COUNTS = 4
+"""The column of ω⁺'s pending count (ω⁻'s is the next)."""
+
+
+@jit(inline="always")
+def _count(rows: Array, counts: Array, d: int, col: int, flat: int, k: float) -> None:
+    """Add |n| = ``k`` pulses: to the row's count column if whole and at most :data:`ROW_COUNT_STEP`
+    (exact in the row's dtype), else to the float64 counter at ``flat`` (NaN too)."""
+    if k == np.floor(k) and k <= ROW_COUNT_STEP:
+        rows[d, col] += k
+    else:
+        counts[flat] += np.float64(k)
+
+
 @jit()
 def pulse_pairs(
     idx: Array, n: Array, rows: Array, value: Array, counts: Array, slopes: Array, out: Array,
@@ -179,9 +196,10 @@ def pulse_pairs(
     weight: Array, alpha: Array, found: Array,
 ) -> int:  # fmt: skip
     """:meth:`~models.physics.pulses.PulsedArray._pulse_pairs` of a state-dependent one-directional
-    pair (rows ω⁺, ω⁻, step, bound): the pulse train on the pulsed device (its noise as
-    :func:`pulse_devices` reads it), its counts, the refresh test and RESET (the SETs are counted
-    by the caller), the scatter of both devices and ω⁺ − ω⁻ into ``value``. ``out`` gets the new
+    pair (rows of :data:`PAIR_WIDTH`: ω⁺, ω⁻, step, bound, pending counts): the pulse train on the
+    pulsed device (its noise as :func:`pulse_devices` reads it), its counts (:func:`_count`), the
+    refresh test and RESET (the SETs are counted by the caller), the scatter of both devices and
+    ω⁺ − ω⁻ into ``value``. ``out`` gets the new
     ω; for the refreshed pairs, in order, ``refreshed`` the device that gets the SETs (flat, into
     ``counts``) and ``found`` its (|ω⁺ − ω⁻|, step, bound, slope); returns how many.
     A ``weight`` not empty gets ``weight[d] = (ω⁺ − ω⁻)·α`` (the torch path's ``omega * alpha``)."""
@@ -195,9 +213,8 @@ def pulse_pairs(
     for i in range(idx.size):
         ahead = min(i + AHEAD, last_i)
         e = idx[ahead]
-        prefetch(flat_rows, e * 4)
+        prefetch(flat_rows, e * PAIR_WIDTH)
         prefetch(value, e)
-        prefetch(counts, e if n[ahead] > zero else size + e)  # the device that will be pulsed
         if write:
             prefetch(weight, e)
         d = idx[i]
@@ -216,16 +233,16 @@ def pulse_pairs(
             j += 1
         if on_pos:
             p = new
-            counts[d] += np.float64(k)
+            _count(rows, counts, d, PAIR_COUNTS, d, k)
         else:
             q = new
-            counts[size + d] += np.float64(k)
+            _count(rows, counts, d, PAIR_COUNTS + 1, size + d, k)
         big = p if p > q else q
         small = q if p > q else p
         if big >= c[C_REFRESH] * hi and small >= up:  # RESET both, SET the difference on one
             w = p - q
-            counts[d] += 1.0
-            counts[size + d] += 1.0
+            rows[d, PAIR_COUNTS] += c[C_ONE]  # one RESET each: whole, in the rows
+            rows[d, PAIR_COUNTS + 1] += c[C_ONE]
             p = w if not w < zero else zero
             q = -w if not -w < zero else zero
             refreshed[r] = d + size * ((p - q) < zero)  # the device that gets the SETs
@@ -324,6 +341,8 @@ __all__ = [
     "NOISE_COMPLEX",
     "NOISE_MULT",
     "NOISE_NONE",
+    "PAIR_COUNTS",
+    "PAIR_WIDTH",
     "RULE_CONSTANT",
     "RULE_EXP",
     "RULE_LINEAR",

@@ -114,13 +114,6 @@ def apply_pulses(
     return torch.minimum(torch.maximum(w + change, lo), hi)
 
 
-def _writable(into: tuple[Tensor, float] | None, rows: Tensor) -> bool:
-    """Whether a kernel may write ``into``'s weight itself: contiguous, of the rows' dtype and device."""
-    return into is None or (
-        into[0].is_contiguous() and into[0].dtype == rows.dtype and into[0].device == rows.device
-    )
-
-
 class PulsedArray:
     """The devices of one weight matrix under pulsed updates, with a write counter per device.
 
@@ -159,11 +152,11 @@ class PulsedArray:
         slopes = device_slopes(model, self.lo, self.hi, generator)
         self._slopes = None if slopes is None else (slopes[0].reshape(-1), slopes[1].reshape(-1))
         # One-directional: what a pulsed pair reads and writes, one row per weight so that a
-        # gather touches one cache line: (ω⁺, ω⁻, step, bound).
+        # gather touches one cache line (device_rows.pair_rows); an upper bound of its pending counts.
         if model.one_directional:
             pos = target.clamp_min(0.0).minimum(self.hi)
             neg = (-target).clamp_min(0.0).minimum(self.hi)
-            self._rows = torch.stack((pos, neg, self.up, self.hi), dim=-1).view(-1, 4)
+            self._rows, self._pair_pending = device_rows.pair_rows(pos, neg, self.up, self.hi), 0
             self.pos, self.neg = (self._rows[:, j].unflatten(0, shape) for j in (0, 1))
             self._value = pos - neg
             self._cols = torch.arange(4, device=target.device)
@@ -215,7 +208,7 @@ class PulsedArray:
         if idx.numel() == 0:
             return n
         flat = None if into is None else (into[0].view(-1), into[1])
-        fused = self.model.state_dependent and self._compiled(idx, n) and _writable(into, self.up)
+        fused = self.model.state_dependent and self._compiled(idx, n) and trains.writable(into, self.up)
         if fused and self._packed is not None:
             return self._packed.pulse(self.model, idx, n, self._counts[0].view(-1), flat)
         if fused and self.model.one_directional:
@@ -258,7 +251,12 @@ class PulsedArray:
         """The pair kernel (:func:`~models.physics.trains.pulse_pairs_at`); refreshes' SETs counted here."""
         slope = None if self._slopes is None else self._slopes[0]
         flat = (self._rows, self._value.view(-1), self._counts.view(-1))
-        w, where, found = trains.pulse_pairs_at(self.model, idx, n, *flat, slope, REFRESH_FRACTION, into)
+        w, where, found, grew = trains.pulse_pairs_at(
+            self.model, idx, n, *flat, slope, REFRESH_FRACTION, into
+        )
+        self._pair_pending += grew
+        if self._pair_pending >= device_rows.ROW_COUNT_FLUSH:
+            self._pair_pending = device_rows.flush_pairs(self._rows, self._counts)
         if where.numel() > 0:  # the kernel RESET them; their SETs are counted here
             target, up, hi, s_slope = found.unbind(1)
             self._count_sets(where, target, up, hi, None if slope is None else s_slope)
@@ -268,7 +266,7 @@ class PulsedArray:
         if self.model.state_dependent and self._compiled(idx, n):
             return self._pulse_pairs_compiled(idx, n, None)
         k = n.abs()
-        at = (idx * 4).unsqueeze(1) + self._cols  # flat indices of the rows' entries
+        at = (idx * kernels.PAIR_WIDTH).unsqueeze(1) + self._cols  # flat indices of the rows' entries
         rows = self._rows.view(-1).index_select(0, at.view(-1)).view(-1, 4)
         up, hi = rows[:, 2], rows[:, 3]
         on_pos = (n > 0).to(n.dtype)  # positive pulses on ω⁺, negative ones on ω⁻
@@ -378,6 +376,8 @@ class PulsedArray:
         self._count_refreshes()
         if self._packed is not None:
             self._packed.flush(self._counts[0].view(-1))
+        if self.model.one_directional and self._pair_pending > 0:
+            self._pair_pending = device_rows.flush_pairs(self._rows, self._counts)
         return self._counts
 
 

@@ -107,6 +107,13 @@ def model_consts(model: PulseModel, dtype: torch.dtype, refresh: float) -> np.nd
     )
 
 
+def writable(into: tuple[Tensor, float] | None, like: Tensor) -> bool:
+    """Whether a kernel may write ``into``'s weight itself: contiguous, of ``like``'s dtype and device."""
+    return into is None or (
+        into[0].is_contiguous() and into[0].dtype == like.dtype and into[0].device == like.device
+    )
+
+
 def pulse_devices_at(
     model: PulseModel, idx: Tensor, n: Tensor, state: tuple[Tensor, ...], slopes: tuple[Tensor, Tensor] | None
 ) -> Tensor:
@@ -138,11 +145,12 @@ def pulse_pairs_at(
     slope: Tensor | None,
     refresh: float,
     into: tuple[Tensor, float] | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The kernel of a state-dependent one-directional pair's ``pulse_at``: ``rows`` (N, 4) of
-    (ω⁺, ω⁻, step, bound), ``value`` and ``counts`` (2N) flat; ``into`` (flat contiguous weight,
-    α): α·ω written there. Returns the new ω, and for the refreshed pairs the devices that get
-    their SETs (flat, into ``counts``) and (|ω|, step, bound, slope) rows (copies: they may wait)."""
+) -> tuple[Tensor, Tensor, Tensor, int]:
+    """The kernel of a state-dependent one-directional pair's ``pulse_at``: ``rows`` (N,
+    :data:`~models.physics.kernels.PAIR_WIDTH`), ``value`` and ``counts`` (2N) flat; ``into`` (flat
+    contiguous weight, α): α·ω written there. Returns the new ω; for the refreshed pairs the
+    devices that get their SETs (flat, into ``counts``) and (|ω|, step, bound, slope) rows (copies:
+    they may wait); and the most a row's pending count grew by."""
     rule, noise = codes(model)
     c = model_consts(model, rows.dtype, refresh)
     nn = n.numpy()
@@ -158,7 +166,13 @@ def pulse_pairs_at(
         (value if slope is None else slope).numpy(), out, refreshed, rule, noise, c, table, starts, last,
         weight, alpha, found,
     )  # fmt: skip
-    return torch.from_numpy(out), torch.from_numpy(refreshed[:r].copy()), torch.from_numpy(found[:r].copy())
+    grew = min(max(last, 1), ROW_COUNT_STEP) + 1  # whole |n| ≤ last (or ≤ 1), and a RESET
+    return (
+        torch.from_numpy(out),
+        torch.from_numpy(refreshed[:r].copy()),
+        torch.from_numpy(found[:r].copy()),
+        grew,
+    )
 
 
 def pulse_rows_at(
@@ -189,4 +203,12 @@ def pulse_rows_at(
     return torch.from_numpy(out), min(max(last, 1), ROW_COUNT_STEP)  # whole |n| ≤ last (or ≤ 1)
 
 
-__all__ = ["codes", "consts", "model_consts", "pulse_devices_at", "pulse_pairs_at", "pulse_rows_at"]
+__all__ = [
+    "codes",
+    "consts",
+    "model_consts",
+    "pulse_devices_at",
+    "pulse_pairs_at",
+    "pulse_rows_at",
+    "writable",
+]

@@ -270,3 +270,39 @@ def test_compiled_kernels_call_only_compiled_helpers_of_their_own_file() -> None
                     assert helper.py_func.__module__ == module.__name__, (name, ref)
                     checked += 1
     assert checked >= 6  # pulse_devices, pulse_pairs and pulse_rows call _scalars, _first, _pulse
+
+
+def _pair_counts(
+    compiled: bool, flush: int, big: bool, monkeypatch: pytest.MonkeyPatch
+) -> list[torch.Tensor]:
+    """Three updates of a 30×20 PCM pair array (exponential SET, refreshes) with a fractional |n|
+    and, if ``big``, one beyond ROW_COUNT_STEP: counts and rows after the counts are read."""
+    monkeypatch.setattr(kernels, "ENABLED", compiled)
+    monkeypatch.setattr(device_rows, "ROW_COUNT_FLUSH", flush)
+    model = PulseModel.of(DEVICES["pcm"])
+    gen = torch.Generator().manual_seed(12)
+    arr = PulsedArray((torch.rand(30, 20, generator=gen) - 0.5) * model.reach, model, gen)
+    pulses = torch.zeros((), dtype=torch.float64)
+    for s in range(3):
+        n = torch.round(torch.randn(600, generator=gen) * 4).clamp_(-20, 20)
+        n[:2] = torch.tensor([2.5, -(device_rows.ROW_COUNT_STEP + 1.0) if big else -1.5])
+        torch.manual_seed(s)
+        arr.pulse_at(torch.arange(600), n)
+        pulses += n.double().abs().sum()
+    return [arr.counts.clone(), arr._rows.clone(), torch.rand(2), pulses]
+
+
+def test_pair_rows_count_pending_pulses_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PCM pairs keep whole pulse counts (and RESETs) in their rows until the counts are read, or
+    move them at every update: the same counts as the torch path's float64 counter, refreshes and
+    fractional |n| included; a train beyond ROW_COUNT_STEP is counted in float64 (kernel runs)."""
+    ref = _pair_counts(False, device_rows.ROW_COUNT_FLUSH, False, monkeypatch)
+    assert float(ref[0].sum()) > 2 * 600 + float(ref[3]) + 50  # programming, pulses, and refreshes
+    for flush in (device_rows.ROW_COUNT_FLUSH, 1):
+        got = _pair_counts(True, flush, False, monkeypatch)
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[2], ref[2])
+        assert torch.equal(got[1][:, kernels.PAIR_COUNTS :], torch.zeros(600, 4))  # moved when read
+    held, moved = (_pair_counts(True, f, True, monkeypatch) for f in (device_rows.ROW_COUNT_FLUSH, 1))
+    assert (
+        torch.equal(held[0], moved[0]) and float(held[0][1].reshape(-1)[1]) >= device_rows.ROW_COUNT_STEP + 1
+    )
