@@ -29,10 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from models.physics.devices import UpdateRule
 from models.physics.jit import AHEAD, fma, jit, prefetch, torch_fuses
-from models.physics.noise import NOISE_TABLE_SIZE, normal_table, table_offsets
-from models.physics.update_rules import PulseModel
+from models.physics.noise import NOISE_TABLE_SIZE
 
 TORCH_FUSES = torch_fuses()
 """This build's probe (:func:`~models.physics.jit.torch_fuses`), once at import."""
@@ -56,37 +54,11 @@ N_CONSTS = 14
 
 def usable(*tensors: Tensor) -> bool:
     """True when the kernels apply: :data:`ENABLED`, CPU tensors of float32 or float64."""
-    return ENABLED and all(t.device.type == "cpu" for t in tensors) and tensors[0].dtype in _DTYPES
+    return ENABLED and all(t.device.type == "cpu" for t in tensors) and tensors[0].dtype in DTYPES
 
 
-_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-
-
-def consts(
-    dtype: torch.dtype,
-    *,
-    exp_a: float,
-    exp_b: float,
-    c2c: float,
-    c2c_add: float,
-    c2c_slope: float,
-    gamma_up: float,
-    gamma_down: float,
-    amp_up: float,
-    amp_down: float,
-    write_sigma: float,
-    refresh: float,
-) -> np.ndarray:
-    """The chain's scalars in ``dtype`` (a Python float becomes the tensor's dtype by rounding
-    to nearest, as torch casts a scalar operand)."""
-    values = [0.0] * N_CONSTS
-    values[C_EXP_SCALE], values[C_EXP_B] = 2.0 * exp_a, exp_b
-    values[C_C2C], values[C_C2C_ADD], values[C_C2C_SLOPE] = c2c, c2c_add, c2c_slope
-    values[C_RATE_UP], values[C_RATE_DN] = gamma_up, -gamma_down
-    values[C_NEG_AMP_UP], values[C_NEG_AMP_DN] = -amp_up, -amp_down
-    values[C_SPAN_MIN], values[C_ONE], values[C_ZERO] = 1e-12, 1.0, 0.0
-    values[C_WRITE_SIGMA], values[C_REFRESH] = write_sigma, refresh
-    return np.array(values, dtype=np.float64).astype(_DTYPES[dtype])
+DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+"""NumPy dtypes of the torch dtypes the kernels take."""
 
 
 @jit(inline="always")
@@ -149,20 +121,6 @@ def _first(
 
 
 @jit()
-def live_counts(n: np.ndarray, last: int) -> np.ndarray:
-    """Devices that pulse j runs on, j = 0 … last − 1: all of them, then those with |n| > j."""
-    out = np.zeros(max(last, 1), dtype=np.int64)
-    out[0] = n.size
-    for i in range(n.size):
-        k = abs(n[i])
-        for j in range(1, last):
-            if not k > j:
-                break
-            out[j] += 1
-    return out
-
-
-@jit()
 def pulse_devices(
     idx: Array, n: Array, w_all: Array, lo_all: Array, hi_all: Array, up_all: Array, down_all: Array,
     sup_all: Array, sdn_all: Array, counts: Array, read_all: Array, out: Array, rule: int, noise: int,
@@ -214,29 +172,51 @@ def pulse_devices(
         out[i] = v
 
 
+PAIR_WIDTH = 8
+"""Values per pair row: ω⁺, ω⁻, step, bound, the two devices' pending pulse counts (as
+:data:`ROW_COUNT_STEP` bounds them), two unused: 32 bytes in float32."""
+PAIR_COUNTS = 4
+"""The column of ω⁺'s pending count (ω⁻'s is the next)."""
+
+
+@jit(inline="always")
+def _count(rows: Array, counts: Array, d: int, col: int, flat: int, k: float) -> None:
+    """Add |n| = ``k`` pulses: to the row's count column if whole and at most :data:`ROW_COUNT_STEP`
+    (exact in the row's dtype), else to the float64 counter at ``flat`` (NaN too)."""
+    if k == np.floor(k) and k <= ROW_COUNT_STEP:
+        rows[d, col] += k
+    else:
+        counts[flat] += np.float64(k)
+
+
 @jit()
 def pulse_pairs(
     idx: Array, n: Array, rows: Array, value: Array, counts: Array, slopes: Array, out: Array,
     refreshed: Array, rule: int, noise: int, consts: Array, table: Array, starts: Array, last: int,
+    weight: Array, alpha: Array, found: Array,
 ) -> int:  # fmt: skip
     """:meth:`~models.physics.pulses.PulsedArray._pulse_pairs` of a state-dependent one-directional
-    pair (rows ω⁺, ω⁻, step, bound): the pulse train on the pulsed device (its noise as
-    :func:`pulse_devices` reads it), its counts, the refresh test and RESET (the SETs are counted
-    by the caller), the scatter of both devices and ω⁺ − ω⁻ into ``value``. ``out`` gets the new
-    ω; ``refreshed`` the positions (in ``idx``) of the refreshed pairs, in order; returns how many."""
+    pair (rows of :data:`PAIR_WIDTH`: ω⁺, ω⁻, step, bound, pending counts): the pulse train on the
+    pulsed device (its noise as :func:`pulse_devices` reads it), its counts (:func:`_count`), the
+    refresh test and RESET (the SETs are counted by the caller), the scatter of both devices and
+    ω⁺ − ω⁻ into ``value``. ``out`` gets the new
+    ω; for the refreshed pairs, in order, ``refreshed`` the device that gets the SETs (flat, into
+    ``counts``) and ``found`` its (|ω⁺ − ω⁻|, step, bound, slope); returns how many.
+    A ``weight`` not empty gets ``weight[d] = (ω⁺ − ω⁻)·α`` (the torch path's ``omega * alpha``)."""
     c = _scalars(consts)
     live = np.zeros(max(last, 1), dtype=np.int64)
     zero, quiet = c[C_ZERO], noise == NOISE_NONE
     rate, neg_amp = c[C_RATE_UP], c[C_NEG_AMP_UP]
-    size = value.size
+    size, write, a = value.size, weight.size > 0, alpha[0]
     r = 0
     last_i, flat_rows = idx.size - 1, rows.reshape(rows.size)
     for i in range(idx.size):
-        e = idx[min(i + AHEAD, last_i)]
-        prefetch(flat_rows, e * 4)
+        ahead = min(i + AHEAD, last_i)
+        e = idx[ahead]
+        prefetch(flat_rows, e * PAIR_WIDTH)
         prefetch(value, e)
-        prefetch(counts, e)
-        prefetch(counts, size + e)
+        if write:
+            prefetch(weight, e)
         d = idx[i]
         x = n[i]
         k = abs(x)
@@ -253,58 +233,100 @@ def pulse_pairs(
             j += 1
         if on_pos:
             p = new
-            counts[d] += np.float64(k)
+            _count(rows, counts, d, PAIR_COUNTS, d, k)
         else:
             q = new
-            counts[size + d] += np.float64(k)
+            _count(rows, counts, d, PAIR_COUNTS + 1, size + d, k)
         big = p if p > q else q
         small = q if p > q else p
         if big >= c[C_REFRESH] * hi and small >= up:  # RESET both, SET the difference on one
             w = p - q
-            counts[d] += 1.0
-            counts[size + d] += 1.0
+            rows[d, PAIR_COUNTS] += c[C_ONE]  # one RESET each: whole, in the rows
+            rows[d, PAIR_COUNTS + 1] += c[C_ONE]
             p = w if not w < zero else zero
             q = -w if not -w < zero else zero
-            refreshed[r] = i
+            refreshed[r] = d + size * ((p - q) < zero)  # the device that gets the SETs
+            found[r, 0] = abs(p - q)
+            found[r, 1] = up
+            found[r, 2] = hi
+            found[r, 3] = slope
             r += 1
         rows[d, 0] = p
         rows[d, 1] = q
         value[d] = p - q
         out[i] = p - q
+        if write:
+            weight[d] = (p - q) * a
     return r
 
 
-def codes(model: PulseModel) -> tuple[int, int]:
-    """(rule, noise) codes of a pulse model, as :func:`~models.physics.update_rules._one_pulse` branches."""
-    if model.rule is UpdateRule.EXP_STEP:
-        rule = RULE_EXP
-    elif model.rule in (UpdateRule.LINEAR_STEP, UpdateRule.SOFT_BOUNDS):
-        rule = RULE_LINEAR
-    else:
-        rule = RULE_CONSTANT
-    if model.c2c <= 0:
-        return rule, NOISE_NONE
-    if model.complex_noise:
-        return rule, NOISE_COMPLEX
-    return rule, NOISE_MULT if model.mult_noise else NOISE_ADD
+# One row per device (models/physics/device_rows.py): the columns and the kernel on rows, here with
+# the helpers it inlines, so that numba recompiles it whenever they change (its cache is keyed by
+# this file only).
+W, READ, LO, HI, UP, DOWN, SLOPE_UP, SLOPE_DOWN = range(8)
+"""The columns of a row: ω, the read ω (ω plus the write noise), b_min, b_max, s⁺, s⁻, γ⁺, γ⁻."""
+ROW_WIDTH = 8
+"""Values per row: 32 bytes in float32, so a row never straddles a 64-byte cache line."""
+ROW_COUNT_STEP = 1 << 16
+"""Largest |n| a row's count column takes from one update (larger ones go to the float64 counter)."""
+ROW_AHEAD = 16
+"""Devices ahead whose lines the kernel requests (8 for the seven separate arrays before; with
+three lines a device, 16 measured 5–10 % faster on 40k of 400k RRAM devices, 24 no better)."""
 
 
-def model_consts(model: PulseModel, dtype: torch.dtype, refresh: float) -> np.ndarray:
-    """:func:`consts` of a pulse model."""
-    return consts(
-        dtype,
-        exp_a=model.exp_a,
-        exp_b=model.exp_b,
-        c2c=model.c2c,
-        c2c_add=model.c2c_add,
-        c2c_slope=model.c2c_slope,
-        gamma_up=model.gamma_up,
-        gamma_down=model.gamma_down,
-        amp_up=model.amp_up,
-        amp_down=model.amp_down,
-        write_sigma=model.write_sigma,
-        refresh=refresh,
-    )
+@jit()
+def pulse_rows(
+    idx: np.ndarray, n: np.ndarray, rows: np.ndarray, counts: np.ndarray, weight: np.ndarray,
+    alpha: np.ndarray, out: np.ndarray, rule: int, noise: int, consts: np.ndarray, table: np.ndarray,
+    starts: np.ndarray, write_start: int, last: int, count_col: int,
+) -> None:  # fmt: skip
+    """:func:`~models.physics.kernels.pulse_devices` on rows: per device, the pulse train, ω
+    written back, |n| counted, the read ω (with write noise when ``write_start`` ≥ 0) into its
+    column and into ``out`` (in the order of ``idx``), and, if ``weight`` is not empty,
+    ``weight[d] = read ω · α`` (one rounding, as torch multiplies by a scalar). |n| is added to
+    the row's ``count_col`` (≥ 0) where it is a whole number, else to ``counts`` (float64)."""
+    c = _scalars(consts)
+    live = np.zeros(max(last, 1), dtype=np.int64)
+    zero, quiet = c[C_ZERO], noise == NOISE_NONE
+    write, a, c_step = weight.size > 0, alpha[0], ROW_COUNT_STEP
+    last_i, flat = idx.size - 1, rows.reshape(rows.size)
+    for i in range(idx.size):
+        e = idx[min(i + ROW_AHEAD, last_i)]
+        prefetch(flat, e * ROW_WIDTH)
+        if count_col < 0:
+            prefetch(counts, e)
+        if write:
+            prefetch(weight, e)
+        d = idx[i]
+        x = n[i]
+        up = x > zero  # the direction's constants, as pulse_devices selects them
+        step = rows[d, UP] if up else rows[d, DOWN]
+        rate = c[C_RATE_UP] if up else c[C_RATE_DN]
+        neg_amp = c[C_NEG_AMP_UP] if up else c[C_NEG_AMP_DN]
+        slope = zero
+        if rule == RULE_LINEAR:
+            slope = rows[d, SLOPE_UP] if up else rows[d, SLOPE_DOWN]
+        lo, hi = rows[d, LO], rows[d, HI]
+        xi = zero if quiet else table[starts[0] + i]
+        s, span, v = _first(rows[d, W], x, lo, hi, step, rate, neg_amp, slope, xi, rule, noise, c)
+        k = abs(x)
+        j = 1
+        while j < last and k > j:
+            xi = zero if quiet else table[starts[j] + live[j]]
+            live[j] += 1
+            v = _pulse(v, s, True, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c)
+            j += 1
+        rows[d, W] = v
+        if count_col >= 0 and k == np.floor(k) and k <= c_step:  # whole (NaN is not), bounded
+            rows[d, count_col] += k
+        else:
+            counts[d] += abs(np.float64(x))
+        if write_start >= 0:
+            v = v + c[C_WRITE_SIGMA] * table[write_start + i]
+            rows[d, READ] = v
+        out[i] = v
+        if write:
+            weight[d] = v * a
 
 
 def fits(m: int) -> bool:
@@ -313,82 +335,21 @@ def fits(m: int) -> bool:
     return m <= NOISE_TABLE_SIZE // 2
 
 
-def _train_noise(n: np.ndarray, noise: int) -> tuple[np.ndarray, int]:
-    """The window starts of the train's pulses (drawn as the torch loop draws them) and its length."""
-    k = np.abs(n)
-    later = k[k > 1]  # as the torch loop: int(max |n|) over the devices with |n| > 1 (NaN never)
-    last = int(later.max()) if later.size else 0
-    live = live_counts(n, last)
-    sizes = [int(v) for v in live if v > 0] if noise != NOISE_NONE else []
-    starts = np.array(table_offsets(sizes) if sizes else [0], dtype=np.int64)
-    return starts, last
-
-
-def pulse_devices_at(
-    model: PulseModel, idx: Tensor, n: Tensor, state: tuple[Tensor, ...], slopes: tuple[Tensor, Tensor] | None
-) -> Tensor:
-    """The kernel of a bidirectional state-dependent array's ``pulse_at``: ``state`` is
-    (ω, b_min, b_max, s⁺, s⁻, counts of the devices, read ω), all flat."""
-    w, lo, hi, up, down, counts, read = state
-    rule, noise = codes(model)
-    c = model_consts(model, w.dtype, 0.0)
-    nn = n.numpy()
-    starts, last = _train_noise(nn, noise)
-    write_start = table_offsets([idx.numel()])[0] if model.write_sigma > 0 else -1
-    table = normal_table(w.dtype, w.device).numpy()
-    sup, sdn = (w, w) if slopes is None else slopes
-    out = np.empty(idx.numel(), dtype=c.dtype)
-    pulse_devices(
-        idx.numpy(), nn, w.numpy(), lo.numpy(), hi.numpy(), up.numpy(), down.numpy(), sup.numpy(),
-        sdn.numpy(), counts.numpy(), read.numpy(), out, rule, noise, c, table, starts, write_start, last,
-    )  # fmt: skip
-    return torch.from_numpy(out)
-
-
-def pulse_pairs_at(
-    model: PulseModel,
-    idx: Tensor,
-    n: Tensor,
-    rows: Tensor,
-    value: Tensor,
-    counts: Tensor,
-    slope: Tensor | None,
-    refresh: float,
-) -> tuple[Tensor, Tensor]:
-    """The kernel of a state-dependent one-directional pair's ``pulse_at``: ``rows`` (N, 4) of
-    (ω⁺, ω⁻, step, bound), ``value`` and ``counts`` (2N) flat; returns the new ω and the
-    positions (in ``idx``) of the refreshed pairs."""
-    rule, noise = codes(model)
-    c = model_consts(model, rows.dtype, refresh)
-    nn = n.numpy()
-    starts, last = _train_noise(nn, noise)
-    table = normal_table(rows.dtype, rows.device).numpy()
-    out = np.empty(idx.numel(), dtype=c.dtype)
-    refreshed = np.empty(idx.numel(), dtype=np.int64)
-    r = pulse_pairs(
-        idx.numpy(), nn, rows.numpy(), value.numpy(), counts.numpy(),
-        (value if slope is None else slope).numpy(), out, refreshed, rule, noise, c, table, starts, last,
-    )  # fmt: skip
-    return torch.from_numpy(out), torch.from_numpy(refreshed[:r])
-
-
 __all__ = [
     "ENABLED",
     "NOISE_ADD",
     "NOISE_COMPLEX",
     "NOISE_MULT",
     "NOISE_NONE",
+    "PAIR_COUNTS",
+    "PAIR_WIDTH",
     "RULE_CONSTANT",
     "RULE_EXP",
     "RULE_LINEAR",
     "TORCH_FUSES",
-    "codes",
-    "consts",
     "fits",
-    "live_counts",
     "pulse_devices",
-    "pulse_devices_at",
     "pulse_pairs",
-    "pulse_pairs_at",
+    "pulse_rows",
     "usable",
 ]

@@ -25,7 +25,8 @@ import math
 import torch
 from torch import Tensor
 
-from models.physics import kernels
+from models.physics import device_rows, kernels, trains
+from models.physics.chi_kernel import chi_grid, chi_transfer
 from models.physics.devices import UpdateRule
 from models.physics.noise import normals
 from models.physics.update_rules import (
@@ -99,20 +100,6 @@ def pulse_counts(delta: Tensor, dw_min: float, generator: torch.Generator, max_p
     return stochastic_round_(delta / dw_min, generator).clamp_(-max_pulses, max_pulses)
 
 
-def step_sizes(
-    shape: torch.Size, model: PulseModel, generator: torch.Generator, dtype: torch.dtype = torch.float32
-) -> tuple[Tensor, Tensor]:
-    """Per-device up and down steps (:func:`~models.physics.update_rules.device_steps`) [A]."""
-    return device_steps(shape, model, generator, dtype)
-
-
-def bounds(
-    shape: torch.Size, model: PulseModel, generator: torch.Generator, dtype: torch.dtype = torch.float32
-) -> tuple[Tensor, Tensor]:
-    """Per-device bounds (:func:`~models.physics.update_rules.device_bounds`) [A]."""
-    return device_bounds(shape, model, generator, dtype)
-
-
 def apply_pulses(
     w: Tensor, n: Tensor, up: Tensor, down: Tensor, lo: Tensor, hi: Tensor, c2c: float
 ) -> Tensor:
@@ -143,32 +130,37 @@ class PulsedArray:
     the pair at 0. On CPU, gathering the few pulsed devices (0.5–10 % per step) costs less
     than a dozen passes over all of them. Constant steps without write noise take all of a
     device's pulses at once (n·s + c2c·s·√|n|·ξ, :func:`apply_pulses`); state-dependent rules
-    apply them one by one (:func:`~models.physics.update_rules.pulse_train`).
+    apply them one by one (:func:`~models.physics.update_rules.pulse_train`). ``packed``: a
+    bidirectional state-dependent array keeps one row per device (:mod:`~models.physics.device_rows`);
+    False keeps separate tensors (an array read whole every step: in-memory momentum).
     """
 
-    def __init__(self, target: Tensor, model: PulseModel, generator: torch.Generator) -> None:
+    def __init__(
+        self, target: Tensor, model: PulseModel, generator: torch.Generator, packed: bool = True
+    ) -> None:
         self.model = model
         shape = target.shape
-        self.up, self.down = step_sizes(shape, model, generator, target.dtype)
-        self.lo, self.hi = bounds(shape, model, generator, target.dtype)
+        self.up, self.down = device_steps(shape, model, generator, target.dtype)  # [A]
+        self.lo, self.hi = device_bounds(shape, model, generator, target.dtype)
         self._counts = torch.ones(2, *shape, dtype=torch.float64, device=target.device)
         self._pending: list[tuple[Tensor, ...]] = []  # refreshes' SET pulses not yet counted
         self._pending_size = 0
         self._exact = not model.state_dependent and model.write_sigma == 0
+        self._packed: device_rows.DeviceRows | None = None  # bidirectional state-dependent: rows
         if model.one_directional:
             self.lo = torch.zeros(shape, device=target.device, dtype=target.dtype)
         slopes = device_slopes(model, self.lo, self.hi, generator)
         self._slopes = None if slopes is None else (slopes[0].reshape(-1), slopes[1].reshape(-1))
         # One-directional: what a pulsed pair reads and writes, one row per weight so that a
-        # gather touches one cache line: (ω⁺, ω⁻, step, bound).
+        # gather touches one cache line (device_rows.pair_rows); an upper bound of its pending counts.
         if model.one_directional:
             pos = target.clamp_min(0.0).minimum(self.hi)
             neg = (-target).clamp_min(0.0).minimum(self.hi)
-            self._rows = torch.stack((pos, neg, self.up, self.hi), dim=-1).view(-1, 4)
+            self._rows, self._pair_pending = device_rows.pair_rows(pos, neg, self.up, self.hi), 0
             self.pos, self.neg = (self._rows[:, j].unflatten(0, shape) for j in (0, 1))
             self._value = pos - neg
             self._cols = torch.arange(4, device=target.device)
-        else:  # contiguous tensors: the dense path (:meth:`pulse_dense`) streams them
+        else:  # separate tensors, which the dense path (:meth:`pulse_dense`) streams, or packed
             self.w = torch.minimum(torch.maximum(target, self.lo), self.hi)
             self._mid, self._half = (self.up + self.down) / 2, (self.up - self.down) / 2
             self._read = self.w
@@ -176,6 +168,21 @@ class PulsedArray:
                 self._read = self.w + model.write_sigma * torch.randn(
                     shape, generator=generator, device=generator.device, dtype=target.dtype
                 )
+            if packed and model.state_dependent:  # one row per device, the attributes its columns
+                self._pack(shape, slopes)
+
+    def _pack(self, shape: torch.Size, slopes: tuple[Tensor, Tensor] | None) -> None:
+        """One row per device (:mod:`~models.physics.device_rows`): a pulsed device's state is one
+        cache line; ω, bounds, steps, read ω and slopes become views of the rows' columns."""
+        packed = device_rows.DeviceRows(
+            self.w, self._read, self.lo, self.hi, self.up, self.down, slopes, self.model.write_sigma > 0
+        )
+        self._packed = packed
+        cols = (device_rows.W, device_rows.LO, device_rows.HI, device_rows.UP, device_rows.DOWN)
+        self.w, self.lo, self.hi, self.up, self.down = (packed.column(j, shape) for j in cols)
+        self._read = packed.column(device_rows.READ, shape) if self.model.write_sigma > 0 else self.w
+        if self._slopes is not None:
+            self._slopes = (packed.column(device_rows.SLOPE_UP), packed.column(device_rows.SLOPE_DOWN))
 
     @property
     def dense(self) -> bool:
@@ -194,18 +201,27 @@ class PulsedArray:
         self.pulse_at(idx, n.reshape(-1).index_select(0, idx))
         return idx
 
-    def pulse_at(self, idx: Tensor, n: Tensor) -> Tensor:
+    def pulse_at(self, idx: Tensor, n: Tensor, into: tuple[Tensor, float] | None = None) -> Tensor:
         """:meth:`pulse` given only the weights with pulses: flat indices ``idx`` (unique) and their
-        pulses ``n`` (an entry of 0 changes nothing); returns their new read ω (in the order of ``idx``)."""
+        pulses ``n`` (an entry of 0 changes nothing); returns their new read ω (in the order of
+        ``idx``). ``into`` = (weight, α): also write α·ω there at ``idx`` (a layer's weight)."""
         if idx.numel() == 0:
             return n
-        if self.model.one_directional:
-            return self._pulse_pairs(idx, n)
+        flat = None if into is None else (into[0].view(-1), into[1])
+        fused = self.model.state_dependent and self._compiled(idx, n) and trains.writable(into, self.up)
+        if fused and self._packed is not None:
+            return self._packed.pulse(self.model, idx, n, self._counts[0].view(-1), flat)
+        if fused and self.model.one_directional:
+            return self._pulse_pairs_compiled(idx, n, flat)
+        w = self._pulse_pairs(idx, n) if self.model.one_directional else self._pulse_at(idx, n)
+        if flat is not None:
+            flat[0].scatter_(0, idx, w * flat[1])
+        return w
+
+    def _pulse_at(self, idx: Tensor, n: Tensor) -> Tensor:
         if self.model.state_dependent and self._compiled(idx, n):
             state = (self.w, self.lo, self.hi, self.up, self.down, self._counts[0], self._read)
-            return kernels.pulse_devices_at(
-                self.model, idx, n, tuple(t.view(-1) for t in state), self._slopes
-            )
+            return trains.pulse_devices_at(self.model, idx, n, tuple(t.view(-1) for t in state), self._slopes)
         k = n.abs()
         w, lo, hi = (t.view(-1).index_select(0, idx) for t in (self.w, self.lo, self.hi))
         if self._exact or not self.model.state_dependent:
@@ -217,7 +233,9 @@ class PulsedArray:
             w = torch.clamp(w.addcmul_(move, torch.addcmul(mid, torch.sign(n), half)), lo, hi)
         else:
             up, down = self.up.view(-1).index_select(0, idx), self.down.view(-1).index_select(0, idx)
-            w = pulse_train(w, n, up, down, lo, hi, self.model, self._gather_slopes(idx))
+            sl = self._slopes
+            slopes = None if sl is None else (sl[0].index_select(0, idx), sl[1].index_select(0, idx))
+            w = pulse_train(w, n, up, down, lo, hi, self.model, slopes)
         self.w.view(-1).scatter_(0, idx, w)
         self._counts[0].view(-1).scatter_add_(0, idx, k.double())
         if self.model.write_sigma > 0:
@@ -225,28 +243,30 @@ class PulsedArray:
             self._read.view(-1).scatter_(0, idx, w)
         return w
 
-    def _gather_slopes(self, idx: Tensor) -> tuple[Tensor, Tensor] | None:
-        if self._slopes is None:
-            return None
-        return self._slopes[0].index_select(0, idx), self._slopes[1].index_select(0, idx)
-
     def _compiled(self, idx: Tensor, n: Tensor) -> bool:
         """Whether the compiled kernel runs this update (:mod:`models.physics.kernels`: CPU tensors)."""
         return kernels.usable(n, idx, self.up) and n.dtype == self.up.dtype and kernels.fits(idx.numel())
 
+    def _pulse_pairs_compiled(self, idx: Tensor, n: Tensor, into: tuple[Tensor, float] | None) -> Tensor:
+        """The pair kernel (:func:`~models.physics.trains.pulse_pairs_at`); refreshes' SETs counted here."""
+        slope = None if self._slopes is None else self._slopes[0]
+        flat = (self._rows, self._value.view(-1), self._counts.view(-1))
+        w, where, found, grew = trains.pulse_pairs_at(
+            self.model, idx, n, *flat, slope, REFRESH_FRACTION, into
+        )
+        self._pair_pending += grew
+        if self._pair_pending >= device_rows.ROW_COUNT_FLUSH:
+            self._pair_pending = device_rows.flush_pairs(self._rows, self._counts)
+        if where.numel() > 0:  # the kernel RESET them; their SETs are counted here
+            target, up, hi, s_slope = found.unbind(1)
+            self._count_sets(where, target, up, hi, None if slope is None else s_slope)
+        return w
+
     def _pulse_pairs(self, idx: Tensor, n: Tensor) -> Tensor:
         if self.model.state_dependent and self._compiled(idx, n):
-            slope = None if self._slopes is None else self._slopes[0]
-            flat = (self._rows, self._value.view(-1), self._counts.view(-1))
-            w, at = kernels.pulse_pairs_at(self.model, idx, n, *flat, slope, REFRESH_FRACTION)
-            if at.numel() > 0:  # the kernel RESET them; their SETs are counted here
-                w_at, d = w[at], idx[at]
-                where = d + self._counts[0].numel() * (w_at < 0).long()
-                s_slope = None if slope is None else slope[d]
-                self._count_sets(where, w_at.abs(), self._rows[d, 2], self._rows[d, 3], s_slope)
-            return w
+            return self._pulse_pairs_compiled(idx, n, None)
         k = n.abs()
-        at = (idx * 4).unsqueeze(1) + self._cols  # flat indices of the rows' entries
+        at = (idx * kernels.PAIR_WIDTH).unsqueeze(1) + self._cols  # flat indices of the rows' entries
         rows = self._rows.view(-1).index_select(0, at.view(-1)).view(-1, 4)
         up, hi = rows[:, 2], rows[:, 3]
         on_pos = (n > 0).to(n.dtype)  # positive pulses on ω⁺, negative ones on ω⁻
@@ -354,30 +374,11 @@ class PulsedArray:
     def counts(self) -> Tensor:
         """Writes per device ``(2, ...)`` (float64): the pair's two devices, or device and reference."""
         self._count_refreshes()
+        if self._packed is not None:
+            self._packed.flush(self._counts[0].view(-1))
+        if self.model.one_directional and self._pair_pending > 0:
+            self._pair_pending = device_rows.flush_pairs(self._rows, self._counts)
         return self._counts
-
-
-def chi_grid(bits: int | None, eps: float) -> tuple[float, float]:
-    """(LSB, saturation) of a ``bits``-bit signed χ register in units where the device step is ε.
-
-    Half the bits (⌊b/2⌋) are fractional, so both resolution (ε/2^⌊b/2⌋) and saturation
-    ((2^(b−1)−1) LSBs, e.g. 1.75ε at 4 bits, 7.9ε at 8 bits) grow with b [N20]. ``None``: a
-    float register (no grid, no saturation).
-    """
-    if bits is None:
-        return 0.0, math.inf
-    lsb = eps / 2 ** (bits // 2)
-    return lsb, (2 ** (bits - 1) - 1) * lsb
-
-
-def chi_transfer(chi: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-    """Mixed-precision transfer [N20]: ``⌊|χ|/ε⌋`` pulses of χ's sign, and χ less those steps.
-
-    No pulse is ever applied while |χ| < ε; the remainder keeps χ's sign with |rest| < ε.
-    """
-    q = chi / eps
-    n = q - torch.frac(q)  # trunc(q), exactly (torch.trunc is ~30× slower here)
-    return n, chi - n * eps
 
 
 __all__ = [

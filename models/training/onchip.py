@@ -75,6 +75,10 @@ class DigitalMomentum:
             return grad
         return torch.add(grad, self.bufs[i], alpha=self.cfg.momentum, out=self.bufs[i])
 
+    def register(self, i: int) -> tuple[Tensor, float] | None:
+        """(buffer, μ) of layer ``i`` for a kernel that forms v itself (as :meth:`velocity`), or None."""
+        return (self.bufs[i], self.cfg.momentum) if self.on else None
+
     def direction(self, i: int, grad: Tensor) -> Tensor:
         """The desired weight change for this step (weight units)."""
         return self.velocity(i, grad) * -self.cfg.lr
@@ -103,7 +107,10 @@ class PulsedSGD:
         self.model, self.alphas, self.arrays = device_arrays(layers, gen)
         self.in_memory = cfg.momentum_placement is MomentumPlacement.IN_MEMORY and cfg.momentum > 0
         zeros = [torch.zeros_like(layer.weight.detach()) for layer in layers]
-        self.moments = [PulsedArray(z, self.model, gen) for z in zeros] if self.in_memory else []
+        # momentum devices are read whole every step: kept as separate tensors (packed=False)
+        self.moments = (
+            [PulsedArray(z, self.model, gen, packed=False) for z in zeros] if self.in_memory else []
+        )
         self.momentum = DigitalMomentum(layers, cfg)
         self.digital_bits_per_weight = float(self.momentum.bits)
         self._bufs = [torch.empty_like(layer.weight.detach()) for layer in layers]
@@ -134,14 +141,16 @@ class PulsedSGD:
             m.pulse_at(*self._pulses(d.add_(m.value(), alpha=-(1.0 - self.cfg.momentum) / eps)))
             d = torch.mul(m.value(), 1.0 / eps, out=buf)
         else:
-            v = self.momentum.velocity(i, grad)
             if self.cfg.update_precision is None:  # fused: floor(U + Δω/ε)
-                u = uniforms(v.shape, v.dtype, self.gen)
+                u = uniforms(grad.shape, grad.dtype, self.gen)
                 a = -lr / (self.alphas[i] * eps)
-                found = None if self.arrays[i].dense else chi_kernel.pulses(v, u, a, MAX_PULSES_PER_UPDATE)
-                if found is not None:  # the compiled CPU pass: the same pulses, one loop
-                    _set_weights(self.layers[i], *self._apply(i, found), self.alphas[i])
+                found = None
+                if not self.arrays[i].dense:  # the compiled CPU pass: v, the same pulses, one loop
+                    found = chi_kernel.pulses(grad, u, a, MAX_PULSES_PER_UPDATE, self.momentum.register(i))
+                if found is not None:
+                    self.arrays[i].pulse_at(*found, into=(self.layers[i].weight.data, self.alphas[i]))
                     return
+                v = self.momentum.velocity(i, grad)
                 d = torch.add(u, v, alpha=-lr / (self.alphas[i] * eps), out=buf).floor_()
                 if self.arrays[i].dense and _dense(d):  # else only the pulsed devices are touched
                     self.arrays[i].pulse_dense(d.clamp_(-MAX_PULSES_PER_UPDATE, MAX_PULSES_PER_UPDATE))
@@ -149,7 +158,7 @@ class PulsedSGD:
                     return
                 _set_weights(self.layers[i], *self._apply(i, _sparse_pulses(d)), self.alphas[i])
                 return
-            d = torch.mul(v, -lr / (self.alphas[i] * eps), out=buf)
+            d = torch.mul(self.momentum.velocity(i, grad), -lr / (self.alphas[i] * eps), out=buf)
         _set_weights(self.layers[i], *self._apply(i, self._pulses(d)), self.alphas[i])
 
     def _apply(self, i: int, pulses: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -211,16 +220,17 @@ class MixedPrecision:
         return pulsed_chip(self.arrays[i], self.alphas[i], layer, sample)
 
     def step(self, i: int, grad: Tensor) -> None:
-        v, buf, chi = self.momentum.velocity(i, grad), self._bufs[i], self.chi[i]
+        buf, chi = self._bufs[i], self.chi[i]
         scale = -self.cfg.lr / self.alphas[i]  # Δω = scale·v
-        u = uniforms(v.shape, v.dtype, self.gen) if self.lsb > 0 else None
+        u = uniforms(grad.shape, grad.dtype, self.gen) if self.lsb > 0 else None
         eps = self.model.dw_min
         a = scale if u is None else scale / self.lsb
-        found = chi_kernel.step(v, u, chi, a, self.lsb, self._reach, self.saturation, eps)
-        if found is not None:  # the compiled CPU pass: the arithmetic below, one loop
-            if found[0].numel() > 0:
-                _set_weights(self.layers[i], found[0], self.arrays[i].pulse_at(*found), self.alphas[i])
+        register = self.momentum.register(i)
+        found = chi_kernel.step(grad, u, chi, a, self.lsb, self._reach, self.saturation, eps, register)
+        if found is not None:  # the compiled CPU pass: v and the arithmetic below, one loop
+            self.arrays[i].pulse_at(*found, into=(self.layers[i].weight.data, self.alphas[i]))
             return
+        v = self.momentum.velocity(i, grad)
         if u is not None:  # χ += LSB·stochastic_round(Δω/LSB), fused: floor(U + Δω/LSB)
             d = torch.add(u, v, alpha=scale / self.lsb, out=buf)
             chi.add_(d.floor_(), alpha=self.lsb)

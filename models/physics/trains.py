@@ -1,0 +1,214 @@
+"""The calls of the compiled pulse trains: window sizes, noise offsets and constants, then the kernel.
+
+The kernels themselves (:mod:`models.physics.kernels`) take NumPy views and scalars; these
+functions prepare them from a :class:`~models.physics.pulses.PulsedArray`'s tensors in the order
+the torch path draws its noise (:func:`~models.physics.train_noise.train_windows`, then the write
+noise's window) and wrap the results as tensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from models.physics.devices import UpdateRule
+from models.physics.kernels import (
+    C_C2C,
+    C_C2C_ADD,
+    C_C2C_SLOPE,
+    C_EXP_B,
+    C_EXP_SCALE,
+    C_NEG_AMP_DN,
+    C_NEG_AMP_UP,
+    C_ONE,
+    C_RATE_DN,
+    C_RATE_UP,
+    C_REFRESH,
+    C_SPAN_MIN,
+    C_WRITE_SIGMA,
+    C_ZERO,
+    DTYPES,
+    N_CONSTS,
+    NOISE_ADD,
+    NOISE_COMPLEX,
+    NOISE_MULT,
+    NOISE_NONE,
+    ROW_COUNT_STEP,
+    RULE_CONSTANT,
+    RULE_EXP,
+    RULE_LINEAR,
+    pulse_devices,
+    pulse_pairs,
+    pulse_rows,
+)
+from models.physics.noise import normal_table, table_offsets
+from models.physics.train_noise import train_windows
+from models.physics.update_rules import PulseModel
+
+
+def consts(
+    dtype: torch.dtype,
+    *,
+    exp_a: float,
+    exp_b: float,
+    c2c: float,
+    c2c_add: float,
+    c2c_slope: float,
+    gamma_up: float,
+    gamma_down: float,
+    amp_up: float,
+    amp_down: float,
+    write_sigma: float,
+    refresh: float,
+) -> np.ndarray:
+    """The chain's scalars in ``dtype`` (a Python float becomes the tensor's dtype by rounding
+    to nearest, as torch casts a scalar operand)."""
+    values = [0.0] * N_CONSTS
+    values[C_EXP_SCALE], values[C_EXP_B] = 2.0 * exp_a, exp_b
+    values[C_C2C], values[C_C2C_ADD], values[C_C2C_SLOPE] = c2c, c2c_add, c2c_slope
+    values[C_RATE_UP], values[C_RATE_DN] = gamma_up, -gamma_down
+    values[C_NEG_AMP_UP], values[C_NEG_AMP_DN] = -amp_up, -amp_down
+    values[C_SPAN_MIN], values[C_ONE], values[C_ZERO] = 1e-12, 1.0, 0.0
+    values[C_WRITE_SIGMA], values[C_REFRESH] = write_sigma, refresh
+    return np.array(values, dtype=np.float64).astype(DTYPES[dtype])
+
+
+def codes(model: PulseModel) -> tuple[int, int]:
+    """(rule, noise) codes of a pulse model, as :func:`~models.physics.update_rules._one_pulse` branches."""
+    if model.rule is UpdateRule.EXP_STEP:
+        rule = RULE_EXP
+    elif model.rule in (UpdateRule.LINEAR_STEP, UpdateRule.SOFT_BOUNDS):
+        rule = RULE_LINEAR
+    else:
+        rule = RULE_CONSTANT
+    if model.c2c <= 0:
+        return rule, NOISE_NONE
+    if model.complex_noise:
+        return rule, NOISE_COMPLEX
+    return rule, NOISE_MULT if model.mult_noise else NOISE_ADD
+
+
+def model_consts(model: PulseModel, dtype: torch.dtype, refresh: float) -> np.ndarray:
+    """:func:`consts` of a pulse model."""
+    return consts(
+        dtype,
+        exp_a=model.exp_a,
+        exp_b=model.exp_b,
+        c2c=model.c2c,
+        c2c_add=model.c2c_add,
+        c2c_slope=model.c2c_slope,
+        gamma_up=model.gamma_up,
+        gamma_down=model.gamma_down,
+        amp_up=model.amp_up,
+        amp_down=model.amp_down,
+        write_sigma=model.write_sigma,
+        refresh=refresh,
+    )
+
+
+def writable(into: tuple[Tensor, float] | None, like: Tensor) -> bool:
+    """Whether a kernel may write ``into``'s weight itself: contiguous, of ``like``'s dtype and device."""
+    return into is None or (
+        into[0].is_contiguous() and into[0].dtype == like.dtype and into[0].device == like.device
+    )
+
+
+def pulse_devices_at(
+    model: PulseModel, idx: Tensor, n: Tensor, state: tuple[Tensor, ...], slopes: tuple[Tensor, Tensor] | None
+) -> Tensor:
+    """The kernel of a bidirectional state-dependent array's ``pulse_at``: ``state`` is
+    (ω, b_min, b_max, s⁺, s⁻, counts of the devices, read ω), all flat."""
+    w, lo, hi, up, down, counts, read = state
+    rule, noise = codes(model)
+    c = model_consts(model, w.dtype, 0.0)
+    nn = n.numpy()
+    starts, last = train_windows(nn, noise != NOISE_NONE)
+    write_start = table_offsets([idx.numel()])[0] if model.write_sigma > 0 else -1
+    table = normal_table(w.dtype, w.device).numpy()
+    sup, sdn = (w, w) if slopes is None else slopes
+    out = np.empty(idx.numel(), dtype=c.dtype)
+    pulse_devices(
+        idx.numpy(), nn, w.numpy(), lo.numpy(), hi.numpy(), up.numpy(), down.numpy(), sup.numpy(),
+        sdn.numpy(), counts.numpy(), read.numpy(), out, rule, noise, c, table, starts, write_start, last,
+    )  # fmt: skip
+    return torch.from_numpy(out)
+
+
+def pulse_pairs_at(
+    model: PulseModel,
+    idx: Tensor,
+    n: Tensor,
+    rows: Tensor,
+    value: Tensor,
+    counts: Tensor,
+    slope: Tensor | None,
+    refresh: float,
+    into: tuple[Tensor, float] | None = None,
+) -> tuple[Tensor, Tensor, Tensor, int]:
+    """The kernel of a state-dependent one-directional pair's ``pulse_at``: ``rows`` (N,
+    :data:`~models.physics.kernels.PAIR_WIDTH`), ``value`` and ``counts`` (2N) flat; ``into`` (flat
+    contiguous weight, α): α·ω written there. Returns the new ω; for the refreshed pairs the
+    devices that get their SETs (flat, into ``counts``) and (|ω|, step, bound, slope) rows (copies:
+    they may wait); and the most a row's pending count grew by."""
+    rule, noise = codes(model)
+    c = model_consts(model, rows.dtype, refresh)
+    nn = n.numpy()
+    starts, last = train_windows(nn, noise != NOISE_NONE)
+    table = normal_table(rows.dtype, rows.device).numpy()
+    out = np.empty(idx.numel(), dtype=c.dtype)
+    refreshed = np.empty(idx.numel(), dtype=np.int64)
+    found = np.empty((idx.numel(), 4), dtype=c.dtype)
+    weight = np.empty(0, dtype=c.dtype) if into is None else into[0].numpy()
+    alpha = np.array([0.0 if into is None else into[1]]).astype(c.dtype)
+    r = pulse_pairs(
+        idx.numpy(), nn, rows.numpy(), value.numpy(), counts.numpy(),
+        (value if slope is None else slope).numpy(), out, refreshed, rule, noise, c, table, starts, last,
+        weight, alpha, found,
+    )  # fmt: skip
+    grew = min(max(last, 1), ROW_COUNT_STEP) + 1  # whole |n| ≤ last (or ≤ 1), and a RESET
+    return (
+        torch.from_numpy(out),
+        torch.from_numpy(refreshed[:r].copy()),
+        torch.from_numpy(found[:r].copy()),
+        grew,
+    )
+
+
+def pulse_rows_at(
+    model: PulseModel,
+    idx: Tensor,
+    n: Tensor,
+    rows: Tensor,
+    counts: Tensor,
+    into: tuple[Tensor, float] | None,
+    count_col: int = -1,
+) -> tuple[Tensor, int]:
+    """The kernel of a row-packed array's ``pulse_at`` (``counts`` the devices' flat counter;
+    ``into``: a flat contiguous weight and α to write α·(read ω) into; ``count_col``: the rows'
+    count column or −1); returns the read ω and the most any device's row count grew by."""
+    rule, noise = codes(model)
+    c = model_consts(model, rows.dtype, 0.0)
+    nn = n.numpy()
+    starts, last = train_windows(nn, noise != NOISE_NONE)
+    write_start = table_offsets([idx.numel()])[0] if model.write_sigma > 0 else -1
+    table = normal_table(rows.dtype, rows.device).numpy()
+    out = np.empty(idx.numel(), dtype=c.dtype)
+    weight = np.empty(0, dtype=c.dtype) if into is None else into[0].numpy()
+    alpha = np.array([0.0 if into is None else into[1]]).astype(c.dtype)
+    pulse_rows(
+        idx.numpy(), nn, rows.numpy(), counts.numpy(), weight, alpha, out, rule, noise, c, table, starts,
+        write_start, last, count_col,
+    )  # fmt: skip
+    return torch.from_numpy(out), min(max(last, 1), ROW_COUNT_STEP)  # whole |n| ≤ last (or ≤ 1)
+
+
+__all__ = [
+    "codes",
+    "consts",
+    "model_consts",
+    "pulse_devices_at",
+    "pulse_pairs_at",
+    "pulse_rows_at",
+    "writable",
+]
