@@ -50,6 +50,7 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_layers.py",
         "tests/models/test_quantizer_zero_range.py",
         "tests/models/test_update_speed.py",
+        "tests/models/test_adc_kernel.py",
     ],
     "models/physics/pulses.py": [
         "tests/models/test_training_rules.py",
@@ -57,6 +58,7 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_update_speed.py",
         "tests/models/test_pulses_mutants.py",
         "tests/models/test_update_kernels.py",
+        "tests/models/test_device_rows.py",
     ],
     "models/physics/update_rules.py": [
         "tests/validation/test_pulse_response.py",
@@ -69,6 +71,8 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_training_speedups.py",
         "tests/models/test_hic_mutants.py",
         "tests/models/test_update_kernels.py",
+        "tests/models/test_hic_kernel.py",
+        "tests/models/test_chip_refresh.py",
     ],
     "models/training/onchip.py": [
         "tests/models/test_training_rules.py",
@@ -76,6 +80,7 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_onchip_mutants.py",
         "tests/models/test_chi_register.py",
         "tests/models/test_update_kernels.py",
+        "tests/models/test_device_rows.py",
     ],
     "models/training/qnn.py": [
         "tests/models/test_training_rules.py",
@@ -83,6 +88,7 @@ MODULES: dict[str, list[str]] = {
         "tests/models/test_update_speed.py",
         "tests/models/test_qnn_mutants.py",
         "tests/models/test_update_kernels.py",
+        "tests/models/test_qnn_kernel.py",
     ],
     "dse/schema/point.py": [
         "tests/dse/test_point.py",
