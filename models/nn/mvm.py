@@ -78,7 +78,7 @@ def _adc_ranges(layer: AnalogMatrix, parts: Tensor, d_range: float | None) -> Te
         r = r.view(-1, 1, 1)
         return r.amax().expand_as(r) if layer_scope else r
     if layer.calibrating:
-        per_row = converters.percentile(parts.abs(), cfg.adc_percentile, dim=1)
+        per_row = fused_reads.abs_percentile(parts, cfg.adc_percentile)
         r = (
             per_row.amax().view(1, 1, 1)
             if layer_scope

@@ -93,7 +93,7 @@ class TileReads:
         if not (self._dynamic or self.calibrating) and self._calibrated:
             return self.adc_range
         if self.calibrating:
-            per_col = converters.percentile(parts.abs(), cfg.adc_percentile, dim=1)
+            per_col = fused_reads.abs_percentile(parts, cfg.adc_percentile)
             if cfg.adc_scope is RangeScope.LAYER:
                 r = per_col.amax().view(1, 1, 1)
             else:
