@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from models.physics import kernels
 from models.physics.devices import (
     PCM_READ_EXP,
     PCM_READ_MAX,
@@ -28,6 +29,7 @@ from models.physics.devices import (
     DeviceSpec,
     ReadNoiseModel,
 )
+from models.physics.level_kernel import level_power
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,10 @@ def training_read_std(chip: ChipState, device: DeviceSpec, read_noise_scale: flo
         return additive_weight_std(chip, read_noise_scale * device.read_noise * device.g_max_us)
     if device.read_noise_model is ReadNoiseModel.PCM_1F:
         if chip.levels is not None:  # per digit, gathered: the same values, no pow per device
-            var_levels = _level_variance(chip.levels, chip.coef, device)
-            if var_levels is not None:
-                return read_noise_scale * math.sqrt(var_levels)
+            power = level_read_power(chip.levels, device)
+            if power is not None:  # each pair's row alone, as the per-device (n,) tensor
+                var = sum(c * c * float(power[p].clone().mean()) for p, c in enumerate(chip.coef))
+                return read_noise_scale * math.sqrt(var)
         var = sum(
             c * c * float(pcm_read_std_us(chip.g[p], device).square().sum(dim=0).mean())
             for p, c in enumerate(chip.coef)
@@ -117,14 +120,14 @@ def training_read_std(chip: ChipState, device: DeviceSpec, read_noise_scale: flo
 _TABLES: dict[tuple[object, ...], tuple[Tensor, Tensor] | None] = {}
 """Per-digit read-noise std of the level tables seen, from torch's vectorized and scalar loops."""
 _SCALAR_AT: dict[tuple[object, ...], Tensor | bool] = {}
-"""Flat positions of a ``(2, n)`` read-noise computation that torch's scalar loop computes."""
+"""Which flat positions of a ``(2, n)`` read-noise computation torch's scalar loop computes (1)."""
 VECTOR_COPIES = 64
 """Copies of each table value in the probe of torch's vectorized loop (whole vectors only)."""
 
 
-def _level_variance(levels: LevelTable, coef: tuple[float, ...], device: DeviceSpec) -> float | None:
-    """``Σ_p coef_p²·mean(Σ_devices pcm_read_std_us(g_p)²)`` as :func:`training_read_std` computes
-    it per device, from the per-digit values gathered; None where the positions cannot be told.
+def level_read_power(levels: LevelTable, device: DeviceSpec) -> Tensor | None:
+    """``Σ_devices pcm_read_std_us(g)²`` per pair and weight ``(P, n)``, as :func:`training_read_std`
+    computes it per device, from the per-digit values gathered; None where the positions cannot be told.
 
     ``pow`` is the one operation whose value depends on the loop: torch computes a tensor's
     entries with its vectorized function except a tail (and thread chunks' tails) with the scalar
@@ -140,14 +143,19 @@ def _level_variance(levels: LevelTable, coef: tuple[float, ...], device: DeviceS
     at = _scalar_positions(n, levels.g, vec, sca, device)
     if at is False:
         return None
+    if kernels.ENABLED and vec.device.type == "cpu" and vec.dtype in (torch.float32, torch.float64):
+        power = torch.empty(pairs, n, dtype=vec.dtype)
+        mask = torch.zeros(2 * n, dtype=torch.uint8) if at is None else at
+        digits = levels.digits.reshape(pairs, n)
+        level_power(digits.numpy(), levels.offset, vec.numpy(), sca.numpy(), mask.numpy(), power.numpy())
+        return power
     both = torch.cat((vec.flatten(1), sca.flatten(1)), dim=1)  # (P, 4K): vector (2K), then scalar
     base = torch.arange(pairs, device=vec.device).mul_(4 * k).add_(levels.offset).view(pairs, 1)
     codes = levels.digits.reshape(pairs, n).long().add_(base)  # integer digits: exact
     idx = torch.stack((codes, codes + k), dim=1).view(pairs, 2 * n)
     if isinstance(at, Tensor):
-        idx[:, at] += 2 * k
-    power = both.view(-1).index_select(0, idx.view(-1)).view(pairs, 2, n).square().sum(dim=1)
-    return sum(c * c * float(power[p].clone().mean()) for p, c in enumerate(coef))
+        idx += at.long() * (2 * k)
+    return both.view(-1).index_select(0, idx.view(-1)).view(pairs, 2, n).square().sum(dim=1)
 
 
 def _tables(g: Tensor, device: DeviceSpec) -> tuple[Tensor, Tensor] | None:
@@ -165,9 +173,9 @@ def _tables(g: Tensor, device: DeviceSpec) -> tuple[Tensor, Tensor] | None:
 def _scalar_positions(
     n: int, g: Tensor, vec: Tensor, sca: Tensor, device: DeviceSpec
 ) -> Tensor | bool | None:
-    """Flat positions of a contiguous ``(2, n)`` :func:`pcm_read_std_us` that torch computes with
-    its scalar loop (None: the loops agree on every table value), probed on a tensor of one
-    value on which they differ; False when an entry of the probe is neither value."""
+    """A mask ``(2n,)`` of the flat positions of a contiguous ``(2, n)`` :func:`pcm_read_std_us`
+    that torch computes with its scalar loop (None: the loops agree on every table value), probed
+    on a tensor of one value on which they differ; False when a probe entry is neither value."""
     differ = (vec != sca).reshape(-1).nonzero()
     if differ.numel() == 0:
         return None
@@ -178,7 +186,7 @@ def _scalar_positions(
         probe = pcm_read_std_us(torch.full((2, n), value, dtype=g.dtype, device=g.device), device).reshape(-1)
         is_s = probe == sca.reshape(-1)[at]
         known = bool((is_s | (probe == vec.reshape(-1)[at])).all())
-        _SCALAR_AT[key] = is_s.nonzero().reshape(-1) if known else False
+        _SCALAR_AT[key] = is_s.to(torch.uint8) if known else False
     return _SCALAR_AT[key]
 
 
@@ -186,6 +194,7 @@ __all__ = [
     "ChipState",
     "LevelTable",
     "additive_weight_std",
+    "level_read_power",
     "pair_conductances",
     "pcm_read_std_us",
     "training_read_std",

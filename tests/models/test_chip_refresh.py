@@ -15,8 +15,8 @@ import torch
 
 from models.config import AnalogConfig, TrainConfig, TrainMode
 from models.nn.layers import AnalogLinear
-from models.physics import crossbar
-from models.physics.chip import pair_conductances, training_read_std
+from models.physics import crossbar, kernels
+from models.physics.chip import level_read_power, pair_conductances, pcm_read_std_us, training_read_std
 from models.training.chip import hic_chip
 from models.training.hic import Hic
 
@@ -97,12 +97,15 @@ def test_hic_level_table_is_the_states_conductances(dtype: torch.dtype, slices: 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("slices", SLICES)
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("compiled", [True, False])
 def test_hic_read_std_from_the_level_table_is_the_per_device_one(
-    dtype: torch.dtype, slices: dict[str, int], threads: int
+    dtype: torch.dtype, slices: dict[str, int], threads: int, compiled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The PCM read-noise level from the per-digit table (gathered, torch's vectorized and scalar
     ``pow`` positions as probed) equals the per-device computation bit for bit, at sample sizes
-    with and without a scalar tail, one and two threads (a 2·n ≥ 32768 computation splits)."""
+    with and without a scalar tail, one and two threads (a 2·n ≥ 32768 computation splits), by
+    the compiled gather (models/physics/level_kernel.py) and by torch's."""
+    monkeypatch.setattr(kernels, "ENABLED", compiled)
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -110,6 +113,11 @@ def test_hic_read_std_from_the_level_table_is_the_per_device_one(
         for sample in (torch.arange(0, 39000, 2), torch.arange(5, 39000, 3), torch.arange(1, 40, 3)):
             chip = hic_chip(arr, layer, sample)
             assert chip.levels is not None
+            power = level_read_power(chip.levels, layer.device_spec)
+            want_power = torch.stack(
+                [pcm_read_std_us(g, layer.device_spec).square().sum(dim=0) for g in chip.g]
+            )
+            assert power is not None and torch.equal(power, want_power)
             for scale in (1.0, 0.3):
                 got = training_read_std(chip, layer.device_spec, scale)
                 want = training_read_std(dataclasses.replace(chip, levels=None), layer.device_spec, scale)
