@@ -48,12 +48,16 @@ def transposed_read(layer: AnalogMatrix, d: Tensor, w: Tensor) -> Tensor:
     else:
         d_q = converters.quantize_scalar_range(d, cfg.dac_bits, d_range, True)  # type: ignore[arg-type]
     parts = tiling.stacked_partial_sums(d_q, w.t(), cfg.cols)  # (column tiles, N, rows)
-    if layer._fuses(parts):
+    fuses, sigma = layer._fuses(parts), layer._read_sigma
+    if fuses and sigma > 0 and layer.calibrating:  # the percentile reads the noisy sums: noise first
+        layer._add_read_noise(d_q, parts, None, cfg.cols)
+        sigma = 0.0
+    if fuses:
         return fused_reads.read(
             parts,
             d_q,
             cfg.cols,
-            read_sigma=layer._read_sigma,
+            read_sigma=sigma,
             gen=None,
             ranges=None if cfg.adc_bits is None else _adc_ranges(layer, parts, d_range),
             adc_bits=cfg.adc_bits or 0,
