@@ -259,7 +259,11 @@ class AnalogMatrix(ChipReads, TileReads, nn.Module):
         noisy = (programmed or chip) and self._read_sigma > 0
         scale = self._gdc_scale if programmed and self.gdc else None
         dynamic = cfg.adc_bits is not None and self._adc_is_dynamic()
-        if self._fuses(parts) and not (noisy and dynamic):  # dynamic ranges would see the noise
+        fuses = self._fuses(parts) and not (noisy and dynamic)  # dynamic ranges would see the noise
+        if fuses and noisy and self.calibrating:  # the percentile reads the noisy sums: noise first
+            self._add_read_noise(x_q, parts, self._read_gen if programmed else None)
+            noisy = False
+        if fuses:
             y = fused_reads.read(
                 parts,
                 x_q,

@@ -48,12 +48,16 @@ def transposed_read(layer: AnalogMatrix, d: Tensor, w: Tensor) -> Tensor:
     else:
         d_q = converters.quantize_scalar_range(d, cfg.dac_bits, d_range, True)  # type: ignore[arg-type]
     parts = tiling.stacked_partial_sums(d_q, w.t(), cfg.cols)  # (column tiles, N, rows)
-    if layer._fuses(parts):
+    fuses, sigma = layer._fuses(parts), layer._read_sigma
+    if fuses and sigma > 0 and layer.calibrating:  # the percentile reads the noisy sums: noise first
+        layer._add_read_noise(d_q, parts, None, cfg.cols)
+        sigma = 0.0
+    if fuses:
         return fused_reads.read(
             parts,
             d_q,
             cfg.cols,
-            read_sigma=layer._read_sigma,
+            read_sigma=sigma,
             gen=None,
             ranges=None if cfg.adc_bits is None else _adc_ranges(layer, parts, d_range),
             adc_bits=cfg.adc_bits or 0,
@@ -78,7 +82,7 @@ def _adc_ranges(layer: AnalogMatrix, parts: Tensor, d_range: float | None) -> Te
         r = r.view(-1, 1, 1)
         return r.amax().expand_as(r) if layer_scope else r
     if layer.calibrating:
-        per_row = converters.percentile(parts.abs(), cfg.adc_percentile, dim=1)
+        per_row = fused_reads.abs_percentile(parts, cfg.adc_percentile)
         r = (
             per_row.amax().view(1, 1, 1)
             if layer_scope

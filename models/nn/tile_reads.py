@@ -93,7 +93,7 @@ class TileReads:
         if not (self._dynamic or self.calibrating) and self._calibrated:
             return self.adc_range
         if self.calibrating:
-            per_col = converters.percentile(parts.abs(), cfg.adc_percentile, dim=1)
+            per_col = fused_reads.abs_percentile(parts, cfg.adc_percentile)
             if cfg.adc_scope is RangeScope.LAYER:
                 r = per_col.amax().view(1, 1, 1)
             else:
@@ -114,11 +114,11 @@ class TileReads:
 
     def _fuses(self, parts: Tensor) -> bool:
         """True when a read's post-matmul chain runs fused (:func:`fused_reads.read`): CPU float
-        partial sums added in torch's order (:func:`fused_reads.in_order`), no 1-bit ADC, not calibrating."""
+        partial sums added in torch's order (:func:`fused_reads.in_order`), no 1-bit ADC. A calibration
+        read adds its read noise first, in torch, for the ranges' percentile to see it."""
         bits = self.config.adc_bits
         return (
             fused_reads.usable(parts)
-            and not self.calibrating
             and fused_reads.in_order(parts)
             and (bits is None or bits > 1)
             and parts.is_contiguous()

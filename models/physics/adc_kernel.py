@@ -195,4 +195,31 @@ def convert_tiles(
                 yr[j] = yr[j] + bias[j]
 
 
-__all__ = ["MAX_TILES", "SIGN_DETECT", "convert_tiles", "dac"]
+@jit()
+def abs_top_two(parts: np.ndarray, first: np.ndarray, second: np.ndarray) -> bool:
+    """The largest and second largest ``|parts[t, :, c]|`` of ``parts (tiles, N ≥ 2, out)`` into
+    ``first``, ``second (tiles, out)`` of its dtype (ties counted: the sorted values' last two, as
+    :func:`~models.physics.converters.top_two` of ``|parts|``); one pass instead of |·| and a
+    dozen maximum/minimum calls. Returns False, and leaves the outputs unspecified, when an entry
+    is NaN (the torch path propagates NaN; the caller falls back to it)."""
+    tiles, n, out = parts.shape
+    nan = 0
+    for t in range(tiles):
+        hi, lo = first[t], second[t]
+        for c in range(out):
+            a, b = abs(parts[t, 0, c]), abs(parts[t, 1, c])
+            nan += (a != a) + (b != b)
+            hi[c] = a if a >= b else b
+            lo[c] = b if a >= b else a
+        for i in range(2, n):
+            row = parts[t, i]
+            for c in range(out):
+                v = abs(row[c])
+                nan += v != v
+                h = hi[c]
+                lo[c] = h if v > h else (v if v > lo[c] else lo[c])
+                hi[c] = v if v > h else h
+    return nan == 0
+
+
+__all__ = ["MAX_TILES", "SIGN_DETECT", "abs_top_two", "convert_tiles", "dac"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from models.physics import kernels
 from models.physics.devices import (
     PCM_READ_EXP,
     PCM_READ_MAX,
@@ -28,6 +29,20 @@ from models.physics.devices import (
     DeviceSpec,
     ReadNoiseModel,
 )
+from models.physics.level_kernel import level_power
+
+
+@dataclass(frozen=True)
+class LevelTable:
+    """The few conductances an array's pairs take when each holds an integer digit (HIC's
+    slices): pair ``p`` of a weight with digit ``k`` holds ``g[p, :, k + offset]`` (µS)."""
+
+    digits: Tensor
+    """Signed integer digits ``(pairs, weights)`` (float; ``|k| ≤ offset``)."""
+    offset: int
+    """The index of digit 0 in ``g``."""
+    g: Tensor
+    """Conductances ``(pairs, 2, 2·offset + 1)`` of every digit, computed as the state's are."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,9 @@ class ChipState:
     """Weight units per µS of ``g⁺ − g⁻``, one per pair."""
     w_max: float
     """Largest |weight| the pairs can hold: the full scale of fixed converter ranges."""
+    levels: LevelTable | None = None
+    """``g`` as a table of its few values and the digits that pick them (``g[p, j, i] ==
+    levels.g[p, j, levels.digits[p, i] + offset]``), where the state has one (a sampled HIC state)."""
 
     def weight(self, g: Tensor | None = None) -> Tensor:
         """``Σ_p coef_p·(g⁺_p − g⁻_p)`` of ``g`` (default: the state's own conductances)."""
@@ -86,6 +104,11 @@ def training_read_std(chip: ChipState, device: DeviceSpec, read_noise_scale: flo
     if device.read_noise_model is ReadNoiseModel.ADDITIVE:
         return additive_weight_std(chip, read_noise_scale * device.read_noise * device.g_max_us)
     if device.read_noise_model is ReadNoiseModel.PCM_1F:
+        if chip.levels is not None:  # per digit, gathered: the same values, no pow per device
+            power = level_read_power(chip.levels, device)
+            if power is not None:  # each pair's row alone, as the per-device (n,) tensor
+                var = sum(c * c * float(power[p].clone().mean()) for p, c in enumerate(chip.coef))
+                return read_noise_scale * math.sqrt(var)
         var = sum(
             c * c * float(pcm_read_std_us(chip.g[p], device).square().sum(dim=0).mean())
             for p, c in enumerate(chip.coef)
@@ -94,4 +117,85 @@ def training_read_std(chip: ChipState, device: DeviceSpec, read_noise_scale: flo
     return 0.0
 
 
-__all__ = ["ChipState", "additive_weight_std", "pair_conductances", "pcm_read_std_us", "training_read_std"]
+_TABLES: dict[tuple[object, ...], tuple[Tensor, Tensor] | None] = {}
+"""Per-digit read-noise std of the level tables seen, from torch's vectorized and scalar loops."""
+_SCALAR_AT: dict[tuple[object, ...], Tensor | bool] = {}
+"""Which flat positions of a ``(2, n)`` read-noise computation torch's scalar loop computes (1)."""
+VECTOR_COPIES = 64
+"""Copies of each table value in the probe of torch's vectorized loop (whole vectors only)."""
+
+
+def level_read_power(levels: LevelTable, device: DeviceSpec) -> Tensor | None:
+    """``Σ_devices pcm_read_std_us(g)²`` per pair and weight ``(P, n)``, as :func:`training_read_std`
+    computes it per device, from the per-digit values gathered; None where the positions cannot be told.
+
+    ``pow`` is the one operation whose value depends on the loop: torch computes a tensor's
+    entries with its vectorized function except a tail (and thread chunks' tails) with the scalar
+    one, and the two differ by an ulp on some values (g_min among them, float32). So each
+    digit's std is taken from both loops, and a probe of the same shape says which positions
+    the scalar loop computes (once per shape, dtype and thread count): bit for bit the same."""
+    tables = _tables(levels.g, device)
+    if tables is None:
+        return None
+    vec, sca = tables  # (P, 2, K) each
+    pairs, k = vec.shape[0], vec.shape[-1]
+    n = levels.digits[0].numel()
+    at = _scalar_positions(n, levels.g, vec, sca, device)
+    if at is False:
+        return None
+    if kernels.ENABLED and vec.device.type == "cpu" and vec.dtype in (torch.float32, torch.float64):
+        power = torch.empty(pairs, n, dtype=vec.dtype)
+        mask = torch.zeros(2 * n, dtype=torch.uint8) if at is None else at
+        digits = levels.digits.reshape(pairs, n)
+        level_power(digits.numpy(), levels.offset, vec.numpy(), sca.numpy(), mask.numpy(), power.numpy())
+        return power
+    both = torch.cat((vec.flatten(1), sca.flatten(1)), dim=1)  # (P, 4K): vector (2K), then scalar
+    base = torch.arange(pairs, device=vec.device).mul_(4 * k).add_(levels.offset).view(pairs, 1)
+    codes = levels.digits.reshape(pairs, n).long().add_(base)  # integer digits: exact
+    idx = torch.stack((codes, codes + k), dim=1).view(pairs, 2 * n)
+    if isinstance(at, Tensor):
+        idx += at.long() * (2 * k)
+    return both.view(-1).index_select(0, idx.view(-1)).view(pairs, 2, n).square().sum(dim=1)
+
+
+def _tables(g: Tensor, device: DeviceSpec) -> tuple[Tensor, Tensor] | None:
+    """Every entry of ``g (P, 2, K)`` through :func:`pcm_read_std_us` in torch's vectorized loop
+    (whole vectors) and in its scalar loop (one-entry tensors); cached per table."""
+    key = (g.dtype, g.device, device.g_max_us, g.shape, tuple(g.reshape(-1).tolist()))
+    if key not in _TABLES:
+        one_by_one = torch.stack([pcm_read_std_us(v.reshape(1), device)[0] for v in g.reshape(-1)])
+        vector = pcm_read_std_us(g.reshape(-1, 1).expand(-1, VECTOR_COPIES).contiguous(), device)
+        ok = bool((vector == vector[:, :1]).all())
+        _TABLES[key] = (vector[:, 0].reshape(g.shape), one_by_one.reshape(g.shape)) if ok else None
+    return _TABLES[key]
+
+
+def _scalar_positions(
+    n: int, g: Tensor, vec: Tensor, sca: Tensor, device: DeviceSpec
+) -> Tensor | bool | None:
+    """A mask ``(2n,)`` of the flat positions of a contiguous ``(2, n)`` :func:`pcm_read_std_us`
+    that torch computes with its scalar loop (None: the loops agree on every table value), probed
+    on a tensor of one value on which they differ; False when a probe entry is neither value."""
+    differ = (vec != sca).reshape(-1).nonzero()
+    if differ.numel() == 0:
+        return None
+    key = (n, g.dtype, g.device, torch.get_num_threads())
+    if key not in _SCALAR_AT:
+        at = int(differ[0, 0])
+        value = float(g.reshape(-1)[at])
+        probe = pcm_read_std_us(torch.full((2, n), value, dtype=g.dtype, device=g.device), device).reshape(-1)
+        is_s = probe == sca.reshape(-1)[at]
+        known = bool((is_s | (probe == vec.reshape(-1)[at])).all())
+        _SCALAR_AT[key] = is_s.to(torch.uint8) if known else False
+    return _SCALAR_AT[key]
+
+
+__all__ = [
+    "ChipState",
+    "LevelTable",
+    "additive_weight_std",
+    "level_read_power",
+    "pair_conductances",
+    "pcm_read_std_us",
+    "training_read_std",
+]

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from models.physics import kernels
-from models.physics.adc_kernel import MAX_TILES, SIGN_DETECT, convert_tiles, dac
-from models.physics.converters import RANGE_FLOOR
+from models.physics.adc_kernel import MAX_TILES, SIGN_DETECT, abs_top_two, convert_tiles, dac
+from models.physics.converters import RANGE_FLOOR, percentile
 from models.physics.noise import NOISE_TABLE_SIZE, normal_table, table_offsets
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
@@ -189,6 +189,25 @@ def read(
     return y
 
 
+def abs_percentile(parts: Tensor, q: float) -> Tensor:
+    """``percentile(parts.abs(), q, dim=1)`` of partial sums ``parts (tiles, N, out)``: the same
+    values; where the percentile lies between the two largest (``q`` of a calibrated ADC range,
+    99.99 % of 64 samples), by one compiled pass (:func:`~models.physics.adc_kernel.abs_top_two`),
+    then the interpolation in torch as :func:`~models.physics.converters.percentile` does it."""
+    n = parts.shape[1]
+    pos = q / 100.0 * (n - 1)
+    if not (usable(parts) and parts.dim() == 3 and 2 <= n <= 65536 and q < 100.0 and n - int(pos) <= 2):
+        return percentile(parts.abs(), q, dim=1)
+    src = parts.detach().contiguous()
+    first = torch.empty(parts.shape[0], parts.shape[2], dtype=parts.dtype)
+    second = torch.empty_like(first)
+    if not abs_top_two(src.numpy(), first.numpy(), second.numpy()):  # NaN: as the torch path
+        return percentile(parts.abs(), q, dim=1)
+    hi = first.float()
+    lo = second.float() if n - int(pos) == 2 else hi
+    return torch.lerp(lo, hi, pos - int(pos)).to(parts.dtype)
+
+
 def _tile_norms(x: Tensor, tile_rows: int, norms: Tensor) -> list[int]:
     """‖x_t‖ per row tile and sample into ``norms (tiles, N)``, one ``vector_norm`` per group of
     tiles (the full ones, then the remainder), on the views :func:`~models.physics.tiling.row_tiles`
@@ -215,4 +234,13 @@ def _flat(t: Tensor, tiles: int, out: int) -> np.ndarray:
     return t.detach().view(-1).numpy()
 
 
-__all__ = ["SUM_GROUP", "in_order", "noise_windows", "quantize", "read", "sum_group", "usable"]
+__all__ = [
+    "SUM_GROUP",
+    "abs_percentile",
+    "in_order",
+    "noise_windows",
+    "quantize",
+    "read",
+    "sum_group",
+    "usable",
+]

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from models.config import BackwardPass, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.physics import crossbar
-from models.physics.chip import ChipState, pair_conductances
+from models.physics.chip import ChipState, LevelTable, pair_conductances
 from models.physics.devices import ReadNoiseModel
 from models.physics.pulses import PulsedArray
 from models.torch_device import permutation, seeded, to_device
@@ -51,6 +51,10 @@ def pulsed_chip(
     return ChipState(g, (alpha * width / span,), alpha * max(m.hi, -m.lo))
 
 
+_GRIDS: dict[tuple[object, ...], tuple[int, Tensor]] = {}
+"""HIC's level tables (digit offset, conductances of every digit), per dtype, caps and device."""
+
+
 def hic_chip(arr: Any, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
     """HIC's slices [HIC]: each signed digit on the device of its sign, ``g_min + |d|/cap·span``;
     slice ``k`` weighs ``lsb·s_k·cap_k`` per full span. All slices in three tensor operations
@@ -60,10 +64,24 @@ def hic_chip(arr: Any, layer: AnalogMatrix, sample: Tensor | None = None) -> Chi
     span = dev.g_max_us - dev.g_min_us
     d = arr.digits if sample is None else arr.digits_at(sample)  # (S, ...)
     scale = torch.tensor([span / cap for cap in arr.caps], dtype=d.dtype, device=d.device)
-    levels = torch.stack((d.clamp_min(0.0), (-d).clamp_min(0.0)), dim=1)  # (S, 2, ...)
-    g = levels.mul_(scale.view(-1, *([1] * (levels.dim() - 1)))).add_(dev.g_min_us)
     coef = tuple(arr.lsb * s * cap / span for s, cap in zip(arr.sig, arr.caps, strict=True))
-    return ChipState(g, coef, arr.lsb * crossbar.max_code(dev, layer.config))
+    table = None
+    if sample is not None:  # the read-noise estimate's sample: its level table too
+        key = (d.dtype, d.device, tuple(arr.caps), span, dev.g_min_us)
+        if key not in _GRIDS:
+            top = max(arr.caps)
+            grid = torch.arange(-top, top + 1, dtype=d.dtype, device=d.device).expand(len(arr.caps), -1)
+            _GRIDS[key] = (top, _slice_conductances(grid, scale, dev.g_min_us))
+        table = LevelTable(d, *_GRIDS[key])
+    g = _slice_conductances(d, scale, dev.g_min_us)
+    return ChipState(g, coef, arr.lsb * crossbar.max_code(dev, layer.config), table)
+
+
+def _slice_conductances(d: Tensor, scale: Tensor, g_min_us: float) -> Tensor:
+    """HIC's digits ``d (S, ...)`` as conductances ``(S, 2, ...)``: ``g_min + |d|·scale_k`` on the
+    device of the digit's sign, ``g_min`` on the other."""
+    levels = torch.stack((d.clamp_min(0.0), (-d).clamp_min(0.0)), dim=1)  # (S, 2, ...)
+    return levels.mul_(scale.view(-1, *([1] * (levels.dim() - 1)))).add_(g_min_us)
 
 
 def qnn_chip(states: Tensor, alpha: float, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:

@@ -219,7 +219,8 @@ def test_analog_conv_dac_and_transposed_read_equal_the_torch_path(
 
 
 def test_the_torch_path_stays_where_the_fused_pass_does_not_apply() -> None:
-    """1-bit ADCs, more than MAX_TILES tiles, calibration and non-float dtypes take the torch chain."""
+    """1-bit ADCs, more than MAX_TILES tiles and non-float dtypes take the torch chain; calibration
+    reads fuse (sixth pass: their noise is added first, tests/models/test_calibration_speed.py)."""
     layer = _linear(torch.float32, 200)
     parts = torch.zeros(5, 8, 200)
     saved = kernels.ENABLED
@@ -229,7 +230,7 @@ def test_the_torch_path_stays_where_the_fused_pass_does_not_apply() -> None:
         assert not layer._fuses(torch.zeros(adc_kernel.MAX_TILES + 1, 8, 200))
         assert not layer._fuses(parts.to(torch.bfloat16))
         layer.calibrating = True
-        assert not layer._fuses(parts)
+        assert layer._fuses(parts)
         layer.calibrating = False
         assert not _linear(torch.float32, 200, adc_bits=1)._fuses(parts)
         kernels.ENABLED = False
