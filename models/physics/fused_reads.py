@@ -199,7 +199,7 @@ def abs_percentile(parts: Tensor, q: float) -> Tensor:
     if not (usable(parts) and parts.dim() == 3 and 2 <= n <= 65536 and q < 100.0 and n - int(pos) <= 2):
         return percentile(parts.abs(), q, dim=1)
     src = parts.detach().contiguous()
-    first = torch.empty(parts.shape[0], parts.shape[2], dtype=parts.dtype)
+    first = torch.empty(parts.shape[0], parts.shape[2], dtype=parts.dtype, device=parts.device)
     second = torch.empty_like(first)
     if not abs_top_two(src.numpy(), first.numpy(), second.numpy()):  # NaN: as the torch path
         return percentile(parts.abs(), q, dim=1)
