@@ -14,16 +14,15 @@ import torch
 
 from models.config import AnalogConfig
 from models.nn.conv import AnalogConv2d
-from models.nn.layers import AnalogLinear, AnalogMatrix
+from models.nn.layers import AnalogMatrix
 from models.physics import adc_kernel, fused_reads, kernels, noise
 from models.training.chip import weight_chip
+from tests.fused_equality import Outputs, assert_equal, linear
 
 pytestmark = pytest.mark.skipif(
     not kernels.TORCH_FUSES,
     reason="this torch build rounds its CPU multiply-adds twice: the kernels stay off (jit.torch_fuses)",
 )
-
-Outputs = list[torch.Tensor]
 
 
 @pytest.fixture(autouse=True)
@@ -84,23 +83,6 @@ def _both(
     return got[0], got[1]
 
 
-def _assert_equal(ref: Outputs, new: Outputs) -> None:
-    assert len(ref) == len(new)
-    for a, b in zip(ref, new, strict=True):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        assert torch.equal(a, b), f"{int((a != b).sum())} of {a.numel()} differ"
-
-
-def _linear(dtype: torch.dtype, out: int, device: str = "pcm", **analog: object) -> AnalogLinear:
-    """300 inputs on 64-row tiles (4 full tiles and a remainder of 44), ``out`` outputs on 64 columns."""
-    torch.manual_seed(0)
-    cfg = AnalogConfig(device=device, tile_rows=64, tile_cols=64, **analog)  # type: ignore[arg-type]
-    layer = AnalogLinear(300, out, cfg).to(dtype)
-    with torch.no_grad():
-        layer.bias.uniform_(-0.1, 0.1)  # type: ignore[union-attr]
-    return layer
-
-
 def _train_step(layer: AnalogMatrix, x: torch.Tensor, calibrating: bool = False) -> Outputs:
     """Forward and backward of one batch; the output, ∂x, ∂W and ∂b."""
     layer.zero_grad(set_to_none=True)
@@ -140,12 +122,12 @@ CHIP_CONFIGS = [
 def test_chip_read_forward_and_analog_backward_equal_the_torch_path(
     dtype: torch.dtype, out: int, analog: dict[str, object], calls: dict[str, int]
 ) -> None:
-    layer = _linear(dtype, out, **analog)
+    layer = linear(dtype, out, **analog)
     x = torch.randn(48, 300, dtype=dtype)
     _on_chip(layer, x)
     assert layer._fuses(torch.empty(5, 48, out, dtype=dtype))
     ref, new = _both(lambda: _train_step(layer, x), calls)
-    _assert_equal(ref, new)
+    assert_equal(ref, new)
     assert len(ref) == 4  # output, ∂x (a transposed read), ∂W, ∂b
 
 
@@ -157,24 +139,24 @@ def test_dynamic_ranges_with_training_noise_equal_the_torch_path(
 ) -> None:
     """hwa with converters in the loop: dynamic DAC and ADC ranges (per tile, per column tile in
     the 4-D form when 64 divides ``out``, or per layer), η_train noise on the sum."""
-    layer = _linear(dtype, out, adc_scope=scope)
+    layer = linear(dtype, out, adc_scope=scope)
     layer.train()
     layer.noise_std = 0.04
     assert layer._adc_is_dynamic()
     x = torch.rand(48, 300, dtype=dtype)
     ref, new = _both(lambda: _train_step(layer, x), calls)
-    _assert_equal(ref, new)
+    assert_equal(ref, new)
 
 
 def test_windows_over_half_the_table_are_fresh_draws_in_the_torch_paths_order(calls: dict[str, int]) -> None:
     """The full tiles' window (4 × 1100 × 512 normals) exceeds half the table: ``normals`` draws it
     from the global generator, between the offset draws of the table windows around it."""
-    layer = _linear(torch.float32, 512)
+    layer = linear(torch.float32, 512)
     x = torch.randn(1100, 300)
     _on_chip(layer, x)
     assert 4 * 1100 * 512 > noise.NOISE_TABLE_SIZE // 2 >= 1100 * 512
     ref, new = _both(lambda: _train_step(layer, x), calls)
-    _assert_equal(ref, new)
+    assert_equal(ref, new)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -184,7 +166,7 @@ def test_programmed_evaluation_equals_the_torch_path(
 ) -> None:
     """Calibrated ranges, fresh additive read noise from the layer's generator (RRAM), drift and
     the GDC scale."""
-    layer = _linear(dtype, 200, "rram", gdc=gdc)
+    layer = linear(dtype, 200, "rram", gdc=gdc)
     layer.eval()
     layer.program(torch.Generator().manual_seed(3))
     layer.set_read_time(3600.0, torch.Generator().manual_seed(4))
@@ -202,7 +184,7 @@ def test_programmed_evaluation_equals_the_torch_path(
             return [layer(x)]
 
     ref, new = _both(run, calls, lambda: gen.manual_seed(5))  # type: ignore[union-attr]
-    _assert_equal(ref, new)
+    assert_equal(ref, new)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -215,13 +197,13 @@ def test_analog_conv_dac_and_transposed_read_equal_the_torch_path(
     x = torch.randn(4, 6, 7, 7, dtype=dtype)
     _on_chip(layer, x)
     ref, new = _both(lambda: _train_step(layer, x), calls)
-    _assert_equal(ref, new)
+    assert_equal(ref, new)
 
 
 def test_the_torch_path_stays_where_the_fused_pass_does_not_apply() -> None:
     """1-bit ADCs, more than MAX_TILES tiles and non-float dtypes take the torch chain; calibration
     reads fuse (sixth pass: their noise is added first, tests/models/test_calibration_speed.py)."""
-    layer = _linear(torch.float32, 200)
+    layer = linear(torch.float32, 200)
     parts = torch.zeros(5, 8, 200)
     saved = kernels.ENABLED
     try:
@@ -232,7 +214,7 @@ def test_the_torch_path_stays_where_the_fused_pass_does_not_apply() -> None:
         layer.calibrating = True
         assert layer._fuses(parts)
         layer.calibrating = False
-        assert not _linear(torch.float32, 200, adc_bits=1)._fuses(parts)
+        assert not linear(torch.float32, 200, adc_bits=1)._fuses(parts)
         kernels.ENABLED = False
         assert not layer._fuses(parts)
     finally:
@@ -276,8 +258,8 @@ def test_more_threads_keep_large_reads_of_four_tiles_on_the_torch_path(calls: di
     assert not fused_reads.in_order(torch.zeros(5, 48, 200))
     assert fused_reads.in_order(torch.zeros(3, 48, 200))
     assert fused_reads.in_order(torch.zeros(5, 16, 200))  # under GRAIN_SIZE: one thread sums it
-    layer = _linear(torch.float32, 200)
+    layer = linear(torch.float32, 200)
     x = torch.randn(48, 300)
     _on_chip(layer, x)
     ref, new = _both(lambda: _train_step(layer, x), calls, fused_reads=False)
-    _assert_equal(ref, new)
+    assert_equal(ref, new)

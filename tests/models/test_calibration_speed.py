@@ -13,12 +13,10 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from models.config import AnalogConfig
 from models.nn.layers import AnalogLinear
 from models.physics import converters, fused_reads, kernels
 from models.training.chip import weight_chip
-
-Outputs = list[torch.Tensor]
+from tests.fused_equality import Outputs, assert_equal, linear
 
 
 @pytest.fixture(autouse=True)
@@ -61,23 +59,6 @@ def _both(run: Callable[[], Outputs], reads: list[int]) -> tuple[Outputs, Output
     return got[0], got[1]
 
 
-def _assert_equal(ref: Outputs, new: Outputs) -> None:
-    assert len(ref) == len(new)
-    for a, b in zip(ref, new, strict=True):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        assert torch.equal(a, b), f"{int((a != b).sum())} of {a.numel()} differ"
-
-
-def _linear(dtype: torch.dtype, out: int, device: str = "pcm", **analog: object) -> AnalogLinear:
-    """300 inputs on 64-row tiles (4 full tiles and a remainder of 44), ``out`` outputs on 64 columns."""
-    torch.manual_seed(0)
-    cfg = AnalogConfig(device=device, tile_rows=64, tile_cols=64, **analog)  # type: ignore[arg-type]
-    layer = AnalogLinear(300, out, cfg).to(dtype)
-    with torch.no_grad():
-        layer.bias.uniform_(-0.1, 0.1)  # type: ignore[union-attr]
-    return layer
-
-
 def _ranges(layer: AnalogLinear) -> Outputs:
     bwd = [] if layer.bwd_adc_range is None else [layer.bwd_adc_range.clone()]
     extra = [] if layer.bwd_dac_range is None else [torch.tensor(layer.bwd_dac_range, dtype=torch.float64)]
@@ -96,7 +77,7 @@ def test_a_chip_calibration_read_equals_the_torch_path(
 ) -> None:
     """An on-chip calibration read (forward and analog backward, PCM read noise, with and without
     η_train): the same output, ∂x, ∂b and every range it sets (forward and backward DAC and ADC)."""
-    layer = _linear(dtype, out, **analog)
+    layer = linear(dtype, out, **analog)
     layer.train()
     layer.start_chip_reads(weight_chip(layer), None, analog_backward=True)
     layer.noise_std = noise_std
@@ -115,7 +96,7 @@ def test_a_chip_calibration_read_equals_the_torch_path(
         return [y.detach(), xr.grad, layer.bias.grad, *_ranges(layer)]  # type: ignore[list-item]
 
     ref, new = _both(run, reads)
-    _assert_equal(ref, new)
+    assert_equal(ref, new)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -125,7 +106,7 @@ def test_a_programmed_calibration_read_equals_the_torch_path(
 ) -> None:
     """Calibrating a programmed chip for evaluation: fresh read noise from the layer's generator
     (RRAM), drift and the GDC scale; the same output and ranges."""
-    layer = _linear(dtype, 200, "rram", gdc=gdc)
+    layer = linear(dtype, 200, "rram", gdc=gdc)
     layer.eval()
     layer.program(torch.Generator().manual_seed(3))
     layer.set_read_time(3600.0, torch.Generator().manual_seed(4))
@@ -143,7 +124,7 @@ def test_a_programmed_calibration_read_equals_the_torch_path(
 
     assert layer._read_sigma > 0
     ref, new = _both(run, reads)
-    _assert_equal(ref, new)
+    assert_equal(ref, new)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
