@@ -120,6 +120,28 @@ def _first(
     return s, span, _pulse(w, s, False, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c)
 
 
+@jit(inline="always")
+def _train(
+    w: float, x: float, k: float, lo: float, hi: float, step: float, rate: float, neg_amp: float,
+    slope: float, rule: int, noise: int, c: tuple[float, ...], table: Array, starts: Array,
+    live: Array, i: int, last: int,
+) -> float:  # fmt: skip
+    """ω after one device's pulse train (``x`` signs it, ``k`` = |n| pulses): the first pulse on
+    every device (n = 0 included) reads the table at ``starts[0] + i``; pulse j reads it at its
+    window's start plus the device's rank among the devices it runs on (``live[j]``, counted
+    here), as the torch loop draws them."""
+    zero, quiet = c[C_ZERO], noise == NOISE_NONE
+    xi = zero if quiet else table[starts[0] + i]
+    s, span, v = _first(w, x, lo, hi, step, rate, neg_amp, slope, xi, rule, noise, c)
+    j = 1
+    while j < last and k > j:
+        xi = zero if quiet else table[starts[j] + live[j]]
+        live[j] += 1
+        v = _pulse(v, s, True, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c)
+        j += 1
+    return v
+
+
 @jit()
 def pulse_devices(
     idx: Array, n: Array, w_all: Array, lo_all: Array, hi_all: Array, up_all: Array, down_all: Array,
@@ -134,7 +156,7 @@ def pulse_devices(
     devices that pulse j runs on (``live[j]`` counts them so far), as the torch loop draws them."""
     c = _scalars(consts)
     live = np.zeros(max(last, 1), dtype=np.int64)
-    zero, quiet = c[C_ZERO], noise == NOISE_NONE
+    zero = c[C_ZERO]
     last_i = idx.size - 1
     for i in range(idx.size):
         e = idx[min(i + AHEAD, last_i)]
@@ -155,15 +177,10 @@ def pulse_devices(
         if rule == RULE_LINEAR:
             slope = sup_all[d] if up else sdn_all[d]
         lo, hi = lo_all[d], hi_all[d]
-        xi = zero if quiet else table[starts[0] + i]
-        s, span, v = _first(w_all[d], x, lo, hi, step, rate, neg_amp, slope, xi, rule, noise, c)
         k = abs(x)
-        j = 1
-        while j < last and k > j:
-            xi = zero if quiet else table[starts[j] + live[j]]
-            live[j] += 1
-            v = _pulse(v, s, True, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c)
-            j += 1
+        v = _train(
+            w_all[d], x, k, lo, hi, step, rate, neg_amp, slope, rule, noise, c, table, starts, live, i, last
+        )
         w_all[d] = v
         counts[d] += abs(np.float64(x))
         if write_start >= 0:
@@ -205,7 +222,7 @@ def pulse_pairs(
     A ``weight`` not empty gets ``weight[d] = (ω⁺ − ω⁻)·α`` (the torch path's ``omega * alpha``)."""
     c = _scalars(consts)
     live = np.zeros(max(last, 1), dtype=np.int64)
-    zero, quiet = c[C_ZERO], noise == NOISE_NONE
+    zero = c[C_ZERO]
     rate, neg_amp = c[C_RATE_UP], c[C_NEG_AMP_UP]
     size, write, a = value.size, weight.size > 0, alpha[0]
     r = 0
@@ -223,14 +240,25 @@ def pulse_pairs(
         p, q, up, hi = rows[d, 0], rows[d, 1], rows[d, 2], rows[d, 3]
         on_pos = x > zero
         slope = slopes[d] if rule == RULE_LINEAR else zero
-        xi = zero if quiet else table[starts[0] + i]
-        s, span, new = _first(p if on_pos else q, k, zero, hi, up, rate, neg_amp, slope, xi, rule, noise, c)
-        j = 1
-        while j < last and k > j:
-            xi = zero if quiet else table[starts[j] + live[j]]
-            live[j] += 1
-            new = _pulse(new, s, True, up, rate, neg_amp, slope, zero, hi, span, xi, rule, noise, c)
-            j += 1
+        new = _train(
+            p if on_pos else q,
+            k,
+            k,
+            zero,
+            hi,
+            up,
+            rate,
+            neg_amp,
+            slope,
+            rule,
+            noise,
+            c,
+            table,
+            starts,
+            live,
+            i,
+            last,
+        )
         if on_pos:
             p = new
             _count(rows, counts, d, PAIR_COUNTS, d, k)
@@ -287,7 +315,7 @@ def pulse_rows(
     the row's ``count_col`` (≥ 0) where it is a whole number, else to ``counts`` (float64)."""
     c = _scalars(consts)
     live = np.zeros(max(last, 1), dtype=np.int64)
-    zero, quiet = c[C_ZERO], noise == NOISE_NONE
+    zero = c[C_ZERO]
     write, a, c_step = weight.size > 0, alpha[0], ROW_COUNT_STEP
     last_i, flat = idx.size - 1, rows.reshape(rows.size)
     for i in range(idx.size):
@@ -307,15 +335,10 @@ def pulse_rows(
         if rule == RULE_LINEAR:
             slope = rows[d, SLOPE_UP] if up else rows[d, SLOPE_DOWN]
         lo, hi = rows[d, LO], rows[d, HI]
-        xi = zero if quiet else table[starts[0] + i]
-        s, span, v = _first(rows[d, W], x, lo, hi, step, rate, neg_amp, slope, xi, rule, noise, c)
         k = abs(x)
-        j = 1
-        while j < last and k > j:
-            xi = zero if quiet else table[starts[j] + live[j]]
-            live[j] += 1
-            v = _pulse(v, s, True, step, rate, neg_amp, slope, lo, hi, span, xi, rule, noise, c)
-            j += 1
+        v = _train(
+            rows[d, W], x, k, lo, hi, step, rate, neg_amp, slope, rule, noise, c, table, starts, live, i, last
+        )
         rows[d, W] = v
         if count_col >= 0 and k == np.floor(k) and k <= c_step:  # whole (NaN is not), bounded
             rows[d, count_col] += k

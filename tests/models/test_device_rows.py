@@ -269,7 +269,7 @@ def test_compiled_kernels_call_only_compiled_helpers_of_their_own_file() -> None
                 if isinstance(helper, CPUDispatcher):
                     assert helper.py_func.__module__ == module.__name__, (name, ref)
                     checked += 1
-    assert checked >= 6  # pulse_devices, pulse_pairs and pulse_rows call _scalars, _first, _pulse
+    assert checked >= 6  # pulse_devices, pulse_pairs and pulse_rows call _scalars and _train (_first, _pulse)
 
 
 def _pair_counts(
