@@ -8,6 +8,8 @@ noise's window) and wrap the results as tensors.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -114,25 +116,53 @@ def writable(into: tuple[Tensor, float] | None, like: Tensor) -> bool:
     )
 
 
+class Train(NamedTuple):
+    """What every pulse kernel takes for one update besides the array: the rule and noise codes,
+    the chain's constants, the pulses' NumPy view, the noise windows' starts and the train's
+    length (drawn as the torch loop draws them), the normal table and the buffer of the new ω."""
+
+    rule: int
+    noise: int
+    consts: np.ndarray
+    n: np.ndarray
+    starts: np.ndarray
+    last: int
+    table: np.ndarray
+    out: np.ndarray
+
+
+def _train(model: PulseModel, n: Tensor, like: Tensor, refresh: float = 0.0) -> Train:
+    """The :class:`Train` of pulses ``n`` on an array whose tensors are like ``like`` (draws the
+    train's noise windows from the global stream)."""
+    rule, noise = codes(model)
+    c = model_consts(model, like.dtype, refresh)
+    nn = n.numpy()
+    starts, last = train_windows(nn, noise != NOISE_NONE)
+    table = normal_table(like.dtype, like.device).numpy()
+    return Train(rule, noise, c, nn, starts, last, table, np.empty(n.numel(), dtype=c.dtype))
+
+
+def _target(into: tuple[Tensor, float] | None, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The weight a kernel writes α·ω into (empty: none) and α, in the kernel's dtype."""
+    weight = np.empty(0, dtype=dtype) if into is None else into[0].numpy()
+    return weight, np.array([0.0 if into is None else into[1]]).astype(dtype)
+
+
 def pulse_devices_at(
     model: PulseModel, idx: Tensor, n: Tensor, state: tuple[Tensor, ...], slopes: tuple[Tensor, Tensor] | None
 ) -> Tensor:
     """The kernel of a bidirectional state-dependent array's ``pulse_at``: ``state`` is
     (ω, b_min, b_max, s⁺, s⁻, counts of the devices, read ω), all flat."""
     w, lo, hi, up, down, counts, read = state
-    rule, noise = codes(model)
-    c = model_consts(model, w.dtype, 0.0)
-    nn = n.numpy()
-    starts, last = train_windows(nn, noise != NOISE_NONE)
+    t = _train(model, n, w)
     write_start = table_offsets([idx.numel()])[0] if model.write_sigma > 0 else -1
-    table = normal_table(w.dtype, w.device).numpy()
     sup, sdn = (w, w) if slopes is None else slopes
-    out = np.empty(idx.numel(), dtype=c.dtype)
     pulse_devices(
-        idx.numpy(), nn, w.numpy(), lo.numpy(), hi.numpy(), up.numpy(), down.numpy(), sup.numpy(),
-        sdn.numpy(), counts.numpy(), read.numpy(), out, rule, noise, c, table, starts, write_start, last,
+        idx.numpy(), t.n, w.numpy(), lo.numpy(), hi.numpy(), up.numpy(), down.numpy(), sup.numpy(),
+        sdn.numpy(), counts.numpy(), read.numpy(), t.out, t.rule, t.noise, t.consts, t.table, t.starts,
+        write_start, t.last,
     )  # fmt: skip
-    return torch.from_numpy(out)
+    return torch.from_numpy(t.out)
 
 
 def pulse_pairs_at(
@@ -151,24 +181,18 @@ def pulse_pairs_at(
     contiguous weight, α): α·ω written there. Returns the new ω; for the refreshed pairs the
     devices that get their SETs (flat, into ``counts``) and (|ω|, step, bound, slope) rows (copies:
     they may wait); and the most a row's pending count grew by."""
-    rule, noise = codes(model)
-    c = model_consts(model, rows.dtype, refresh)
-    nn = n.numpy()
-    starts, last = train_windows(nn, noise != NOISE_NONE)
-    table = normal_table(rows.dtype, rows.device).numpy()
-    out = np.empty(idx.numel(), dtype=c.dtype)
+    t = _train(model, n, rows, refresh)
     refreshed = np.empty(idx.numel(), dtype=np.int64)
-    found = np.empty((idx.numel(), 4), dtype=c.dtype)
-    weight = np.empty(0, dtype=c.dtype) if into is None else into[0].numpy()
-    alpha = np.array([0.0 if into is None else into[1]]).astype(c.dtype)
+    found = np.empty((idx.numel(), 4), dtype=t.consts.dtype)
+    weight, alpha = _target(into, t.consts.dtype)
     r = pulse_pairs(
-        idx.numpy(), nn, rows.numpy(), value.numpy(), counts.numpy(),
-        (value if slope is None else slope).numpy(), out, refreshed, rule, noise, c, table, starts, last,
-        weight, alpha, found,
+        idx.numpy(), t.n, rows.numpy(), value.numpy(), counts.numpy(),
+        (value if slope is None else slope).numpy(), t.out, refreshed, t.rule, t.noise, t.consts, t.table,
+        t.starts, t.last, weight, alpha, found,
     )  # fmt: skip
-    grew = min(max(last, 1), ROW_COUNT_STEP) + 1  # whole |n| ≤ last (or ≤ 1), and a RESET
+    grew = min(max(t.last, 1), ROW_COUNT_STEP) + 1  # whole |n| ≤ last (or ≤ 1), and a RESET
     return (
-        torch.from_numpy(out),
+        torch.from_numpy(t.out),
         torch.from_numpy(refreshed[:r].copy()),
         torch.from_numpy(found[:r].copy()),
         grew,
@@ -187,20 +211,14 @@ def pulse_rows_at(
     """The kernel of a row-packed array's ``pulse_at`` (``counts`` the devices' flat counter;
     ``into``: a flat contiguous weight and α to write α·(read ω) into; ``count_col``: the rows'
     count column or −1); returns the read ω and the most any device's row count grew by."""
-    rule, noise = codes(model)
-    c = model_consts(model, rows.dtype, 0.0)
-    nn = n.numpy()
-    starts, last = train_windows(nn, noise != NOISE_NONE)
+    t = _train(model, n, rows)
     write_start = table_offsets([idx.numel()])[0] if model.write_sigma > 0 else -1
-    table = normal_table(rows.dtype, rows.device).numpy()
-    out = np.empty(idx.numel(), dtype=c.dtype)
-    weight = np.empty(0, dtype=c.dtype) if into is None else into[0].numpy()
-    alpha = np.array([0.0 if into is None else into[1]]).astype(c.dtype)
+    weight, alpha = _target(into, t.consts.dtype)
     pulse_rows(
-        idx.numpy(), nn, rows.numpy(), counts.numpy(), weight, alpha, out, rule, noise, c, table, starts,
-        write_start, last, count_col,
+        idx.numpy(), t.n, rows.numpy(), counts.numpy(), weight, alpha, t.out, t.rule, t.noise, t.consts,
+        t.table, t.starts, write_start, t.last, count_col,
     )  # fmt: skip
-    return torch.from_numpy(out), min(max(last, 1), ROW_COUNT_STEP)  # whole |n| ≤ last (or ≤ 1)
+    return torch.from_numpy(t.out), min(max(t.last, 1), ROW_COUNT_STEP)  # whole |n| ≤ last (or ≤ 1)
 
 
 __all__ = [
