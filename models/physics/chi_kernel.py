@@ -128,9 +128,8 @@ def step(
     contiguous): ``u`` the rounding's uniforms (None: a float register, ``scale`` = Δω/v; else
     ``scale`` = Δω/(v·LSB)); ``momentum`` = (buffer, μ): ``v`` is the gradient and the velocity
     μ·buffer + v goes into the buffer first, as ``DigitalMomentum.velocity``; returns (flat indices,
-    pulses) of the transfers, or None (nothing touched): the caller's torch path runs. With ε = 1
-    and no saturation, n = trunc(χ) and χ keeps frac(χ) (q − frac(q) with q = χ/1 = χ: hic's
-    carries, :meth:`models.training.hic.HicArray.update`)."""
+    pulses) of the transfers, or None (nothing touched): the caller's torch path runs (hic's
+    accumulator has its own pass, :mod:`models.physics.hic_kernel`)."""
     tensors = [v, chi] + ([] if u is None else [u]) + ([] if momentum is None else [momentum[0]])
     if not usable(*tensors) or not all(t.is_contiguous() and t.dtype == v.dtype for t in tensors):
         return None
