@@ -18,7 +18,6 @@ and ``sign(NaN)`` is 0 as torch's. States, counts and weights are the torch path
 
 from __future__ import annotations
 
-import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -298,32 +297,6 @@ def step(
 
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-HUGE_PAGE = 2 << 20
-"""Bytes of a transparent huge page (x86-64 Linux)."""
 
 
-def huge_page_empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    """An uninitialised CPU tensor in memory advised for transparent huge pages, where it spans at
-    least one (2 MiB) and the platform offers them, else ``torch.empty``. A carry touches one row
-    of each state array at a scattered place: on 4 KiB pages, each such row is a TLB miss (~40 MB
-    of state on the benchmark MLP); on 2 MiB pages, a few hundred entries cover it all. Values,
-    pickling and copies are those of any tensor (a loaded copy sits in ordinary memory)."""
-    n = 1
-    for k in shape:
-        n *= k
-    advise = getattr(mmap, "MADV_HUGEPAGE", None)
-    nbytes = n * np.dtype(_NUMPY[dtype]).itemsize if dtype in _NUMPY else 0
-    if nbytes < HUGE_PAGE or advise is None:
-        return torch.empty(shape, dtype=dtype, device="cpu")
-    size = (nbytes + 2 * HUGE_PAGE - 1) // HUGE_PAGE * HUGE_PAGE  # room to align the start
-    region = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    region.madvise(advise)
-    raw = np.frombuffer(region, dtype=np.uint8)  # keeps the mapping alive as long as the tensor
-    start = -raw.ctypes.data % HUGE_PAGE
-    return torch.from_numpy(raw[start : start + nbytes].view(_NUMPY[dtype]).reshape(shape))
-
-
-_NUMPY = {**_DTYPES, torch.int32: np.int32, torch.uint8: np.uint8}
-
-
-__all__ = ["BLOCK", "HUGE_PAGE", "SCAN", "State", "hic_step", "huge_page_empty", "step"]
+__all__ = ["BLOCK", "SCAN", "State", "hic_step", "step"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from models.allocator import scattered_empty
 from models.config import AnalogConfig, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.physics import hic_kernel
@@ -87,14 +88,6 @@ def level_pulses(old: Tensor, new: Tensor, one_directional: bool) -> Tensor:
     return rise.clamp_(min=0.0).addcmul_(fell, 1.0 + new)
 
 
-def _state(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Room for a state array: on the CPU in huge pages (:func:`~models.physics.hic_kernel.huge_page_empty`:
-    the carries' scattered rows cost fewer TLB misses), elsewhere ``torch.empty``."""
-    if device.type == "cpu":
-        return hic_kernel.huge_page_empty(shape, dtype)
-    return torch.empty(shape, dtype=dtype, device=device)
-
-
 class HicArray:
     """The device digits, accumulator and write counters of one HIC weight matrix.
 
@@ -120,14 +113,12 @@ class HicArray:
         slices = len(self.caps)
         d = torch.zeros(slices, *w.shape, dtype=w.dtype, device=w.device)  # the weights' dtype
         d[0] = torch.round(w / self.lsb)
-        self._digits = _state(
-            (w.numel(), slices), w.dtype, w.device
-        )  # (n, S): a weight's digits side by side
+        self._digits = scattered_empty((w.numel(), slices), w.dtype, w.device)  # digits side by side
         self._digits.copy_(carry_chain(d, self.caps, self.bases).reshape(slices, -1).T)
-        self._counts = _state((w.numel(), slices, 2), torch.float64, w.device).fill_(1.0)
+        self._counts = scattered_empty((w.numel(), slices, 2), torch.float64, w.device).fill_(1.0)
         self._shape = w.shape
-        self.acc = _state(tuple(w.shape), w.dtype, w.device).zero_()
-        self.value = _state(tuple(w.shape), w.dtype, w.device).copy_(self.weight())
+        self.acc = scattered_empty(tuple(w.shape), w.dtype, w.device).zero_()
+        self.value = scattered_empty(tuple(w.shape), w.dtype, w.device).copy_(self.weight())
         """The weight the devices hold, kept up to date by :meth:`update` (read-only)."""
         self._buf = torch.empty_like(w)
         self._cols = torch.arange(2 * slices, device=w.device)
@@ -171,7 +162,7 @@ class HicArray:
         ``v = g + μ·momentum`` (into ``momentum``; v = g without it), writing the carried weights
         to ``weight`` too (if given); the carried flat indices, or None where the kernel does not
         apply (then nothing is drawn or changed: the caller's torch path runs)."""
-        state = self._kernel_state()
+        state = self._kernelscattered_empty()
         if state is None or not state.fits(g, *(t for t in (momentum, weight) if t is not None)):
             return None
         u = uniforms(self.acc.shape, self.acc.dtype, gen) if self.grid else None
@@ -179,7 +170,7 @@ class HicArray:
         consts = (mu, c * self.grid if self.grid else c, 1.0 / max(self.grid, 1), self.lsb)
         return hic_kernel.step(g, momentum, u, state, weight, consts)
 
-    def _kernel_state(self) -> hic_kernel.State | None:
+    def _kernelscattered_empty(self) -> hic_kernel.State | None:
         """The kernel's view of this array (made once; again if a state tensor was replaced)."""
         tensors = (self.acc, self._digits, self._counts, self.value)
         state = self._kernel

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import mmap
 
 import numpy as np
 import pytest
 import torch
 
+from models.allocator import HUGE_PAGE
 from models.physics import device_rows, kernels
 from models.physics.devices import DEVICES, UpdateRule
 from models.physics.pulses import PulsedArray, PulseModel
@@ -93,6 +95,22 @@ def test_columns_are_views_of_the_rows() -> None:
     assert rows[11, device_rows.W] == 0.125 and rows[5, device_rows.READ] == -0.25
     assert torch.equal(arr._slopes[0], -1.0 / arr.hi.reshape(-1).clamp_min(1e-12))  # type: ignore[index]
     assert torch.equal(arr._mid, (arr.up + arr.down) / 2)  # the dense path's constants stay right
+
+
+@pytest.mark.parametrize("one_directional", [False, True], ids=["rows", "pair rows"])
+def test_large_rows_sit_on_huge_page_aligned_memory_and_hold_their_columns(one_directional: bool) -> None:
+    """Rows of at least 2 MiB start on a huge page's boundary where the platform advises them
+    (a pulsed device's row is then no TLB miss); the columns hold what they were packed from."""
+    cols = [torch.arange(70_000, dtype=torch.float32) + 0.25 * j for j in range(6)]
+    if one_directional:
+        rows = device_rows.pair_rows(*cols[:4])
+        expect = torch.stack([*cols[:4], *[torch.zeros(70_000)] * 4], dim=1)
+    else:
+        rows = device_rows.pack(*cols, None)
+        expect = torch.stack([*cols, *[torch.zeros(70_000)] * 2], dim=1)
+    assert rows.shape == (70_000, 8) and rows.is_contiguous() and torch.equal(rows, expect)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        assert rows.data_ptr() % HUGE_PAGE == 0
 
 
 def _brute_sizes(n: np.ndarray) -> list[int]:

@@ -190,7 +190,7 @@ def test_huge_page_state_is_an_ordinary_tensor_on_aligned_memory() -> None:
     import mmap
     import pickle
 
-    from models.physics.hic_kernel import HUGE_PAGE, huge_page_empty
+    from models.allocator import HUGE_PAGE, huge_page_empty
 
     big = huge_page_empty((300_000, 3, 2), torch.float64)
     assert big.shape == (300_000, 3, 2) and big.dtype == torch.float64 and big.is_contiguous()
