@@ -113,7 +113,7 @@ def _first(
 ) -> tuple[float, float, float]:  # fmt: skip
     """(sign, span, ω after the first pulse): the first pulse runs on every device, n = 0 included."""
     zero = c[C_ZERO]
-    s = c[C_ONE] if x > zero else (-c[C_ONE] if x < zero else zero)
+    s = (c[C_ONE] if x > zero else zero) - (c[C_ONE] if x < zero else zero)  # sign(x); 0, NaN: 0
     span = hi - lo
     if span < c[C_SPAN_MIN]:
         span = c[C_SPAN_MIN]
@@ -170,12 +170,14 @@ def pulse_devices(
         d = idx[i]
         x = n[i]
         up = x > zero  # lerp(down, up, clamp(sign, 0)) picks up exactly where sign = 1
-        step = up_all[d] if up else down_all[d]
+        s_up, s_down = up_all[d], down_all[d]  # both loaded, one selected: no branch
+        step = s_up if up else s_down
         rate = c[C_RATE_UP] if up else c[C_RATE_DN]
         neg_amp = c[C_NEG_AMP_UP] if up else c[C_NEG_AMP_DN]
         slope = zero
         if rule == RULE_LINEAR:
-            slope = sup_all[d] if up else sdn_all[d]
+            g_up, g_down = sup_all[d], sdn_all[d]
+            slope = g_up if up else g_down
         lo, hi = lo_all[d], hi_all[d]
         k = abs(x)
         v = _train(
@@ -259,12 +261,8 @@ def pulse_pairs(
             i,
             last,
         )
-        if on_pos:
-            p = new
-            _count(rows, counts, d, PAIR_COUNTS, d, k)
-        else:
-            q = new
-            _count(rows, counts, d, PAIR_COUNTS + 1, size + d, k)
+        p, q = (new, q) if on_pos else (p, new)  # selects, not a branch on the random direction
+        _count(rows, counts, d, PAIR_COUNTS + (0 if on_pos else 1), d + (0 if on_pos else size), k)
         big = p if p > q else q
         small = q if p > q else p
         if big >= c[C_REFRESH] * hi and small >= up:  # RESET both, SET the difference on one
@@ -328,12 +326,12 @@ def pulse_rows(
         d = idx[i]
         x = n[i]
         up = x > zero  # the direction's constants, as pulse_devices selects them
-        step = rows[d, UP] if up else rows[d, DOWN]
+        step = rows[d, UP if up else DOWN]  # a load at a selected column: no branch to mispredict
         rate = c[C_RATE_UP] if up else c[C_RATE_DN]
         neg_amp = c[C_NEG_AMP_UP] if up else c[C_NEG_AMP_DN]
         slope = zero
         if rule == RULE_LINEAR:
-            slope = rows[d, SLOPE_UP] if up else rows[d, SLOPE_DOWN]
+            slope = rows[d, SLOPE_UP if up else SLOPE_DOWN]
         lo, hi = rows[d, LO], rows[d, HI]
         k = abs(x)
         v = _train(
