@@ -1,4 +1,4 @@
-"""numba helpers of the compiled CPU kernels: LLVM's fused multiply-add and prefetch.
+"""numba helpers of the compiled CPU kernels: how they compile and cache, LLVM's fma and prefetch.
 
 Two operations that numba does not offer as functions, emitted as LLVM intrinsics:
 :func:`fma` (one rounding, as torch's ``addcmul`` and ``add(..., alpha=)`` CPU kernels compute)
@@ -7,9 +7,12 @@ and :func:`prefetch` (a cache hint, no effect on any value).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -18,24 +21,55 @@ import torch
 from llvmlite import ir
 from numba import njit
 from numba.core import cgutils, types
+from numba.core.caching import FunctionCache, IndexDataCacheFile
 from numba.extending import intrinsic
 
 
 def jit(inline: str = "never") -> Callable[[Callable[..., Any]], Any]:
     """``numba.njit`` as every kernel is compiled: IEEE semantics (no ``fastmath``; division by
     zero gives ±inf or NaN, as torch, not an exception) and the machine code cached next to the
-    source, else in numba's user-wide cache directory; where neither is writable (a read-only
-    install without a writable home), numba refuses to cache, and the kernel compiles at each
-    start instead, with a warning."""
+    source, else in numba's user-wide cache directory, valid while no source of this package
+    changes (:class:`PackageCache`); where neither is writable (a read-only install without a
+    writable home), numba refuses to cache, and the kernel compiles at each start instead, with
+    a warning."""
 
     def wrap(fn: Callable[..., Any]) -> Any:
+        kernel = njit(error_model="numpy", cache=False, inline=inline)(fn)
         try:
-            return njit(error_model="numpy", cache=True, inline=inline)(fn)
+            kernel._cache = PackageCache(fn)  # what njit(cache=True) sets, with the package's stamp
         except RuntimeError as err:  # "cannot cache function ...: no locator available"
             warnings.warn(f"{fn.__name__} compiles at each start: {err}", RuntimeWarning, stacklevel=2)
-            return njit(error_model="numpy", cache=False, inline=inline)(fn)
+        return kernel
 
     return wrap
+
+
+def source_stamp(folder: Path) -> str:
+    """SHA-256 of the names and contents of the Python files in ``folder`` (sorted by name)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
+def package_stamp() -> str:
+    """:func:`source_stamp` of this package's folder, once per process."""
+    return source_stamp(Path(__file__).parent)
+
+
+class PackageCache(FunctionCache):
+    """numba's cache of one kernel, stamped with its own file *and* the whole package's sources.
+
+    numba stamps a kernel's cache with the kernel's own file only: a kernel that inlines a helper,
+    an intrinsic or a constant of another file would keep stale machine code after that file
+    changed. Here a change anywhere in ``models/physics`` recompiles every kernel once (seconds),
+    so kernels may share helpers across files."""
+
+    def __init__(self, py_func: Callable[..., Any]) -> None:
+        super().__init__(py_func)
+        stamp = (self._impl.locator.get_source_stamp(), package_stamp())
+        self._cache_file = IndexDataCacheFile(self._cache_path, self._impl.filename_base, stamp)
 
 
 @intrinsic
@@ -102,4 +136,15 @@ def numba_version() -> str:
     return str(numba.__version__)
 
 
-__all__ = ["AHEAD", "exp_values", "fma", "jit", "numba_version", "prefetch", "torch_fuses"]
+__all__ = [
+    "AHEAD",
+    "PackageCache",
+    "exp_values",
+    "fma",
+    "jit",
+    "numba_version",
+    "package_stamp",
+    "prefetch",
+    "source_stamp",
+    "torch_fuses",
+]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import mmap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -265,29 +266,38 @@ def test_pending_row_counts_are_exact_and_reach_the_counter(
         )
 
 
-def test_compiled_kernels_call_only_compiled_helpers_of_their_own_file() -> None:
-    """numba keys a kernel's cache by its own source file: a kernel that inlined a helper from
-    another file would keep its stale machine code when that helper changed (pulse_rows lives in
-    kernels.py beside _pulse for this reason)."""
+def test_every_kernel_cache_is_stamped_with_the_whole_package(tmp_path: Path) -> None:
+    """numba stamps a kernel's cache with its own file only; the package stamp
+    (:class:`~models.physics.jit.PackageCache`) adds every source of ``models/physics``, so a kernel
+    that inlines a helper, an intrinsic (``jit.fma``, ``jit.prefetch``) or a constant of another
+    file recompiles when that file changes, and only then."""
     import importlib
     import pkgutil
 
     from numba.core.registry import CPUDispatcher
 
     import models.physics as physics
+    from models.physics.jit import PackageCache, package_stamp, source_stamp
 
-    checked = 0
+    cached = 0
     for info in pkgutil.iter_modules(physics.__path__):
         module = importlib.import_module(f"models.physics.{info.name}")
-        for name, kernel in vars(module).items():
-            if not isinstance(kernel, CPUDispatcher) or kernel.py_func.__module__ != module.__name__:
-                continue
-            for ref in kernel.py_func.__code__.co_names:
-                helper = kernel.py_func.__globals__.get(ref)
-                if isinstance(helper, CPUDispatcher):
-                    assert helper.py_func.__module__ == module.__name__, (name, ref)
-                    checked += 1
-    assert checked >= 6  # pulse_devices, pulse_pairs and pulse_rows call _scalars and _train (_first, _pulse)
+        for kernel in vars(module).values():
+            if isinstance(kernel, CPUDispatcher) and kernel.py_func.__module__ == module.__name__:
+                assert isinstance(kernel._cache, PackageCache), kernel
+                assert kernel._cache._cache_file._source_stamp[1] == package_stamp()
+                cached += 1
+    assert cached >= 20
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "b.py").write_text("y = 2\n")
+    (tmp_path / "notes.txt").write_text("not a source")
+    before = source_stamp(tmp_path)
+    (tmp_path / "notes.txt").write_text("changed")
+    assert source_stamp(tmp_path) == before
+    (tmp_path / "b.py").write_text("y = 3\n")
+    assert source_stamp(tmp_path) != before
+    (tmp_path / "b.py").write_text("y = 2\n")
+    assert source_stamp(tmp_path) == before
 
 
 def _pair_counts(
