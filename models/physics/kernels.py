@@ -198,16 +198,6 @@ PAIR_COUNTS = 4
 """The column of ω⁺'s pending count (ω⁻'s is the next)."""
 
 
-@jit(inline="always")
-def _count(rows: Array, counts: Array, d: int, col: int, flat: int, k: float) -> None:
-    """Add |n| = ``k`` pulses: to the row's count column if whole and at most :data:`ROW_COUNT_STEP`
-    (exact in the row's dtype), else to the float64 counter at ``flat`` (NaN too)."""
-    if k == np.floor(k) and k <= ROW_COUNT_STEP:
-        rows[d, col] += k
-    else:
-        counts[flat] += np.float64(k)
-
-
 @jit()
 def pulse_pairs(
     idx: Array, n: Array, rows: Array, value: Array, counts: Array, slopes: Array, out: Array,
@@ -216,7 +206,7 @@ def pulse_pairs(
 ) -> int:  # fmt: skip
     """:meth:`~models.physics.pulses.PulsedArray._pulse_pairs` of a state-dependent one-directional
     pair (rows of :data:`PAIR_WIDTH`: ω⁺, ω⁻, step, bound, pending counts): the pulse train on the
-    pulsed device (its noise as :func:`pulse_devices` reads it), its counts (:func:`_count`), the
+    pulsed device (its noise as :func:`pulse_devices` reads it), its counts (whole |n| in the rows), the
     refresh test and RESET (the SETs are counted by the caller), the scatter of both devices and
     ω⁺ − ω⁻ into ``value``. ``out`` gets the new
     ω; for the refreshed pairs, in order, ``refreshed`` the device that gets the SETs (flat, into
@@ -262,21 +252,27 @@ def pulse_pairs(
             last,
         )
         p, q = (new, q) if on_pos else (p, new)  # selects, not a branch on the random direction
-        _count(rows, counts, d, PAIR_COUNTS + (0 if on_pos else 1), d + (0 if on_pos else size), k)
+        # The refresh test, RESET and counts as selects: about half the pairs pass its first test,
+        # so a branch on it (or on the direction) was mispredicted half the time.
         big = p if p > q else q
         small = q if p > q else p
-        if big >= c[C_REFRESH] * hi and small >= up:  # RESET both, SET the difference on one
-            w = p - q
-            rows[d, PAIR_COUNTS] += c[C_ONE]  # one RESET each: whole, in the rows
-            rows[d, PAIR_COUNTS + 1] += c[C_ONE]
-            p = w if not w < zero else zero
-            q = -w if not -w < zero else zero
-            refreshed[r] = d + size * ((p - q) < zero)  # the device that gets the SETs
-            found[r, 0] = abs(p - q)
-            found[r, 1] = up
-            found[r, 2] = hi
-            found[r, 3] = slope
-            r += 1
+        hit = (big >= c[C_REFRESH] * hi) & (small >= up)  # RESET both, SET the difference on one
+        w = p - q
+        p = (w if not w < zero else zero) if hit else p
+        q = (-w if not -w < zero else zero) if hit else q
+        once = c[C_ONE] if hit else zero  # one RESET each: whole, in the rows
+        whole = (k == np.floor(k)) & (k <= ROW_COUNT_STEP)  # |n| into the rows (NaN is not whole)
+        kk = k if whole else zero
+        rows[d, PAIR_COUNTS] += (kk if on_pos else zero) + once  # exact: whole numbers below 2^24
+        rows[d, PAIR_COUNTS + 1] += (zero if on_pos else kk) + once
+        if not whole:
+            counts[d + (0 if on_pos else size)] += np.float64(k)
+        refreshed[r] = d + size * ((p - q) < zero)  # written at every pair, kept where it refreshed
+        found[r, 0] = abs(p - q)
+        found[r, 1] = up
+        found[r, 2] = hi
+        found[r, 3] = slope
+        r += hit
         rows[d, 0] = p
         rows[d, 1] = q
         value[d] = p - q
