@@ -4,19 +4,20 @@
    ``backward = analog`` and ``ideal``, the converter re-calibration on its default schedule,
    then the device update) over a plain PyTorch ``nn.Linear`` SGD step measured in the same
    run, on DESIGN.md §8's setting: MLP 784-512-512-10, batch 64, 256-row tiles, 8-bit
-   DAC/ADC. Target ≤ 2×.
+   DAC/ADC. Target ≤ 2×. Every model trains afresh in every repeat on the same stream of
+   real batches (the bundled digits framed to 28×28 = 784 inputs), and steps ``start + 1`` to
+   ``start + steps`` are timed, so each repeat meets the same device writes; each line prints them.
 2. apt's calibration time over hwa's training time to the same hardware accuracy, on digits
    (ResNet-20 at width 0.25, the network with normalization terms to calibrate).
 
-Run: ``.venv/bin/python benchmarks/training_modes.py [--threads 1] [--steps 30] [--repeats 5] [--skip-apt]
-[--torch-only | --compare]``: the pulsed updates run the compiled CPU kernels
+Run: ``.venv/bin/python benchmarks/training_modes.py [--threads 1] [--steps 60] [--start 3] [--repeats 3]
+[--skip-apt] [--torch-only | --compare]``: the pulsed updates run the compiled CPU kernels
 (:mod:`models.physics.kernels`) unless ``--torch-only``; ``--compare`` times every mode both ways
 in the same run (interleaved), so the two paths meet the same load. Both the plain step and the
 on-chip steps run with the heap policy of training (:mod:`models.allocator`) unless ``--default-heap``.
 Step times are this process's CPU time (``time.process_time``: at one thread, the work done,
 not the time spent waiting for a core of the shared machine), minima over interleaved repeats
-(minima are the
-least disturbed measurements).
+(the least disturbed measurements).
 """
 
 from __future__ import annotations
@@ -86,8 +87,6 @@ def _stream(x: Tensor, y: Tensor, batch: int) -> Callable[[], tuple[Tensor, Tens
 
 
 def _time_steps(step: Step, steps: int) -> float:
-    for _ in range(WARM_UP):
-        step()
     start = time.process_time()
     for _ in range(steps):
         step()
@@ -95,7 +94,7 @@ def _time_steps(step: Step, steps: int) -> float:
 
 
 WARM_UP = 3
-"""Untimed steps first (the first calls of the kernels, the first calibration)."""
+"""Untimed steps first by default (the first calls of the kernels, the first calibration)."""
 
 
 def _onchip_step(
@@ -148,11 +147,13 @@ def _on_path(step: Step, compiled: bool) -> Step:
     return run
 
 
-def step_ratios(steps: int, repeats: int = 3, paths: tuple[bool, ...] = (True,)) -> None:
+def step_ratios(
+    steps: int, repeats: int = 3, paths: tuple[bool, ...] = (True,), start: int = WARM_UP
+) -> None:
     """Each mode's step over the plain step, each the minimum over ``repeats`` interleaved repeats.
 
     Every repeat builds every model afresh and times the same steps of its training (after
-    :data:`WARM_UP`) on the same stream of digits batches, so the repeats differ only by the
+    ``start`` untimed ones) on the same stream of digits batches, so the repeats differ only by the
     machine's noise: training one batch over and over instead (as this benchmark did before)
     fits it within ~100 steps, after which a few percent of the devices still pulse, and the
     minimum picked those late, cheap steps. ``paths``: the compiled kernels (True) and/or the
@@ -189,14 +190,16 @@ def step_ratios(steps: int, repeats: int = 3, paths: tuple[bool, ...] = (True,))
     for _ in range(repeats):
         for name, maker in makers.items():
             step, writes = maker()
-            compiled = not name.endswith("[torch]")
+            run = _on_path(step, not name.endswith("[torch]"))
+            for _ in range(start):  # untimed: the first calls, the first calibration
+                run()
             before = writes()
-            best[name] = min(best[name], _time_steps(_on_path(step, compiled), steps))
-            written[name] = (writes() - before) / (WARM_UP + steps)
+            best[name] = min(best[name], _time_steps(run, steps))
+            written[name] = (writes() - before) / steps
     base = best.pop("plain PyTorch step")
     print(
         f"plain PyTorch step: {base * 1e3:.2f} ms (min of {repeats} interleaved repeats of steps "
-        f"{WARM_UP + 1}–{WARM_UP + steps} of a fresh model on the digits-784 stream, batch {BATCH})"
+        f"{start + 1}–{start + steps} of a fresh model on the digits-784 stream, batch {BATCH})"
     )
     for name, t in best.items():
         print(
@@ -247,6 +250,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=60, help="timed steps of each fresh model")
+    parser.add_argument("--start", type=int, default=WARM_UP, help="untimed steps of each fresh model first")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the minimum is kept")
     parser.add_argument("--skip-apt", action="store_true", help="only the step ratios")
     path = parser.add_mutually_exclusive_group()
@@ -261,7 +265,7 @@ def main() -> None:
     print(f"heap: {'freed memory kept (models/allocator.py)' if kept else 'default'}")
     paths = (False,) if args.torch_only else (True, False) if args.compare else (True,)
     print(f"torch threads: {args.threads}; numba {jit.numba_version()}")
-    step_ratios(args.steps, args.repeats, paths)
+    step_ratios(args.steps, args.repeats, paths, args.start)
     if not args.skip_apt:
         apt_vs_hwa()
 

@@ -35,11 +35,19 @@ def _top_bits(bits: np.ndarray, one: int, inf: int, mask: int) -> int:
     return top
 
 
+def _bit_constants(dtype: np.dtype) -> tuple[type, int, int, int]:
+    """(integer type, bits of 1, bits of +inf, the mask of |·|) of a float dtype."""
+    kind = _BITS[dtype]
+    one, inf = (int(np.array(x, dtype=dtype).view(kind)) for x in (1.0, np.inf))
+    return kind, one, inf, int(np.iinfo(kind).max)
+
+
+_CONSTANTS = {d: _bit_constants(d) for d in _BITS}
+
+
 def largest_later(n: np.ndarray) -> float:
     """max |n| over the entries with |n| > 1 (0 if none; NaN never: it compares false)."""
-    kind = _BITS[n.dtype]
-    one, inf = (int(np.array(x, dtype=n.dtype).view(kind)) for x in (1.0, np.inf))
-    mask = int(np.iinfo(kind).max)
+    kind, one, inf, mask = _CONSTANTS[n.dtype]
     return float(np.array(_top_bits(n.view(kind), one, inf, mask), dtype=kind).view(n.dtype))
 
 
