@@ -19,7 +19,7 @@ The compiled train on rows, :func:`~models.physics.kernels.pulse_rows`, is
 :func:`~models.physics.kernels.pulse_devices` on rows: the same operations in the same order,
 the same noise windows, and, when asked, the layer's weight α·(read ω) written in the same loop
 (the torch path's ``omega * alpha`` and scatter, bit for bit). It and the column layout live in
-``kernels.py`` beside the helpers it inlines: numba keys a kernel's cache by its own file only.
+``kernels.py`` beside the helpers it inlines.
 """
 
 from __future__ import annotations

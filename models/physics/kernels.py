@@ -283,8 +283,7 @@ def pulse_pairs(
 
 
 # One row per device (models/physics/device_rows.py): the columns and the kernel on rows, here with
-# the helpers it inlines, so that numba recompiles it whenever they change (its cache is keyed by
-# this file only).
+# the helpers it inlines.
 W, READ, LO, HI, UP, DOWN, SLOPE_UP, SLOPE_DOWN = range(8)
 """The columns of a row: ω, the read ω (ω plus the write noise), b_min, b_max, s⁺, s⁻, γ⁺, γ⁻."""
 ROW_WIDTH = 8
