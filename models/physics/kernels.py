@@ -267,7 +267,7 @@ def pulse_pairs(
         rows[d, PAIR_COUNTS + 1] += (zero if on_pos else kk) + once
         if not whole:
             counts[d + (0 if on_pos else size)] += np.float64(k)
-        refreshed[r] = d + size * ((p - q) < zero)  # written at every pair, kept where it refreshed
+        refreshed[r] = d + size * ((p - q) < zero)  # the device that gets the SETs (kept if hit)
         found[r, 0] = abs(p - q)
         found[r, 1] = up
         found[r, 2] = hi

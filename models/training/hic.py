@@ -162,7 +162,7 @@ class HicArray:
         ``v = g + μ·momentum`` (into ``momentum``; v = g without it), writing the carried weights
         to ``weight`` too (if given); the carried flat indices, or None where the kernel does not
         apply (then nothing is drawn or changed: the caller's torch path runs)."""
-        state = self._kernelscattered_empty()
+        state = self._kernel_state()
         if state is None or not state.fits(g, *(t for t in (momentum, weight) if t is not None)):
             return None
         u = uniforms(self.acc.shape, self.acc.dtype, gen) if self.grid else None
@@ -170,7 +170,7 @@ class HicArray:
         consts = (mu, c * self.grid if self.grid else c, 1.0 / max(self.grid, 1), self.lsb)
         return hic_kernel.step(g, momentum, u, state, weight, consts)
 
-    def _kernelscattered_empty(self) -> hic_kernel.State | None:
+    def _kernel_state(self) -> hic_kernel.State | None:
         """The kernel's view of this array (made once; again if a state tensor was replaced)."""
         tensors = (self.acc, self._digits, self._counts, self.value)
         state = self._kernel
