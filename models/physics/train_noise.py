@@ -82,7 +82,8 @@ def train_windows(n: np.ndarray, noisy: bool) -> tuple[np.ndarray, int]:
     last = int(largest_later(n))  # int() as the torch loop's int(max): an infinity raises alike
     if not noisy:
         return np.zeros(1, dtype=np.int64), last
-    sizes = [int(v) for v in live_sizes(n, last) if v > 0]
+    live = live_sizes(n, last)
+    sizes = live[live > 0].tolist()
     return np.array(table_offsets(sizes) if sizes else [0], dtype=np.int64), last
 
 

@@ -8,6 +8,7 @@ noise's window) and wrap the results as tensors.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -76,8 +77,10 @@ def consts(
     return np.array(values, dtype=np.float64).astype(DTYPES[dtype])
 
 
+@functools.lru_cache(maxsize=256)
 def codes(model: PulseModel) -> tuple[int, int]:
-    """(rule, noise) codes of a pulse model, as :func:`~models.physics.update_rules._one_pulse` branches."""
+    """(rule, noise) codes of a pulse model, as :func:`~models.physics.update_rules._one_pulse` branches
+    (once per model: every update asks)."""
     if model.rule is UpdateRule.EXP_STEP:
         rule = RULE_EXP
     elif model.rule in (UpdateRule.LINEAR_STEP, UpdateRule.SOFT_BOUNDS):
@@ -91,9 +94,11 @@ def codes(model: PulseModel) -> tuple[int, int]:
     return rule, NOISE_MULT if model.mult_noise else NOISE_ADD
 
 
+@functools.lru_cache(maxsize=256)
 def model_consts(model: PulseModel, dtype: torch.dtype, refresh: float) -> np.ndarray:
-    """:func:`consts` of a pulse model."""
-    return consts(
+    """:func:`consts` of a pulse model, once per (model, dtype, refresh): shared by every update of
+    it, read-only (the kernels only read it)."""
+    c = consts(
         dtype,
         exp_a=model.exp_a,
         exp_b=model.exp_b,
@@ -107,6 +112,8 @@ def model_consts(model: PulseModel, dtype: torch.dtype, refresh: float) -> np.nd
         write_sigma=model.write_sigma,
         refresh=refresh,
     )
+    c.flags.writeable = False
+    return c
 
 
 def writable(into: tuple[Tensor, float] | None, like: Tensor) -> bool:
