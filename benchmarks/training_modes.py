@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from models.config import AnalogConfig, BackwardPass, NetworkConfig, TrainConfig
 from models.nn import inference
 from models.nn.networks import analog_layers, build_network
 from models.physics import jit, kernels
+from models.torch_device import shuffled_batches
 from models.training.chip import TrainingChip
 from models.training.hic import Hic
 from models.training.onchip import MixedPrecision, PulsedSGD, UpdaterFactory
@@ -71,19 +72,16 @@ def digits_784() -> tuple[Tensor, Tensor]:
 
 
 def _stream(x: Tensor, y: Tensor, batch: int) -> Callable[[], tuple[Tensor, Tensor]]:
-    """The next batch of a shuffled pass over (x, y), epoch after epoch, from a fixed seed."""
+    """The next batch of (x, y) in the training loop's order (:func:`shuffled_batches`, from a
+    fixed seed), epoch after epoch."""
     gen = torch.Generator().manual_seed(0)
-    order: list[Tensor] = []
 
-    def next_batch() -> tuple[Tensor, Tensor]:
-        if not order:
-            perm = torch.randperm(x.shape[0], generator=gen)
-            order.extend(perm[i : i + batch] for i in range(0, x.shape[0] - batch + 1, batch))
-            order.reverse()
-        idx = order.pop()
-        return x[idx], y[idx]
+    def epochs() -> Iterator[tuple[Tensor, Tensor]]:
+        while True:
+            yield from shuffled_batches(x, y, batch, gen, x.device)
 
-    return next_batch
+    batches = epochs()
+    return lambda: next(batches)
 
 
 def _time_steps(step: Step, steps: int) -> float:

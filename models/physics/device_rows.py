@@ -34,7 +34,6 @@ from models.physics.kernels import (  # the row layout lives beside the kernel t
     HI,
     LO,
     PAIR_COUNTS,
-    PAIR_WIDTH,
     READ,
     ROW_COUNT_STEP,
     ROW_WIDTH,
@@ -70,16 +69,21 @@ def pack(
     """The rows ``(devices, ROW_WIDTH)`` of these per-device tensors (slopes 0 where the rule has none)."""
     cols = [w, read, lo, hi, up, down]
     cols += [s.reshape(w.shape) for s in slopes] if slopes is not None else [torch.zeros_like(w)] * 2
-    rows = scattered_empty((w.numel(), ROW_WIDTH), w.dtype, w.device)
-    return torch.stack([c.reshape(-1) for c in cols], dim=1, out=rows)
+    return _stacked(cols)
 
 
 def pair_rows(pos: Tensor, neg: Tensor, up: Tensor, hi: Tensor) -> Tensor:
     """A one-directional pair's rows (N, :data:`~models.physics.kernels.PAIR_WIDTH`): ω⁺, ω⁻, step,
     bound, then the two devices' pending pulse counts (0) and two unused values."""
     zero = torch.zeros_like(pos)
-    rows = scattered_empty((pos.numel(), PAIR_WIDTH), pos.dtype, pos.device)
-    cols = (pos, neg, up, hi, zero, zero, zero, zero)
+    return _stacked([pos, neg, up, hi, zero, zero, zero, zero])
+
+
+def _stacked(cols: list[Tensor]) -> Tensor:
+    """The columns as rows ``(devices, len(cols))``, in room for scattered access (huge pages on
+    the CPU, :func:`~models.allocator.scattered_empty`)."""
+    like = cols[0]
+    rows = scattered_empty((like.numel(), len(cols)), like.dtype, like.device)
     return torch.stack([c.reshape(-1) for c in cols], dim=1, out=rows)
 
 
