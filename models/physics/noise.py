@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from models.torch_device import per_device
+from models.torch_device import per_device, random_int
 
 _NOISE_TABLE: dict[tuple[torch.dtype, torch.device], Tensor] = {}
 NOISE_TABLE_SIZE = 1 << 22
@@ -37,7 +37,7 @@ def normals(like: Tensor, generator: torch.Generator | None) -> Tensor:
 
 def _offset(n: int) -> int:
     """A window's start for ``n`` normals, from the global CPU stream."""
-    return int(torch.randint(0, NOISE_TABLE_SIZE - n + 1, (1,), device="cpu"))
+    return random_int(NOISE_TABLE_SIZE - n + 1)
 
 
 def normal_table(dtype: torch.dtype, device: torch.device) -> Tensor:

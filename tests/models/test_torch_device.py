@@ -187,3 +187,19 @@ def test_cpu_generator_streams_are_pinned() -> None:
         0.09141653776168823,
     ]
     assert uniforms((2,), torch.float32, gen).tolist() == [0.5408475399017334, 0.5101141333580017]
+
+
+@pytest.mark.parametrize("high", [2, 4_194_304 - 40_000 + 1, 2**33 + 5, 2**62])
+def test_random_int_draws_torch_randints_integers(high: int) -> None:
+    """The kept-tensor draw gives ``torch.randint``'s integers, from a generator and from the global
+    stream, and leaves both streams where ``torch.randint`` leaves them."""
+    a, b = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    got = [placement.random_int(high, a) for _ in range(6)]
+    assert got == [int(torch.randint(0, high, (1,), generator=b)) for _ in range(6)]
+    assert all(0 <= v < high for v in got) and torch.equal(
+        torch.rand(3, generator=a), torch.rand(3, generator=b)
+    )
+    torch.manual_seed(9)
+    mine = [placement.random_int(high) for _ in range(6)] + torch.rand(2).tolist()
+    torch.manual_seed(9)
+    assert mine == [int(torch.randint(0, high, (1,))) for _ in range(6)] + torch.rand(2).tolist()
