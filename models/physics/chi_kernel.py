@@ -20,7 +20,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from torch import Tensor
 
 from models.physics.jit import fma, jit
-from models.physics.kernels import usable
+from models.physics.kernels import flat_views
 
 K_SCALE, K_LSB, K_REACH, K_SATURATION, K_EPS, K_MU = 0, 1, 2, 3, 4, 5
 
@@ -124,24 +124,21 @@ def step(
     eps: float = 1.0,
     momentum: tuple[Tensor, float] | None = None,
 ) -> tuple[Tensor, Tensor] | None:
-    """Run :func:`chi_step` when the tensors allow (:func:`~models.physics.kernels.usable`, all
-    contiguous): ``u`` the rounding's uniforms (None: a float register, ``scale`` = Δω/v; else
-    ``scale`` = Δω/(v·LSB)); ``momentum`` = (buffer, μ): ``v`` is the gradient and the velocity
+    """Run :func:`chi_step` when the tensors allow (:func:`~models.physics.kernels.flat_views`):
+    ``u`` the rounding's uniforms (None: a float register, ``scale`` = Δω/v; else ``scale`` =
+    Δω/(v·LSB)); ``momentum`` = (buffer, μ): ``v`` is the gradient and the velocity
     μ·buffer + v goes into the buffer first, as ``DigitalMomentum.velocity``; returns (flat indices,
     pulses) of the transfers, or None (nothing touched): the caller's torch path runs (hic's
     accumulator has its own pass, :mod:`models.physics.hic_kernel`)."""
-    tensors = [v, chi] + ([] if u is None else [u]) + ([] if momentum is None else [momentum[0]])
-    if not usable(*tensors) or not all(t.is_contiguous() and t.dtype == v.dtype for t in tensors):
+    views = flat_views(v, chi, v if u is None else u, v if momentum is None else momentum[0])
+    if views is None:
         return None
-    dtype = v.numpy().dtype
+    flat, chi_np, noise, buf = views
     mu = 0.0 if momentum is None else momentum[1]
-    k = np.array([scale, lsb, reach, saturation, eps, mu]).astype(dtype)
-    idx = np.empty(chi.numel(), dtype=np.int64)
-    pulses = np.empty(chi.numel(), dtype=dtype)
-    flat = v.view(-1).numpy()
-    noise = flat if u is None else u.reshape(-1).numpy()
-    buf = flat if momentum is None else momentum[0].view(-1).numpy()
-    r = chi_step(flat, noise, chi.view(-1).numpy(), k, u is not None, idx, pulses, buf, momentum is not None)
+    k = np.array([scale, lsb, reach, saturation, eps, mu], dtype=flat.dtype)  # each rounded once
+    idx = np.empty(flat.size, dtype=np.int64)
+    pulses = np.empty(flat.size, dtype=flat.dtype)
+    r = chi_step(flat, noise, chi_np, k, u is not None, idx, pulses, buf, momentum is not None)
     return torch.from_numpy(idx[:r]), torch.from_numpy(pulses[:r])
 
 
@@ -187,16 +184,14 @@ def pulses(
     """:func:`round_step` when the tensors allow (else None, nothing touched: the caller's torch
     path runs): (flat indices, capped pulses) of ⌊U + scale·v⌋, as ``_sparse_pulses`` of the torch
     path; v = ``g``, or with ``momentum`` = (buffer, μ) the velocity μ·buffer + g, left in the buffer."""
-    tensors = [g, u] + ([] if momentum is None else [momentum[0]])
-    if not usable(*tensors) or not all(t.is_contiguous() and t.dtype == g.dtype for t in tensors):
+    views = flat_views(g, u, g if momentum is None else momentum[0])
+    if views is None:
         return None
-    dtype = g.numpy().dtype
-    idx = np.empty(g.numel(), dtype=np.int64)
-    out = np.empty(g.numel(), dtype=dtype)
-    k = np.array([scale, 0.0 if momentum is None else momentum[1], cap]).astype(dtype)
-    flat = g.view(-1).numpy()
-    buf = flat if momentum is None else momentum[0].view(-1).numpy()
-    r = round_step(flat, u.reshape(-1).numpy(), k, idx, out, buf, momentum is not None)
+    flat, noise, buf = views
+    idx = np.empty(flat.size, dtype=np.int64)
+    out = np.empty(flat.size, dtype=flat.dtype)
+    k = np.array([scale, 0.0 if momentum is None else momentum[1], cap], dtype=flat.dtype)
+    r = round_step(flat, noise, k, idx, out, buf, momentum is not None)
     return torch.from_numpy(idx[:r]), torch.from_numpy(out[:r])
 
 

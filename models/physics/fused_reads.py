@@ -15,7 +15,7 @@ from torch import Tensor
 from models.physics import kernels
 from models.physics.adc_kernel import MAX_TILES, SIGN_DETECT, abs_top_two, convert_tiles, dac
 from models.physics.converters import RANGE_FLOOR, percentile
-from models.physics.noise import NOISE_TABLE_SIZE, normal_table, table_offsets
+from models.physics.noise import NOISE_TABLE_SIZE, cpu_normal_table, normal_table, table_offsets
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -94,8 +94,6 @@ def quantize(x: Tensor, bits: int, x_range: float, fixed: bool) -> tuple[Tensor,
 
 _NONE: dict[torch.dtype, np.ndarray] = {d: np.zeros(0, dtype=v) for d, v in _DTYPES.items()}
 _NO_STARTS = np.zeros(0, dtype=np.int64)
-_TABLES: dict[torch.dtype, np.ndarray] = {}
-"""NumPy views of the CPU noise tables (read-only, as the tables)."""
 
 
 def noise_windows(
@@ -106,10 +104,7 @@ def noise_windows(
     read in place; fresh draws (``gen``, or windows over half the table) fill a buffer in order."""
     half = NOISE_TABLE_SIZE // 2
     if gen is None and max(sizes) <= half:
-        table_np = _TABLES.get(like.dtype)
-        if table_np is None:
-            table_np = _TABLES[like.dtype] = normal_table(like.dtype, like.device).numpy()
-        return table_np, table_offsets(sizes)
+        return cpu_normal_table(like.dtype), table_offsets(sizes)
     table = normal_table(like.dtype, like.device)
     buf = torch.empty(sum(sizes), dtype=like.dtype, device=like.device)
     starts, at = [], 0

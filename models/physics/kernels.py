@@ -61,6 +61,21 @@ DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 """NumPy dtypes of the torch dtypes the kernels take."""
 
 
+def flat_views(*tensors: Tensor) -> list[Array] | None:
+    """Flat NumPy views (no copy) of ``tensors`` when the kernels take them all (:func:`usable`, one
+    dtype, contiguous), else None: the check and the views in one pass (NumPy's reshape, a third
+    of the time of torch's ``view`` then ``numpy``)."""
+    first = tensors[0]
+    if not (ENABLED and first.dtype in DTYPES):
+        return None
+    views = []
+    for t in tensors:
+        if t.device.type != "cpu" or t.dtype != first.dtype or not t.is_contiguous():
+            return None
+        views.append(t.numpy().reshape(-1))
+    return views
+
+
 @jit(inline="always")
 def _pulse(
     w: float, s: float, unit: bool, step: float, rate: float, neg_amp: float, slope: float, lo: float,
@@ -364,6 +379,7 @@ __all__ = [
     "RULE_LINEAR",
     "TORCH_FUSES",
     "fits",
+    "flat_views",
     "pulse_devices",
     "pulse_pairs",
     "pulse_rows",

@@ -28,7 +28,7 @@ from torch import Tensor
 from models.physics import device_rows, kernels, trains
 from models.physics.chi_kernel import chi_grid, chi_transfer
 from models.physics.devices import UpdateRule
-from models.physics.noise import normals
+from models.physics.noise import normals, window
 from models.physics.update_rules import (
     PulseModel,
     device_bounds,
@@ -79,7 +79,7 @@ def uniforms(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator:
         return torch.rand(shape, generator=generator, dtype=dtype, device=generator.device)
     table = per_device(_UNIFORM_TABLE, dtype, generator.device, _uniform_table)
     start = random_int(UNIFORM_TABLE_SIZE - n + 1, generator)
-    return table[start : start + n].view(shape)
+    return window(table, start, shape)
 
 
 def _uniform_table(dtype: torch.dtype) -> Tensor:

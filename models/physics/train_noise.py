@@ -82,8 +82,7 @@ def train_windows(n: np.ndarray, noisy: bool) -> tuple[np.ndarray, int]:
     last = int(largest_later(n))  # int() as the torch loop's int(max): an infinity raises alike
     if not noisy:
         return np.zeros(1, dtype=np.int64), last
-    live = live_sizes(n, last)
-    sizes = live[live > 0].tolist()
+    sizes = [k for k in live_sizes(n, last).tolist() if k > 0]
     return np.array(table_offsets(sizes) if sizes else [0], dtype=np.int64), last
 
 

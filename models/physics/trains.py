@@ -45,7 +45,7 @@ from models.physics.kernels import (
     pulse_pairs,
     pulse_rows,
 )
-from models.physics.noise import normal_table, table_offsets
+from models.physics.noise import cpu_normal_table, table_offsets
 from models.physics.train_noise import train_windows
 from models.physics.update_rules import PulseModel
 
@@ -145,8 +145,9 @@ def _train(model: PulseModel, n: Tensor, like: Tensor, refresh: float = 0.0) -> 
     c = model_consts(model, like.dtype, refresh)
     nn = n.numpy()
     starts, last = train_windows(nn, noise != NOISE_NONE)
-    table = normal_table(like.dtype, like.device).numpy()
-    return Train(rule, noise, c, nn, starts, last, table, np.empty(n.numel(), dtype=c.dtype))
+    return Train(
+        rule, noise, c, nn, starts, last, cpu_normal_table(like.dtype), np.empty(nn.size, dtype=c.dtype)
+    )
 
 
 def _target(into: tuple[Tensor, float] | None, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:

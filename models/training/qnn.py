@@ -30,6 +30,7 @@ from models import torch_device
 from models.config import QnnWeights, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.physics import mtj_kernel
+from models.physics.noise import window
 from models.physics.pulses import UNIFORM_TABLE_SIZE
 from models.torch_device import flat_indices, per_device, random_int
 from models.training.chip import ChipState, qnn_chip
@@ -63,7 +64,7 @@ def switch_thresholds(
         )
     table = per_device(_THRESHOLDS, dtype, generator.device, _threshold_table)
     start = random_int(UNIFORM_TABLE_SIZE - n + 1, generator)
-    return table[start : start + n].view(shape)
+    return window(table, start, shape)
 
 
 def _threshold_table(dtype: torch.dtype) -> Tensor:
