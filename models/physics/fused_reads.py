@@ -8,6 +8,8 @@ norms come from torch (``vector_norm``, whose reduction order a loop cannot matc
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -87,9 +89,17 @@ def quantize(x: Tensor, bits: int, x_range: float, fixed: bool) -> tuple[Tensor,
     elif not fixed:
         sign = SIGN_DETECT
     q = torch.empty_like(x)
-    c = np.array([x_range, RANGE_FLOOR, 1.0, 2 ** (bits - 1) - 1, 2**bits - 1], dtype=_DTYPES[x.dtype])
-    signed = dac(x.view(-1).numpy(), q.view(-1).numpy(), c, sign, clip)
+    c = _dac_consts(x_range, bits, x.dtype)
+    signed = dac(x.numpy().reshape(-1), q.numpy().reshape(-1), c, sign, clip)
     return q, x_range, signed
+
+
+@functools.lru_cache(maxsize=64)
+def _dac_consts(x_range: float, bits: int, dtype: torch.dtype) -> np.ndarray:
+    """:func:`dac`'s scalars in ``dtype`` (read-only, kept: a calibrated range changes at calibration)."""
+    c = np.array([x_range, RANGE_FLOOR, 1.0, 2 ** (bits - 1) - 1, 2**bits - 1], dtype=_DTYPES[dtype])
+    c.flags.writeable = False
+    return c
 
 
 _NONE: dict[torch.dtype, np.ndarray] = {d: np.zeros(0, dtype=v) for d, v in _DTYPES.items()}
@@ -152,20 +162,15 @@ def read(
         sizes.append(n * out)
         train_norms = torch.linalg.vector_norm(x_q.detach(), dim=1).numpy()
     noise, group_starts = noise_windows(sizes, parts, gen) if sizes else (_NONE[dt], [])
+    starts = _NO_STARTS
     if read_sigma > 0:  # tile t of a group starts t·N·out entries into the group's window
-        per_tile = [
-            at + k * n * out
-            for at, size in zip(group_starts, sizes, strict=False)
-            for k in range(size // (n * out))
-        ]
-        starts = np.array(per_tile, dtype=np.int64)
-    else:
-        starts = _NO_STARTS
+        step = n * out
+        groups = zip(group_starts, sizes, strict=False)
+        starts = np.array([at + k * step for at, size in groups for k in range(size // step)], dtype=np.int64)
     if ranges is not None and ranges.dim() == 4:  # (tiles, 1, column tiles, 1) → (tiles, 1, out)
         ranges = ranges.expand(tiles, 1, ranges.shape[2], out // ranges.shape[2]).reshape(tiles, 1, out)
     y = torch.empty(n, out, dtype=dt, device=parts.device)
     top = 2 ** (adc_bits - 1) - 1 if ranges is not None else 0
-    c = np.array([read_sigma, train_sigma, RANGE_FLOOR, 0.0, 1.0, top], dtype=_DTYPES[dt])
     convert_tiles(
         parts.detach().numpy(),
         y.numpy(),
@@ -175,7 +180,7 @@ def read(
         _NONE[dt] if ranges is None else _flat(ranges, tiles, out),
         _NONE[dt] if scale is None else _flat(scale, tiles, out),
         _NONE[dt] if bias is None else bias.detach().numpy(),
-        c,
+        _read_consts(read_sigma, train_sigma, top, dt),
         clip,
         group_starts[-1] if train_sigma > 0 else -1,
         train_norms,
@@ -222,11 +227,19 @@ def _tile_norms(x: Tensor, tile_rows: int, norms: Tensor) -> list[int]:
     return groups
 
 
+@functools.lru_cache(maxsize=64)
+def _read_consts(read_sigma: float, train_sigma: float, top: int, dtype: torch.dtype) -> np.ndarray:
+    """:func:`convert_tiles`'s scalars in ``dtype`` (read-only, kept: they change at calibration)."""
+    c = np.array([read_sigma, train_sigma, RANGE_FLOOR, 0.0, 1.0, top], dtype=_DTYPES[dtype])
+    c.flags.writeable = False
+    return c
+
+
 def _flat(t: Tensor, tiles: int, out: int) -> np.ndarray:
     """``t`` broadcast to ``(tiles, 1, out)``, as a flat contiguous array."""
     if t.shape != (tiles, 1, out) or not t.is_contiguous():
         t = t.expand(tiles, 1, out).contiguous()
-    return t.detach().view(-1).numpy()
+    return t.detach().numpy().reshape(-1)
 
 
 __all__ = [

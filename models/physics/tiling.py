@@ -69,12 +69,13 @@ def stacked_partial_sums(x: Tensor, w: Tensor, tile_rows: int) -> Tensor:
     if out < NARROW:
         w = column_major(w)
     (sx0, sx1), (sw0, sw1) = x.stride(), w.stride()
-    # (tiles, batch, rows) and (tiles, rows, out) views of the row tiles, one call each
-    x_full = x.as_strided((full, batch, tile_rows), (tile_rows * sx1, sx0, sx1))
-    w_full = w.as_strided((full, tile_rows, out), (tile_rows * sw0, sw0, sw1))
-    if not rem:
-        return torch.bmm(x_full, w_full)
-    parts = torch.empty(full + 1, batch, out, dtype=torch.result_type(x, w), device=x.device)
+    if full:  # (tiles, batch, rows) and (tiles, rows, out) views of the full row tiles, one call each
+        x_full = x.as_strided((full, batch, tile_rows), (tile_rows * sx1, sx0, sx1))
+        w_full = w.as_strided((full, tile_rows, out), (tile_rows * sw0, sw0, sw1))
+        if not rem:
+            return torch.bmm(x_full, w_full)
+    dtype = x.dtype if x.dtype == w.dtype else torch.result_type(x, w)
+    parts = torch.empty(full + 1, batch, out, dtype=dtype, device=x.device)
     if full:
         torch.bmm(x_full, w_full, out=parts[:full])
     cut = full * tile_rows
