@@ -21,6 +21,7 @@ from torch import Tensor
 
 from models.physics.jit import fma, jit
 from models.physics.kernels import flat_views
+from models.physics.train_noise import TrainSizes
 
 K_SCALE, K_LSB, K_REACH, K_SATURATION, K_EPS, K_MU = 0, 1, 2, 3, 4, 5
 
@@ -65,6 +66,43 @@ def _velocity(g: np.ndarray, buf: np.ndarray, mu: float, carried: bool, d: int) 
     return v
 
 
+@jit(inline="always")
+def _count(hist: np.ndarray, a: float, top: float) -> float:
+    """Count a whole pulse number ``a`` = |n| > 1 in ``hist`` (``hist[0]``: those beyond it, or
+    not whole); returns the largest so far. NaN compares false: never counted, as the scans."""
+    if a > 1:
+        if a < hist.size and a == np.floor(a):
+            hist[int(a)] += 1
+        else:
+            hist[0] += 1
+        top = a if a > top else top
+    return top
+
+
+@jit(inline="always")
+def _sizes(hist: np.ndarray, r: int, top: float) -> int:
+    """Turn the counts of :func:`_count` into the trains' sizes, in place: ``hist[0]`` = ``r``
+    devices, ``hist[j]`` = those with |n| > j for 1 ≤ j < last (:func:`~models.physics.train_noise.
+    live_sizes`); returns last = int(max |n| > 1), 0 if none, or −1 where one was not counted."""
+    if hist[0] > 0:
+        return -1
+    last = int(top) if top > 1 else 0
+    hist[0] = r
+    above = 0
+    for j in range(hist.size - 1, 0, -1):  # |n| > j: the counts of j + 1 and above
+        here = hist[j]
+        hist[j] = above
+        above += here
+    return last
+
+
+SIZES = 64
+"""Pulse numbers the producers below count per train size (larger ones: the scan of
+:func:`~models.physics.train_noise.train_windows`)."""
+Found = tuple[Tensor, Tensor, TrainSizes | None]
+"""(flat indices, pulses, the train's sizes or None) of the weights that get pulses."""
+
+
 @jit()
 def chi_step(
     v: np.ndarray,
@@ -76,11 +114,13 @@ def chi_step(
     pulses: np.ndarray,
     buf: np.ndarray,
     carried: bool,
-) -> int:
+    hist: np.ndarray,
+) -> tuple[int, int]:
     """χ ← χ + LSB·⌊U + a·v⌋ (``rounded``; else χ + a·v), v = μ·buf + v into ``buf`` first when
     ``carried``; where |χ| ≥ the reach (or NaN): clip to ±saturation, n = trunc(χ/ε) pulses,
     χ ← χ − n·ε, and the weight's flat index and n are appended to ``idx`` and ``pulses``;
-    returns how many."""
+    returns how many, and the pulse train's length with its sizes in ``hist`` (zeros, :data:`SIZES`
+    long: :func:`_sizes`)."""
     scale, lsb, reach, saturation, eps = k[K_SCALE], k[K_LSB], k[K_REACH], k[K_SATURATION], k[K_EPS]
     mu, size = k[K_MU], chi.size
     masks = np.zeros((size + BLOCK - 1) // BLOCK, dtype=np.uint64)
@@ -93,7 +133,7 @@ def chi_step(
             chi[d] = x
             m |= np.uint64(not ((x < reach) & (x > -reach))) << np.uint64(j)
         masks[b] = m
-    r = 0
+    r, top = 0, 0.0
     for b in range(masks.size):  # then the few that reach a pulse
         m = masks[b]
         while m != 0:
@@ -109,8 +149,9 @@ def chi_step(
             chi[d] = x - n * eps
             idx[r] = d
             pulses[r] = n
+            top = _count(hist, abs(n), top)
             r += 1
-    return r
+    return r, _sizes(hist, r, top)
 
 
 def step(
@@ -123,7 +164,7 @@ def step(
     saturation: float = math.inf,
     eps: float = 1.0,
     momentum: tuple[Tensor, float] | None = None,
-) -> tuple[Tensor, Tensor] | None:
+) -> Found | None:
     """Run :func:`chi_step` when the tensors allow (:func:`~models.physics.kernels.flat_views`):
     ``u`` the rounding's uniforms (None: a float register, ``scale`` = Δω/v; else ``scale`` =
     Δω/(v·LSB)); ``momentum`` = (buffer, μ): ``v`` is the gradient and the velocity
@@ -138,8 +179,15 @@ def step(
     k = np.array([scale, lsb, reach, saturation, eps, mu], dtype=flat.dtype)  # each rounded once
     idx = np.empty(flat.size, dtype=np.int64)
     pulses = np.empty(flat.size, dtype=flat.dtype)
-    r = chi_step(flat, noise, chi_np, k, u is not None, idx, pulses, buf, momentum is not None)
-    return torch.from_numpy(idx[:r]), torch.from_numpy(pulses[:r])
+    hist = np.zeros(SIZES, dtype=np.int64)
+    r, last = chi_step(flat, noise, chi_np, k, u is not None, idx, pulses, buf, momentum is not None, hist)
+    return _found(idx, pulses, r, last, hist)
+
+
+def _found(idx: np.ndarray, pulses: np.ndarray, r: int, last: int, hist: np.ndarray) -> Found:
+    """The first ``r`` transfers as tensors, with the train's sizes where they were counted."""
+    sizes = None if last < 0 else TrainSizes(last, hist[: max(last, 1)])
+    return torch.from_numpy(idx[:r]), torch.from_numpy(pulses[:r]), sizes
 
 
 @jit()
@@ -151,10 +199,12 @@ def round_step(
     pulses: np.ndarray,
     buf: np.ndarray,
     carried: bool,
-) -> int:
+    hist: np.ndarray,
+) -> tuple[int, int]:
     """onchip_sgd's pulses: n = ⌊U + a·v⌋ (``k`` = (a, μ, cap); one rounding as ``torch.add(u, v,
     alpha=a)``), v = μ·buf + g into ``buf`` when ``carried`` else g; where n ≠ 0 (or NaN) its flat
-    index and n clipped to ±cap are appended to ``idx`` and ``pulses``; returns how many."""
+    index and n clipped to ±cap are appended to ``idx`` and ``pulses``; returns how many, and the
+    train's length with its sizes in ``hist`` (as :func:`chi_step`)."""
     a, mu, top, size = k[0], k[1], k[2], g.size
     masks = np.zeros((size + BLOCK - 1) // BLOCK, dtype=np.uint64)
     for b in range(masks.size):  # the velocities and the marks, no branch on the data
@@ -164,7 +214,7 @@ def round_step(
             n = np.floor(fma(_velocity(g, buf, mu, carried, d), a, u[d]))
             m |= np.uint64(n != 0) << np.uint64(j)
         masks[b] = m
-    r = 0
+    r, largest = 0, 0.0
     for b in range(masks.size):  # then the pulsed ones, n recomputed from the stored velocity
         m = masks[b]
         while m != 0:
@@ -172,15 +222,17 @@ def round_step(
             m &= m - np.uint64(1)
             n = np.floor(fma(buf[d] if carried else g[d], a, u[d]))
             n = -top if n < -top else n  # clamp_(−cap, cap)
+            n = top if top < n else n
             idx[r] = d
-            pulses[r] = top if top < n else n
+            pulses[r] = n
+            largest = _count(hist, abs(n), largest)
             r += 1
-    return r
+    return r, _sizes(hist, r, largest)
 
 
 def pulses(
     g: Tensor, u: Tensor, scale: float, cap: int, momentum: tuple[Tensor, float] | None = None
-) -> tuple[Tensor, Tensor] | None:
+) -> Found | None:
     """:func:`round_step` when the tensors allow (else None, nothing touched: the caller's torch
     path runs): (flat indices, capped pulses) of ⌊U + scale·v⌋, as ``_sparse_pulses`` of the torch
     path; v = ``g``, or with ``momentum`` = (buffer, μ) the velocity μ·buffer + g, left in the buffer."""
@@ -191,8 +243,9 @@ def pulses(
     idx = np.empty(flat.size, dtype=np.int64)
     out = np.empty(flat.size, dtype=flat.dtype)
     k = np.array([scale, 0.0 if momentum is None else momentum[1], cap], dtype=flat.dtype)
-    r = round_step(flat, noise, k, idx, out, buf, momentum is not None)
-    return torch.from_numpy(idx[:r]), torch.from_numpy(out[:r])
+    hist = np.zeros(SIZES, dtype=np.int64)
+    r, last = round_step(flat, noise, k, idx, out, buf, momentum is not None, hist)
+    return _found(idx, out, r, last, hist)
 
 
-__all__ = ["chi_grid", "chi_step", "chi_transfer", "pulses", "round_step", "step"]
+__all__ = ["SIZES", "Found", "chi_grid", "chi_step", "chi_transfer", "pulses", "round_step", "step"]

@@ -42,6 +42,7 @@ from models.physics.kernels import (  # the row layout lives beside the kernel t
     UP,
     W,
 )
+from models.physics.train_noise import TrainSizes
 from models.physics.update_rules import PulseModel
 
 ROW_COUNT_FLUSH = 1 << 23
@@ -123,11 +124,17 @@ class DeviceRows:
         return col if shape is None else col.unflatten(0, shape)
 
     def pulse(
-        self, model: PulseModel, idx: Tensor, n: Tensor, counts: Tensor, into: tuple[Tensor, float] | None
+        self,
+        model: PulseModel,
+        idx: Tensor,
+        n: Tensor,
+        counts: Tensor,
+        into: tuple[Tensor, float] | None,
+        sizes: TrainSizes | None = None,
     ) -> Tensor:
         """:func:`~models.physics.trains.pulse_rows_at` on these rows (``counts``: the devices' flat
         float64 counter), then :meth:`flush` once the count column may near 2^24; returns read ω."""
-        w, grew = trains.pulse_rows_at(model, idx, n, self.rows, counts, into, self.count_col)
+        w, grew = trains.pulse_rows_at(model, idx, n, self.rows, counts, into, self.count_col, sizes)
         self.pending += grew
         if self.pending >= ROW_COUNT_FLUSH:
             self.flush(counts)

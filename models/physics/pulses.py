@@ -29,6 +29,7 @@ from models.physics import device_rows, kernels, trains
 from models.physics.chi_kernel import chi_grid, chi_transfer
 from models.physics.devices import UpdateRule
 from models.physics.noise import normals, window
+from models.physics.train_noise import TrainSizes
 from models.physics.update_rules import (
     PulseModel,
     device_bounds,
@@ -201,18 +202,25 @@ class PulsedArray:
         self.pulse_at(idx, n.reshape(-1).index_select(0, idx))
         return idx
 
-    def pulse_at(self, idx: Tensor, n: Tensor, into: tuple[Tensor, float] | None = None) -> Tensor:
+    def pulse_at(
+        self,
+        idx: Tensor,
+        n: Tensor,
+        into: tuple[Tensor, float] | None = None,
+        sizes: TrainSizes | None = None,
+    ) -> Tensor:
         """:meth:`pulse` given only the weights with pulses: flat indices ``idx`` (unique) and their
         pulses ``n`` (an entry of 0 changes nothing); returns their new read ω (in the order of
-        ``idx``). ``into`` = (weight, α): also write α·ω there at ``idx`` (a layer's weight)."""
+        ``idx``). ``into`` = (weight, α): also write α·ω there at ``idx`` (a layer's weight).
+        ``sizes``: the train's sizes of ``n`` where its producer counted them (compiled paths)."""
         if idx.numel() == 0:
             return n
         flat = None if into is None else (into[0].view(-1), into[1])
         fused = self.model.state_dependent and self._compiled(idx, n) and trains.writable(into, self.up)
         if fused and self._packed is not None:
-            return self._packed.pulse(self.model, idx, n, self._counts[0].view(-1), flat)
+            return self._packed.pulse(self.model, idx, n, self._counts[0].view(-1), flat, sizes)
         if fused and self.model.one_directional:
-            return self._pulse_pairs_compiled(idx, n, flat)
+            return self._pulse_pairs_compiled(idx, n, flat, sizes)
         w = self._pulse_pairs(idx, n) if self.model.one_directional else self._pulse_at(idx, n)
         if flat is not None:
             flat[0].scatter_(0, idx, w * flat[1])
@@ -247,12 +255,14 @@ class PulsedArray:
         """Whether the compiled kernel runs this update (:mod:`models.physics.kernels`: CPU tensors)."""
         return kernels.usable(n, idx, self.up) and n.dtype == self.up.dtype and kernels.fits(idx.numel())
 
-    def _pulse_pairs_compiled(self, idx: Tensor, n: Tensor, into: tuple[Tensor, float] | None) -> Tensor:
+    def _pulse_pairs_compiled(
+        self, idx: Tensor, n: Tensor, into: tuple[Tensor, float] | None, sizes: TrainSizes | None = None
+    ) -> Tensor:
         """The pair kernel (:func:`~models.physics.trains.pulse_pairs_at`); refreshes' SETs counted here."""
         slope = None if self._slopes is None else self._slopes[0]
         flat = (self._rows, self._value.view(-1), self._counts.view(-1))
         w, where, found, grew = trains.pulse_pairs_at(
-            self.model, idx, n, *flat, slope, REFRESH_FRACTION, into
+            self.model, idx, n, *flat, slope, REFRESH_FRACTION, into, sizes
         )
         self._pair_pending += grew
         if self._pair_pending >= device_rows.ROW_COUNT_FLUSH:

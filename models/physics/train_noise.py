@@ -13,6 +13,7 @@ devices, two pulses at most, now ~10 µs); the offsets then come from
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -76,14 +77,27 @@ def live_sizes(n: np.ndarray, last: int) -> np.ndarray:
     return out
 
 
-def train_windows(n: np.ndarray, noisy: bool) -> tuple[np.ndarray, int]:
+class TrainSizes(NamedTuple):
+    """A train's length and :func:`live_sizes`, counted where the pulses were made
+    (:mod:`models.physics.chi_kernel`), which saves :func:`train_windows` its two scans."""
+
+    last: int
+    live: np.ndarray
+
+
+def train_windows(n: np.ndarray, noisy: bool, sizes: TrainSizes | None = None) -> tuple[np.ndarray, int]:
     """(the window starts of the train's pulses, drawn in the torch loop's order; its length
-    ``last``): the starts are ``[0]`` when the train draws no noise (``noisy`` false)."""
-    last = int(largest_later(n))  # int() as the torch loop's int(max): an infinity raises alike
-    if not noisy:
+    ``last``): the starts are ``[0]`` when the train draws no noise (``noisy`` false). ``sizes``:
+    the length and live sizes of ``n``, already counted (else scanned here)."""
+    if sizes is None:
+        last = int(largest_later(n))  # int() as the torch loop's int(max): an infinity raises alike
+        live = live_sizes(n, last) if noisy else None
+    else:
+        last, live = sizes
+    if live is None or not noisy:
         return np.zeros(1, dtype=np.int64), last
-    sizes = [k for k in live_sizes(n, last).tolist() if k > 0]
-    return np.array(table_offsets(sizes) if sizes else [0], dtype=np.int64), last
+    counts = [k for k in live.tolist() if k > 0]
+    return np.array(table_offsets(counts) if counts else [0], dtype=np.int64), last
 
 
-__all__ = ["DIRECT", "largest_later", "live_sizes", "train_windows"]
+__all__ = ["DIRECT", "TrainSizes", "largest_later", "live_sizes", "train_windows"]

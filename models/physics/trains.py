@@ -46,7 +46,7 @@ from models.physics.kernels import (
     pulse_rows,
 )
 from models.physics.noise import cpu_normal_table, table_offsets
-from models.physics.train_noise import train_windows
+from models.physics.train_noise import TrainSizes, train_windows
 from models.physics.update_rules import PulseModel
 
 
@@ -138,13 +138,15 @@ class Train(NamedTuple):
     out: np.ndarray
 
 
-def _train(model: PulseModel, n: Tensor, like: Tensor, refresh: float = 0.0) -> Train:
+def _train(
+    model: PulseModel, n: Tensor, like: Tensor, refresh: float = 0.0, sizes: TrainSizes | None = None
+) -> Train:
     """The :class:`Train` of pulses ``n`` on an array whose tensors are like ``like`` (draws the
-    train's noise windows from the global stream)."""
+    train's noise windows from the global stream; ``sizes``: ``n``'s, if already counted)."""
     rule, noise = codes(model)
     c = model_consts(model, like.dtype, refresh)
     nn = n.numpy()
-    starts, last = train_windows(nn, noise != NOISE_NONE)
+    starts, last = train_windows(nn, noise != NOISE_NONE, sizes)
     return Train(
         rule, noise, c, nn, starts, last, cpu_normal_table(like.dtype), np.empty(nn.size, dtype=c.dtype)
     )
@@ -183,13 +185,14 @@ def pulse_pairs_at(
     slope: Tensor | None,
     refresh: float,
     into: tuple[Tensor, float] | None = None,
+    sizes: TrainSizes | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, int]:
     """The kernel of a state-dependent one-directional pair's ``pulse_at``: ``rows`` (N,
     :data:`~models.physics.kernels.PAIR_WIDTH`), ``value`` and ``counts`` (2N) flat; ``into`` (flat
     contiguous weight, α): α·ω written there. Returns the new ω; for the refreshed pairs the
     devices that get their SETs (flat, into ``counts``) and (|ω|, step, bound, slope) rows (copies:
     they may wait); and the most a row's pending count grew by."""
-    t = _train(model, n, rows, refresh)
+    t = _train(model, n, rows, refresh, sizes)
     refreshed = np.empty(idx.numel(), dtype=np.int64)
     found = np.empty((idx.numel(), 4), dtype=t.consts.dtype)
     weight, alpha = _target(into, t.consts.dtype)
@@ -215,11 +218,12 @@ def pulse_rows_at(
     counts: Tensor,
     into: tuple[Tensor, float] | None,
     count_col: int = -1,
+    sizes: TrainSizes | None = None,
 ) -> tuple[Tensor, int]:
     """The kernel of a row-packed array's ``pulse_at`` (``counts`` the devices' flat counter;
     ``into``: a flat contiguous weight and α to write α·(read ω) into; ``count_col``: the rows'
     count column or −1); returns the read ω and the most any device's row count grew by."""
-    t = _train(model, n, rows)
+    t = _train(model, n, rows, sizes=sizes)
     write_start = table_offsets([idx.numel()])[0] if model.write_sigma > 0 else -1
     weight, alpha = _target(into, t.consts.dtype)
     pulse_rows(

@@ -148,7 +148,8 @@ class PulsedSGD:
                 if not self.arrays[i].dense:  # the compiled CPU pass: v, the same pulses, one loop
                     found = chi_kernel.pulses(grad, u, a, MAX_PULSES_PER_UPDATE, self.momentum.register(i))
                 if found is not None:
-                    self.arrays[i].pulse_at(*found, into=(self.layers[i].weight.data, self.alphas[i]))
+                    idx, n, sizes = found
+                    self.arrays[i].pulse_at(idx, n, (self.layers[i].weight.data, self.alphas[i]), sizes)
                     return
                 v = self.momentum.velocity(i, grad)
                 d = torch.add(u, v, alpha=-lr / (self.alphas[i] * eps), out=buf).floor_()
@@ -228,7 +229,8 @@ class MixedPrecision:
         register = self.momentum.register(i)
         found = chi_kernel.step(grad, u, chi, a, self.lsb, self._reach, self.saturation, eps, register)
         if found is not None:  # the compiled CPU pass: v and the arithmetic below, one loop
-            self.arrays[i].pulse_at(*found, into=(self.layers[i].weight.data, self.alphas[i]))
+            idx, n, sizes = found
+            self.arrays[i].pulse_at(idx, n, (self.layers[i].weight.data, self.alphas[i]), sizes)
             return
         v = self.momentum.velocity(i, grad)
         if u is not None:  # χ += LSB·stochastic_round(Δω/LSB), fused: floor(U + Δω/LSB)
