@@ -75,8 +75,8 @@ SIZES = 64
 def _slot(a: float) -> int:
     """Where a pulse number ``a`` = |n| counts: its own entry of the counts (a whole number
     1 < a < :data:`SIZES`), 0 (beyond them, or not whole), −1 (a ≤ 1 or NaN: not counted, as
-    the scans). Scalars only: an array handed to a helper is reference-counted at every call
-    (two atomic operations, ~5 ns a pulse here)."""
+    the scans). Scalars only: the count itself stays in the kernel's loop (a helper that took the
+    counts array made the rounding pass ~5 ns a pulse slower)."""
     if not a > 1:
         return -1
     return int(a) if a < SIZES and a == np.floor(a) else 0
@@ -172,8 +172,8 @@ def step(
     ``u`` the rounding's uniforms (None: a float register, ``scale`` = Δω/v; else ``scale`` =
     Δω/(v·LSB)); ``momentum`` = (buffer, μ): ``v`` is the gradient and the velocity
     μ·buffer + v goes into the buffer first, as ``DigitalMomentum.velocity``; returns (flat indices,
-    pulses) of the transfers, or None (nothing touched): the caller's torch path runs (hic's
-    accumulator has its own pass, :mod:`models.physics.hic_kernel`)."""
+    pulses, the train's sizes) of the transfers (:data:`Found`), or None (nothing touched): the
+    caller's torch path runs (hic's accumulator has its own pass, :mod:`models.physics.hic_kernel`)."""
     views = flat_views(v, chi, v if u is None else u, v if momentum is None else momentum[0])
     if views is None:
         return None
@@ -240,8 +240,9 @@ def pulses(
     g: Tensor, u: Tensor, scale: float, cap: int, momentum: tuple[Tensor, float] | None = None
 ) -> Found | None:
     """:func:`round_step` when the tensors allow (else None, nothing touched: the caller's torch
-    path runs): (flat indices, capped pulses) of ⌊U + scale·v⌋, as ``_sparse_pulses`` of the torch
-    path; v = ``g``, or with ``momentum`` = (buffer, μ) the velocity μ·buffer + g, left in the buffer."""
+    path runs): (flat indices, capped pulses, the train's sizes) of ⌊U + scale·v⌋, the first two as
+    ``_sparse_pulses`` of the torch path; v = ``g``, or with ``momentum`` = (buffer, μ) the velocity
+    μ·buffer + g, left in the buffer."""
     views = flat_views(g, u, g if momentum is None else momentum[0])
     if views is None:
         return None
