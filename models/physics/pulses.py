@@ -8,8 +8,7 @@ linear and exponential steps, per-device steps and bounds, c2c and write noise).
 one-directional device (PCM SET) is used as a pair ω = ω⁺ − ω⁻ whose devices are RESET and
 reprogrammed when one nears its bound (refresh) [N20, A18].
 
-Pure functions compute the arithmetic; :class:`PulsedArray` holds one matrix's device
-state and its per-device write counters, updated in place.
+Pure functions compute the arithmetic; :class:`PulsedArray` holds a matrix's device state and counters.
 
 Speed (an update that makes a dozen passes over every weight costs more than the forward
 and backward): the uniforms of stochastic rounding are windows at random offsets into a
@@ -203,16 +202,11 @@ class PulsedArray:
         return idx
 
     def pulse_at(
-        self,
-        idx: Tensor,
-        n: Tensor,
-        into: tuple[Tensor, float] | None = None,
-        sizes: TrainSizes | None = None,
+        self, idx: Tensor, n: Tensor, into: trains.Into = None, sizes: TrainSizes | None = None
     ) -> Tensor:
-        """:meth:`pulse` given only the weights with pulses: flat indices ``idx`` (unique) and their
-        pulses ``n`` (an entry of 0 changes nothing); returns their new read ω (in the order of
-        ``idx``). ``into`` = (weight, α): also write α·ω there at ``idx`` (a layer's weight).
-        ``sizes``: the train's sizes of ``n`` where its producer counted them (compiled paths)."""
+        """:meth:`pulse` given only the weights with pulses: flat indices ``idx`` (unique) and pulses
+        ``n`` (0 changes nothing); returns their new read ω (in ``idx``'s order); ``into`` = (weight, α):
+        also α·ω there at ``idx``; ``sizes``: ``n``'s train sizes if counted (the compiled paths)."""
         if idx.numel() == 0:
             return n
         flat = None if into is None else (into[0].view(-1), into[1])
@@ -256,7 +250,7 @@ class PulsedArray:
         return kernels.usable(n, idx, self.up) and n.dtype == self.up.dtype and kernels.fits(idx.numel())
 
     def _pulse_pairs_compiled(
-        self, idx: Tensor, n: Tensor, into: tuple[Tensor, float] | None, sizes: TrainSizes | None = None
+        self, idx: Tensor, n: Tensor, into: trains.Into, sizes: TrainSizes | None = None
     ) -> Tensor:
         """The pair kernel (:func:`~models.physics.trains.pulse_pairs_at`); refreshes' SETs counted here."""
         slope = None if self._slopes is None else self._slopes[0]

@@ -116,7 +116,11 @@ def model_consts(model: PulseModel, dtype: torch.dtype, refresh: float) -> np.nd
     return c
 
 
-def writable(into: tuple[Tensor, float] | None, like: Tensor) -> bool:
+Into = tuple[Tensor, float] | None
+"""Where a kernel also writes α·ω: (a flat contiguous weight, α), or None."""
+
+
+def writable(into: Into, like: Tensor) -> bool:
     """Whether a kernel may write ``into``'s weight itself: contiguous, of ``like``'s dtype and device."""
     return into is None or (
         into[0].is_contiguous() and into[0].dtype == like.dtype and into[0].device == like.device
@@ -234,6 +238,7 @@ def pulse_rows_at(
 
 
 __all__ = [
+    "Into",
     "codes",
     "consts",
     "model_consts",
