@@ -143,6 +143,33 @@ def test_a_train_without_later_pulses_has_one_window_and_an_infinite_one_raises(
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_producers_count_each_trains_sizes_as_the_brute_force_does(dtype: torch.dtype) -> None:
+    """The rounding (onchip_sgd) and transfer (mixed precision) passes count each train's length
+    and live sizes as they append the pulses (``chi_kernel.TrainSizes``): the brute-force counts at
+    every scale (few, many and capped pulses; NaN and infinities among them), and None (the train
+    scans) where a pulse number lies beyond the counted ones."""
+    from models.physics import chi_kernel
+
+    gen = torch.Generator().manual_seed(3)
+    for scale in (0.3, 3.0, 40.0, 1e4):
+        v = (torch.randn(20_000, generator=gen) * scale).to(dtype)
+        v[::997], v[1], v[2] = float("nan"), float("inf"), -float("inf")
+        u = torch.rand(20_000, generator=gen, dtype=dtype)
+        for found in (
+            chi_kernel.pulses(v, u, 1.0, 31),
+            chi_kernel.step(v, u, torch.zeros_like(v), 1.0, 1.0, 1.0, 1e9 if scale == 1e4 else 7.0, 1.0),
+        ):
+            assert found is not None and found[1].numel() > 0
+            n, sizes = found[1].numpy(), found[2]
+            if np.nanmax(np.abs(n)) >= chi_kernel.SIZES:
+                assert sizes is None and scale == 1e4
+                continue
+            last = int(np.nanmax(np.where(np.abs(n) > 1, np.abs(n), 0)))
+            assert sizes is not None and sizes.last == last, scale
+            assert sizes.live.tolist() == _brute_sizes(n)[: max(last, 1)], scale
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_the_pair_kernel_writes_the_same_weight_as_the_torch_path(dtype: torch.dtype) -> None:
     """A PCM pair with a linear step (no exponential), refreshes included: weight α·(ω⁺ − ω⁻)."""
     model = dataclasses.replace(PulseModel.of(DEVICES["pcm"]), rule=UpdateRule.LINEAR_STEP, gamma_up=0.5)

@@ -315,7 +315,7 @@ def test_rounding_and_transfer_passes_treat_nan_and_infinities_as_torch_does() -
     ref_idx, ref_n = _sparse_pulses(torch.add(u, v, alpha=0.7).floor_())
     assert torch.equal(idx, ref_idx) and _same(n, ref_n)
     assert {3, 70, 900} <= set(idx.tolist())
-    assert sizes is not None and _scanned(n) == (sizes.last, sizes.live.tolist())
+    assert sizes is not None  # the sizes themselves: test_device_rows.py
     chi = torch.randn(5000, generator=gen) * 0.01
     ref_chi = chi.clone()
     lsb, saturation, eps = 0.01 / 16, 0.01 * 127 / 16, 0.01
@@ -329,39 +329,7 @@ def test_rounding_and_transfer_passes_treat_nan_and_infinities_as_torch_does() -
     ref_chi[hit] = rest
     assert torch.equal(found[0], hit) and _same(found[1], ref_n)
     assert torch.equal(chi.isnan(), ref_chi.isnan()) and torch.equal(chi.nan_to_num(), ref_chi.nan_to_num())
-    assert found[2] is not None and _scanned(found[1]) == (found[2].last, found[2].live.tolist())
-
-
-def _scanned(n: torch.Tensor) -> tuple[int, list[int]]:
-    """A train's length and live sizes as :func:`~models.physics.train_noise.train_windows` scans them."""
-    from models.physics.train_noise import largest_later, live_sizes
-
-    last = int(largest_later(n.numpy()))
-    return last, live_sizes(n.numpy(), last).tolist()
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_producers_count_the_train_sizes_the_scan_finds(dtype: torch.dtype) -> None:
-    """The rounding and transfer passes count each train's length and live sizes as they append the
-    pulses: equal to the scan's at every scale (few, many, capped pulses; NaN among them), and
-    None (the scan runs) where a pulse number is beyond the counted ones."""
-    from models.physics import chi_kernel
-
-    gen = torch.Generator().manual_seed(3)
-    for scale in (0.3, 3.0, 40.0, 1e4):
-        v = (torch.randn(20_000, generator=gen) * scale).to(dtype)
-        v[::997] = float("nan")
-        u = torch.rand(20_000, generator=gen, dtype=dtype)
-        _, n, sizes = chi_kernel.pulses(v, u, 1.0, 31)  # type: ignore[misc]
-        assert sizes is not None and (sizes.last, sizes.live.tolist()) == _scanned(n), scale
-        chi = torch.zeros(20_000, dtype=dtype)
-        saturation = 1e9 if scale == 1e4 else 7.0
-        found = chi_kernel.step(v, u, chi, 1.0, 1.0, 1.0, saturation, 1.0)
-        assert found is not None and found[1].numel() > 0
-        if found[1].nan_to_num().abs().max() >= chi_kernel.SIZES:
-            assert found[2] is None and scale == 1e4
-        else:
-            assert found[2] is not None and (found[2].last, found[2].live.tolist()) == _scanned(found[1])
+    assert found[2] is not None
 
 
 def test_a_kernel_that_cannot_be_cached_compiles_with_a_warning() -> None:
