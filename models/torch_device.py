@@ -45,7 +45,7 @@ def random_int(high: int, generator: torch.Generator | None = None) -> int:
     """One integer in ``[0, high)`` from ``generator`` (``None``: the global CPU stream), drawn on
     its device (off the CPU this waits for the device). The integers of ``torch.randint(0, high,
     (1,))``; on the CPU drawn into one kept tensor, which halves the ~2.5 µs a draw costs (an
-    on-chip training step draws about twenty table offsets)."""
+    on-chip training step draws about thirty table offsets)."""
     if generator is None or generator.device.type == "cpu":
         return int(_DRAW.random_(0, high, generator=generator))
     return int(torch.randint(0, high, (1,), generator=generator, device=generator.device))

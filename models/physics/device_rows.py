@@ -129,7 +129,7 @@ class DeviceRows:
         idx: Tensor,
         n: Tensor,
         counts: Tensor,
-        into: tuple[Tensor, float] | None,
+        into: trains.Into,
         sizes: TrainSizes | None = None,
     ) -> Tensor:
         """:func:`~models.physics.trains.pulse_rows_at` on these rows (``counts``: the devices' flat
