@@ -156,7 +156,7 @@ def _train(
     )
 
 
-def _target(into: tuple[Tensor, float] | None, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+def _target(into: Into, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """The weight a kernel writes α·ω into (empty: none) and α, in the kernel's dtype."""
     weight = np.empty(0, dtype=dtype) if into is None else into[0].numpy()
     return weight, np.array([0.0 if into is None else into[1]]).astype(dtype)
@@ -188,7 +188,7 @@ def pulse_pairs_at(
     counts: Tensor,
     slope: Tensor | None,
     refresh: float,
-    into: tuple[Tensor, float] | None = None,
+    into: Into = None,
     sizes: TrainSizes | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, int]:
     """The kernel of a state-dependent one-directional pair's ``pulse_at``: ``rows`` (N,
@@ -220,7 +220,7 @@ def pulse_rows_at(
     n: Tensor,
     rows: Tensor,
     counts: Tensor,
-    into: tuple[Tensor, float] | None,
+    into: Into,
     count_col: int = -1,
     sizes: TrainSizes | None = None,
 ) -> tuple[Tensor, int]:
