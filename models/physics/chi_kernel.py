@@ -189,8 +189,12 @@ def step(
 
 def _found(idx: np.ndarray, pulses: np.ndarray, r: int, last: int, hist: np.ndarray) -> Found:
     """The first ``r`` transfers as tensors, with the train's sizes where they were counted."""
-    sizes = None if last < 0 else TrainSizes(last, hist[: max(last, 1)])
-    return torch.from_numpy(idx[:r]), torch.from_numpy(pulses[:r]), sizes
+    return torch.from_numpy(idx[:r]), torch.from_numpy(pulses[:r]), counted(last, hist)
+
+
+def counted(last: int, hist: np.ndarray) -> TrainSizes | None:
+    """The train's sizes as a kernel here returned them (``last`` < 0: not counted, None)."""
+    return None if last < 0 else TrainSizes(last, hist[: max(last, 1)])
 
 
 @jit()
@@ -255,4 +259,14 @@ def pulses(
     return _found(idx, out, r, last, hist)
 
 
-__all__ = ["SIZES", "Found", "chi_grid", "chi_step", "chi_transfer", "pulses", "round_step", "step"]
+__all__ = [
+    "SIZES",
+    "Found",
+    "chi_grid",
+    "chi_step",
+    "chi_transfer",
+    "counted",
+    "pulses",
+    "round_step",
+    "step",
+]

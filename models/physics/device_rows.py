@@ -135,10 +135,15 @@ class DeviceRows:
         """:func:`~models.physics.trains.pulse_rows_at` on these rows (``counts``: the devices' flat
         float64 counter), then :meth:`flush` once the count column may near 2^24; returns read ω."""
         w, grew = trains.pulse_rows_at(model, idx, n, self.rows, counts, into, self.count_col, sizes)
-        self.pending += grew
+        self.grown(grew, counts)
+        return w
+
+    def grown(self, by: int, counts: Tensor) -> None:
+        """Note that row counts may have grown by ``by`` (a train's bound), then :meth:`flush` into
+        ``counts`` once they may near 2^24."""
+        self.pending += by
         if self.pending >= ROW_COUNT_FLUSH:
             self.flush(counts)
-        return w
 
     def flush(self, counts: Tensor) -> None:
         """Move the pending counts into ``counts`` (float64, flat): exact, they are whole numbers."""

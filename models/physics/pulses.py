@@ -10,11 +10,8 @@ reprogrammed when one nears its bound (refresh) [N20, A18].
 
 Pure functions compute the arithmetic; :class:`PulsedArray` holds a matrix's device state and counters.
 
-Speed (an update that makes a dozen passes over every weight costs more than the forward
-and backward): the uniforms of stochastic rounding are windows at random offsets into a
-fixed table (:func:`uniforms`), as the c2c normals are (:func:`models.physics.noise.normals`);
-rounding is ``floor(x + U)``; and only the devices that get pulses are gathered, updated
-and scattered back (:meth:`PulsedArray.pulse_at`). See docs/training_modes.md.
+Speed (docs/training_modes.md): stochastic rounding is ``floor(x + U)`` with table uniforms
+(:func:`uniforms`, as :func:`models.physics.noise.normals`); only pulsed devices are touched.
 """
 
 from __future__ import annotations
@@ -69,17 +66,20 @@ def uniforms(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator:
     ``generator``) into a fixed table of uniforms (one copy per device); fresh draws where the
     shape exceeds half the table. Read-only.
 
-    The noise-table trick of :func:`models.physics.noise.normals` for the per-step draws of the
-    on-chip updates: inside a window the values are i.i.d. U[0, 1), windows of different
-    steps are random shifts of one sequence. ``torch.rand`` costs ~5 µs per 1,000 draws
-    here, more than an analog layer's whole forward and backward.
+    The noise-table trick of :func:`models.physics.noise.normals`: inside a window the values are
+    i.i.d. U[0, 1), windows of different steps are random shifts of one sequence (``torch.rand``
+    costs more than an analog layer's whole forward and backward: ~5 µs per 1,000 draws).
     """
     n = math.prod(shape)
     if n > UNIFORM_TABLE_SIZE // 2:
         return torch.rand(shape, generator=generator, dtype=dtype, device=generator.device)
-    table = per_device(_UNIFORM_TABLE, dtype, generator.device, _uniform_table)
     start = random_int(UNIFORM_TABLE_SIZE - n + 1, generator)
-    return window(table, start, shape)
+    return window(uniform_table(dtype, generator.device), start, shape)
+
+
+def uniform_table(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The fixed table that :func:`uniforms` windows (read-only)."""
+    return per_device(_UNIFORM_TABLE, dtype, device, _uniform_table)
 
 
 def _uniform_table(dtype: torch.dtype) -> Tensor:
@@ -117,22 +117,20 @@ def apply_pulses(
 class PulsedArray:
     """The devices of one weight matrix under pulsed updates, with a write counter per device.
 
-    Two devices per weight, as the mapping's pair: a bidirectional device carries ω against a
-    fixed reference (written once, at programming); a one-directional device pair carries
-    ω⁺ − ω⁻, positive pulses on ω⁺, negative ones on ω⁻, with refresh [N20]. Programming the
-    initial weights counts one write per device. The update rule is the device's
-    (:mod:`models.physics.update_rules` [A]); with write noise, the array reads ω plus a
-    draw of σ_w·ξ that is redrawn whenever a device is written (aihwkit's persistent weight [A]).
+    Two devices per weight: a bidirectional device carries ω against a fixed reference (written
+    once, at programming); a one-directional pair carries ω⁺ − ω⁻ (positive pulses on ω⁺, negative
+    on ω⁻) with refresh [N20]. Programming counts one write per device. The rule is the device's
+    (:mod:`models.physics.update_rules` [A]); with write noise, the array reads ω plus σ_w·ξ,
+    redrawn whenever a device is written (aihwkit's persistent weight [A]).
 
     Only the devices that get pulses are touched (:meth:`pulse_at`, by flat index): a device
     without pulses keeps its ω (it already lies inside its bounds) and its count, and a pair
     can only become full (refresh) where it was pulsed, since a refresh leaves one device of
-    the pair at 0. On CPU, gathering the few pulsed devices (0.5–10 % per step) costs less
-    than a dozen passes over all of them. Constant steps without write noise take all of a
-    device's pulses at once (n·s + c2c·s·√|n|·ξ, :func:`apply_pulses`); state-dependent rules
-    apply them one by one (:func:`~models.physics.update_rules.pulse_train`). ``packed``: a
-    bidirectional state-dependent array keeps one row per device (:mod:`~models.physics.device_rows`);
-    False keeps separate tensors (an array read whole every step: in-memory momentum).
+    the pair at 0. Constant steps without write noise take all of a device's pulses at once
+    (n·s + c2c·s·√|n|·ξ, :func:`apply_pulses`); state-dependent rules apply them one by one
+    (:func:`~models.physics.update_rules.pulse_train`). ``packed``: a bidirectional state-dependent
+    array keeps one row per device (:mod:`~models.physics.device_rows`); False keeps separate
+    tensors (an array read whole every step: in-memory momentum).
     """
 
     def __init__(
@@ -193,6 +191,10 @@ class PulsedArray:
     def value(self) -> Tensor:
         """The ω the array reads (read-only: the array's own tensor, updated in place)."""
         return self._value if self.model.one_directional else self._read
+
+    def rows(self) -> tuple[device_rows.DeviceRows, Tensor] | None:
+        """A row-packed array's rows and its devices' flat write counter (else None)."""
+        return None if self._packed is None else (self._packed, self._counts[0].view(-1))
 
     def pulse(self, n: Tensor) -> Tensor:
         """Apply ``n`` signed pulses per weight and count them on the devices that got them;
@@ -299,9 +301,6 @@ class PulsedArray:
         self._value.view(-1).scatter_(0, idx, w)
         return w
 
-    def _bidirectional(self) -> tuple[Tensor, ...]:
-        return self.w, self._mid, self._half, self.lo, self.hi
-
     def pulse_dense(self, n: Tensor) -> None:
         """:meth:`pulse` over every device of a bidirectional array (``n`` is overwritten): fewer
         passes than gathering when many devices get pulses. √|n| is |n|·rsqrt(max(|n|, 1)):
@@ -310,7 +309,7 @@ class PulsedArray:
         if not self.dense:
             self.pulse(n)
             return
-        w, mid, half, lo, hi = self._bidirectional()
+        w, mid, half, lo, hi = self.w, self._mid, self._half, self.lo, self.hi
         k = torch.abs(n)
         self._counts[0].add_(k)
         move = n
@@ -396,5 +395,6 @@ __all__ = [
     "pulse_counts",
     "stochastic_round",
     "stochastic_round_",
+    "uniform_table",
     "uniforms",
 ]

@@ -227,23 +227,56 @@ def pulse_rows_at(
     """The kernel of a row-packed array's ``pulse_at`` (``counts`` the devices' flat counter;
     ``into``: a flat contiguous weight and α to write α·(read ω) into; ``count_col``: the rows'
     count column or −1); returns the read ω and the most any device's row count grew by."""
-    t = _train(model, n, rows, sizes=sizes)
-    write_start = table_offsets([idx.numel()])[0] if model.write_sigma > 0 else -1
-    weight, alpha = _target(into, t.consts.dtype)
+    weight, alpha = _target(into, DTYPES[rows.dtype])
+    out = np.empty(idx.numel(), dtype=weight.dtype)
+    target = RowTarget(rows.numpy(), counts.numpy(), weight, alpha, count_col)
+    grew = rows_train(model, rows.dtype, idx.numpy(), n.numpy(), target, out, sizes)
+    return torch.from_numpy(out), grew
+
+
+class RowTarget(NamedTuple):
+    """What :func:`rows_train` writes: the rows and the devices' flat counter (NumPy views), the
+    weight α·(read ω) goes into (empty: none) with α, and the rows' count column (or −1)."""
+
+    rows: np.ndarray
+    counts: np.ndarray
+    weight: np.ndarray
+    alpha: np.ndarray
+    count_col: int
+
+
+def rows_train(
+    model: PulseModel,
+    dtype: torch.dtype,
+    idx: np.ndarray,
+    n: np.ndarray,
+    target: RowTarget,
+    out: np.ndarray,
+    sizes: TrainSizes | None = None,
+) -> int:
+    """:func:`~models.physics.kernels.pulse_rows` of pulses ``n`` at flat indices ``idx`` on NumPy
+    operands of ``dtype``, its noise windows drawn as the torch loop draws them (the train's, then
+    the write noise's); ``out`` gets the read ω in ``idx``'s order. Returns the most any device's
+    row count grew by (whole |n| ≤ the train's length, or ≤ 1)."""
+    rule, noise = codes(model)
+    starts, last = train_windows(n, noise != NOISE_NONE, sizes)
+    write_start = table_offsets([idx.size])[0] if model.write_sigma > 0 else -1
     pulse_rows(
-        idx.numpy(), t.n, rows.numpy(), counts.numpy(), weight, alpha, t.out, t.rule, t.noise, t.consts,
-        t.table, t.starts, write_start, t.last, count_col,
+        idx, n, target.rows, target.counts, target.weight, target.alpha, out, rule, noise,
+        model_consts(model, dtype, 0.0), cpu_normal_table(dtype), starts, write_start, last, target.count_col,
     )  # fmt: skip
-    return torch.from_numpy(t.out), min(max(t.last, 1), ROW_COUNT_STEP)  # whole |n| ≤ last (or ≤ 1)
+    return min(max(last, 1), ROW_COUNT_STEP)
 
 
 __all__ = [
     "Into",
+    "RowTarget",
     "codes",
     "consts",
     "model_consts",
     "pulse_devices_at",
     "pulse_pairs_at",
     "pulse_rows_at",
+    "rows_train",
     "writable",
 ]

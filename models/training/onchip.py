@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from models.config import MomentumPlacement, TrainConfig
 from models.nn.layers import AnalogMatrix
 from models.nn.networks import analog_layers
-from models.physics import chi_kernel
+from models.physics import chi_kernel, row_update
 from models.physics.pulses import (
     MAX_PULSES_PER_UPDATE,
     PulsedArray,
@@ -114,8 +114,15 @@ class PulsedSGD:
         self.momentum = DigitalMomentum(layers, cfg)
         self.digital_bits_per_weight = float(self.momentum.bits)
         self._bufs = [torch.empty_like(layer.weight.detach()) for layer in layers]
+        self._rows: list[row_update.RowUpdate | None] | None = None
+        """The layers' compiled row updates, made at the first step (never pickled: NumPy views)."""
         for i in range(len(layers)):
             self._write_back(i)
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["_rows"] = None
+        return state
 
     def chip(self, i: int, layer: AnalogMatrix, sample: Tensor | None = None) -> ChipState:
         """The device state of layer ``i`` (:func:`~models.training.chip.pulsed_chip`)."""
@@ -142,8 +149,11 @@ class PulsedSGD:
             d = torch.mul(m.value(), 1.0 / eps, out=buf)
         else:
             if self.cfg.update_precision is None:  # fused: floor(U + Δω/ε)
-                u = uniforms(grad.shape, grad.dtype, self.gen)
                 a = -lr / (self.alphas[i] * eps)
+                rows = self._row_updates()[i]
+                if rows is not None and rows.step(grad, a, self.gen):  # the row kernels, operands kept
+                    return
+                u = uniforms(grad.shape, grad.dtype, self.gen)
                 found = None
                 if not self.arrays[i].dense:  # the compiled CPU pass: v, the same pulses, one loop
                     found = chi_kernel.pulses(grad, u, a, MAX_PULSES_PER_UPDATE, self.momentum.register(i))
@@ -161,6 +171,13 @@ class PulsedSGD:
                 return
             d = torch.mul(self.momentum.velocity(i, grad), -lr / (self.alphas[i] * eps), out=buf)
         _set_weights(self.layers[i], *self._apply(i, self._pulses(d)), self.alphas[i])
+
+    def _row_updates(self) -> list[row_update.RowUpdate | None]:
+        if self._rows is None:
+            weights = [layer.weight for layer in self.layers]
+            momenta = [self.momentum.register(i) for i in range(len(self.layers))]
+            self._rows = row_update.updates(self.arrays, weights, self.alphas, momenta, MAX_PULSES_PER_UPDATE)
+        return self._rows
 
     def _apply(self, i: int, pulses: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         idx, n = pulses
