@@ -7,14 +7,17 @@
    DAC/ADC. Target ≤ 2×. Every model trains afresh in every repeat on the same stream of
    real batches (the bundled digits framed to 28×28 = 784 inputs), and steps ``start + 1`` to
    ``start + steps`` are timed, so each repeat meets the same device writes; each line prints them.
-2. apt's calibration time over hwa's training time to the same hardware accuracy, on digits
+2. Whole training runs (``--epochs``, default 10 as a run's default): each mode's time over all its
+   steps against the plain run's, the analog backward and the kernels, and its dearest epoch.
+3. apt's calibration time over hwa's training time to the same hardware accuracy, on digits
    (ResNet-20 at width 0.25, the network with normalization terms to calibrate).
 
 Run: ``.venv/bin/python benchmarks/training_modes.py [--threads 1] [--steps 60] [--start 3] [--repeats 3]
-[--skip-apt] [--torch-only | --compare]``: the pulsed updates run the compiled CPU kernels
-(:mod:`models.physics.kernels`) unless ``--torch-only``; ``--compare`` times every mode both ways
-in the same run (interleaved), so the two paths meet the same load. Both the plain step and the
-on-chip steps run with the heap policy of training (:mod:`models.allocator`) unless ``--default-heap``.
+[--skip-apt] [--skip-whole-run] [--epochs 10] [--torch-only | --compare]``: the pulsed updates run
+the compiled CPU kernels (:mod:`models.physics.kernels`) unless ``--torch-only``; ``--compare`` times
+every mode both ways in the same run (interleaved), so the two paths meet the same load. Both the
+plain step and the on-chip steps run with the heap policy of training (:mod:`models.allocator`)
+unless ``--default-heap``.
 Step times are this process's CPU time (``time.process_time``: at one thread, the work done,
 not the time spent waiting for a core of the shared machine), minima over interleaved repeats
 (the least disturbed measurements).
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import time
 from collections.abc import Callable, Iterator
 
@@ -145,6 +149,43 @@ def _on_path(step: Step, compiled: bool) -> Step:
     return run
 
 
+def _plain_step(x: Tensor, y: Tensor) -> tuple[Step, Callable[[], float]]:
+    """A fresh plain PyTorch MLP's SGD step (momentum 0.9) on the next batch of (x, y)."""
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    opt = torch.optim.SGD(plain.parameters(), lr=0.01, momentum=0.9)
+    loss_fn, batches = nn.CrossEntropyLoss(), _stream(x, y, BATCH)
+
+    def step() -> None:
+        xb, yb = batches()
+        opt.zero_grad()
+        loss_fn(plain(xb), yb).backward()
+        opt.step()
+
+    return step, lambda: 0.0
+
+
+PLAIN = "plain PyTorch step"
+
+
+def _makers(
+    x: Tensor, y: Tensor, paths: tuple[bool, ...], backwards: tuple[BackwardPass, ...]
+) -> dict[str, Callable[[], tuple[Step, Callable[[], float]]]]:
+    """Each timed model's maker, by name: the plain step first, then every mode on every backward
+    pass and path (compiled kernels True, torch path False)."""
+    makers: dict[str, Callable[[], tuple[Step, Callable[[], float]]]] = {
+        PLAIN: functools.partial(_plain_step, x, y)
+    }
+    for name, (device, make, extra) in MODES.items():
+        for backward in backwards:
+            for compiled in paths:
+                tag = "" if len(paths) == 1 else (" [kernels]" if compiled else " [torch]")
+                makers[f"{name}, backward = {backward.value}{tag}"] = functools.partial(
+                    _onchip_step, device, make, extra, backward, x, y
+                )
+    return makers
+
+
 def step_ratios(
     steps: int, repeats: int = 3, paths: tuple[bool, ...] = (True,), start: int = WARM_UP
 ) -> None:
@@ -157,32 +198,7 @@ def step_ratios(
     minimum picked those late, cheap steps. ``paths``: the compiled kernels (True) and/or the
     torch path (False), each mode on each."""
     x, y = digits_784()
-    loss_fn = nn.CrossEntropyLoss()
-
-    def plain_step() -> tuple[Step, Callable[[], float]]:
-        torch.manual_seed(0)
-        plain = nn.Sequential(
-            nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)
-        )
-        opt = torch.optim.SGD(plain.parameters(), lr=0.01, momentum=0.9)
-        batches = _stream(x, y, BATCH)
-
-        def step() -> None:
-            xb, yb = batches()
-            opt.zero_grad()
-            loss_fn(plain(xb), yb).backward()
-            opt.step()
-
-        return step, lambda: 0.0
-
-    makers: dict[str, Callable[[], tuple[Step, Callable[[], float]]]] = {"plain PyTorch step": plain_step}
-    for name, (device, make, extra) in MODES.items():
-        for backward in BackwardPass:
-            for compiled in paths:
-                tag = "" if len(paths) == 1 else (" [kernels]" if compiled else " [torch]")
-                makers[f"{name}, backward = {backward.value}{tag}"] = functools.partial(
-                    _onchip_step, device, make, extra, backward, x, y
-                )
+    makers = _makers(x, y, paths, tuple(BackwardPass))
     best = dict.fromkeys(makers, float("inf"))
     written: dict[str, float] = {}
     for _ in range(repeats):
@@ -194,7 +210,7 @@ def step_ratios(
             before = writes()
             best[name] = min(best[name], _time_steps(run, steps))
             written[name] = (writes() - before) / steps
-    base = best.pop("plain PyTorch step")
+    base = best.pop(PLAIN)
     print(
         f"plain PyTorch step: {base * 1e3:.2f} ms (min of {repeats} interleaved repeats of steps "
         f"{start + 1}–{start + steps} of a fresh model on the digits-784 stream, batch {BATCH})"
@@ -203,6 +219,39 @@ def step_ratios(
         print(
             f"{name:78s} {t * 1e3:7.2f} ms   {t / base:5.2f}× plain (target ≤ 2×)   "
             f"{written[name] / 1e3:6.1f}k device writes a step"
+        )
+
+
+def whole_run(repeats: int = 3, epochs: int = 10) -> None:
+    """Each mode's training run over the plain one: every step of ``epochs`` epochs of the digits
+    stream (the default run's length), re-calibrations included, with the analog backward and
+    the compiled kernels. The models train side by side in blocks of half an epoch,
+    the block times of each model the minima over ``repeats`` runs; the ratio of the sums is what
+    a study pays per trial, and the dearest epoch's ratio says how far a step strays from it."""
+    x, y = digits_784()
+    per_epoch = -(-x.shape[0] // BATCH)
+    block, total = max(1, per_epoch // 2), epochs * per_epoch
+    makers = _makers(x, y, (True,), (BackwardPass.ANALOG,))
+    bounds = list(range(0, total, block))
+    best = {name: np.full(len(bounds), np.inf) for name in makers}
+    for _ in range(repeats):
+        steps = {name: maker()[0] for name, maker in makers.items()}
+        for b, at in enumerate(bounds):
+            n = min(block, total - at)
+            for name, step in steps.items():
+                best[name][b] = min(best[name][b], _time_steps(step, n) * n)
+    base = best.pop(PLAIN)
+    print(
+        f"whole run: {total} steps ({epochs} epochs of {per_epoch}), plain {base.sum():.2f} s "
+        f"(blocks of {block} steps, each the min of {repeats} runs)"
+    )
+    edges = [bounds.index(e) for e in range(0, total, per_epoch)] + [len(bounds)]
+    for name, t in best.items():
+        epoch = [t[a:b].sum() / base[a:b].sum() for a, b in itertools.pairwise(edges)]
+        dear = int(np.argmax(epoch))
+        print(
+            f"{name:78s} {t.sum() / base.sum():5.2f}× plain over the run (target ≤ 2×); "
+            f"dearest epoch {dear + 1}: {epoch[dear]:.2f}×, cheapest {min(epoch):.2f}×"
         )
 
 
@@ -250,7 +299,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="timed steps of each fresh model")
     parser.add_argument("--start", type=int, default=WARM_UP, help="untimed steps of each fresh model first")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the minimum is kept")
-    parser.add_argument("--skip-apt", action="store_true", help="only the step ratios")
+    parser.add_argument("--skip-apt", action="store_true", help="no apt against hwa")
+    parser.add_argument("--skip-whole-run", action="store_true", help="no whole training runs")
+    parser.add_argument(
+        "--epochs", type=int, default=10, help="epochs of a whole run (default: the default run)"
+    )
     path = parser.add_mutually_exclusive_group()
     path.add_argument("--torch-only", action="store_true", help="the torch path, no compiled kernels")
     path.add_argument("--compare", action="store_true", help="every mode on both paths, same run")
@@ -264,6 +317,8 @@ def main() -> None:
     paths = (False,) if args.torch_only else (True, False) if args.compare else (True,)
     print(f"torch threads: {args.threads}; numba {jit.numba_version()}")
     step_ratios(args.steps, args.repeats, paths, args.start)
+    if not args.skip_whole_run:
+        whole_run(args.repeats, args.epochs)
     if not args.skip_apt:
         apt_vs_hwa()
 
