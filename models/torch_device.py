@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from models.allocator import huge_page_empty
+
 CPU = torch.device("cpu")
 NUMPY_INDICES = True
 """Find flat indices with NumPy on the CPU (:func:`flat_indices`); off, the path other devices take."""
@@ -134,11 +136,16 @@ def per_device(
     make: Callable[[torch.dtype], Tensor],
 ) -> Tensor:
     """The constant table ``make(dtype)`` on ``device``, cached in ``tables``: ``make`` draws it on
-    the CPU from a fixed seed, so every device holds the same values; copied once per device."""
+    the CPU from a fixed seed, so every device holds the same values; copied once per device. The
+    CPU's copy sits in huge pages (:func:`~models.allocator.huge_page_empty`): every step streams
+    windows of it from random offsets (1–2 % of an on-chip step on the benchmark MLP)."""
     key = (dtype, device)
     table = tables.get(key)
     if table is None:
-        table = tables[key] = make(dtype).to(device)
+        made = make(dtype)
+        if device.type == "cpu":
+            made = huge_page_empty(tuple(made.shape), made.dtype).copy_(made)
+        table = tables[key] = made.to(device)
     return table
 
 

@@ -3,18 +3,21 @@ on, with generators and constant tables on that device; on the CPU, exactly the 
 
 from __future__ import annotations
 
+import mmap
+
 import pytest
 import torch
 from torch import nn
 
 from models import torch_device as placement
+from models.allocator import HUGE_PAGE
 from models.config import AnalogConfig, NetworkConfig
 from models.nn import inference
 from models.nn.networks import analog_layers, build_network
 from models.physics import noise, pulses
 from models.physics.noise import normals
 from models.physics.pulses import uniforms
-from models.torch_device import flat_indices, seeded
+from models.torch_device import CPU, flat_indices, per_device, seeded
 from models.training import qnn
 from models.training.qnn import switch_thresholds
 from tests.torch_devices import TORCH_DEVICES
@@ -140,6 +143,26 @@ def test_noise_tables_hold_the_same_values_on_every_device(
         starts = (table == window[0].cpu()).nonzero().squeeze(1).tolist()
         assert any(torch.equal(table[s : s + 500], window.cpu()) for s in starts)
     assert bool((u >= 0).all() and (u < 1).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpu_tables_sit_on_huge_pages_and_hold_their_makers_values(
+    dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each step streams windows of the tables from random offsets: the CPU copy is in memory
+    advised for huge pages (2 MiB-aligned where the platform offers them), with the same values."""
+    makers = (
+        (noise, "_NOISE_TABLE", noise._normal_table),
+        (pulses, "_UNIFORM_TABLE", pulses._uniform_table),
+        (qnn, "_THRESHOLDS", qnn._threshold_table),
+    )
+    for module, name, make in makers:
+        monkeypatch.setattr(module, name, {})
+        table = per_device(getattr(module, name), dtype, CPU, make)
+        assert table.dtype == dtype and table.is_contiguous() and torch.equal(table, make(dtype))
+        assert per_device(getattr(module, name), dtype, CPU, make) is table  # made once
+        if hasattr(mmap, "MADV_HUGEPAGE"):
+            assert table.data_ptr() % HUGE_PAGE == 0
 
 
 @pytest.mark.parametrize("where", TORCH_DEVICES)
