@@ -9,7 +9,6 @@ drawing nothing, wherever the general route would take another path.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import pickle
 
 import pytest
@@ -17,20 +16,14 @@ import torch
 from torch import nn
 
 from models.physics import chi_kernel, kernels, row_update
-from models.physics.devices import DEVICES, UpdateRule
+from models.physics.devices import DEVICES
 from models.physics.pulses import MAX_PULSES_PER_UPDATE, PulsedArray, PulseModel, uniforms
+from tests.models.test_device_rows import MODELS  # the row-packed rules: exp, linear, soft bounds
 
 pytestmark = pytest.mark.skipif(
     not kernels.TORCH_FUSES, reason="this torch build rounds its CPU multiply-adds twice: kernels off"
 )
 
-MODELS = {
-    "rram (exp step, write noise)": PulseModel.of(DEVICES["rram"]),
-    "ecram (linear step, count column)": PulseModel.of(DEVICES["ecram"]),
-    "soft bounds, write noise": dataclasses.replace(
-        PulseModel.of(DEVICES["rram"]), rule=UpdateRule.SOFT_BOUNDS, write_noise=2.0
-    ),
-}
 SHAPE = (48, 40)
 ALPHA, MU = 0.37, 0.9
 
