@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import itertools
 import time
 from collections.abc import Callable, Iterator
 
@@ -230,24 +229,24 @@ def whole_run(repeats: int = 3, epochs: int = 10) -> None:
     a study pays per trial, and the dearest epoch's ratio says how far a step strays from it."""
     x, y = digits_784()
     per_epoch = -(-x.shape[0] // BATCH)
-    block, total = max(1, per_epoch // 2), epochs * per_epoch
+    block = max(1, per_epoch // 2)
+    starts = [e * per_epoch + k for e in range(epochs) for k in range(0, per_epoch, block)]
+    sizes = [min(block, per_epoch - s % per_epoch) for s in starts]  # blocks never straddle epochs
     makers = _makers(x, y, (True,), (BackwardPass.ANALOG,))
-    bounds = list(range(0, total, block))
-    best = {name: np.full(len(bounds), np.inf) for name in makers}
+    best = {name: np.full(len(starts), np.inf) for name in makers}
     for _ in range(repeats):
         steps = {name: maker()[0] for name, maker in makers.items()}
-        for b, at in enumerate(bounds):
-            n = min(block, total - at)
+        for b, n in enumerate(sizes):
             for name, step in steps.items():
                 best[name][b] = min(best[name][b], _time_steps(step, n) * n)
     base = best.pop(PLAIN)
     print(
-        f"whole run: {total} steps ({epochs} epochs of {per_epoch}), plain {base.sum():.2f} s "
-        f"(blocks of {block} steps, each the min of {repeats} runs)"
+        f"whole run: {epochs * per_epoch} steps ({epochs} epochs of {per_epoch}), plain {base.sum():.2f} s "
+        f"(blocks of ≤ {block} steps, each the min of {repeats} runs)"
     )
-    edges = [bounds.index(e) for e in range(0, total, per_epoch)] + [len(bounds)]
+    epoch_of = np.array([s // per_epoch for s in starts])
     for name, t in best.items():
-        epoch = [t[a:b].sum() / base[a:b].sum() for a, b in itertools.pairwise(edges)]
+        epoch = [t[epoch_of == e].sum() / base[epoch_of == e].sum() for e in range(epochs)]
         dear = int(np.argmax(epoch))
         print(
             f"{name:78s} {t.sum() / base.sum():5.2f}× plain over the run (target ≤ 2×); "

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numpy.typing import DTypeLike
 from torch import Tensor
 
 from models.physics import kernels, trains
@@ -42,7 +43,7 @@ class Scratch:
     hist: np.ndarray
 
     @classmethod
-    def of(cls, size: int, dtype: np.dtype) -> Scratch:
+    def of(cls, size: int, dtype: DTypeLike) -> Scratch:
         """Buffers for layers of at most ``size`` weights of ``dtype``."""
         return cls(
             np.empty(size, np.int64), np.empty(size, dtype), np.empty(size, dtype), np.zeros(SIZES, np.int64)

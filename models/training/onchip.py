@@ -120,6 +120,7 @@ class PulsedSGD:
             self._write_back(i)
 
     def __getstate__(self) -> dict[str, object]:
+        """Pickled (checkpoint, copy) without the row updates: their NumPy views would become copies."""
         state = self.__dict__.copy()
         state["_rows"] = None
         return state
@@ -173,6 +174,7 @@ class PulsedSGD:
         _set_weights(self.layers[i], *self._apply(i, self._pulses(d)), self.alphas[i])
 
     def _row_updates(self) -> list[row_update.RowUpdate | None]:
+        """Each layer's :class:`~models.physics.row_update.RowUpdate` (or None), made once."""
         if self._rows is None:
             weights = [layer.weight for layer in self.layers]
             momenta = [self.momentum.register(i) for i in range(len(self.layers))]
